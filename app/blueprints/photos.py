@@ -1,0 +1,130 @@
+"""The gallery grid, upload, a photo's page, its original, and delete."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+
+from ..errors import DuplicatePhoto, GalleryError, wants_json
+from ..extensions import db
+from ..models import Photo
+from ..services import photos as photo_service
+
+bp = Blueprint("photos", __name__)
+
+
+def requested_source() -> str | None:
+    try:
+        return photo_service.valid_source(request.args.get("source"))
+    except ValueError:
+        abort(400, "Unknown source: choose uploaded or generated.")
+
+
+@bp.app_template_filter("filesize")
+def filesize(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+@bp.app_template_filter("exposure")
+def exposure(seconds: float) -> str:
+    if seconds >= 0.3:
+        return f"{seconds:g} s"
+    return f"1/{round(1 / seconds)} s"
+
+
+@bp.get("/")
+def index():
+    source = requested_source()
+    try:
+        page = photo_service.grid_page(source, request.args.get("older"), request.args.get("newer"),
+                                       current_app.config["PAGE_SIZE"])
+    except ValueError:
+        abort(400, "That page link is not valid.")
+    return render_template("photos/index.html", page=page, source=source,
+                           total=photo_service.count_photos(source))
+
+
+@bp.get("/upload")
+def upload_form():
+    return render_template("photos/upload.html")
+
+
+@dataclass
+class Outcome:
+    """What happened to one uploaded file, as the person who sent it sees it."""
+
+    name: str
+    result: str  # stored, duplicate or rejected
+    status: int
+    message: str = ""
+    photo_id: int | None = None
+
+    def as_dict(self) -> dict:
+        url = url_for("photos.detail", photo_id=self.photo_id) if self.photo_id else None
+        return {"name": self.name, "result": self.result, "message": self.message,
+                "photo_id": self.photo_id, "url": url}
+
+
+def ingest_outcome(upload) -> Outcome:
+    name = upload.filename or "(no name)"
+    try:
+        photo = photo_service.ingest_photo(upload.stream, upload.filename)
+    except DuplicatePhoto as exc:
+        return Outcome(name, "duplicate", 200, "already in the gallery", exc.existing_id)
+    except GalleryError as exc:
+        return Outcome(name, "rejected", exc.status, exc.message)
+    return Outcome(name, "stored", 201, "stored", photo.id)
+
+
+@bp.post("/upload")
+def upload():
+    files = [f for f in request.files.getlist("photos") if f.filename or f.content_length]
+    if not files:
+        abort(400, "Choose at least one photo to upload.")
+    limit = current_app.config["MAX_FILES_PER_UPLOAD"]
+    if len(files) > limit:
+        abort(413, f"At most {limit} files can be uploaded at once; {len(files)} were sent.")
+    outcomes = [ingest_outcome(upload) for upload in files]
+    kept = [o for o in outcomes if o.result != "rejected"]
+    status = min(o.status for o in kept) if kept else outcomes[0].status
+    if wants_json():
+        return jsonify(files=[o.as_dict() for o in outcomes]), status
+    return render_template("photos/upload_result.html", outcomes=outcomes), status
+
+
+@bp.get("/photos/<int:photo_id>")
+def detail(photo_id: int):
+    photo = db.get_or_404(Photo, photo_id)
+    source = requested_source()
+    newer, older = photo_service.neighbours(photo, source)
+    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, source=source)
+
+
+@bp.get("/photos/<int:photo_id>/original")
+def original(photo_id: int):
+    photo = db.get_or_404(Photo, photo_id)
+    path = photo_service.original_file(photo)
+    if not path.is_file():
+        abort(404, "The original file of this photo is missing.")
+    return send_file(path, mimetype=photo.mime_type, as_attachment=True, download_name=photo.original_name,
+                     conditional=True, etag=photo.sha256, max_age=3600)
+
+
+@bp.get("/photos/<int:photo_id>/delete")
+def confirm_delete(photo_id: int):
+    photo = db.get_or_404(Photo, photo_id)
+    return render_template("photos/delete.html", photo=photo)
+
+
+@bp.post("/photos/<int:photo_id>/delete")
+def delete(photo_id: int):
+    photo = db.get_or_404(Photo, photo_id)
+    name = photo.original_name
+    photo_service.delete_photo(photo)
+    flash(f"Deleted {name}.")
+    return redirect(url_for("photos.index"))

@@ -1,0 +1,32 @@
+"""Serves renditions, re-made when missing, with validators and long-lived cache headers."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_file
+
+from ..errors import RejectedFile
+from ..extensions import db
+from ..models import RENDITION_SIZES, Photo
+from ..services import photos as photo_service
+from ..services.imaging import RENDITION_TYPES
+
+bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
+
+ONE_YEAR = 365 * 24 * 3600
+
+
+@bp.get("/<int:photo_id>/<size>")
+def rendition(photo_id: int, size: str):
+    if size not in RENDITION_SIZES:
+        abort(404, "No such rendition size.")
+    photo = db.get_or_404(Photo, photo_id)
+    try:
+        path = photo_service.ensure_rendition(photo, size)
+    except (FileNotFoundError, RejectedFile):
+        abort(404, "The original of this photo is missing or unreadable, so its rendition cannot be made.")
+    response = send_file(path, mimetype=RENDITION_TYPES[photo.rendition_ext], conditional=True,
+                         etag=True, max_age=ONE_YEAR)
+    # The URL carries the image's version, so the browser may keep it for good.
+    response.cache_control.immutable = True
+    response.cache_control.private = True
+    response.cache_control.public = False
+    return response

@@ -1,0 +1,143 @@
+"""Settings: defaults, then an optional TOML file, then GALLERY_* environment variables.
+
+Every setting is checked once at start; a bad value raises ConfigError naming it,
+and the app does not start.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, type).  A default of None means "no value unless given".
+SETTINGS: dict[str, tuple[object, type]] = {
+    "SECRET_KEY": (None, str),
+    "DATA_DIR": (str(ROOT / "data"), str),
+    "DATABASE_URL": (None, str),  # default: SQLite file under DATA_DIR
+    "MAX_REQUEST_BYTES": (512 * 1024 * 1024, int),
+    "MAX_FILES_PER_UPLOAD": (100, int),
+    "MAX_IMAGE_PIXELS": (100_000_000, int),
+    "GRID_SIZE": (400, int),
+    "PREVIEW_SIZE": (1600, int),
+    "JPEG_QUALITY": (85, int),
+    "PAGE_SIZE": (60, int),
+    "CACHE_REDIS_URL": (None, str),
+    "CACHE_TIMEOUT": (300, int),
+    "DB_RETRY_ATTEMPTS": (3, int),
+}
+
+ENV_PREFIX = "GALLERY_"
+
+
+class ConfigError(RuntimeError):
+    """A setting has a value the gallery cannot run with."""
+
+
+def load_settings(overrides: dict | None = None, environ=os.environ) -> dict:
+    """Return the checked settings: defaults <- GALLERY_CONFIG file <- GALLERY_* <- overrides."""
+    values = {name: default for name, (default, _) in SETTINGS.items()}
+    config_file = environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        values.update(_read_file(config_file))
+    for name, (_, kind) in SETTINGS.items():
+        raw = environ.get(ENV_PREFIX + name)
+        if raw is not None and raw != "":
+            values[name] = _parse(name, raw, kind)
+    values.update(overrides or {})
+    _check(values)
+    return values
+
+
+def _read_file(path: str) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"GALLERY_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"GALLERY_CONFIG: {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(f"GALLERY_CONFIG: unknown setting(s) in {path}: {', '.join(unknown)}")
+    return data
+
+
+def _parse(name: str, raw: str, kind: type):
+    if kind is int:
+        try:
+            return int(raw.replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
+    return raw
+
+
+def _check(values: dict) -> None:
+    for name, (_, kind) in SETTINGS.items():
+        value = values.get(name)
+        if value is not None and not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a {kind.__name__}, not {value!r}")
+    positive = ["MAX_REQUEST_BYTES", "MAX_FILES_PER_UPLOAD", "MAX_IMAGE_PIXELS", "PAGE_SIZE",
+                "CACHE_TIMEOUT", "DB_RETRY_ATTEMPTS"]
+    for name in positive:
+        if values[name] < 1:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1, not {values[name]}")
+    for name in ("GRID_SIZE", "PREVIEW_SIZE"):
+        if not 16 <= values[name] <= 8192:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be between 16 and 8192 pixels, not {values[name]}")
+    if values["GRID_SIZE"] > values["PREVIEW_SIZE"]:
+        raise ConfigError(f"{ENV_PREFIX}GRID_SIZE must not be larger than {ENV_PREFIX}PREVIEW_SIZE")
+    if not 1 <= values["JPEG_QUALITY"] <= 95:
+        raise ConfigError(f"{ENV_PREFIX}JPEG_QUALITY must be between 1 and 95, not {values['JPEG_QUALITY']}")
+    if values["PAGE_SIZE"] > 500:
+        raise ConfigError(f"{ENV_PREFIX}PAGE_SIZE must be at most 500, not {values['PAGE_SIZE']}")
+    url = values["DATABASE_URL"]
+    if url is not None and not url.startswith(("sqlite://", "postgresql")):
+        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    redis_url = values["CACHE_REDIS_URL"]
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{ENV_PREFIX}CACHE_REDIS_URL must be a redis:// URL")
+    if values["SECRET_KEY"] is not None and len(values["SECRET_KEY"]) < 16:
+        raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be at least 16 characters long")
+
+
+def flask_config(settings: dict, instance_path: str) -> dict:
+    """Translate checked settings into the keys Flask and its extensions read."""
+    data_dir = Path(settings["DATA_DIR"]).resolve()
+    database_url = settings["DATABASE_URL"] or f"sqlite:///{data_dir / 'gallery.db'}"
+    config = dict(settings)
+    config.update(
+        DATA_DIR=str(data_dir),
+        SECRET_KEY=settings["SECRET_KEY"] or instance_secret_key(instance_path),
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
+        CACHE_DEFAULT_TIMEOUT=settings["CACHE_TIMEOUT"],
+    )
+    if settings["CACHE_REDIS_URL"]:
+        config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings["CACHE_REDIS_URL"])
+    else:
+        config.setdefault("CACHE_TYPE", "SimpleCache")
+    return config
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """Read the secret key from the instance folder, making one on first start."""
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".secret_key.{os.getpid()}.tmp")
+    temp.write_text(secrets.token_hex(32))
+    os.chmod(temp, 0o600)
+    try:
+        os.link(temp, path)  # atomic: a second worker starting at once keeps the first key
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,52 @@
+"""Engine behaviour: SQLite pragmas, and retrying a unit of work on transient errors."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+@event.listens_for(Engine, "connect")
+def _set_sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL so readers never wait for the writer, a busy timeout, and enforced foreign keys."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def is_transient(exc: Exception) -> bool:
+    """A dropped connection or a lock that outlived busy_timeout: worth trying again."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def run_unit_of_work(work: Callable[[], T], attempts: int) -> T:
+    """Run `work` (which must commit) again after a rollback when it fails transiently."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            db.session.rollback()
+            if attempt == attempts or not is_transient(exc):
+                raise
+            log.warning("transient database error (attempt %d of %d), retrying: %s",
+                        attempt, attempts, exc.orig)
+            time.sleep(0.05 * 2 ** attempt)
+    raise AssertionError("unreachable")

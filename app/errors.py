@@ -1,0 +1,81 @@
+"""The gallery's own errors. Services raise these; views turn them into pages."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class GalleryError(Exception):
+    """Base of every error the gallery reports to a person in words."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class RejectedFile(GalleryError):
+    """An uploaded file the gallery will not store, with the reason."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class DuplicatePhoto(GalleryError):
+    """The same bytes are already in the gallery."""
+
+    status = 409
+
+    def __init__(self, existing_id: int):
+        super().__init__("already in the gallery")
+        self.existing_id = existing_id
+
+
+class StorageError(GalleryError):
+    """The disk refused a write (full, read-only, no permission)."""
+
+    status = 507
+
+
+PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+               413: "Too large", 415: "Unsupported file", 429: "Too many requests",
+               500: "Something went wrong", 507: "Storage full"}
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, message: str):
+    if wants_json():
+        return jsonify(error=message, status=status), status
+    title = PAGE_TITLES.get(status, "Error")
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def register_error_pages(app: Flask) -> None:
+    """One handler for every HTTP error and every GalleryError: the gallery's error page."""
+    from .extensions import db
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        return error_response(exc.code, exc.description or "")
+
+    @app.errorhandler(GalleryError)
+    def gallery_error(exc: GalleryError):
+        db.session.rollback()
+        return error_response(exc.status, exc.message)
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        db.session.rollback()
+        return error_response(500, "The gallery hit an unexpected error. It has been logged.")

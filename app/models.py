@@ -1,0 +1,93 @@
+"""The gallery's tables (SQLAlchemy 2 typed mappings)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+from flask import url_for
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+from .services.imaging import fitted_size
+
+SOURCES = ("uploaded", "generated")
+RENDITION_SIZES = ("grid", "preview")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Photo(db.Model):
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), default="uploaded")
+    # Paths are relative to DATA_DIR/photos, POSIX style; made by the server.
+    original_path: Mapped[str] = mapped_column(String(255), unique=True)
+    rendition_ext: Mapped[str] = mapped_column(String(8))  # "jpg", or "webp" for images with alpha
+    original_name: Mapped[str] = mapped_column(String(255))  # the client's file name: display text only
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    mime_type: Mapped[str] = mapped_column(String(32))
+    file_size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int] = mapped_column(Integer)  # as displayed, after orientation
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # taken_at, else uploaded_at: the grid's order, paged by keyset on (sorted_at, id).
+    sorted_at: Mapped[datetime] = mapped_column(DateTime)
+
+    camera_make: Mapped[str | None] = mapped_column(String(128))
+    camera_model: Mapped[str | None] = mapped_column(String(128))
+    lens: Mapped[str | None] = mapped_column(String(128))
+    focal_length: Mapped[float | None] = mapped_column(Float)  # mm
+    aperture: Mapped[float | None] = mapped_column(Float)  # f-number
+    exposure_time: Mapped[float | None] = mapped_column(Float)  # seconds
+    iso: Mapped[int | None] = mapped_column(Integer)
+    gps_latitude: Mapped[float | None] = mapped_column(Float)
+    gps_longitude: Mapped[float | None] = mapped_column(Float)
+    gps_altitude: Mapped[float | None] = mapped_column(Float)  # metres
+    exif: Mapped[dict | None] = mapped_column(JSON)  # every readable tag, by name
+
+    # Generation parameters: from InvokeAI PNG metadata, or from a kept generation.
+    prompt: Mapped[str | None] = mapped_column(Text)
+    negative_prompt: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    model_name: Mapped[str | None] = mapped_column(String(255))
+    model_key: Mapped[str | None] = mapped_column(String(255))
+    steps: Mapped[int | None] = mapped_column(Integer)
+    cfg_scale: Mapped[float | None] = mapped_column(Float)
+    scheduler: Mapped[str | None] = mapped_column(String(64))
+    generation_width: Mapped[int | None] = mapped_column(Integer)
+    generation_height: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_photos_sorted_at_id", "sorted_at", "id"),
+        Index("ix_photos_source_sorted_at_id", "source", "sorted_at", "id"),
+    )
+
+    def rendition_path(self, size: str) -> str:
+        """Where the rendition lives under photos/: thumbnails/ mirroring the original."""
+        original = PurePosixPath(self.original_path)
+        return str(PurePosixPath("thumbnails") / original.parent / f"{original.stem}.{size}.{self.rendition_ext}")
+
+    def rendition_url(self, size: str) -> str:
+        # The version changes with the image, so the URL can be cached as immutable.
+        return url_for("thumbnails.rendition", photo_id=self.id, size=size, v=self.sha256[:12])
+
+    def fitted_size(self, edge: int) -> tuple[int, int]:
+        """The displayed size of a rendition whose long edge is at most `edge`."""
+        return fitted_size((self.width, self.height), edge)
+
+    @property
+    def has_generation(self) -> bool:
+        return self.prompt is not None
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1_000_000
+
+    def __repr__(self) -> str:
+        return f"<Photo {self.id} {self.original_path}>"

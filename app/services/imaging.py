@@ -1,0 +1,186 @@
+"""Pillow: decode with limits, orientation, renditions.
+
+One decode serves both the checks and both rendition sizes: JPEGs are decoded at a
+reduced scale (draft) when the largest rendition allows it, the preview is resized
+from the decoded image and the grid size from the preview, and the rotation from the
+EXIF orientation is applied to the small images, never to the full-size one.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pillow_heif
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from ..errors import RejectedFile
+
+log = logging.getLogger(__name__)
+
+pillow_heif.register_heif_opener()
+# A decompression bomb is an error here, never a warning that scrolls by.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+# Pillow format name -> (extension for the stored original, content type)
+FORMATS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "MPO": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+    "GIF": ("gif", "image/gif"),
+    "TIFF": ("tif", "image/tiff"),
+    "HEIF": ("heic", "image/heic"),
+    "AVIF": ("avif", "image/avif"),
+}
+# Pillow's openers to try; the JPEG opener also yields MPO. Nothing else is ever parsed.
+OPENERS = [name for name in FORMATS if name != "MPO"]
+SUPPORTED = "JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF"
+RENDITION_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
+
+# EXIF orientation -> the transposes that make the image upright (0 and junk mean 1).
+ORIENTATION_TRANSPOSES = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+EXIF_ORIENTATION = 0x0112
+SRGB_PROFILE = ImageCms.createProfile("sRGB")
+
+
+@dataclass
+class DecodedImage:
+    """What one decode of a file yields: its facts and its upright renditions."""
+
+    format: str
+    width: int  # as displayed, after orientation
+    height: int
+    exif: Image.Exif
+    text: dict[str, str]  # PNG text chunks
+    renditions: dict[str, Image.Image] = field(default_factory=dict)
+    icc_profile: bytes | None = None
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def mime_type(self) -> str:
+        return FORMATS[self.format][1]
+
+    @property
+    def rendition_ext(self) -> str:
+        has_alpha = any(im.mode == "RGBA" for im in self.renditions.values())
+        return "webp" if has_alpha else "jpg"
+
+
+def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
+    """Open and fully decode `path`, checking format and size; make the renditions.
+
+    `sizes` maps a rendition name to its long edge, largest first. Raises
+    RejectedFile with a reason a person can read.
+    """
+    try:
+        with Image.open(path, formats=OPENERS) as image:
+            return _decode_open(image, max_pixels, sizes)
+    except UnidentifiedImageError:
+        raise RejectedFile(f"not an image the gallery can read (it takes {SUPPORTED})", 415) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise RejectedFile(f"the image has more than the {max_pixels / 1e6:g} MP the gallery accepts", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        log.info("undecodable image %s: %s", path, exc)
+        raise RejectedFile("the image is damaged or truncated and cannot be decoded", 400) from None
+
+
+def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
+    if image.width * image.height > max_pixels:
+        raise Image.DecompressionBombError("over the configured limit")
+    if image.width < 1 or image.height < 1:
+        raise ValueError("empty image")
+    exif = image.getexif()
+    orientation = orientation_of(exif)
+    upright = orientation in (5, 6, 7, 8)
+    width, height = (image.height, image.width) if upright else image.size
+    largest = max(sizes.values())
+    if image.format in ("JPEG", "MPO"):
+        image.draft(image.mode if image.mode in ("L", "CMYK") else "RGB", fitted_size(image.size, largest))
+    image.load()  # the full decode: a truncated or damaged file fails here
+    text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
+    exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
+    pixels, icc = to_display_mode(image)
+    renditions = {}
+    for name, edge in sorted(sizes.items(), key=lambda item: -item[1]):
+        pixels = resize_to_fit(pixels, edge)
+        renditions[name] = pixels
+    for name, rendition in renditions.items():
+        for transpose in ORIENTATION_TRANSPOSES.get(orientation, []):
+            rendition = rendition.transpose(transpose)
+        renditions[name] = rendition
+    return DecodedImage(image.format, width, height, exif, text, renditions, icc)
+
+
+def orientation_of(exif: Image.Exif) -> int:
+    value = exif.get(EXIF_ORIENTATION)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def fitted_size(size: tuple[int, int], edge: int) -> tuple[int, int]:
+    """The size of `size` scaled so its long edge is `edge`; never larger than it was."""
+    scale = min(1.0, edge / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def resize_to_fit(image: Image.Image, edge: int) -> Image.Image:
+    size = fitted_size(image.size, edge)
+    if size == image.size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def to_display_mode(image: Image.Image) -> tuple[Image.Image, bytes | None]:
+    """Convert to RGB, RGBA or L for display; returns the image and the ICC profile to keep."""
+    icc = image.info.get("icc_profile") or None
+    mode = image.mode
+    if mode == "CMYK":
+        return cmyk_to_rgb(image, icc), None
+    if mode in ("RGB", "L"):
+        return image, icc
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit grey: scale to 8 bits rather than clipping everything above 255 to white
+        return image.convert("I").point(lambda v: v * (1 / 256)).convert("L"), icc
+    if mode == "F":
+        return image.convert("L"), icc
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in image.info):
+        converted = image.convert("RGBA")
+        if converted.getextrema()[3][0] == 255:  # fully opaque after all
+            return converted.convert("RGB"), icc
+        return converted, icc
+    if mode == "1":
+        return image.convert("L"), icc
+    return image.convert("RGB"), icc
+
+
+def cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            return ImageCms.profileToProfile(image, source, SRGB_PROFILE, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError) as exc:
+            log.info("CMYK ICC profile unusable, converting without it: %s", exc)
+    return image.convert("RGB")
+
+
+def save_rendition(image: Image.Image, path: Path, ext: str, quality: int, icc: bytes | None) -> None:
+    """Encode one rendition: baseline JPEG, or WebP at low effort for images with alpha."""
+    options = {"icc_profile": icc} if icc else {}
+    if ext == "webp":
+        image.save(path, "WEBP", quality=quality, method=2, **options)
+    else:
+        image.save(path, "JPEG", quality=quality, **options)
+

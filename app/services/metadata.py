@@ -1,0 +1,203 @@
+"""EXIF and generator metadata -> plain dicts of Photo columns.
+
+Camera metadata is untrusted: zero dates, x/0 rationals, bad UTF-8 and huge blocks
+must never break an upload, so every field is read on its own and a field that
+cannot be read is left out.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+from datetime import datetime
+
+from PIL import ExifTags, Image, TiffImagePlugin
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 256  # longest EXIF text kept in the readable set
+MAX_TAGS = 400
+SKIPPED_TAGS = {"MakerNote", "PrintImageMatching", "ExifOffset", "GPSInfo", "InteropOffset",
+                "JPEGInterchangeFormat", "JPEGInterchangeFormatLength", "StripOffsets",
+                "StripByteCounts", "TileOffsets", "TileByteCounts", "XMLPacket", "ImageResources",
+                "IPTCNAA", "InterColorProfile"}
+INVOKEAI_CHUNK = "invokeai_metadata"
+
+
+def photo_columns(exif: Image.Exif, text: dict[str, str]) -> dict:
+    """Every metadata column of a Photo that this file can fill."""
+    columns = camera_columns(exif)
+    columns.update(gps_columns(exif))
+    columns["exif"] = readable_exif(exif) or None
+    if INVOKEAI_CHUNK in text:
+        columns.update(invokeai_columns(text[INVOKEAI_CHUNK]))
+    return columns
+
+
+def camera_columns(exif: Image.Exif) -> dict:
+    ifd0 = exif
+    sub = _ifd(exif, ExifTags.IFD.Exif)
+    return {
+        "camera_make": _text(ifd0.get(ExifTags.Base.Make), 128),
+        "camera_model": _text(ifd0.get(ExifTags.Base.Model), 128),
+        "lens": _text(sub.get(ExifTags.Base.LensModel), 128),
+        "focal_length": _positive(sub.get(ExifTags.Base.FocalLength)),
+        "aperture": _positive(sub.get(ExifTags.Base.FNumber)),
+        "exposure_time": _positive(sub.get(ExifTags.Base.ExposureTime)),
+        "iso": _iso(sub.get(ExifTags.Base.ISOSpeedRatings)),
+        "taken_at": parse_exif_datetime(sub.get(ExifTags.Base.DateTimeOriginal)
+                                        or sub.get(ExifTags.Base.DateTimeDigitized)),
+    }
+
+
+def gps_columns(exif: Image.Exif) -> dict:
+    gps = _ifd(exif, ExifTags.IFD.GPSInfo)
+    latitude = _coordinate(gps.get(ExifTags.GPS.GPSLatitude), gps.get(ExifTags.GPS.GPSLatitudeRef), "S", 90)
+    longitude = _coordinate(gps.get(ExifTags.GPS.GPSLongitude), gps.get(ExifTags.GPS.GPSLongitudeRef), "W", 180)
+    if latitude is None or longitude is None:
+        return {"gps_latitude": None, "gps_longitude": None, "gps_altitude": None}
+    altitude = _number(gps.get(ExifTags.GPS.GPSAltitude))
+    if altitude is not None and gps.get(ExifTags.GPS.GPSAltitudeRef) in (1, b"\x01"):
+        altitude = -altitude
+    return {"gps_latitude": latitude, "gps_longitude": longitude, "gps_altitude": altitude}
+
+
+def parse_exif_datetime(value) -> datetime | None:
+    """'YYYY:MM:DD HH:MM:SS' -> datetime; zero, blank or impossible dates -> None."""
+    text = _text(value, 64)
+    if not text:
+        return None
+    for layout in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M"):
+        try:
+            parsed = datetime.strptime(text[:19], layout)
+        except ValueError:
+            continue
+        return parsed if parsed.year >= 1800 else None
+    return None
+
+
+def readable_exif(exif: Image.Exif) -> dict:
+    """Every tag that reads as text or numbers, by name, small enough to show."""
+    readable = {}
+    groups = [(exif, ExifTags.TAGS), (_ifd(exif, ExifTags.IFD.Exif), ExifTags.TAGS),
+              (_ifd(exif, ExifTags.IFD.GPSInfo), ExifTags.GPSTAGS)]
+    for tags, names in groups:
+        for tag, value in list(tags.items())[:MAX_TAGS]:
+            name = names.get(tag)
+            if name is None or name in SKIPPED_TAGS:
+                continue
+            shown = _json_value(value)
+            if shown is not None:
+                readable[name] = shown
+    return readable
+
+
+def invokeai_columns(raw: str) -> dict:
+    """Generation parameters from an `invokeai_metadata` PNG text chunk (InvokeAI API §4)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        log.info("invokeai_metadata chunk is not JSON; ignored")
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    columns = {
+        "prompt": _text(data.get("positive_prompt"), 10_000),
+        "negative_prompt": _text(data.get("negative_prompt"), 10_000),
+        "seed": _int(data.get("seed"), 0, 2**63 - 1),
+        "model_name": _text(model.get("name"), 255),
+        "model_key": _text(model.get("key"), 255),
+        "steps": _int(data.get("steps"), 1, 10_000),
+        "cfg_scale": _number(data.get("cfg_scale")),
+        "scheduler": _text(data.get("scheduler"), 64),
+        "generation_width": _int(data.get("width"), 1, 100_000),
+        "generation_height": _int(data.get("height"), 1, 100_000),
+    }
+    if columns["prompt"] is None and data.get("positive_prompt") == "":
+        columns["prompt"] = ""
+    return columns
+
+
+def _ifd(exif: Image.Exif, which) -> dict:
+    try:
+        return exif.get_ifd(which)
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError, struct.error) as exc:
+        log.info("unreadable EXIF IFD %s: %s", which, exc)
+        return {}
+
+
+def _text(value, limit: int) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    value = "".join(ch for ch in value if ch.isprintable() or ch == " ").strip()
+    return value[:limit] or None
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive(value) -> float | None:
+    number = _number(value)
+    return number if number is not None and number > 0 else None
+
+
+def _int(value, low: int, high: int) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and low <= value <= high else None
+
+
+def _iso(value) -> int | None:
+    if isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    return _int(value, 1, 10_000_000)
+
+
+def _coordinate(value, ref, negative_ref: str, limit: float) -> float | None:
+    if not isinstance(value, (tuple, list)) or len(value) != 3:
+        return None
+    parts = [_number(part) for part in value]
+    if any(part is None for part in parts):
+        return None
+    degrees = parts[0] + parts[1] / 60 + parts[2] / 3600
+    if isinstance(ref, bytes):
+        ref = ref.decode("ascii", errors="replace")
+    if isinstance(ref, str) and ref.strip().upper().startswith(negative_ref):
+        degrees = -degrees
+    if not -limit <= degrees <= limit or (degrees == 0 and not any(parts)):
+        return None
+    return round(degrees, 7)
+
+
+def _json_value(value):
+    """A JSON-safe, short form of an EXIF value, or None when it is binary or too long."""
+    if isinstance(value, TiffImagePlugin.IFDRational):
+        return _number(value) if value.denominator else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes):
+        if len(value) > MAX_TEXT or not all(32 <= b < 127 for b in value.rstrip(b"\x00")):
+            return None
+        value = value.decode("ascii")
+    if isinstance(value, str):
+        value = value.replace("\x00", "").strip()
+        if not value or len(value) > MAX_TEXT:
+            return None
+        return value.encode("utf-8", errors="replace").decode("utf-8")
+    if isinstance(value, tuple) and 0 < len(value) <= 16:
+        items = [_json_value(item) for item in value]
+        return None if any(item is None for item in items) else items
+    return None

@@ -1,0 +1,130 @@
+"""The app through its HTTP and CLI faces on a real database and a real data folder.
+
+Every test that takes `app` runs on SQLite and, when TEST_DATABASE_URL is set,
+again on PostgreSQL. The schema is made by the migrations, once per backend.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import flask_migrate
+import pytest
+from sqlalchemy import MetaData, create_engine, text
+
+from app import create_app
+from app.extensions import db
+
+SECRET = "test-secret-key-" + "0" * 32
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    template: Path | None = None  # SQLite: a migrated file copied for each test
+
+    def url_for_test(self, tmp_path: Path) -> str:
+        if self.template is None:
+            return self.url
+        target = tmp_path / "gallery.db"
+        shutil.copyfile(self.template, target)
+        return f"sqlite:///{target}"
+
+
+def make_app(database_url: str, data_dir: Path, **overrides):
+    config = {"SECRET_KEY": SECRET, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
+              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "SimpleCache"}
+    config.update(overrides)
+    return create_app(config)
+
+
+def migrate_fresh(url: str, data_dir: Path) -> None:
+    """Drop whatever a previous run left, then make the schema with `flask db upgrade`."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        existing = MetaData()
+        existing.reflect(connection)
+        existing.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    app = make_app(url, data_dir)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory) -> Database:
+    work = tmp_path_factory.mktemp(f"db-{request.param}")
+    if request.param == "postgresql":
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+        migrate_fresh(url, work / "data")
+        return Database("postgresql", url)
+    template = work / "template.db"
+    migrate_fresh(f"sqlite:///{template}", work / "data")
+    return Database("sqlite", f"sqlite:///{template}", template)
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Overrides for one test's app: `def app_config(): return {...}` in a test module or class."""
+    return {}
+
+
+@pytest.fixture
+def app(database, tmp_path, app_config):
+    app = make_app(database.url_for_test(tmp_path), tmp_path / "data", **app_config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if database.backend == "postgresql":
+            tables = ", ".join(table.name for table in db.metadata.sorted_tables)
+            with db.engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def data_dir(app) -> Path:
+    return Path(app.config["DATA_DIR"])
+
+
+@pytest.fixture
+def data_files(data_dir):
+    """A callable listing every file under data/ (temp files included), relative to it."""
+    def files() -> set[str]:
+        return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file()}
+    return files
+
+
+@pytest.fixture
+def upload(client):
+    """upload(path_or_bytes, name=None, json=True) -> response of POST /upload with one file."""
+    import io
+
+    def send(content, name: str | None = None, json: bool = True):
+        if isinstance(content, (str, Path)):
+            path = Path(content)
+            body, name = path.read_bytes(), name or path.name
+        else:
+            body = content
+        headers = {"Accept": "application/json"} if json else {}
+        return client.post("/upload", data={"photos": (io.BytesIO(body), name)}, headers=headers,
+                           content_type="multipart/form-data")
+    return send
