@@ -6,7 +6,6 @@ from pathlib import Path
 
 from flask import Flask
 from flask_migrate import Config as AlembicConfig
-from PIL import Image
 
 from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
 from .config import ROOT, ConfigError, flask_config, load_settings
@@ -24,8 +23,6 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(config)
     app.config.update(flask_config(settings, app.instance_path))
     check_data_dir(Path(app.config["DATA_DIR"]))
-    # Pillow's own bomb check (a warning that imaging turns into an error) follows the setting.
-    Image.MAX_IMAGE_PIXELS = app.config["MAX_IMAGE_PIXELS"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)

@@ -77,8 +77,11 @@ def _parse(name: str, raw: str, kind: type):
 def _check(values: dict) -> None:
     for name, (_, kind) in SETTINGS.items():
         value = values.get(name)
+        if value is None and SETTINGS[name][0] is not None:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be set")
         if value is not None and not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a {kind.__name__}, not {value!r}")
+            kind_name = "whole number" if kind is int else "string"
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a {kind_name}, not {value!r}")
     positive = ["MAX_REQUEST_BYTES", "MAX_FILES_PER_UPLOAD", "MAX_IMAGE_PIXELS", "PAGE_SIZE",
                 "CACHE_TIMEOUT", "DB_RETRY_ATTEMPTS"]
     for name in positive:
@@ -132,8 +135,9 @@ def instance_secret_key(instance_path: str) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".secret_key.{os.getpid()}.tmp")
-    temp.write_text(secrets.token_hex(32))
-    os.chmod(temp, 0o600)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
     try:
         os.link(temp, path)  # atomic: a second worker starting at once keeps the first key
     except FileExistsError:

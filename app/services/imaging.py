@@ -86,6 +86,8 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
     `sizes` maps a rendition name to its long edge, largest first. Raises
     RejectedFile with a reason a person can read.
     """
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard (89.5 MP) must not undercut ours
     try:
         with Image.open(path, formats=OPENERS) as image:
             return _decode_open(image, max_pixels, sizes)
@@ -93,7 +95,8 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
         raise RejectedFile(f"not an image the gallery can read (it takes {SUPPORTED})", 415) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise RejectedFile(f"the image has more than the {max_pixels / 1e6:g} MP the gallery accepts", 413) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, UserWarning) as exc:
+        # a UserWarning is Pillow's "corrupt data" warning when warnings are errors (as in the tests)
         log.info("undecodable image %s: %s", path, exc)
         raise RejectedFile("the image is damaged or truncated and cannot be decoded", 400) from None
 

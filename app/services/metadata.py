@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import struct
 from datetime import datetime
 
@@ -123,21 +124,27 @@ def invokeai_columns(raw: str) -> dict:
 def _ifd(exif: Image.Exif, which) -> dict:
     try:
         return exif.get_ifd(which)
-    except (OSError, ValueError, KeyError, TypeError, SyntaxError, struct.error) as exc:
+    except (OSError, ValueError, KeyError, TypeError, SyntaxError, struct.error, UserWarning) as exc:
+        # UserWarning: Pillow's "Corrupt EXIF data" when warnings are errors (as in the tests)
         log.info("unreadable EXIF IFD %s: %s", which, exc)
         return {}
 
 
 def _text(value, limit: int) -> str | None:
     if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     if not isinstance(value, str):
         return None
-    value = "".join(ch for ch in value if ch.isprintable() or ch == " ").strip()
+    value = "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in value).strip()
     return value[:limit] or None
 
 
 def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
