@@ -13,6 +13,9 @@ from .services.imaging import fitted_size
 
 SOURCES = ("uploaded", "generated")
 RENDITION_SIZES = ("grid", "preview")
+# The largest id an Integer primary key holds on every backend (PostgreSQL's int4). SQLite cannot
+# even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

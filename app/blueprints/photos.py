@@ -8,10 +8,12 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
 
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..extensions import db
-from ..models import Photo
+from ..models import MAX_ID, Photo
 from ..services import photos as photo_service
 
 bp = Blueprint("photos", __name__)
+
+PHOTO_ID = f"<int(max={MAX_ID}):photo_id>"  # a larger id is a 404, never a database error
 
 
 def requested_source() -> str | None:
@@ -97,7 +99,7 @@ def upload():
     return render_template("photos/upload_result.html", outcomes=outcomes), status
 
 
-@bp.get("/photos/<int:photo_id>")
+@bp.get(f"/photos/{PHOTO_ID}")
 def detail(photo_id: int):
     photo = db.get_or_404(Photo, photo_id)
     source = requested_source()
@@ -105,23 +107,26 @@ def detail(photo_id: int):
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, source=source)
 
 
-@bp.get("/photos/<int:photo_id>/original")
+@bp.get(f"/photos/{PHOTO_ID}/original")
 def original(photo_id: int):
     photo = db.get_or_404(Photo, photo_id)
     path = photo_service.original_file(photo)
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
-    return send_file(path, mimetype=photo.mime_type, as_attachment=True, download_name=photo.original_name,
-                     conditional=True, etag=photo.sha256, max_age=3600)
+    response = send_file(path, mimetype=photo.mime_type, as_attachment=True, download_name=photo.original_name,
+                         conditional=True, etag=photo.sha256, max_age=3600)
+    response.cache_control.public = False  # a person's photo: never kept by a shared cache
+    response.cache_control.private = True
+    return response
 
 
-@bp.get("/photos/<int:photo_id>/delete")
+@bp.get(f"/photos/{PHOTO_ID}/delete")
 def confirm_delete(photo_id: int):
     photo = db.get_or_404(Photo, photo_id)
     return render_template("photos/delete.html", photo=photo)
 
 
-@bp.post("/photos/<int:photo_id>/delete")
+@bp.post(f"/photos/{PHOTO_ID}/delete")
 def delete(photo_id: int):
     photo = db.get_or_404(Photo, photo_id)
     name = photo.original_name

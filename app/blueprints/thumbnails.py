@@ -5,7 +5,7 @@ from flask import Blueprint, abort, send_file
 
 from ..errors import RejectedFile
 from ..extensions import db
-from ..models import RENDITION_SIZES, Photo
+from ..models import MAX_ID, RENDITION_SIZES, Photo
 from ..services import photos as photo_service
 from ..services.imaging import RENDITION_TYPES
 
@@ -14,7 +14,7 @@ bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
 ONE_YEAR = 365 * 24 * 3600
 
 
-@bp.get("/<int:photo_id>/<size>")
+@bp.get(f"/<int(max={MAX_ID}):photo_id>/<size>")
 def rendition(photo_id: int, size: str):
     if size not in RENDITION_SIZES:
         abort(404, "No such rendition size.")

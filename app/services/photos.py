@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, RejectedFile
 from ..extensions import cache, db
-from ..models import RENDITION_SIZES, SOURCES, Photo, utcnow
+from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, utcnow
 from . import imaging, metadata, storage
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def rendition_sizes() -> dict[str, int]:
 
 def check_file_name(name: str | None) -> str:
     """The client's file name, accepted as display text only when it is plainly a name."""
-    if not name:
+    if not name or not name.strip():
         raise RejectedFile("the file has no name")
     if len(name) > MAX_NAME_LENGTH:
         raise RejectedFile(f"the file name is longer than {MAX_NAME_LENGTH} characters")
@@ -178,17 +178,24 @@ def encode_cursor(photo: Photo) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     """ValueError for anything this module did not make."""
-    stamp, _, photo_id = cursor.partition(".")
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%S%f"), int(photo_id)
+    stamp, _, number = cursor.partition(".")
+    sorted_at, photo_id = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f"), int(number)
+    if not 0 < photo_id <= MAX_ID:
+        raise ValueError(f"photo id out of range: {photo_id}")
+    return sorted_at, photo_id
+
+
+def photos_from(source: str | None):
+    """SELECT of the photos the grid shows for `source` (None: every source)."""
+    query = select(Photo)
+    return query.where(Photo.source == source) if source else query
 
 
 def grid_page(source: str | None, older_than: str | None = None, newer_than: str | None = None,
               limit: int = 60) -> GridPage:
     """One page of the grid, newest first, by keyset on (sorted_at, id): no OFFSET."""
     key = tuple_(Photo.sorted_at, Photo.id)
-    query = select(Photo)
-    if source:
-        query = query.where(Photo.source == source)
+    query = photos_from(source)
     if newer_than:
         query = query.where(key > tuple_(*decode_cursor(newer_than)))
         query = query.order_by(Photo.sorted_at.asc(), Photo.id.asc())
@@ -215,9 +222,7 @@ def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | 
     """The photos just newer and just older than `photo` in the grid's order."""
     key = tuple_(Photo.sorted_at, Photo.id)
     here = tuple_(photo.sorted_at, photo.id)
-    base = select(Photo)
-    if source:
-        base = base.where(Photo.source == source)
+    base = photos_from(source)
     newer = db.session.scalar(base.where(key > here).order_by(Photo.sorted_at.asc(), Photo.id.asc()).limit(1))
     older = db.session.scalar(base.where(key < here).order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1))
     return newer, older
