@@ -9,6 +9,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import flask_migrate
 import pytest
@@ -113,18 +114,38 @@ def data_files(data_dir):
     return files
 
 
-@pytest.fixture
-def upload(client):
-    """upload(path_or_bytes, name=None, json=True) -> response of POST /upload with one file."""
-    import io
+def multipart_body(files: list[tuple[bytes, str]]) -> tuple[bytes, str]:
+    """A multipart body with each file in the form's `photos` field, as a browser sends it.
 
-    def send(content, name: str | None = None, json: bool = True):
+    Names travel as RFC 5987 `filename*=UTF-8''...` (Werkzeug decodes it), so quotes, NULs and
+    newlines arrive exactly; and the body stays in memory, where the test client's own encoder
+    spools bodies over 500 KB to a temp file it never closes (a ResourceWarning, so an error here).
+    """
+    boundary = "gallery-test-boundary-7d1f"
+    def disposition(name: str) -> str:
+        # An empty file input sends filename="" as browsers do.
+        return f"filename*=UTF-8''{quote(name, safe='')}" if name else 'filename=""'
+
+    parts = [(f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; {disposition(name)}\r\n'
+              "Content-Type: application/octet-stream\r\n\r\n").encode() + body + b"\r\n" for body, name in files]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture
+def upload_files(client):
+    """upload_files([(bytes, name), ...], json=True) -> response of one POST /upload with them all."""
+    def send(files: list[tuple[bytes, str]], json: bool = True, headers: dict | None = None):
+        payload, content_type = multipart_body(files)
+        headers = {**({"Accept": "application/json"} if json else {}), **(headers or {})}
+        return client.post("/upload", data=payload, headers=headers, content_type=content_type)
+    return send
+
+
+@pytest.fixture
+def upload(upload_files):
+    """upload(path_or_bytes, name=None, json=True) -> response of POST /upload with one file."""
+    def send(content, name: str | None = None, json: bool = True, headers: dict | None = None):
         if isinstance(content, (str, Path)):
-            path = Path(content)
-            body, name = path.read_bytes(), name or path.name
-        else:
-            body = content
-        headers = {"Accept": "application/json"} if json else {}
-        return client.post("/upload", data={"photos": (io.BytesIO(body), name)}, headers=headers,
-                           content_type="multipart/form-data")
+            content, name = Path(content).read_bytes(), name or Path(content).name
+        return upload_files([(content, name)], json=json, headers=headers)
     return send

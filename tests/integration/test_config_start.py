@@ -1,0 +1,81 @@
+"""Starting the app: a bad setting stops it naming the setting, and start writes no schema."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from app import ConfigError, create_app
+
+SECRET = "config-test-secret-" + "0" * 16
+
+
+def settings(tmp_path, **overrides) -> dict:
+    return {"SECRET_KEY": SECRET, "DATA_DIR": str(tmp_path / "data"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'gallery.db'}", **overrides}
+
+
+@pytest.mark.parametrize("overrides, setting", [
+    ({"PAGE_SIZE": 0}, "GALLERY_PAGE_SIZE"),
+    ({"MAX_FILES_PER_UPLOAD": "many"}, "GALLERY_MAX_FILES_PER_UPLOAD"),
+    ({"JPEG_QUALITY": 100}, "GALLERY_JPEG_QUALITY"),
+    ({"GRID_SIZE": 2000, "PREVIEW_SIZE": 1000}, "GALLERY_GRID_SIZE"),
+    ({"DATABASE_URL": "mysql://gallery@127.0.0.1/gallery"}, "GALLERY_DATABASE_URL"),
+    ({"SECRET_KEY": "short"}, "GALLERY_SECRET_KEY"),
+])
+def test_a_bad_setting_stops_start_naming_it(overrides, setting, tmp_path):
+    with pytest.raises(ConfigError, match=setting):
+        create_app(settings(tmp_path, **overrides))
+
+
+@pytest.mark.parametrize("variable, value", [("GALLERY_PAGE_SIZE", "sixty"), ("GALLERY_MAX_REQUEST_BYTES", "0")])
+def test_a_bad_environment_variable_stops_start_naming_it(variable, value, tmp_path, monkeypatch):
+    monkeypatch.setenv(variable, value)
+    config = settings(tmp_path)
+
+    with pytest.raises(ConfigError, match=variable):
+        create_app(config)
+
+
+@pytest.mark.parametrize("database", ["an empty file", "the default location"])
+def test_start_creates_no_table(database, tmp_path):
+    if database == "an empty file":
+        path = tmp_path / "gallery.db"
+        sqlite3.connect(path).close()
+        config = settings(tmp_path, DATABASE_URL=f"sqlite:///{path}")
+    else:
+        path = tmp_path / "data" / "gallery.db"  # GALLERY_DATABASE_URL unset: a file in the data folder
+        config = settings(tmp_path, DATABASE_URL=None)
+
+    app = create_app(config)
+    with app.app_context():
+        assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{path}"
+
+    if database == "the default location":
+        assert not path.exists()
+    else:
+        with closing(sqlite3.connect(path)) as connection:
+            assert connection.execute("SELECT type, name FROM sqlite_master").fetchall() == []
+
+
+def test_a_data_folder_under_a_file_stops_start(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file where a folder should be")
+
+    with pytest.raises(ConfigError, match="GALLERY_DATA_DIR"):
+        create_app(settings(tmp_path, DATA_DIR=str(blocker / "data")))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through chmod 500; the data-folder-under-a-file "
+                                              "test covers an unwritable folder")
+def test_a_read_only_data_folder_stops_start(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="GALLERY_DATA_DIR"):
+            create_app(settings(tmp_path, DATA_DIR=str(data)))
+    finally:
+        data.chmod(0o700)

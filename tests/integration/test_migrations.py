@@ -1,0 +1,106 @@
+"""Migrations are the only way the schema changes: one head, a clean round trip, no drift.
+
+Each test works on a database of its own: a fresh SQLite file, and, when TEST_DATABASE_URL
+is set, a PostgreSQL database it creates beside that one on the same server and drops after
+(the shared `database` fixture keeps its own schema in TEST_DATABASE_URL's database).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "migration-test-secret-" + "0" * 16
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path) -> str:
+    """The URL of a database with nothing in it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+    url = make_url(server)
+    name = f"{url.database}_migrations"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # a killed run's
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def migrating_app(empty_database, tmp_path):
+    app = create_app({"SECRET_KEY": SECRET, "DATABASE_URL": empty_database, "DATA_DIR": str(tmp_path / "data"),
+                      "TESTING": True})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def flask_db(app, *args: str) -> int:
+    """Run `flask db ...` against `app`; its exit code."""
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code
+
+
+def schema(app) -> tuple[str | None, set[str]]:
+    """The database's alembic revision and its tables."""
+    with app.app_context(), db.engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+        return revision, set(inspect(connection).get_table_names())
+
+
+def test_the_migrations_have_one_head_and_one_base():
+    script = scripts()
+    assert len(script.get_heads()) == 1
+    assert len(script.get_bases()) == 1
+
+
+def test_upgrade_check_downgrade_and_upgrade_again(migrating_app):
+    head = scripts().get_current_head()
+    assert schema(migrating_app) == (None, set())
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    assert schema(migrating_app) == (head, {"alembic_version", "photos"})
+    assert flask_db(migrating_app, "check") == 0  # the models match the migrations
+
+    assert flask_db(migrating_app, "downgrade", "base") == 0
+    assert schema(migrating_app) == (None, {"alembic_version"})
+    assert flask_db(migrating_app, "check") == 1  # behind head: check says so
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    assert schema(migrating_app) == (head, {"alembic_version", "photos"})
+    assert flask_db(migrating_app, "check") == 0
+
+
+def test_check_notices_a_schema_the_models_do_not_describe(migrating_app):
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE photos ADD COLUMN stray INTEGER"))
+
+    assert flask_db(migrating_app, "check") == 1
