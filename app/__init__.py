@@ -9,7 +9,7 @@ from flask_migrate import Config as AlembicConfig
 
 from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
 from .config import ROOT, ConfigError, flask_config, load_settings
-from .extensions import cache, csrf, db, migrate
+from .extensions import cache, csrf, db, login_manager, migrate
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -29,13 +29,19 @@ def create_app(config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "alembic"))
     cache.init_app(app)
     csrf.init_app(app)
+    login_manager.init_app(app)
 
-    from .blueprints import photos, thumbnails
+    from .blueprints import auth, photos, thumbnails
+    app.register_blueprint(auth.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(thumbnails.bp)
 
+    from .cli import register_cli
     from .errors import register_error_pages
+    from .security import register_security_headers
+    register_cli(app)
     register_error_pages(app)
+    register_security_headers(app)
     return app
 
 

@@ -27,7 +27,13 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "CACHE_REDIS_URL": (None, str),
     "CACHE_TIMEOUT": (300, int),
     "DB_RETRY_ATTEMPTS": (3, int),
+    "TRUSTED_HOSTS": (None, list),  # host names the gallery answers to; others get 400
+    "SECURE_COOKIES": (False, bool),  # set when served over HTTPS
+    "LOGIN_ATTEMPTS_PER_MINUTE": (10, int),  # failed logins per account and address
 }
+KIND_NAMES = {int: "whole number", str: "string", bool: "true or false", list: "list of names"}
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
 
 ENV_PREFIX = "GALLERY_"
 
@@ -71,6 +77,12 @@ def _parse(name: str, raw: str, kind: type):
             return int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
+    if kind is bool:
+        if raw.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
+        return raw.strip().lower() in TRUE_WORDS
+    if kind is list:
+        return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
 
 
@@ -79,11 +91,10 @@ def _check(values: dict) -> None:
         value = values.get(name)
         if value is None and SETTINGS[name][0] is not None:
             raise ConfigError(f"{ENV_PREFIX}{name} must be set")
-        if value is not None and not isinstance(value, kind) or isinstance(value, bool):
-            kind_name = "whole number" if kind is int else "string"
-            raise ConfigError(f"{ENV_PREFIX}{name} must be a {kind_name}, not {value!r}")
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a {KIND_NAMES[kind]}, not {value!r}")
     positive = ["MAX_REQUEST_BYTES", "MAX_FILES_PER_UPLOAD", "MAX_IMAGE_PIXELS", "PAGE_SIZE",
-                "CACHE_TIMEOUT", "DB_RETRY_ATTEMPTS"]
+                "CACHE_TIMEOUT", "DB_RETRY_ATTEMPTS", "LOGIN_ATTEMPTS_PER_MINUTE"]
     for name in positive:
         if values[name] < 1:
             raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1, not {values[name]}")
@@ -102,6 +113,9 @@ def _check(values: dict) -> None:
     redis_url = values["CACHE_REDIS_URL"]
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{ENV_PREFIX}CACHE_REDIS_URL must be a redis:// URL")
+    hosts = values["TRUSTED_HOSTS"]
+    if hosts is not None and (not hosts or not all(isinstance(h, str) and h for h in hosts)):
+        raise ConfigError(f"{ENV_PREFIX}TRUSTED_HOSTS must list one or more host names")
     if values["SECRET_KEY"] is not None and len(values["SECRET_KEY"]) < 16:
         raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be at least 16 characters long")
 
@@ -118,6 +132,13 @@ def flask_config(settings: dict, instance_path: str) -> dict:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
         CACHE_DEFAULT_TIMEOUT=settings["CACHE_TIMEOUT"],
+        TRUSTED_HOSTS=settings["TRUSTED_HOSTS"],
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["SECURE_COOKIES"],
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings["SECURE_COOKIES"],
     )
     if settings["CACHE_REDIS_URL"]:
         config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings["CACHE_REDIS_URL"])

@@ -1,5 +1,6 @@
 """Extensions, unbound; create_app binds them."""
 from flask_caching import Cache
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -24,3 +25,4 @@ db = SQLAlchemy(model_class=Model)
 migrate = Migrate()
 cache = Cache()
 csrf = CSRFProtect()
+login_manager = LoginManager()

@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 
 from flask import url_for
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Index, Integer, String, Text
+from flask_login import UserMixin
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -22,16 +23,30 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug scrypt; "!" when unusable
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username}>"
+
+
 class Photo(db.Model):
     __tablename__ = "photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     source: Mapped[str] = mapped_column(String(16), default="uploaded")
     # Paths are relative to DATA_DIR/photos, POSIX style; made by the server.
     original_path: Mapped[str] = mapped_column(String(255), unique=True)
     rendition_ext: Mapped[str] = mapped_column(String(8))  # "jpg", or "webp" for images with alpha
     original_name: Mapped[str] = mapped_column(String(255))  # the client's file name: display text only
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))  # unique per owner
     format: Mapped[str] = mapped_column(String(16))
     mime_type: Mapped[str] = mapped_column(String(32))
     file_size: Mapped[int] = mapped_column(BigInteger)
@@ -67,8 +82,10 @@ class Photo(db.Model):
     generation_height: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
-        Index("ix_photos_sorted_at_id", "sorted_at", "id"),
-        Index("ix_photos_source_sorted_at_id", "source", "sorted_at", "id"),
+        UniqueConstraint("owner_id", "sha256", name="uq_photos_owner_id_sha256"),
+        # The grid pages one owner's photos by keyset on (sorted_at, id), with or without a source.
+        Index("ix_photos_owner_id_sorted_at_id", "owner_id", "sorted_at", "id"),
+        Index("ix_photos_owner_id_source_sorted_at_id", "owner_id", "source", "sorted_at", "id"),
     )
 
     def rendition_path(self, size: str) -> str:

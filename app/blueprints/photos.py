@@ -6,14 +6,23 @@ from dataclasses import dataclass
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 
+from flask_login import current_user
+
 from ..errors import DuplicatePhoto, GalleryError, wants_json
-from ..extensions import db
 from ..models import MAX_ID, Photo
 from ..services import photos as photo_service
 
 bp = Blueprint("photos", __name__)
 
 PHOTO_ID = f"<int(max={MAX_ID}):photo_id>"  # a larger id is a 404, never a database error
+
+
+def own_photo_or_404(photo_id: int) -> Photo:
+    """The signed-in user's photo; another user's id is as unknown as one that never existed."""
+    photo = photo_service.find_photo(current_user.id, photo_id)
+    if photo is None:
+        abort(404, "No such photo.")
+    return photo
 
 
 def requested_source() -> str | None:
@@ -43,12 +52,12 @@ def exposure(seconds: float) -> str:
 def index():
     source = requested_source()
     try:
-        page = photo_service.grid_page(source, request.args.get("older"), request.args.get("newer"),
-                                       current_app.config["PAGE_SIZE"])
+        page = photo_service.grid_page(current_user.id, source, request.args.get("older"),
+                                       request.args.get("newer"), current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("photos/index.html", page=page, source=source,
-                           total=photo_service.count_photos(source))
+                           total=photo_service.count_photos(current_user.id, source))
 
 
 @bp.get("/upload")
@@ -75,7 +84,7 @@ class Outcome:
 def ingest_outcome(upload) -> Outcome:
     name = upload.filename or "(no name)"
     try:
-        photo = photo_service.ingest_photo(upload.stream, upload.filename)
+        photo = photo_service.ingest_photo(upload.stream, upload.filename, current_user.id)
     except DuplicatePhoto as exc:
         return Outcome(name, "duplicate", 200, "already in the gallery", exc.existing_id)
     except GalleryError as exc:
@@ -101,7 +110,7 @@ def upload():
 
 @bp.get(f"/photos/{PHOTO_ID}")
 def detail(photo_id: int):
-    photo = db.get_or_404(Photo, photo_id)
+    photo = own_photo_or_404(photo_id)
     source = requested_source()
     newer, older = photo_service.neighbours(photo, source)
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, source=source)
@@ -109,7 +118,7 @@ def detail(photo_id: int):
 
 @bp.get(f"/photos/{PHOTO_ID}/original")
 def original(photo_id: int):
-    photo = db.get_or_404(Photo, photo_id)
+    photo = own_photo_or_404(photo_id)
     path = photo_service.original_file(photo)
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
@@ -122,13 +131,13 @@ def original(photo_id: int):
 
 @bp.get(f"/photos/{PHOTO_ID}/delete")
 def confirm_delete(photo_id: int):
-    photo = db.get_or_404(Photo, photo_id)
+    photo = own_photo_or_404(photo_id)
     return render_template("photos/delete.html", photo=photo)
 
 
 @bp.post(f"/photos/{PHOTO_ID}/delete")
 def delete(photo_id: int):
-    photo = db.get_or_404(Photo, photo_id)
+    photo = own_photo_or_404(photo_id)
     name = photo.original_name
     photo_service.delete_photo(photo)
     flash(f"Deleted {name}.")

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, send_file
 
 from ..errors import RejectedFile
-from ..extensions import db
-from ..models import MAX_ID, RENDITION_SIZES, Photo
+from ..models import MAX_ID, RENDITION_SIZES
 from ..services import photos as photo_service
 from ..services.imaging import RENDITION_TYPES
+from .photos import own_photo_or_404
 
 bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
 
@@ -18,7 +18,7 @@ ONE_YEAR = 365 * 24 * 3600
 def rendition(photo_id: int, size: str):
     if size not in RENDITION_SIZES:
         abort(404, "No such rendition size.")
-    photo = db.get_or_404(Photo, photo_id)
+    photo = own_photo_or_404(photo_id)
     try:
         path = photo_service.ensure_rendition(photo, size)
     except (FileNotFoundError, RejectedFile):

@@ -51,8 +51,8 @@ def check_file_name(name: str | None) -> str:
     return name.strip()
 
 
-def ingest_photo(stream: BinaryIO, filename: str | None, source: str = "uploaded") -> Photo:
-    """Validate, hash, store, make renditions and insert one photo; all of it or nothing.
+def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: str = "uploaded") -> Photo:
+    """Validate, hash, store, make renditions and insert one photo of `owner_id`; all or nothing.
 
     Raises RejectedFile, DuplicatePhoto or StorageError; whatever it wrote is removed first.
     """
@@ -65,9 +65,10 @@ def ingest_photo(stream: BinaryIO, filename: str | None, source: str = "uploaded
         if temp.stat().st_size == 0:
             raise RejectedFile("the file is empty")
         digest = hasher.hexdigest()
-        raise_if_duplicate(digest)
+        raise_if_duplicate(owner_id, digest)
         decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
         photo = new_photo_row(decoded, digest, name, source, temp.stat().st_size)
+        photo.owner_id = owner_id
         write_renditions(root, photo, decoded, written)
         original = storage.resolve(root, photo.original_path)
         storage.move_into_place(temp, original)
@@ -90,8 +91,9 @@ def write_renditions(root: Path, photo: Photo, decoded: imaging.DecodedImage, wr
             image, temp, photo.rendition_ext, quality, decoded.icc_profile))
 
 
-def raise_if_duplicate(digest: str) -> None:
-    existing = db.session.scalar(select(Photo.id).where(Photo.sha256 == digest))
+def raise_if_duplicate(owner_id: int, digest: str) -> None:
+    """DuplicatePhoto when this owner already has these bytes (another owner's copy is theirs)."""
+    existing = db.session.scalar(select(Photo.id).where(Photo.owner_id == owner_id, Photo.sha256 == digest))
     if existing is not None:
         raise DuplicatePhoto(existing)
 
@@ -125,7 +127,7 @@ def insert_photo(photo: Photo) -> None:
         run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
     except IntegrityError:
         db.session.rollback()
-        raise_if_duplicate(photo.sha256)  # the same bytes arrived in another request just now
+        raise_if_duplicate(photo.owner_id, photo.sha256)  # the same bytes arrived in another request
         raise
     clear_gallery_cache()
 
@@ -185,17 +187,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return sorted_at, photo_id
 
 
-def photos_from(source: str | None):
-    """SELECT of the photos the grid shows for `source` (None: every source)."""
-    query = select(Photo)
+def photos_of(owner_id: int, source: str | None):
+    """SELECT of one owner's photos from `source` (None: every source)."""
+    query = select(Photo).where(Photo.owner_id == owner_id)
     return query.where(Photo.source == source) if source else query
 
 
-def grid_page(source: str | None, older_than: str | None = None, newer_than: str | None = None,
+def find_photo(owner_id: int, photo_id: int) -> Photo | None:
+    """The photo with this id when `owner_id` owns it; None otherwise, whoever else owns it."""
+    return db.session.scalar(photos_of(owner_id, None).where(Photo.id == photo_id))
+
+
+def grid_page(owner_id: int, source: str | None, older_than: str | None = None, newer_than: str | None = None,
               limit: int = 60) -> GridPage:
-    """One page of the grid, newest first, by keyset on (sorted_at, id): no OFFSET."""
+    """One page of an owner's grid, newest first, by keyset on (sorted_at, id): no OFFSET."""
     key = tuple_(Photo.sorted_at, Photo.id)
-    query = photos_from(source)
+    query = photos_of(owner_id, source)
     if newer_than:
         query = query.where(key > tuple_(*decode_cursor(newer_than)))
         query = query.order_by(Photo.sorted_at.asc(), Photo.id.asc())
@@ -222,18 +229,15 @@ def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | 
     """The photos just newer and just older than `photo` in the grid's order."""
     key = tuple_(Photo.sorted_at, Photo.id)
     here = tuple_(photo.sorted_at, photo.id)
-    base = photos_from(source)
+    base = photos_of(photo.owner_id, source)
     newer = db.session.scalar(base.where(key > here).order_by(Photo.sorted_at.asc(), Photo.id.asc()).limit(1))
     older = db.session.scalar(base.where(key < here).order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1))
     return newer, older
 
 
 @cache.memoize()
-def count_photos(source: str | None) -> int:
-    query = select(db.func.count(Photo.id))
-    if source:
-        query = query.where(Photo.source == source)
-    return db.session.scalar(query)
+def count_photos(owner_id: int, source: str | None) -> int:
+    return db.session.scalar(photos_of(owner_id, source).with_only_columns(db.func.count(Photo.id)))
 
 
 def clear_gallery_cache() -> None:

@@ -14,9 +14,11 @@ from urllib.parse import quote
 import flask_migrate
 import pytest
 from sqlalchemy import MetaData, create_engine, text
+from werkzeug.security import generate_password_hash
 
 from app import create_app
 from app.extensions import db
+from app.models import User
 
 SECRET = "test-secret-key-" + "0" * 32
 
@@ -91,8 +93,51 @@ def app(database, tmp_path, app_config):
         db.engine.dispose()
 
 
+PASSWORD = "correct horse battery staple"
+PASSWORD_HASH = generate_password_hash(PASSWORD)  # made once: a real scrypt hash costs ~50 ms
+
+
 @pytest.fixture
-def client(app):
+def make_user(app):
+    """make_user(name, is_admin=False) -> the new user's id; every test user's password is PASSWORD."""
+    def make(username: str, is_admin: bool = False) -> int:
+        with app.app_context():
+            user = User(username=username, password_hash=PASSWORD_HASH, is_admin=is_admin)
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+    return make
+
+
+@pytest.fixture
+def password() -> str:
+    """The password of every user that make_user made."""
+    return PASSWORD
+
+
+@pytest.fixture
+def user_id(make_user) -> int:
+    """alice: the user most tests act as."""
+    return make_user("alice")
+
+
+def log_in(client, user_id: int):
+    """Sign the test client in as Flask-Login would after a successful login."""
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+    return client
+
+
+@pytest.fixture
+def client(app, user_id):
+    """A test client signed in as alice."""
+    return log_in(app.test_client(), user_id)
+
+
+@pytest.fixture
+def anonymous(app):
+    """A test client nobody has signed in with."""
     return app.test_client()
 
 

@@ -146,7 +146,8 @@ def test_older_links_visit_every_photo_once_and_newer_links_walk_back(client, ga
 
     # Five page loads, five queries: the first page plain, every other one by keyset on (sorted_at, id).
     grid_queries = [s for s, _ in statements if "FROM photos" in s and "ORDER BY photos.sorted_at" in s]
-    keyset = re.compile(r"WHERE \(photos\.sorted_at, photos\.id\) [<>] ")
+    keyset = re.compile(r"(WHERE|AND) \(photos\.sorted_at, photos\.id\) [<>] ")
+    assert all("WHERE photos.owner_id = " in s for s in grid_queries)  # only the signed-in user's photos
     assert [bool(keyset.search(s)) for s in grid_queries] == [False, True, True, True, True]
     assert all(" LIMIT " in s for s in grid_queries)
     # SQLAlchemy's SQLite dialect writes "LIMIT ? OFFSET ?" for a plain limit, binding 0: no row is

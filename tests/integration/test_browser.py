@@ -70,6 +70,22 @@ def browser_context_args(browser_context_args, live_server) -> dict:
     return {**browser_context_args, "base_url": live_server}
 
 
+def log_in(page: Page, password: str, username: str = "alice") -> Page:
+    """Sign in through the login form, as a person would."""
+    page.goto("/login")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    return page
+
+
+@pytest.fixture
+def page(page: Page, user_id, password) -> Page:
+    """pytest-playwright's page, signed in as alice."""
+    return log_in(page, password)
+
+
 @pytest.fixture
 def page_errors(page: Page) -> list[str]:
     """Uncaught JavaScript errors on `page` (a test asserts the list stays empty)."""
@@ -145,8 +161,8 @@ def test_upload_with_javascript_then_browse_and_use_the_arrow_keys(page: Page, p
     assert page_errors == []
 
 
-def test_upload_without_javascript_lands_on_the_results_page(new_context, photos_dir):
-    page = new_context(java_script_enabled=False).new_page()
+def test_upload_without_javascript_lands_on_the_results_page(new_context, user_id, password, photos_dir):
+    page = log_in(new_context(java_script_enabled=False).new_page(), password)
     page.goto("/upload")
     page.locator(f"{UPLOAD_FORM} input[type=file]").set_input_files(photos_dir / GPS_PHOTO)
     page.locator(f"{UPLOAD_FORM} button[type=submit]").click()

@@ -83,10 +83,11 @@ def test_the_migrations_have_one_head_and_one_base():
 
 def test_upgrade_check_downgrade_and_upgrade_again(migrating_app):
     head = scripts().get_current_head()
+    tables = {"alembic_version"} | set(db.metadata.tables)
     assert schema(migrating_app) == (None, set())
 
     assert flask_db(migrating_app, "upgrade") == 0
-    assert schema(migrating_app) == (head, {"alembic_version", "photos"})
+    assert schema(migrating_app) == (head, tables)
     assert flask_db(migrating_app, "check") == 0  # the models match the migrations
 
     assert flask_db(migrating_app, "downgrade", "base") == 0
@@ -94,7 +95,7 @@ def test_upgrade_check_downgrade_and_upgrade_again(migrating_app):
     assert flask_db(migrating_app, "check") == 1  # behind head: check says so
 
     assert flask_db(migrating_app, "upgrade") == 0
-    assert schema(migrating_app) == (head, {"alembic_version", "photos"})
+    assert schema(migrating_app) == (head, tables)
     assert flask_db(migrating_app, "check") == 0
 
 
@@ -104,3 +105,22 @@ def test_check_notices_a_schema_the_models_do_not_describe(migrating_app):
         connection.execute(text("ALTER TABLE photos ADD COLUMN stray INTEGER"))
 
     assert flask_db(migrating_app, "check") == 1
+
+
+def test_photos_from_before_accounts_belong_to_an_admin_afterwards(migrating_app):
+    first = scripts().get_base()
+    assert flask_db(migrating_app, "upgrade", first) == 0
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO photos (source, original_path, rendition_ext, original_name, sha256, format, mime_type,"
+            " file_size, width, height, uploaded_at, sorted_at) VALUES ('uploaded', 'uploaded/2020-01-01/a.jpg',"
+            " 'jpg', 'a.jpg', :sha, 'JPEG', 'image/jpeg', 1, 1, 1, '2020-01-01 00:00:00', '2020-01-01 00:00:00')"),
+            {"sha": "a" * 64})
+
+    assert flask_db(migrating_app, "upgrade") == 0
+
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        owners = connection.execute(text(
+            "SELECT users.username, users.is_admin, users.password_hash FROM photos JOIN users"
+            " ON users.id = photos.owner_id")).all()
+    assert [(name, bool(admin), hash_) for name, admin, hash_ in owners] == [("admin", True, "!")]

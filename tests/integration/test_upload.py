@@ -206,10 +206,10 @@ def test_the_same_bytes_arriving_at_the_same_moment_are_still_one_photo(monkeypa
     files_after_first = data_files()
     real_check, checks = photo_service.raise_if_duplicate, []
 
-    def check_before_the_other_commit(digest):
+    def check_before_the_other_commit(owner_id, digest):
         checks.append(digest)
         if len(checks) > 1:
-            real_check(digest)
+            real_check(owner_id, digest)
 
     monkeypatch.setattr(photo_service, "raise_if_duplicate", check_before_the_other_commit)
 

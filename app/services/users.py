@@ -1,0 +1,110 @@
+"""Accounts: create, authenticate, change passwords, delete with their photos."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..errors import GalleryError
+from ..extensions import cache, db
+from ..models import Photo, User
+from . import photos as photo_service
+
+log = logging.getLogger(__name__)
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MIN_PASSWORD = 8
+# A hash of a password nobody has, so an unknown user costs the same time as a wrong password.
+UNUSABLE_HASH = generate_password_hash("no such user: timing equaliser")
+
+
+class AccountError(GalleryError):
+    """A name, password or account change the gallery refuses, with the reason."""
+
+
+def check_username(username: str) -> str:
+    username = (username or "").strip()
+    if not USERNAME.match(username):
+        raise AccountError("A user name is 1 to 64 letters, digits, dots, dashes or underscores.")
+    return username
+
+
+def check_password(password: str) -> str:
+    if len(password or "") < MIN_PASSWORD:
+        raise AccountError(f"A password has at least {MIN_PASSWORD} characters.")
+    if len(password) > 1024:
+        raise AccountError("A password has at most 1024 characters.")
+    return password
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+
+
+def has_users() -> bool:
+    return db.session.scalar(select(User.id).limit(1)) is not None
+
+
+def create_user(username: str, password: str, is_admin: bool = False) -> User:
+    username = check_username(username)
+    if find_user(username) is not None:
+        raise AccountError(f"The user name {username} is taken.")
+    user = User(username=username, password_hash=generate_password_hash(check_password(password)),
+                is_admin=is_admin)
+    db.session.add(user)
+    db.session.commit()
+    log.info("created %s %s", "admin" if is_admin else "user", username)
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user whose name and password these are, or None; the same work either way."""
+    user = find_user(username or "")
+    if user is None:
+        check_password_hash(UNUSABLE_HASH, password or "")
+        return None
+    return user if check_password_hash(user.password_hash, password or "") else None
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = generate_password_hash(check_password(password))
+    db.session.commit()
+    log.info("password changed for %s", user.username)
+
+
+def delete_user(user: User) -> int:
+    """Delete the account and every photo it owns (rows, originals, renditions); returns the count."""
+    photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
+    for photo in photos:
+        photo_service.delete_photo(photo)
+    db.session.delete(user)
+    db.session.commit()
+    log.info("deleted user %s and %d photos", user.username, len(photos))
+    return len(photos)
+
+
+# --- login throttling, shared between workers through the cache ----------------------------
+
+def _attempts_key(username: str, address: str) -> str:
+    who = hashlib.sha256(f"{username.strip().lower()}\0{address}".encode()).hexdigest()[:32]
+    return f"login-failures:{who}"
+
+
+def is_throttled(username: str, address: str) -> bool:
+    failures = cache.get(_attempts_key(username, address)) or 0
+    return failures >= current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]
+
+
+def record_failed_login(username: str, address: str) -> None:
+    key = _attempts_key(username, address)
+    cache.add(key, 0, timeout=60)
+    cache.inc(key)
+    log.warning("failed login for %r from %s", username[:64], address)
+
+
+def forget_failed_logins(username: str, address: str) -> None:
+    cache.delete(_attempts_key(username, address))
