@@ -31,9 +31,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import auth, photos, thumbnails
+    from .blueprints import auth, generation, photos, thumbnails
     app.register_blueprint(auth.bp)
     app.register_blueprint(photos.bp)
+    app.register_blueprint(generation.bp)
     app.register_blueprint(thumbnails.bp)
 
     from .cli import register_cli

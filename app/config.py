@@ -30,8 +30,19 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "TRUSTED_HOSTS": (None, list),  # host names the gallery answers to; others get 400
     "SECURE_COOKIES": (False, bool),  # set when served over HTTPS
     "LOGIN_ATTEMPTS_PER_MINUTE": (10, int),  # failed logins per account and address
+    "INVOKEAI_URL": ("http://127.0.0.1:9090", str),  # "" or "off": generation is switched off
+    "INVOKEAI_CONNECT_TIMEOUT": (3.0, float),  # seconds to open a connection
+    "INVOKEAI_READ_TIMEOUT": (30.0, float),  # seconds between bytes of an answer
+    "INVOKEAI_DEADLINE": (60.0, float),  # seconds for a whole call, however it trickles
+    "INVOKEAI_MAX_IMAGES": (8, int),  # images in one generation session
+    "INVOKEAI_MAX_IMAGE_BYTES": (64 * 1024 * 1024, int),  # largest image download
+    "INVOKEAI_EMAIL": (None, str),  # credentials for InvokeAI's multi-user mode
+    "INVOKEAI_PASSWORD": (None, str),
 }
-KIND_NAMES = {int: "whole number", str: "string", bool: "true or false", list: "list of names"}
+# Settings that "" or "off" switches off (None).
+SWITCHABLE = {"INVOKEAI_URL"}
+KIND_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false",
+              list: "list of names"}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -50,7 +61,9 @@ def load_settings(overrides: dict | None = None, environ=os.environ) -> dict:
         values.update(_read_file(config_file))
     for name, (_, kind) in SETTINGS.items():
         raw = environ.get(ENV_PREFIX + name)
-        if raw is not None and raw != "":
+        if name in SWITCHABLE and raw is not None and raw.strip().lower() in ("", "off"):
+            values[name] = None
+        elif raw is not None and raw != "":
             values[name] = _parse(name, raw, kind)
     values.update(overrides or {})
     _check(values)
@@ -77,6 +90,11 @@ def _parse(name: str, raw: str, kind: type):
             return int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}") from None
     if kind is bool:
         if raw.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
             raise ConfigError(f"{ENV_PREFIX}{name} must be true or false, not {raw!r}")
@@ -89,8 +107,10 @@ def _parse(name: str, raw: str, kind: type):
 def _check(values: dict) -> None:
     for name, (_, kind) in SETTINGS.items():
         value = values.get(name)
-        if value is None and SETTINGS[name][0] is not None:
+        if value is None and SETTINGS[name][0] is not None and name not in SWITCHABLE:
             raise ConfigError(f"{ENV_PREFIX}{name} must be set")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = values[name] = float(value)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{ENV_PREFIX}{name} must be a {KIND_NAMES[kind]}, not {value!r}")
     positive = ["MAX_REQUEST_BYTES", "MAX_FILES_PER_UPLOAD", "MAX_IMAGE_PIXELS", "PAGE_SIZE",
@@ -113,6 +133,18 @@ def _check(values: dict) -> None:
     redis_url = values["CACHE_REDIS_URL"]
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{ENV_PREFIX}CACHE_REDIS_URL must be a redis:// URL")
+    for name in ("INVOKEAI_CONNECT_TIMEOUT", "INVOKEAI_READ_TIMEOUT", "INVOKEAI_DEADLINE"):
+        if not 0 < values[name] <= 3600:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be between 0 and 3600 seconds, not {values[name]}")
+    if not 1 <= values["INVOKEAI_MAX_IMAGES"] <= 64:
+        raise ConfigError(f"{ENV_PREFIX}INVOKEAI_MAX_IMAGES must be between 1 and 64")
+    if values["INVOKEAI_MAX_IMAGE_BYTES"] < 1024:
+        raise ConfigError(f"{ENV_PREFIX}INVOKEAI_MAX_IMAGE_BYTES must be at least 1024")
+    invokeai_url = values["INVOKEAI_URL"]
+    if invokeai_url is not None and not invokeai_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{ENV_PREFIX}INVOKEAI_URL must be an http:// or https:// URL, or off")
+    if (values["INVOKEAI_EMAIL"] is None) != (values["INVOKEAI_PASSWORD"] is None):
+        raise ConfigError(f"{ENV_PREFIX}INVOKEAI_EMAIL and {ENV_PREFIX}INVOKEAI_PASSWORD go together")
     hosts = values["TRUSTED_HOSTS"]
     if hosts is not None and (not hosts or not all(isinstance(h, str) and h for h in hosts)):
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_HOSTS must list one or more host names")

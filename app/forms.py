@@ -1,9 +1,11 @@
 """Flask-WTF forms: CSRF comes with them."""
 from __future__ import annotations
 
+from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import (FloatField, HiddenField, IntegerField, PasswordField, SelectField, StringField,
+                     TextAreaField, ValidationError)
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from .services.users import MIN_PASSWORD
 
@@ -18,3 +20,30 @@ class SetupForm(FlaskForm):
     username = StringField("Admin user name", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD, max=1024)])
     confirm = PasswordField("Password again", validators=[EqualTo("password", "The passwords differ.")])
+
+
+def multiple_of_8(form, field):
+    if field.data is not None and field.data % 8:
+        raise ValidationError("Must be a multiple of 8.")
+
+
+def at_most_max_images(form, field):
+    most = current_app.config["INVOKEAI_MAX_IMAGES"]
+    if field.data is not None and not 1 <= field.data <= most:
+        raise ValidationError(f"Between 1 and {most} images.")
+
+
+class GenerateForm(FlaskForm):
+    """The generate form; the model and scheduler choices are filled by the view."""
+
+    prompt = TextAreaField("Prompt", validators=[DataRequired(), Length(max=10_000)])
+    negative_prompt = TextAreaField("Negative prompt", validators=[Optional(), Length(max=10_000)])
+    model = SelectField("Model", validators=[DataRequired()], validate_choice=True)
+    width = IntegerField("Width", default=512, validators=[InputRequired(), NumberRange(64, 2048), multiple_of_8])
+    height = IntegerField("Height", default=512, validators=[InputRequired(), NumberRange(64, 2048), multiple_of_8])
+    steps = IntegerField("Steps", default=30, validators=[InputRequired(), NumberRange(1, 150)])
+    cfg_scale = FloatField("CFG scale", default=7.5, validators=[InputRequired(), NumberRange(1, 30)])
+    scheduler = SelectField("Scheduler", default="euler", validators=[DataRequired()])
+    seed = IntegerField("Seed", validators=[Optional(), NumberRange(0, 2**32 - 1)],
+                        description="Blank for a random seed; each further image takes the next seed.")
+    count = IntegerField("Images", default=1, validators=[InputRequired(), at_most_max_images])

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 
 from flask import url_for
 from flask_login import UserMixin
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 from .services.imaging import fitted_size
+from .services.storage import rendition_path
 
 SOURCES = ("uploaded", "generated")
 RENDITION_SIZES = ("grid", "preview")
@@ -90,8 +90,7 @@ class Photo(db.Model):
 
     def rendition_path(self, size: str) -> str:
         """Where the rendition lives under photos/: thumbnails/ mirroring the original."""
-        original = PurePosixPath(self.original_path)
-        return str(PurePosixPath("thumbnails") / original.parent / f"{original.stem}.{size}.{self.rendition_ext}")
+        return rendition_path(self.original_path, size, self.rendition_ext)
 
     def rendition_url(self, size: str) -> str:
         # The version changes with the image, so the URL can be cached as immutable.
@@ -111,3 +110,90 @@ class Photo(db.Model):
 
     def __repr__(self) -> str:
         return f"<Photo {self.id} {self.original_path}>"
+
+
+class GenerationSession(db.Model):
+    """One submitted batch: the parameters a person typed, and one image per seed."""
+
+    __tablename__ = "generation_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(String(64), unique=True)  # chosen by the gallery
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    model_key: Mapped[str] = mapped_column(String(255))
+    model_name: Mapped[str] = mapped_column(String(255))
+    model_hash: Mapped[str] = mapped_column(String(255))
+    model_base: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(Integer)
+    cfg_scale: Mapped[float] = mapped_column(Float)
+    scheduler: Mapped[str] = mapped_column(String(64))
+    item_ids: Mapped[list | None] = mapped_column(JSON)  # InvokeAI's queue items, in no useful order
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    images: Mapped[list[GenerationImage]] = relationship(
+        back_populates="session", order_by="GenerationImage.seed_index", cascade="all, delete-orphan")
+
+    @property
+    def model(self) -> dict:
+        """The model identifier InvokeAI's nodes take."""
+        return {"key": self.model_key, "hash": self.model_hash, "name": self.model_name,
+                "base": self.model_base, "type": "main"}
+
+    @property
+    def finished(self) -> bool:
+        return all(image.finished for image in self.images)
+
+    def __repr__(self) -> str:
+        return f"<GenerationSession {self.id} {self.batch_id}>"
+
+
+IMAGE_STATES = ("queued", "in_progress", "downloading", "done", "failed", "canceled")
+FINISHED_STATES = ("done", "failed", "canceled")
+DECISIONS = ("undecided", "kept", "rejected")
+
+
+class GenerationImage(db.Model):
+    """One candidate: a seed's queue item, and once done, its file and renditions."""
+
+    __tablename__ = "generation_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("generation_sessions.id", ondelete="CASCADE"), index=True)
+    seed_index: Mapped[int] = mapped_column(Integer)  # order in the session: 0, 1, ...
+    seed: Mapped[int] = mapped_column(BigInteger)
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    decision: Mapped[str] = mapped_column(String(16), default="undecided")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a request began downloading it
+    image_name: Mapped[str | None] = mapped_column(String(255))  # InvokeAI's name for it
+    file_path: Mapped[str | None] = mapped_column(String(255))  # under photos/, made by the server
+    rendition_ext: Mapped[str | None] = mapped_column(String(8))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    format: Mapped[str | None] = mapped_column(String(16))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+
+    session: Mapped[GenerationSession] = relationship(back_populates="images")
+
+    __table_args__ = (UniqueConstraint("session_id", "seed", name="uq_generation_images_session_id_seed"),)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def rendition_path(self, size: str) -> str:
+        return rendition_path(self.file_path, size, self.rendition_ext)
+
+    def rendition_url(self, size: str) -> str:
+        return url_for("thumbnails.candidate", image_id=self.id, size=size, v=(self.sha256 or "")[:12])
+
+    def __repr__(self) -> str:
+        return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response
+from werkzeug.exceptions import SecurityError
 
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
                            "frame-ancestors 'self'; base-uri 'none'")
@@ -19,5 +20,12 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def untrusted_host(exc: SecurityError) -> Response:
+    """400 in plain text: a Host outside TRUSTED_HOSTS leaves Flask no URL adapter, so the
+    error page (whose links need url_for) cannot be rendered."""
+    return Response(f"400 Bad Request: {exc.description}\n", 400, mimetype="text/plain")
+
+
 def register_security_headers(app: Flask) -> None:
     app.after_request(add_security_headers)
+    app.register_error_handler(SecurityError, untrusted_host)

@@ -7,6 +7,7 @@ from ..errors import RejectedFile
 from ..models import MAX_ID, RENDITION_SIZES
 from ..services import photos as photo_service
 from ..services.imaging import RENDITION_TYPES
+from .generation import own_image_or_404
 from .photos import own_photo_or_404
 
 bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
@@ -23,9 +24,26 @@ def rendition(photo_id: int, size: str):
         path = photo_service.ensure_rendition(photo, size)
     except (FileNotFoundError, RejectedFile):
         abort(404, "The original of this photo is missing or unreadable, so its rendition cannot be made.")
-    response = send_file(path, mimetype=RENDITION_TYPES[photo.rendition_ext], conditional=True,
-                         etag=True, max_age=ONE_YEAR)
-    # The URL carries the image's version, so the browser may keep it for good.
+    return immutable_file(path, photo.rendition_ext)
+
+
+@bp.get(f"/candidates/<int(max={MAX_ID}):image_id>/<size>")
+def candidate(image_id: int, size: str):
+    """A generation candidate's rendition (made when it was downloaded)."""
+    if size not in RENDITION_SIZES:
+        abort(404, "No such rendition size.")
+    image = own_image_or_404(image_id)
+    if image.state != "done" or not image.file_path:
+        abort(404, "This image is not downloaded yet.")
+    path = photo_service.storage.resolve(photo_service.photos_root(), image.rendition_path(size))
+    if not path.is_file():
+        abort(404, "This image's rendition is missing.")
+    return immutable_file(path, image.rendition_ext)
+
+
+def immutable_file(path, rendition_ext: str):
+    response = send_file(path, mimetype=RENDITION_TYPES[rendition_ext], conditional=True, etag=True, max_age=ONE_YEAR)
+    # The URL carries the image's version, so the browser may keep it for good; never a shared cache.
     response.cache_control.immutable = True
     response.cache_control.private = True
     response.cache_control.public = False

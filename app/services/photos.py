@@ -69,7 +69,7 @@ def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: 
         decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
         photo = new_photo_row(decoded, digest, name, source, temp.stat().st_size)
         photo.owner_id = owner_id
-        write_renditions(root, photo, decoded, written)
+        write_renditions(root, photo.original_path, decoded, written)
         original = storage.resolve(root, photo.original_path)
         storage.move_into_place(temp, original)
         written.append(original)
@@ -81,14 +81,14 @@ def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: 
     return photo
 
 
-def write_renditions(root: Path, photo: Photo, decoded: imaging.DecodedImage, written: list[Path]) -> None:
-    """Write each rendition to its mirrored path; `written` collects them for clean-up."""
+def write_renditions(root: Path, original_path: str, decoded: imaging.DecodedImage, written: list[Path]) -> None:
+    """Write each rendition of `original_path` to its mirrored path; `written` collects them for clean-up."""
     quality = current_app.config["JPEG_QUALITY"]
     for size, image in decoded.renditions.items():
-        destination = storage.resolve(root, photo.rendition_path(size))
+        destination = storage.resolve(root, storage.rendition_path(original_path, size, decoded.rendition_ext))
         written.append(destination)
         storage.write_atomically(destination, lambda temp, image=image: imaging.save_rendition(
-            image, temp, photo.rendition_ext, quality, decoded.icc_profile))
+            image, temp, decoded.rendition_ext, quality, decoded.icc_profile))
 
 
 def raise_if_duplicate(owner_id: int, digest: str) -> None:
@@ -255,7 +255,7 @@ def ensure_rendition(photo: Photo, size: str) -> Path:
     if not original.exists():
         raise FileNotFoundError(f"original of photo {photo.id} is missing: {original}")
     decoded = imaging.decode(original, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
-    write_renditions(root, photo, decoded, [])
+    write_renditions(root, photo.original_path, decoded, [])
     log.info("re-made missing renditions of photo %s", photo.id)
     return path
 

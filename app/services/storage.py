@@ -41,6 +41,12 @@ def new_original_path(source: str, extension: str, today: date | None = None) ->
     return str(PurePosixPath(source) / day / f"{secrets.token_hex(8)}.{extension}")
 
 
+def rendition_path(original_path: str, size: str, ext: str) -> str:
+    """thumbnails/ mirroring the original: uploaded/D/x.png -> thumbnails/uploaded/D/x.grid.jpg."""
+    original = PurePosixPath(original_path)
+    return str(PurePosixPath("thumbnails") / original.parent / f"{original.stem}.{size}.{ext}")
+
+
 def stream_to_temp(root: Path, stream: BinaryIO, on_chunk: Callable[[bytes], None]) -> Path:
     """Copy `stream` into a new temp file under root/.tmp, fsynced; returns its path."""
     temp_dir = root / TEMP_DIR

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import GalleryError
 from ..extensions import cache, db
 from ..models import Photo, User
+from . import generation
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,9 @@ def set_password(user: User, password: str) -> None:
 
 
 def delete_user(user: User) -> int:
-    """Delete the account and every photo it owns (rows, originals, renditions); returns the count."""
+    """Delete the account, its generation sessions and every photo it owns (rows, originals,
+    renditions); returns the number of photos."""
+    generation.delete_sessions_of(user.id)
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:
         photo_service.delete_photo(photo)
@@ -88,21 +92,37 @@ def delete_user(user: User) -> int:
 
 
 # --- login throttling, shared between workers through the cache ----------------------------
+# The first failure opens a one-minute window (a key that expires); the failures are counted
+# under a key named after that window, so the count ends with it whatever the backend does to
+# the counter's own expiry (SimpleCache's inc() resets it to the default five minutes).
+
+WINDOW_SECONDS = 60
+
 
 def _attempts_key(username: str, address: str) -> str:
     who = hashlib.sha256(f"{username.strip().lower()}\0{address}".encode()).hexdigest()[:32]
     return f"login-failures:{who}"
 
 
+def _counter_key(username: str, address: str) -> str | None:
+    """The key counting this minute's failures, or None when no window is open."""
+    key = _attempts_key(username, address)
+    window = cache.get(key)
+    return f"{key}:{window}" if window else None
+
+
 def is_throttled(username: str, address: str) -> bool:
-    failures = cache.get(_attempts_key(username, address)) or 0
+    counter = _counter_key(username, address)
+    failures = (cache.get(counter) or 0) if counter else 0
     return failures >= current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]
 
 
 def record_failed_login(username: str, address: str) -> None:
-    key = _attempts_key(username, address)
-    cache.add(key, 0, timeout=60)
-    cache.inc(key)
+    cache.add(_attempts_key(username, address), secrets.token_hex(8), timeout=WINDOW_SECONDS)
+    counter = _counter_key(username, address)
+    if counter:  # None only if the window closed in the last instant
+        cache.add(counter, 0, timeout=WINDOW_SECONDS)
+        cache.cache.inc(counter)  # the backend's inc (Flask-Caching's Cache has none); atomic on Redis
     log.warning("failed login for %r from %s", username[:64], address)
 
 

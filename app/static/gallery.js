@@ -103,3 +103,114 @@ function uploadOne(url, token, file, row) {
     xhr.send(body);
   });
 }
+
+// Generation session page: poll the status route, show images as they arrive, keep/reject by key.
+const STATE_WORDS = { queued: "queued", in_progress: "in progress", downloading: "downloading", done: "done",
+                      failed: "failed", canceled: "canceled" };
+
+for (const section of document.querySelectorAll("[data-session]")) {
+  const token = section.querySelector("input[name=csrf_token]").value;
+  const problem = section.querySelector("[data-problem]");
+  const cards = () => Array.from(section.querySelectorAll(".candidate"));
+
+  const poll = async () => {
+    let data = null;
+    try {
+      const response = await fetch(section.dataset.statusUrl, {
+        method: "POST", headers: { Accept: "application/json", "X-CSRFToken": token } });
+      data = await response.json();
+    } catch (error) {
+      problem.textContent = "The gallery did not answer; trying again.";
+      problem.hidden = false;
+    }
+    if (data) {
+      problem.textContent = data.problem || "";
+      problem.hidden = !data.problem;
+      for (const image of data.images) updateCard(section, image);
+      if (data.finished && !data.problem) return;
+    }
+    window.setTimeout(poll, 1500);
+  };
+  if (section.dataset.finished !== "true") poll();
+
+  for (const form of section.querySelectorAll("form[data-decide]")) {
+    form.addEventListener("submit", (event) => { event.preventDefault(); decide(form, token, section); });
+  }
+
+  section.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
+    const card = event.target.closest(".candidate") || cards()[0];
+    if (!card) return;
+    const key = event.key.toLowerCase();
+    if (key === "k" || key === "x") {
+      const form = card.querySelector(`form[data-decide="${key === "k" ? "keep" : "reject"}"]`);
+      if (!form.querySelector("button").disabled) decide(form, token, section);
+      event.preventDefault();
+    } else if (["arrowright", "arrowleft", "arrowdown", "arrowup"].includes(key)) {
+      const all = cards();
+      const step = key === "arrowright" || key === "arrowdown" ? 1 : -1;
+      const next = all[Math.min(all.length - 1, Math.max(0, all.indexOf(card) + step))];
+      next.focus();
+      event.preventDefault();
+    }
+  });
+  const first = cards()[0];
+  if (first) first.focus({ preventScroll: true });
+}
+
+async function decide(form, token, section) {
+  const response = await fetch(form.action, {
+    method: "POST", headers: { Accept: "application/json", "X-CSRFToken": token } });
+  const problem = section.querySelector("[data-problem]");
+  try {
+    const data = await response.json();
+    updateCard(section, data.image);
+    problem.textContent = data.problem || "";
+    problem.hidden = !data.problem;
+  } catch (error) {
+    problem.textContent = `The gallery answered ${response.status}.`;
+    problem.hidden = false;
+  }
+}
+
+function updateCard(section, image) {
+  const card = section.querySelector(`.candidate[data-image-id="${image.id}"]`);
+  if (!card) return;
+  card.dataset.state = image.state;
+  card.dataset.decision = image.decision;
+  let words = STATE_WORDS[image.state] || image.state;
+  if (image.state === "queued" && image.place) words += ` (#${image.place} in line)`;
+  card.querySelector("[data-state-text]").textContent = words;
+  const frame = card.querySelector(".frame");
+  if (image.grid_url && !frame.querySelector("img")) {
+    const img = document.createElement("img");
+    img.src = image.grid_url;
+    img.alt = `seed ${image.seed}`;
+    frame.append(img);
+  }
+  let error = card.querySelector(".problem");
+  if (image.error && !error) {
+    error = document.createElement("p");
+    error.className = "problem";
+    card.querySelector(".state").after(error);
+  }
+  if (error) error.textContent = image.error || "";
+  let decision = card.querySelector("[data-decision-text]");
+  if (image.decision !== "undecided") {
+    if (!decision) {
+      decision = document.createElement("span");
+      decision.dataset.decisionText = "";
+      card.querySelector(".state").append(" · ", decision);
+    }
+    decision.textContent = image.decision;
+  }
+  if (image.photo_url && !card.querySelector("a.in-gallery")) {
+    const link = document.createElement("a");
+    link.className = "in-gallery";
+    link.href = image.photo_url;
+    link.textContent = "In the gallery";
+    card.append(link);
+  }
+  card.querySelector('form[data-decide="keep"] button').disabled = image.state !== "done" || image.decision === "kept";
+  card.querySelector('form[data-decide="reject"] button').disabled = image.decision === "kept" || image.decision === "rejected";
+}

@@ -17,6 +17,7 @@ from sqlalchemy import MetaData, create_engine, text
 from werkzeug.security import generate_password_hash
 
 from app import create_app
+from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
 from app.extensions import db
 from app.models import User
 
@@ -39,7 +40,8 @@ class Database:
 
 def make_app(database_url: str, data_dir: Path, **overrides):
     config = {"SECRET_KEY": SECRET, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
-              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "SimpleCache"}
+              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "SimpleCache",
+              "INVOKEAI_URL": None}  # generation tests point it at their fake InvokeAI
     config.update(overrides)
     return create_app(config)
 

@@ -1,0 +1,452 @@
+"""Generation sessions: enqueue on InvokeAI, refresh from its queue, keep or reject candidates.
+
+No background worker: the requests that ask for a session's state do the work. A finished
+image is downloaded by exactly one request, whichever claims it first with a conditional
+UPDATE (two browser tabs polling at the same moment download it once).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+
+from ..database import run_unit_of_work
+from ..errors import DuplicatePhoto, GalleryError, RejectedFile, StorageError
+from ..extensions import cache, db
+from ..models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo, utcnow
+from . import imaging, invokeai, photos, storage
+
+log = logging.getLogger(__name__)
+
+SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k euler_a kdpm_2 kdpm_2_k kdpm_2_a "
+              "kdpm_2_a_k dpmpp_2s dpmpp_2s_k dpmpp_2m dpmpp_2m_k dpmpp_2m_sde dpmpp_2m_sde_k dpmpp_3m "
+              "dpmpp_3m_k dpmpp_sde dpmpp_sde_k er_sde unipc unipc_k lcm tcd").split()
+BASES = ("sd-1", "sd-2")
+MAX_SEED = 2**32 - 1
+MODELS_CACHE_SECONDS = 60
+STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
+ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
+               "completed": "done", "failed": "failed", "canceled": "canceled"}
+OPEN_STATES = ("queued", "in_progress")
+
+
+class GenerationUnavailable(GalleryError):
+    """Generation is switched off in the settings."""
+
+    status = 503
+
+
+class GenerationRefused(GalleryError):
+    """The gallery will not do this with the session or image as it is."""
+
+    status = 409
+
+
+@dataclass
+class Parameters:
+    """What a person typed into the generate form, checked."""
+
+    prompt: str
+    negative_prompt: str
+    model_key: str
+    width: int
+    height: int
+    steps: int
+    cfg_scale: float
+    scheduler: str
+    seed: int | None
+    count: int
+
+
+# --- the client --------------------------------------------------------------------------
+
+def client() -> invokeai.InvokeAIClient:
+    """This app's InvokeAI client (one requests.Session), made on first use."""
+    config = current_app.config
+    if not config["INVOKEAI_URL"]:
+        raise GenerationUnavailable("Generation is switched off: set GALLERY_INVOKEAI_URL to your InvokeAI server.")
+    existing = current_app.extensions.get("invokeai")
+    if existing is None:
+        existing = current_app.extensions["invokeai"] = invokeai.InvokeAIClient(
+            config["INVOKEAI_URL"], config["INVOKEAI_CONNECT_TIMEOUT"], config["INVOKEAI_READ_TIMEOUT"],
+            config["INVOKEAI_DEADLINE"], config["INVOKEAI_EMAIL"], config["INVOKEAI_PASSWORD"])
+    return existing
+
+
+def available_models() -> list[dict]:
+    """Installed SD-1 and SD-2 main models, cached for about a minute."""
+    return _models_at(current_app.config["INVOKEAI_URL"] or "")
+
+
+@cache.memoize(timeout=MODELS_CACHE_SECONDS)
+def _models_at(base_url: str) -> list[dict]:
+    models = client().list_models(BASES)
+    return [{key: model.get(key) for key in ("key", "hash", "name", "base", "type")} for model in models]
+
+
+def find_model(key: str) -> dict:
+    for model in available_models():
+        if model["key"] == key:
+            return model
+    raise GenerationRefused("That model is not installed on InvokeAI (any more): choose another.")
+
+
+# --- starting a session ------------------------------------------------------------------
+
+def start_session(owner_id: int, params: Parameters) -> GenerationSession:
+    """Enqueue one batch (one queue item per seed) and record the session.
+
+    Nothing is written when the enqueue fails; InvokeAIError says why.
+    """
+    model = find_model(params.model_key)
+    seeds = choose_seeds(params.seed, params.count)
+    batch_id = str(uuid.uuid4())
+    try:
+        result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
+    except (invokeai.TimedOut, invokeai.BadResponse):
+        cancel_lost_batch(batch_id)
+        raise
+    session = GenerationSession(
+        owner_id=owner_id, batch_id=batch_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
+        model_key=model["key"], model_name=model["name"], model_hash=model["hash"] or "", model_base=model["base"],
+        width=params.width, height=params.height, steps=params.steps, cfg_scale=params.cfg_scale,
+        scheduler=params.scheduler, item_ids=[int(i) for i in result["item_ids"]],
+        images=[GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)])
+
+    def work():
+        db.session.add(session)
+        db.session.commit()
+
+    try:
+        run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    except BaseException:
+        cancel_lost_batch(batch_id)
+        raise
+    log.info("session %s enqueued batch %s with %d seeds", session.id, batch_id, len(seeds))
+    return session
+
+
+def cancel_lost_batch(batch_id: str) -> None:
+    """A batch whose answer (or whose row) was lost must not run for nobody."""
+    try:
+        if client().batch_status(batch_id).get("total", 0):
+            client().cancel_batch(batch_id)
+            log.warning("canceled batch %s: its enqueue answer or its session row was lost", batch_id)
+    except invokeai.InvokeAIError as exc:
+        log.warning("could not check lost batch %s: %s", batch_id, exc.message)
+
+
+def choose_seeds(seed: int | None, count: int) -> list[int]:
+    """`count` consecutive seeds from `seed`, or from a random one when blank."""
+    first = random.SystemRandom().randint(0, MAX_SEED) if seed is None else seed
+    return [(first + offset) % (MAX_SEED + 1) for offset in range(count)]
+
+
+def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str) -> dict:
+    """The minimal SD-1/SD-2 txt2img graph of API.md §2.1, with one queue item per seed via `data`."""
+    def node(node_id: str, kind: str, **fields) -> dict:
+        return {"id": node_id, "type": kind, **fields}
+
+    def edge(source: str, output: str, destination: str, field: str) -> dict:
+        return {"source": {"node_id": source, "field": output}, "destination": {"node_id": destination, "field": field}}
+
+    common = {"width": params.width, "height": params.height, "steps": params.steps,
+              "cfg_scale": params.cfg_scale, "scheduler": params.scheduler}
+    nodes = [
+        node("model_loader", "main_model_loader", model=model),
+        node("clip_skip", "clip_skip", skipped_layers=0),
+        node("positive", "compel", prompt=params.prompt),
+        node("negative", "compel", prompt=params.negative_prompt),
+        node("noise", "noise", seed=seeds[0], width=params.width, height=params.height, use_cpu=True),
+        node("denoise", "denoise_latents", steps=params.steps, cfg_scale=params.cfg_scale,
+             scheduler=params.scheduler, denoising_start=0.0, denoising_end=1.0),
+        node("l2i", "l2i", fp32=True, is_intermediate=False, use_cache=False),
+        node("metadata", "core_metadata", generation_mode="txt2img", positive_prompt=params.prompt,
+             negative_prompt=params.negative_prompt, seed=seeds[0], clip_skip=0, rand_device="cpu",
+             model=model, **common),
+    ]
+    edges = [
+        edge("model_loader", "unet", "denoise", "unet"), edge("model_loader", "clip", "clip_skip", "clip"),
+        edge("clip_skip", "clip", "positive", "clip"), edge("clip_skip", "clip", "negative", "clip"),
+        edge("positive", "conditioning", "denoise", "positive_conditioning"),
+        edge("negative", "conditioning", "denoise", "negative_conditioning"),
+        edge("noise", "noise", "denoise", "noise"), edge("denoise", "latents", "l2i", "latents"),
+        edge("model_loader", "vae", "l2i", "vae"), edge("metadata", "metadata", "l2i", "metadata"),
+    ]
+    return {
+        "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": "gallery",
+        "graph": {"id": "txt2img", "nodes": {n["id"]: n for n in nodes}, "edges": edges},
+        "data": [[{"node_path": "noise", "field_name": "seed", "items": seeds},
+                  {"node_path": "metadata", "field_name": "seed", "items": seeds}]],
+    }
+
+
+# --- refreshing from InvokeAI's queue ----------------------------------------------------
+
+def refresh_session(session: GenerationSession) -> dict[int, int]:
+    """Bring every unfinished image up to date; download finished ones. {image id: place in queue}."""
+    if session.finished:
+        return {}
+    api = client()
+    by_seed = {image.seed: image for image in session.images}
+    known = {image.item_id: image for image in session.images if image.item_id is not None}
+    places: dict[int, int] = {}
+    current_item = None
+    for item_id in session.item_ids or []:
+        image = known.get(item_id)
+        if image is not None and (image.finished or image.state == "downloading"):
+            continue
+        item = api.get_item(item_id)
+        image = image or by_seed.get(seed_of(item))
+        if image is None:
+            log.warning("queue item %s of session %s has no seed of ours", item_id, session.id)
+            continue
+        if image.item_id is None:
+            db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id,
+                                                             GenerationImage.item_id.is_(None))
+                               .values(item_id=item_id).execution_options(synchronize_session=False))
+            db.session.commit()
+        state = ITEM_STATES.get(item.get("status"), "queued")
+        if state == "done":
+            download_result(image, item)
+        elif state == "failed":
+            message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
+            set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
+        elif state != image.state:
+            set_state(image, state, OPEN_STATES)
+        if state == "queued":
+            if current_item is None:
+                current_item = api.queue_status().get("item_id") or 0
+            places[image.id] = max(1, item_id - current_item) if current_item else 1
+    db.session.expire_all()
+    return places
+
+
+def seed_of(item: dict) -> int | None:
+    """The seed of a queue item, from its batch substitutions (never from the order of item ids)."""
+    for value in item.get("field_values") or []:
+        if isinstance(value, dict) and value.get("node_path") == "noise" and value.get("field_name") == "seed":
+            return value.get("value")
+    return None
+
+
+def set_state(image: GenerationImage, state: str, from_states: tuple[str, ...], **values) -> bool:
+    """Move the image to `state` only if it is still in one of `from_states`: a guarded UPDATE."""
+    result = db.session.execute(
+        update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.state.in_(from_states))
+        .values(state=state, **values).execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def claim_download(image: GenerationImage) -> bool:
+    """True for the one request that gets to download this image."""
+    now = utcnow()
+    result = db.session.execute(
+        update(GenerationImage)
+        .where(GenerationImage.id == image.id,
+               or_(GenerationImage.state.in_(OPEN_STATES),
+                   and_(GenerationImage.state == "downloading", GenerationImage.claimed_at < now - STALE_CLAIM)))
+        .values(state="downloading", claimed_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def output_image_name(item: dict) -> str | None:
+    """The l2i node's image, through source_prepared_mapping (results are keyed by prepared ids)."""
+    session = item.get("session") or {}
+    results = session.get("results") or {}
+    for prepared in (session.get("source_prepared_mapping") or {}).get("l2i") or []:
+        image = (results.get(prepared) or {}).get("image") or {}
+        if image.get("image_name"):
+            return image["image_name"]
+    for result in results.values():
+        if isinstance(result, dict) and result.get("type") == "image_output":
+            return (result.get("image") or {}).get("image_name")
+    return None
+
+
+def download_result(image: GenerationImage, item: dict) -> None:
+    """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/."""
+    if not claim_download(image):
+        return
+    name = output_image_name(item)
+    if not name:
+        set_state(image, "failed", ("downloading",), error_message="InvokeAI finished without an output image")
+        return
+    root = photos.photos_root()
+    temp = storage.temp_path_for(root / storage.TEMP_DIR / "download")
+    written: list[Path] = [temp]
+    try:
+        with storage.disk_errors("download the image"):
+            temp.parent.mkdir(parents=True, exist_ok=True)
+        size = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
+        decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], photos.rendition_sizes())
+        relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
+                                     f"{secrets.token_hex(8)}.{decoded.extension}"))
+        photos.write_renditions(root, relative, decoded, written)
+        digest = sha256_of(temp)
+        original = storage.resolve(root, relative)
+        storage.move_into_place(temp, original)
+        written.append(original)
+        done = set_state(image, "done", ("downloading",), image_name=name, file_path=relative,
+                         rendition_ext=decoded.rendition_ext, sha256=digest, format=decoded.format,
+                         file_size=size, image_width=decoded.width, image_height=decoded.height)
+        if not done:
+            raise GenerationRefused("the image was claimed by another request meanwhile")
+    except (invokeai.Unreachable, invokeai.TimedOut):
+        storage.remove_files(written)
+        set_state(image, "in_progress", ("downloading",), claimed_at=None)  # the next poll tries again
+        raise
+    except (invokeai.InvokeAIError, RejectedFile, StorageError, GenerationRefused) as exc:
+        storage.remove_files(written)
+        db.session.rollback()
+        reason = exc.message
+        set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {reason}")
+        log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, reason)
+    except BaseException:
+        storage.remove_files(written)
+        db.session.rollback()
+        set_state(image, "in_progress", ("downloading",), claimed_at=None)
+        raise
+    log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- what a person does with a session ---------------------------------------------------
+
+def cancel_session(session: GenerationSession) -> None:
+    """Cancel the batch on InvokeAI; images not finished yet become canceled."""
+    client().cancel_batch(session.batch_id)
+    for image in session.images:
+        set_state(image, "canceled", OPEN_STATES)
+    session.canceled = True
+    db.session.commit()
+    log.info("canceled session %s", session.id)
+
+
+def keep_image(image: GenerationImage) -> Photo:
+    """Move a done candidate into generated/completed/ and make it a photo of the session's owner."""
+    if image.state != "done" or image.decision == "kept":
+        raise GenerationRefused("Only a finished image that is not kept yet can be kept.")
+    session = image.session
+    root = photos.photos_root()
+    kept_path = str(PurePosixPath("generated", "completed", PurePosixPath(image.file_path).name))
+    moves = [(storage.resolve(root, image.file_path), storage.resolve(root, kept_path))]
+    moves += [(storage.resolve(root, image.rendition_path(size)),
+               storage.resolve(root, storage.rendition_path(kept_path, size, image.rendition_ext)))
+              for size in RENDITION_SIZES]
+    existing = db.session.scalar(select(Photo.id).where(Photo.owner_id == session.owner_id,
+                                                        Photo.sha256 == image.sha256))
+    if existing is not None:
+        raise DuplicatePhoto(existing)
+    photo = Photo(
+        owner_id=session.owner_id, source="generated", original_path=kept_path, rendition_ext=image.rendition_ext,
+        original_name=f"{session.model_name}-{image.seed}.{PurePosixPath(kept_path).suffix.lstrip('.')}",
+        sha256=image.sha256, format=image.format, mime_type=imaging.FORMATS[image.format][1],
+        file_size=image.file_size, width=image.image_width, height=image.image_height,
+        uploaded_at=utcnow(), sorted_at=utcnow(), prompt=session.prompt, negative_prompt=session.negative_prompt,
+        seed=image.seed, model_name=session.model_name, model_key=session.model_key, steps=session.steps,
+        cfg_scale=session.cfg_scale, scheduler=session.scheduler, generation_width=session.width,
+        generation_height=session.height)
+    moved = []
+    try:
+        for source, target in moves:
+            if source.exists():
+                storage.move_into_place(source, target)
+                moved.append((source, target))
+        db.session.add(photo)
+        image.decision, image.file_path = "kept", kept_path
+        db.session.flush()
+        image.photo_id = photo.id
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        for source, target in moved:
+            target.replace(source)
+        raise
+    photos.clear_gallery_cache()
+    log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
+    return photo
+
+
+def reject_image(image: GenerationImage) -> None:
+    if image.decision == "kept":
+        raise GenerationRefused("This image is kept in the gallery; delete the photo there instead.")
+    image.decision = "rejected"
+    db.session.commit()
+
+
+def discard_session(session: GenerationSession) -> int:
+    """Delete the rejected and undecided candidates (files and rows); kept ones stay. Their count."""
+    if not session.finished and not session.canceled:
+        cancel_session(session)
+    root = photos.photos_root()
+    doomed = [image for image in session.images if image.decision != "kept"]
+    files = [path for image in doomed for path in candidate_files(root, image)]
+    for image in doomed:
+        session.images.remove(image)
+    if not session.images:
+        db.session.delete(session)
+    db.session.commit()
+    storage.remove_files(files)
+    log.info("discarded %d candidates of session %s", len(doomed), session.id)
+    return len(doomed)
+
+
+def candidate_files(root: Path, image: GenerationImage) -> list[Path]:
+    """A candidate's downloaded file and renditions (none before it is downloaded; a kept one's are a photo's)."""
+    if not image.file_path or image.decision == "kept":
+        return []
+    return [storage.resolve(root, image.file_path)] + [
+        storage.resolve(root, image.rendition_path(size)) for size in RENDITION_SIZES]
+
+
+def parameters_of(photo: Photo, seed: int | None = None, count: int = 1) -> Parameters:
+    """The parameters a generated photo was made with, for "Generate again" and "Use these settings"."""
+    return Parameters(prompt=photo.prompt or "", negative_prompt=photo.negative_prompt or "",
+                      model_key=photo.model_key or "", width=photo.generation_width or photo.width,
+                      height=photo.generation_height or photo.height, steps=photo.steps or 30,
+                      cfg_scale=photo.cfg_scale or 7.5, scheduler=photo.scheduler or "euler", seed=seed, count=count)
+
+
+def sessions_of(owner_id: int) -> list[GenerationSession]:
+    return list(db.session.scalars(select(GenerationSession).where(GenerationSession.owner_id == owner_id)
+                                   .order_by(GenerationSession.created_at.desc(), GenerationSession.id.desc())
+                                   .limit(100)))
+
+
+def find_session(owner_id: int, session_id: int) -> GenerationSession | None:
+    return db.session.scalar(select(GenerationSession).where(GenerationSession.id == session_id,
+                                                             GenerationSession.owner_id == owner_id))
+
+
+def find_image(owner_id: int, image_id: int) -> GenerationImage | None:
+    return db.session.scalar(select(GenerationImage).join(GenerationSession)
+                             .where(GenerationImage.id == image_id, GenerationSession.owner_id == owner_id))
+
+
+def delete_sessions_of(owner_id: int) -> None:
+    """Every session of an owner and its candidates' files, for deleting the account (InvokeAI not asked)."""
+    root = photos.photos_root()
+    files = []
+    for session in db.session.scalars(select(GenerationSession).where(GenerationSession.owner_id == owner_id)):
+        files += [path for image in session.images for path in candidate_files(root, image)]
+        db.session.delete(session)
+    db.session.commit()
+    storage.remove_files(files)

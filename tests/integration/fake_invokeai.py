@@ -1,0 +1,673 @@
+"""A fake InvokeAI 6.14.2 server (../shared/invokeai/API.md): real paths, methods, status codes, JSON shapes.
+
+Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvokeAI` attributes:
+* Progress: every polling GET (queue item, batch status, queue status) is one processor tick, applied before
+  answering. A tick goes to the queue head (the in-progress item, else the first pending by priority, item_id),
+  so one item runs at a time. The head's 1st tick leaves it `pending`, ticks 2..N make it `in_progress`, tick
+  N+1 ends it, N = `steps_to_finish` (default 2: a lone item reads pending, in_progress, completed; 0: the
+  first tick ends it). `advance(n)` ticks from a test.
+* `fault`: None or one of FAULTS; acts on every /api request while set, except `truncated_png`/`oversized`
+  (image downloads only) and `item_fails` (items fail when they end). A `silent` request is answered only once
+  the fault is cleared or `silent_seconds` pass (then handled normally, like a slow server), or never if the
+  server stops. `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required
+  connections fail items as on the real server.
+* `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
+  version, auth/status and login; `expire_tokens()` revokes them all.
+* `requests`: one `Logged(method, path (+"?query"), json body or None, headers subset)` per request;
+  `count(method, path)` counts them by path. `errors`: tracebacks of bugs in the fake (fail the fixture).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import itertools
+import json
+import secrets
+import socket
+import threading
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+import pytest
+from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import ClosingIterator
+
+VERSION = "6.14.2"
+FAULTS = ("500", "html", "invalid_json", "redirect", "silent", "truncated_png", "oversized", "item_fails")
+OVERSIZED_BYTES = 60 * 1024 * 1024
+SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k euler_a kdpm_2 kdpm_2_k kdpm_2_a "
+              "kdpm_2_a_k dpmpp_2s dpmpp_2s_k dpmpp_2m dpmpp_2m_k dpmpp_2m_sde dpmpp_2m_sde_k dpmpp_3m dpmpp_3m_k "
+              "dpmpp_sde dpmpp_sde_k er_sde unipc unipc_k lcm tcd").split()
+# Node types the fake knows: type -> (defaults of its direct fields, its connection-only inputs).
+# None: every field is kept unchecked (core_metadata keeps extra keys; the others are not modelled).
+SPECS = {
+    "main_model_loader": ({"model": None}, ()),
+    "clip_skip": ({"skipped_layers": 0}, ("clip",)),
+    "compel": ({"prompt": "", "clip": None, "mask": None}, ()),
+    "noise": ({"noise_type": "SD", "seed": 0, "width": 512, "height": 512, "use_cpu": True}, ()),
+    "denoise_latents": ({"steps": 10, "cfg_scale": 7.5, "denoising_start": 0.0, "denoising_end": 1.0,
+                         "scheduler": "euler", "cfg_rescale_multiplier": 0.0, "hidiffusion": False,
+                         "hidiffusion_raunet": True, "hidiffusion_window_attn": True, "hidiffusion_t1_ratio": 0.4,
+                         "hidiffusion_t2_ratio": 0.0},
+                        ("positive_conditioning", "negative_conditioning", "noise", "unet", "control", "ip_adapter",
+                         "t2i_adapter", "latents", "denoise_mask")),
+    "l2i": ({"board": None, "tiled": False, "tile_size": 0, "fp32": False}, ("metadata", "latents", "vae")),
+    **{kind: (None, ()) for kind in ("core_metadata", "integer", "float", "string", "boolean", "collect", "iterate",
+                                      "img_resize", "vae_loader", "lora_loader", "metadata_item", "merge_metadata")},
+}
+REQUIRED_CONNECTIONS = {"denoise_latents": ("unet", "positive_conditioning", "negative_conditioning"),
+                        "l2i": ("latents", "vae"), "clip_skip": ("clip",), "compel": ("clip",)}
+ITEM_FIELDS = ("item_id", "status", "status_sequence", "priority", "batch_id", "origin", "destination", "session_id",
+               "error_type", "error_message", "error_traceback", "created_at", "updated_at", "started_at",
+               "completed_at", "queue_id", "user_id", "user_display_name", "user_email", "field_values", "device")
+UNFINISHED = ("pending", "in_progress", "waiting")
+SYSTEM_USER = {"user_id": "system", "display_name": "System", "email": "system@system.invokeai"}
+SPA_HTML = ('<!doctype html>\n<html lang="en"><head><meta charset="UTF-8" /><title>Invoke - Community Edition'
+            '</title></head><body><div id="root"></div></body></html>\n')
+
+
+class Logged(NamedTuple):
+    method: str
+    path: str  # with "?query" when there is one
+    json: object  # the parsed JSON body, or None
+    headers: dict  # Authorization, Content-Type, Accept, User-Agent when sent
+
+
+class Invalid(Exception):
+    """A FastAPI/Pydantic validation failure, answered 422 {"detail": errors}."""
+
+    def __init__(self, *errors):
+        super().__init__(errors)
+        self.errors = list(errors)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _err(kind, loc, msg, value, ctx=None) -> dict:
+    return {"type": kind, "loc": list(loc), "msg": msg, "input": value, **({"ctx": ctx} if ctx else {})}
+
+
+def _value_error(loc, msg, value) -> Invalid:
+    return Invalid(_err("value_error", loc, f"Value error, {msg}", value, {"error": {}}))
+
+
+def _json(data, status=200, headers=None) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json", headers=headers)
+
+
+def _int(value, loc, errors, gt=None, ge=None, multiple_of=None):
+    """Pydantic's int checks (integral floats and digit strings pass); appends errors, returns the int or None."""
+    if isinstance(value, (float, str)) and str(value).removesuffix(".0").lstrip("-").isdigit():
+        value = int(float(value))
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(_err("int_parsing", loc, "Input should be a valid integer", value))
+    elif multiple_of and value % multiple_of:
+        errors.append(_err("multiple_of", loc, f"Input should be a multiple of {multiple_of}", value,
+                           {"multiple_of": multiple_of}))
+    elif gt is not None and value <= gt:
+        errors.append(_err("greater_than", loc, f"Input should be greater than {gt}", value, {"gt": gt}))
+    elif ge is not None and value < ge:
+        errors.append(_err("greater_than_equal", loc, f"Input should be greater than or equal to {ge}", value,
+                           {"ge": ge}))
+    else:
+        return value
+    return None
+
+
+def _node(key, node, errors):
+    """A node as the server echoes it (defaults filled, unknown fields dropped), its fields checked."""
+    loc = ("body", "batch", "graph", "nodes", key)
+    kind = node.get("type") if isinstance(node, dict) else None
+    if kind not in SPECS:
+        tags = ", ".join(f"'{t}'" for t in sorted(SPECS))
+        errors.append(_err("union_tag_invalid", loc, f"Input tag '{kind}' found using 'type' does not match any of "
+                           f"the expected tags: {tags}", node, {"discriminator": "'type'", "tag": kind,
+                                                                "expected_tags": tags}))
+        return None
+    loc += (kind,)
+    if "id" not in node:
+        errors.append(_err("missing", loc + ("id",), "Field required", node))
+    defaults, connections = SPECS[kind]
+    fields = {k: v for k, v in node.items() if k not in ("id", "type", "is_intermediate", "use_cache")}
+    if defaults is not None:
+        fields = {**defaults, **{k: v for k, v in fields.items() if k in defaults or k in connections}}
+    if kind == "noise":
+        seed = _int(fields["seed"], loc + ("seed",), errors, ge=0)
+        fields["seed"] = fields["seed"] if seed is None else seed % 2**32
+        for name in ("width", "height"):
+            _int(fields[name], loc + (name,), errors, gt=0, multiple_of=8)
+    elif kind == "denoise_latents":
+        _int(fields["steps"], loc + ("steps",), errors, gt=0)
+        scales = fields["cfg_scale"] if isinstance(fields["cfg_scale"], list) else [fields["cfg_scale"]]
+        if any(not isinstance(s, (int, float)) or s < 1 for s in scales):
+            errors.append(_err("value_error", loc + ("cfg_scale",), "Value error, cfg_scale must be greater than 1",
+                               fields["cfg_scale"], {"error": {}}))
+        if fields["scheduler"] not in SCHEDULERS:
+            expected = ", ".join(f"'{s}'" for s in SCHEDULERS[:-1]) + f" or '{SCHEDULERS[-1]}'"
+            errors.append(_err("literal_error", loc + ("scheduler",), f"Input should be {expected}",
+                               fields["scheduler"], {"expected": expected}))
+    elif kind == "clip_skip":
+        _int(fields["skipped_layers"], loc + ("skipped_layers",), errors, ge=0)
+    elif kind == "compel" and isinstance(fields["prompt"], (int, float)):
+        fields["prompt"] = str(fields["prompt"])
+    if kind in ("main_model_loader", "core_metadata") and isinstance(fields.get("model"), dict):
+        errors.extend(_err("missing", loc + ("model", name), "Field required", fields["model"])
+                      for name in ("key", "hash", "name", "base", "type") if name not in fields["model"])
+    fields = {k: v for k, v in fields.items() if v is not None}
+    return {"id": node.get("id"), "is_intermediate": node.get("is_intermediate", False),
+            "use_cache": node.get("use_cache", True), **fields, "type": kind}
+
+
+def _validate_batch(body):
+    """-> (the batch as echoed back, one tuple of (node, field, value) substitutions per queue item)."""
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), dict):
+        raise Invalid(_err("missing", ("body", "batch"), "Field required", body))
+    batch, errors = body["batch"], []
+    graph = batch.get("graph")
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes", {}), dict) \
+            or not isinstance(graph.get("edges", []), list):
+        errors.append(_err("missing", ("body", "batch", "graph"), "Field required", batch))
+        graph = {}
+    runs = _int(batch.get("runs", 1), ("body", "batch", "runs"), errors, ge=1)
+    nodes = {key: _node(key, node, errors) for key, node in graph.get("nodes", {}).items()}
+    edges = graph.get("edges", [])
+    for i, edge in enumerate(edges):
+        for end in ("source", "destination"):
+            part = edge.get(end) if isinstance(edge, dict) else None
+            if not isinstance(part, dict) or not all(isinstance(part.get(f), str) for f in ("node_id", "field")):
+                errors.append(_err("missing", ("body", "batch", "graph", "edges", i, end), "Field required", part))
+    data = batch.get("data") or []
+    if not all(isinstance(g, list) and all(isinstance(d, dict) and isinstance(d.get("node_path"), str) and
+                                           isinstance(d.get("field_name"), str) and isinstance(d.get("items"), list)
+                                           for d in g) for g in data):
+        errors.append(_err("list_type", ("body", "batch", "data"), "Input should be a valid list", data))
+    if errors:
+        raise Invalid(*errors)
+    loc = ("body", "batch", "graph")  # Graph.validate_self, then the Batch validators
+    for key, node in nodes.items():
+        if key != node["id"]:
+            raise _value_error(loc, f"Node ids must match, got {key} and {node['id']}", graph)
+    for edge in edges:
+        for end in ("source", "destination"):
+            if edge[end]["node_id"] not in nodes:
+                raise _value_error(loc, f"Edge {end} node {edge[end]['node_id']} does not exist in the graph", graph)
+    for group in data:
+        if len({len(d["items"]) for d in group}) > 1:
+            raise _value_error(("body", "batch", "data"), "Zipped batch items must all have the same length", data)
+    pairs = [(d["node_path"], d["field_name"]) for group in data for d in group]
+    if len(pairs) != len(set(pairs)):
+        raise _value_error(("body", "batch", "data"), "Each batch data must have unique node_id and field_name", data)
+    for path, field in pairs:
+        if path not in nodes:
+            raise _value_error(("body", "batch"), f"Node {path} not found in graph", batch)
+        defaults, connections = SPECS[nodes[path]["type"]]
+        if defaults is not None and field not in defaults and field not in connections:
+            raise _value_error(("body", "batch"), f"Field {field} not found in node {path}", batch)
+    # zipped inside a group, cartesian product across groups, the whole repeated `runs` times
+    zipped = [list(zip(*[[(d["node_path"], d["field_name"], v) for v in d["items"]] for d in g])) for g in data]
+    combos = [sum(combo, ()) for combo in itertools.product(*zipped)] * runs
+    echoed = {"batch_id": batch.get("batch_id") or str(uuid.uuid4()), "origin": batch.get("origin"),
+              "destination": batch.get("destination"), "data": batch.get("data"),
+              "graph": {"id": graph.get("id") or str(uuid.uuid4()), "nodes": nodes, "edges": edges},
+              "workflow": batch.get("workflow"), "runs": runs}
+    return echoed, combos
+
+
+def _model(key, name, base, kind="main", fmt="diffusers"):
+    record = {"key": key, "hash": "blake3:" + hashlib.sha256(name.encode()).hexdigest(), "name": name, "base": base,
+              "type": kind, "format": fmt, "path": f"{base}/{kind}/{name}", "file_size": 17165979,
+              "description": f"{name} ({base} {kind})", "source": f"/srv/models/{name}", "source_type": "path",
+              "source_api_response": None, "source_url": None, "cover_image": None}
+    if kind == "vae":
+        return {**record, "repo_variant": "", "cpu_only": None}
+    size = 1024 if base == "sdxl" else 512
+    return {**record, "variant": "normal", "prediction_type": "epsilon", "trigger_phrases": None,
+            **({"config_path": None} if fmt == "checkpoint" else {"repo_variant": ""}),
+            "default_settings": {"vae": None, "vae_precision": None, "scheduler": None, "steps": None,
+                                 "cfg_scale": None, "cfg_rescale_multiplier": None, "width": size, "height": size,
+                                 "guidance": None, "cpu_only": None, "fp8_storage": None}}
+
+
+def _png(seed, width, height, metadata, graph) -> bytes:
+    """A real PNG coloured by the seed, with InvokeAI's text chunks."""
+    base = ((seed * 97) % 256, (seed * 57 + 85) % 256, (seed * 29 + 170) % 256)
+    image = Image.new("RGB", (width, height), base)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width // 2 - 1, height // 2 - 1), fill=tuple(255 - c for c in base))
+    draw.line((0, height - 1, width - 1, 0), fill=(seed % 256, 255 - seed % 256, 128), width=max(1, width // 16))
+    info = PngInfo()
+    if metadata is not None:
+        info.add_text("invokeai_metadata", json.dumps(metadata))
+    info.add_text("invokeai_graph", json.dumps(graph))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    timeout = 5  # a send to a client that stopped reading gives up after 5 s
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+class FakeInvokeAI:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.version = VERSION
+        self.models = [_model("237868a8-9909-488c-aad6-ecd4bf74ad4e", "tiny-sd15", "sd-1"),
+                       _model("5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11", "dreamshaper-8", "sd-1", fmt="checkpoint"),
+                       _model("9e7f2c4a-1b3d-4e5f-8a6b-7c8d9e0f1a2b", "sd-2-1-base", "sd-2"),
+                       _model("c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f", "sdxl-base-1.0", "sdxl"),
+                       _model("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "sd-vae-ft-mse", "sd-1", kind="vae")]
+        self.items: dict[int, dict] = {}  # item_id -> the item's JSON fields plus private "_" keys
+        self.images: dict[str, dict] = {}  # image_name -> {"png", "width", "height", "metadata", ...}
+        self.steps_to_finish = 2
+        self.fail_seeds: set[int] = set()
+        self.silent_seconds = 30.0
+        self.multiuser = False
+        self.users = {"artist@example.com": "paint-by-numbers"}
+        self.tokens: dict[str, dict] = {}  # token -> user
+        self.requests: list[Logged] = []
+        self.errors: list[str] = []
+        self.url = None
+        self._fault = None
+        self._next_id = 1
+        self._stop = threading.Event()
+        self._active = 0  # requests being answered
+        self._server = self._thread = None
+        q, i = "/api/v1/queue/<queue_id>", "/api/v1/images/i/<image_name>"
+        self._map = Map([Rule(path, endpoint=endpoint, methods=[method]) for method, path, endpoint in (
+            ("GET", "/api/v1/app/version", "version"), ("GET", "/api/v1/auth/status", "auth_status"),
+            ("POST", "/api/v1/auth/login", "login"), ("GET", "/api/v2/models/", "models"),
+            ("POST", f"{q}/enqueue_batch", "enqueue"), ("GET", f"{q}/i/<item_id>", "item"),
+            ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
+            ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
+            ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"), ("GET", f"{i}/metadata", "image_metadata"))])
+
+    # ---- for tests
+    @property
+    def fault(self):
+        return self._fault
+
+    @fault.setter
+    def fault(self, value):
+        if value is not None and value not in FAULTS:
+            raise ValueError(f"unknown fault {value!r}; expected None or one of {FAULTS}")
+        self._fault = value
+
+    def start(self) -> "FakeInvokeAI":
+        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-invokeai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()  # wakes silent handlers and ends oversized bodies
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+        deadline = time.monotonic() + 2
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def advance(self, ticks: int = 1) -> None:
+        with self.lock:
+            for _ in range(ticks):
+                self._tick()
+
+    def item(self, item_id: int) -> dict:
+        """The item as GET .../i/{item_id} shows it, without a tick."""
+        with self.lock:
+            return self._item_json(self.items[item_id])
+
+    def count(self, method: str, path: str) -> int:
+        with self.lock:
+            return sum(r.method == method and r.path.split("?")[0] == path for r in self.requests)
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.tokens.clear()
+
+    # ---- WSGI
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self._active += 1
+        try:
+            response = self._handle(Request(environ))
+        except Exception:
+            self.errors.append(traceback.format_exc())
+            response = _json({"detail": "Unexpected error while handling the request: bug in the fake"}, 500)
+        return ClosingIterator(response(environ, start_response), self._request_done)
+
+    def _request_done(self):
+        with self.lock:
+            self._active -= 1
+
+    def _handle(self, request: Request) -> Response:
+        try:
+            body = json.loads(request.get_data(cache=True) or b"null")
+        except ValueError:
+            body = None
+        query = request.query_string.decode("latin-1")
+        headers = {k: request.headers[k] for k in ("Authorization", "Content-Type", "Accept", "User-Agent")
+                   if k in request.headers}
+        with self.lock:
+            self.requests.append(Logged(request.method, request.path + (f"?{query}" if query else ""), body, headers))
+        fault = self.fault if request.path.startswith("/api/") else None
+        if fault == "500":
+            return _json({"detail": f"Unexpected error while handling {request.method} {request.path}: boom"}, 500)
+        if fault == "html":
+            return Response(SPA_HTML.replace("Invoke - Community Edition", "Sign in"), mimetype="text/html")
+        if fault == "invalid_json":
+            return Response('{"queue_id": "default", "item_id": 1, "status": "compl', mimetype="application/json")
+        if fault == "redirect":
+            return Response("", 302, headers={"Location": f"{self.url}/elsewhere"})
+        if fault == "silent":
+            deadline = time.monotonic() + self.silent_seconds
+            while self.fault == "silent" and time.monotonic() < deadline and not self._stop.wait(0.05):
+                pass
+            if self._stop.is_set():
+                return Response("", 503)
+        try:
+            endpoint, args = self._map.bind_to_environ(request.environ).match()
+        except (NotFound, RequestRedirect):  # the web UI's SPA fallback answers any other GET
+            return Response(SPA_HTML, mimetype="text/html") if request.method in ("GET", "HEAD") else \
+                _json({"detail": "Not Found"}, 404)
+        except MethodNotAllowed:
+            return _json({"detail": "Method Not Allowed"}, 405)
+        if self.multiuser and endpoint not in ("version", "auth_status", "login"):
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not token or token not in self.tokens:
+                detail = "Invalid or expired authentication token" if scheme.lower() == "bearer" and token \
+                    else "Missing authentication credentials"
+                return _json({"detail": detail}, 401, {"WWW-Authenticate": "Bearer"})
+            request.user = self.tokens[token]
+        if args.get("queue_id", "default") != "default":
+            return _json({"detail": f"Queue item with id {args['item_id']} not found in queue {args['queue_id']}"
+                          if "item_id" in args else f"Queue {args['queue_id']} not found"}, 404)
+        try:
+            return getattr(self, f"_ep_{endpoint}")(request, body, **args)
+        except Invalid as invalid:
+            return _json({"detail": invalid.errors}, 422)
+
+    # ---- queue processing (call with the lock held)
+    def _tick(self):
+        head = next((i for i in self.items.values() if i["status"] == "in_progress"), None) or min(
+            (i for i in self.items.values() if i["status"] == "pending"),
+            key=lambda i: (-i["priority"], i["item_id"]), default=None)
+        if head is None:
+            return
+        head["_ticks"] += 1
+        if head["_ticks"] > self.steps_to_finish:
+            self._finish(head)
+        elif head["_ticks"] >= 2 and head["status"] == "pending":
+            self._set_status(head, "in_progress")
+
+    def _set_status(self, item, status):
+        now = _now()
+        item.update(status=status, updated_at=now, status_sequence=item["status_sequence"] + 1)
+        if item.get("started_at") is None and status != "canceled":
+            item.update(started_at=now, device="cpu")
+        if status not in UNFINISHED:
+            item["completed_at"] = now
+
+    def _failure(self, item):
+        """(error_type, error_message, failing node) if the item must fail, else None."""
+        nodes, edges = item["_graph"]["nodes"], item["_graph"]["edges"]
+        connected = {(e["destination"]["node_id"], e["destination"]["field"]) for e in edges}
+        for key, node in nodes.items():
+            if node["type"] == "main_model_loader" and "model" not in node and (key, "model") not in connected:
+                return ("MissingInputException", "Node main_model_loader missing value or connection for field model",
+                        key)
+            if node["type"] == "main_model_loader" and node.get("model", {}).get("key") not in \
+                    {m["key"] for m in self.models} | {None}:
+                return "Exception", f"Unknown model {node['model']['key']}", key
+            for field in REQUIRED_CONNECTIONS.get(node["type"], ()):
+                if (key, field) not in connected and field not in node:
+                    message = f"Node {node['type']} missing connections for field {field}"
+                    return "RequiredConnectionException", message, key
+        denoise = next((k for k, n in nodes.items() if n["type"] == "denoise_latents"), None)
+        if item["_seed"] in self.fail_seeds:
+            return "Exception", "Unknown model does-not-exist", denoise
+        if self.fault == "item_fails":
+            return "OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB", denoise
+        return None
+
+    def _finish(self, item):
+        graph, prepared = item["_graph"], item["_prepared"]
+        failure = self._failure(item)
+        if failure:
+            kind, message, node = failure
+            trace = ("Traceback (most recent call last):\n  File \"/opt/invokeai/invokeai/app/services/session_"
+                     "processor/session_processor_default.py\", line 129, in run_node\n    output = invocation."
+                     f"invoke_internal(context=context, services=self._services)\n{kind}: {message}\n")
+            item.update(error_type=kind, error_message=message, error_traceback=trace,
+                        _errors={prepared[node]: trace} if node else {})
+            return self._set_status(item, "failed")
+        noise = next((n for n in graph["nodes"].values() if n["type"] == "noise"), {})
+        size = {"width": noise.get("width", 512), "height": noise.get("height", 512)}
+        metadata_from = {e["destination"]["node_id"]: e["source"]["node_id"] for e in graph["edges"]
+                         if e["destination"]["field"] == "metadata"}
+        for key, node in graph["nodes"].items():
+            result = {"type": f"{node['type']}_output"}
+            if node["type"] == "l2i":
+                source = graph["nodes"].get(metadata_from.get(key), {})
+                metadata = self._metadata(source) if source.get("type") == "core_metadata" else None
+                name = f"{uuid.uuid4()}.png"
+                self.images[name] = {**size, "png": _png(item["_seed"], *size.values(), metadata, graph),
+                                     "metadata": metadata, "node_id": prepared[key], "created_at": _now(),
+                                     "session_id": item["session_id"], "is_intermediate": node["is_intermediate"],
+                                     "board_id": (node.get("board") or {}).get("board_id")}
+                result = {"image": {"image_name": name}, **size, "type": "image_output"}
+            elif node["type"] == "denoise_latents":
+                result = {"latents": {"latents_name": f"Tensor_{uuid.uuid4()}"}, **size, "type": "latents_output"}
+            elif node["type"] == "noise":
+                result = {"noise": {"latents_name": f"Tensor_{uuid.uuid4()}", "seed": item["_seed"]}, **size,
+                          "type": "noise_output"}
+            elif node["type"] == "core_metadata":
+                result = {"metadata": self._metadata(node), "type": "metadata_output"}
+            item["_results"][prepared[key]] = result
+        self._set_status(item, "completed")
+
+    def _metadata(self, node):
+        kept = {k: v for k, v in node.items() if k not in ("id", "type", "is_intermediate", "use_cache")}
+        return {**kept, "app_version": self.version}
+
+    def _item_json(self, item):
+        graph = item["_graph"]
+        prepared = item["_prepared"] if item.get("started_at") else {}  # prepared once it runs
+        done = item["status"] == "completed"
+        edges = [{end: {"node_id": prepared[e[end]["node_id"]], "field": e[end]["field"]}
+                  for end in ("source", "destination")} for e in graph["edges"]] if prepared else []
+        session = {
+            "id": item["session_id"], "graph": graph,
+            "execution_graph": {"id": item["_execution_graph_id"], "edges": edges,
+                                "nodes": {p: {**graph["nodes"][k], "id": p} for k, p in prepared.items()}},
+            "executed": [*prepared.values(), *prepared] if done else [],
+            "executed_history": list(prepared) if done else [], "results": item["_results"],
+            "errors": item["_errors"], "workflow_call_stack": [], "workflow_call_history": [],
+            "max_workflow_call_depth": 4, "prepared_source_mapping": {p: k for k, p in prepared.items()},
+            "source_prepared_mapping": {k: [p] for k, p in prepared.items()},
+            "prepared_iteration_paths": {p: [] for p in prepared.values()}, "ready_order": [],
+            "indegree": {p: 0 for p in prepared.values()}}
+        return {**{k: item[k] for k in ITEM_FIELDS if item.get(k) is not None}, "session": session}
+
+    def _counts(self, items):
+        statuses = [i["status"] for i in items]
+        return {**{s: statuses.count(s) for s in (*UNFINISHED, "completed", "failed", "canceled")},
+                "total": len(statuses)}
+
+    # ---- endpoints: (request, parsed JSON body, **path values) -> Response
+    def _ep_version(self, request, body):
+        return _json({"version": self.version})
+
+    def _ep_auth_status(self, request, body):
+        return _json({"setup_required": False, "multiuser_enabled": self.multiuser,
+                      "strict_password_checking": False, "admin_email": None})
+
+    def _ep_login(self, request, body):
+        if not self.multiuser:
+            return _json({"detail": "Multiuser mode is disabled. Authentication is not required in single-user "
+                                    "mode."}, 403)
+        missing = [f for f in ("email", "password") if not isinstance(body, dict) or f not in body]
+        if missing:
+            raise Invalid(*(_err("missing", ("body", f), "Field required", body) for f in missing))
+        if self.users.get(body["email"]) != body["password"]:
+            return _json({"detail": "Incorrect email or password"}, 401, {"WWW-Authenticate": "Bearer"})
+        now = datetime.now(timezone.utc).isoformat()
+        user = {"user_id": str(uuid.uuid5(uuid.NAMESPACE_URL, body["email"])), "email": body["email"],
+                "display_name": body["email"].split("@")[0], "is_admin": False, "is_active": True,
+                "created_at": "2026-11-01T09:00:00+00:00", "updated_at": now, "last_login_at": now, "token_epoch": 0}
+        token = f"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{secrets.token_urlsafe(48)}.{secrets.token_urlsafe(32)}"
+        with self.lock:
+            self.tokens[token] = user
+        return _json({"token": token, "user": user, "expires_in": 604800 if body.get("remember_me") else 86400})
+
+    def _ep_models(self, request, body):
+        bases = request.args.getlist("base_models")
+        wanted = {"type": request.args.get("model_type"), "name": request.args.get("model_name"),
+                  "format": request.args.get("model_format")}
+        models = [m for m in self.models if (not bases or m["base"] in bases)
+                  and all(v is None or m[k] == v for k, v in wanted.items())]
+        return _json({"models": sorted(models, key=lambda m: m["name"])})
+
+    def _ep_enqueue(self, request, body, queue_id):
+        if body is None and request.get_data():
+            raise Invalid(_err("json_invalid", ("body", 0), "JSON decode error", {}, {"error": "Expecting value"}))
+        batch, combos = _validate_batch(body)
+        user = getattr(request, "user", SYSTEM_USER)
+        with self.lock:
+            pending = [i["priority"] for i in self.items.values() if i["status"] == "pending"]
+            priority = max(pending, default=0) + 1 if body.get("prepend") is True else 0
+            item_ids = []
+            for combo in combos:  # items are made in data order; the answer lists them reversed, like 6.14.2
+                graph = copy.deepcopy(batch["graph"])
+                for node_path, field_name, value in combo:
+                    graph["nodes"][node_path][field_name] = value
+                noise = next((n for n in graph["nodes"].values() if n["type"] == "noise"), {})
+                item_id, now = self._next_id, _now()
+                self._next_id += 1
+                self.items[item_id] = {
+                    "item_id": item_id, "status": "pending", "status_sequence": 0, "priority": priority,
+                    "batch_id": batch["batch_id"], "origin": batch["origin"], "destination": batch["destination"],
+                    "session_id": str(uuid.uuid4()), "created_at": now, "updated_at": now, "queue_id": "default",
+                    "user_id": user["user_id"], "user_display_name": user["display_name"],
+                    "user_email": user["email"],
+                    "field_values": [{"node_path": n, "field_name": f, "value": v} for n, f, v in combo],
+                    "_graph": graph, "_prepared": {key: str(uuid.uuid4()) for key in graph["nodes"]},
+                    "_execution_graph_id": str(uuid.uuid4()), "_seed": noise.get("seed", 0), "_ticks": 0,
+                    "_results": {}, "_errors": {}}
+                item_ids.append(item_id)
+        return _json({"queue_id": "default", "enqueued": len(item_ids), "requested": len(item_ids),
+                      "priority": priority, "item_ids": item_ids[::-1], "batch": batch})
+
+    def _ep_item(self, request, body, queue_id, item_id):
+        if not item_id.lstrip("-").isdigit():
+            raise Invalid(_err("int_parsing", ("path", "item_id"), "Input should be a valid integer, unable to "
+                               "parse string as an integer", item_id))
+        with self.lock:
+            item = self.items.get(int(item_id))
+            if item is None:
+                return _json({"detail": f"Queue item with id {item_id} not found in queue default"}, 404)
+            if request.method == "PUT" and item["status"] in UNFINISHED:  # .../i/{item_id}/cancel
+                self._set_status(item, "canceled")
+            elif request.method != "PUT":
+                self._tick()
+            return _json(self._item_json(item))
+
+    def _ep_cancel_batches(self, request, body, queue_id):
+        if not isinstance(body, dict) or not isinstance(body.get("batch_ids"), list):
+            raise Invalid(_err("missing", ("body", "batch_ids"), "Field required", body))
+        with self.lock:
+            doomed = [i for i in self.items.values()
+                      if i["batch_id"] in body["batch_ids"] and i["status"] in UNFINISHED]
+            for item in doomed:
+                self._set_status(item, "canceled")
+        return _json({"canceled": len(doomed)})
+
+    def _ep_batch_status(self, request, body, queue_id, batch_id):
+        with self.lock:
+            self._tick()
+            items = [i for i in self.items.values() if i["batch_id"] == batch_id]
+            first = items[0] if items else {}
+            return _json({"queue_id": "default", "batch_id": batch_id, "origin": first.get("origin"),
+                          "destination": first.get("destination"), **self._counts(items)})
+
+    def _ep_queue_status(self, request, body, queue_id):
+        with self.lock:
+            self._tick()
+            current = next((i for i in self.items.values() if i["status"] == "in_progress"), {})
+            queue = {"queue_id": "default", **{k: current.get(k) for k in ("item_id", "batch_id", "session_id")},
+                     **self._counts(self.items.values()), "user_pending": None, "user_in_progress": None}
+            return _json({"queue": queue, "processor": {"is_started": True, "is_processing": bool(current)}})
+
+    def _ep_image_dto(self, request, body, image_name):
+        image = self.images.get(image_name)
+        if image is None:
+            return _json({"detail": "Not Found"}, 404)
+        return _json({"image_name": image_name, "image_url": f"api/v1/images/i/{image_name}/full",
+                      "thumbnail_url": f"api/v1/images/i/{image_name}/thumbnail", "image_origin": "internal",
+                      "image_category": "general", "width": image["width"], "height": image["height"],
+                      "created_at": image["created_at"], "updated_at": image["created_at"], "deleted_at": None,
+                      "is_intermediate": image["is_intermediate"], "session_id": image["session_id"],
+                      "node_id": image["node_id"], "starred": False, "has_workflow": True, "image_subfolder": "",
+                      "board_id": image["board_id"]})
+
+    def _ep_image_metadata(self, request, body, image_name):
+        image = self.images.get(image_name)
+        return _json(image["metadata"]) if image else _json({"detail": "Not Found"}, 404)
+
+    def _ep_image_full(self, request, body, image_name):
+        image = self.images.get(image_name)
+        if image is None:
+            return _json({"detail": "Not Found"}, 404)
+        png, headers = image["png"], {"Content-Disposition": f'inline; filename="{image_name}"',
+                                      "Cache-Control": "max-age=31536000"}
+        if self.fault == "truncated_png":
+            png = png[: len(png) // 2]
+        elif self.fault == "oversized":  # streamed, never built in memory
+            headers["Content-Length"] = str(OVERSIZED_BYTES)
+            return Response(self._oversized(png), mimetype="image/png", headers=headers, direct_passthrough=True)
+        return Response(png, mimetype="image/png", headers=headers)
+
+    def _oversized(self, png):
+        yield png
+        sent, zeros = len(png), bytes(64 * 1024)
+        while sent < OVERSIZED_BYTES and not self._stop.is_set():
+            yield zeros[: OVERSIZED_BYTES - sent]
+            sent += len(zeros)
+
+
+@pytest.fixture
+def fake_invokeai():
+    """A running FakeInvokeAI (`.url` = http://127.0.0.1:<port>), stopped at teardown."""
+    fake = FakeInvokeAI().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+    if fake.errors:
+        pytest.fail("the fake InvokeAI crashed (a bug in the fake):\n" + "\n".join(fake.errors))
+
+
+@pytest.fixture
+def closed_port_url():
+    """http://127.0.0.1:<port> where nothing listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
