@@ -18,6 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from app import create_app
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
+from app.blueprints.auth import account_mark
 from app.extensions import db
 from app.models import User
 
@@ -124,10 +125,13 @@ def user_id(make_user) -> int:
 
 
 def log_in(client, user_id: int):
-    """Sign the test client in as Flask-Login would after a successful login."""
+    """Sign the test client in as a successful login would (see auth.start_session)."""
+    with client.application.app_context():
+        mark = account_mark(db.session.get(User, user_id))
     with client.session_transaction() as session:
         session["_user_id"] = str(user_id)
         session["_fresh"] = True
+        session["_account"] = mark
     return client
 
 

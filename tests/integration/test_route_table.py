@@ -1,0 +1,358 @@
+"""Every rule in the app's URL map, walked: what each one refuses, to whom, and that refusing changes nothing.
+
+The cases are made from the URL map itself, so a route added later is covered without anyone adding
+it here. A route whose URL takes an argument `Gallery.values` has no value for fails
+test_every_url_argument_has_a_value (and every case of that route), saying which to add.
+
+"Nothing changes" is checked by a snapshot of every table's rows, every file under data/ (path and
+sha256) and every write request the (fake) InvokeAI server received, taken before and after the request.
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from fake_invokeai import FakeInvokeAI
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import select
+from werkzeug.routing import Rule
+
+from app import create_app
+from app.blueprints.auth import PUBLIC_ENDPOINTS
+from app.extensions import db
+from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
+
+ALICES_PHOTO = "camera/canon-eos-40d_tiny.jpg"
+ALICES_CANDIDATE = "formats/density-plot.png"  # a generated image of hers, downloaded, not kept yet
+FRESH_PHOTO = "formats/png-16bit-rgb.png"  # in nobody's gallery: a refused upload would store it
+
+PUBLIC = {"auth.login", "auth.setup", "static"}  # the only endpoints an anonymous visitor may reach
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+IMPLICIT_METHODS = {"HEAD", "OPTIONS"}  # added to every rule by Werkzeug and Flask
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def app_config(fake_invokeai):
+    return {"WTF_CSRF_ENABLED": True, "INVOKEAI_URL": fake_invokeai.url}
+
+
+# --- the rule table, read at collection time from an app that never touches its database ----
+
+def read_rule_table() -> list[Rule]:
+    with tempfile.TemporaryDirectory() as tmp:
+        throwaway = create_app({"SECRET_KEY": "route-table-" + "0" * 32, "DATA_DIR": f"{tmp}/data",
+                                "DATABASE_URL": f"sqlite:///{tmp}/never-opened.db"})
+        return sorted(throwaway.url_map.iter_rules(), key=lambda rule: (rule.endpoint, rule.rule))
+
+
+RULES = read_rule_table()
+
+
+def cases(keep) -> list:
+    """(rule, method) for each explicit method of each rule that keep(rule, method) accepts."""
+    return [pytest.param(rule, method, id=f"{rule.endpoint}-{method}")
+            for rule in RULES for method in sorted(rule.methods - IMPLICIT_METHODS) if keep(rule, method)]
+
+
+def takes_an_id(rule: Rule) -> bool:
+    return any(name.endswith("_id") for name in rule.arguments)
+
+
+WRITES = cases(lambda rule, method: method in WRITE_METHODS)
+PRIVATE_WRITES = cases(lambda rule, method: method in WRITE_METHODS and rule.endpoint not in PUBLIC)
+GETS = cases(lambda rule, method: method == "GET")
+PRIVATE_GETS = cases(lambda rule, method: method == "GET" and rule.endpoint not in PUBLIC)
+ID_CASES = cases(lambda rule, method: takes_an_id(rule))
+ID_GETS = cases(lambda rule, method: takes_an_id(rule) and method == "GET")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def fill_url(rule: Rule, values: dict) -> str:
+    unknown = sorted(rule.arguments - values.keys())
+    if unknown:
+        pytest.fail(f"{rule.endpoint} ({rule.rule}) takes {', '.join(unknown)}, which Gallery.values in "
+                    f"{Path(__file__).name} has no value for: add one (for an id, one of something alice owns)")
+    return rule.build({name: values[name] for name in rule.arguments}, append_unknown=False)[1]
+
+
+def csrf_token_of(client: FlaskClient) -> str:
+    """A valid CSRF token of this client's own session, read from the login page's form."""
+    page = client.get("/login")
+    assert page.status_code == 200, f"GET /login answered {page.status_code}"
+    return BeautifulSoup(page.text, "html.parser").select_one("input[name=csrf_token]")["value"]
+
+
+def snapshot(app, invokeai) -> dict:
+    """Every row of every table, every file under data/ with its sha256, every write InvokeAI was sent."""
+    with app.app_context():
+        rows = {table.name: [tuple(row) for row in db.session.execute(
+                    select(table).order_by(*(table.primary_key.columns or table.columns)))]
+                for table in db.metadata.sorted_tables}
+    data_dir = Path(app.config["DATA_DIR"])
+    files = {str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+             for path in sorted(data_dir.rglob("*")) if path.is_file()}
+    writes = [(logged.method, logged.path) for logged in invokeai.requests if logged.method in WRITE_METHODS]
+    return {"rows": rows, "files": files, "invokeai": writes}
+
+
+def send(client: FlaskClient, method: str, url: str, data: dict | None = None, headers: dict | None = None):
+    # buffered: the response is read and closed, so no file of send_file stays open
+    return client.open(url, method=method, data=data, headers=headers, buffered=True)
+
+
+def refused_for_csrf(response) -> bool:
+    """The error handler's JSON answer to a missing or wrong token (CSRFProtect runs before any view)."""
+    return response.status_code == 400 and response.is_json and "CSRF" in response.json.get("error", "")
+
+
+def assert_csrf_refusal(response) -> None:
+    assert response.status_code == 400, f"answered {response.status_code}, not the 400 of a CSRF refusal"
+    assert refused_for_csrf(response), f"refused, but not for its CSRF token: {response.get_data(as_text=True)}"
+
+
+# --- the gallery every test starts from -----------------------------------------------------
+
+@dataclass
+class Gallery:
+    """alice, signed in, with one photo and one generated candidate; bob, signed in, with nothing."""
+
+    app: Flask
+    invokeai: FakeInvokeAI
+    alice: FlaskClient
+    bob: FlaskClient
+    ids: dict[str, int]  # URL argument -> the id of something alice owns
+    secrets: list[bytes]  # every file of alice's: photo, candidate, their renditions
+    fresh_photo: bytes
+
+    @property
+    def values(self) -> dict:
+        """A value for every URL argument any rule takes."""
+        return self.ids | {"size": "grid", "filename": "gallery.css"}
+
+    def snapshot(self) -> dict:
+        return snapshot(self.app, self.invokeai)
+
+    def form(self, token: str | None = None) -> dict:
+        """A body that would do something on any form route if accepted: store a new photo, make an account."""
+        form = {"photos": (BytesIO(self.fresh_photo), Path(FRESH_PHOTO).name), "username": "mallory",
+                "password": "mallory's password", "confirm": "mallory's password", "prompt": "a lighthouse"}
+        return form | ({"csrf_token": token} if token else {})
+
+    def assert_no_secret_in(self, response) -> None:
+        assert not response.mimetype.startswith("image/"), f"sent an image ({response.mimetype})"
+        assert not any(secret in response.data for secret in self.secrets), "sent the bytes of alice's files"
+
+
+def sign_in_through_the_form(client: FlaskClient, username: str, password: str) -> FlaskClient:
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf_token": csrf_token_of(client)})
+    assert response.status_code == 302, f"{username} could not log in: {response.status_code}"
+    return client
+
+
+def add_candidate(app, owner_id: int, original: Path, renditions: dict[str, bytes]) -> tuple[int, int]:
+    """A finished generation session of `owner_id` with one downloaded candidate: (session id, image id)."""
+    with app.app_context():
+        session = GenerationSession(owner_id=owner_id, batch_id="route-table-batch", prompt="a lighthouse",
+                                    model_key="sd-1-key", model_name="sd-1 model", model_hash="blake3:0",
+                                    model_base="sd-1", width=512, height=512, steps=20, cfg_scale=7.5,
+                                    scheduler="euler", item_ids=[1])
+        content = original.read_bytes()
+        with Image.open(original) as decoded:
+            width, height = decoded.size
+        image = GenerationImage(seed_index=0, seed=1234, item_id=1, state="done", image_name="invokeai.png",
+                                rendition_ext="jpg", sha256=hashlib.sha256(content).hexdigest(), format="PNG",
+                                file_size=len(content), image_width=width, image_height=height)
+        session.images.append(image)
+        db.session.add(session)
+        db.session.flush()
+        image.file_path = f"generated/sessions/{session.id}/{'a' * 16}.png"
+        root = Path(app.config["DATA_DIR"]) / "photos"
+        for relative, data in [(image.file_path, content)] + [(image.rendition_path(size), renditions[size])
+                                                               for size in RENDITION_SIZES]:
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_bytes(data)
+        db.session.commit()
+        return session.id, image.id
+
+
+@pytest.fixture
+def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, photos_dir) -> Gallery:
+    stored = upload(photos_dir / ALICES_PHOTO, headers={"X-CSRFToken": csrf_token_of(client)})
+    assert stored.status_code == 201, stored.json
+    photo_id = stored.json["files"][0]["photo_id"]
+    root = Path(app.config["DATA_DIR"]) / "photos"
+    with app.app_context():
+        photo = db.session.get_one(Photo, photo_id)
+        renditions = {size: (root / photo.rendition_path(size)).read_bytes() for size in RENDITION_SIZES}
+    session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, renditions)
+    make_user("bob")
+    bob = sign_in_through_the_form(app.test_client(), "bob", password)
+    files = [path for path in Path(app.config["DATA_DIR"]).rglob("*") if path.is_file()]
+    assert len(files) == 2 * (1 + len(RENDITION_SIZES)), f"expected two originals and their renditions: {files}"
+    ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id}
+    return Gallery(app, fake_invokeai, client, bob, ids, [path.read_bytes() for path in files],
+                   (photos_dir / FRESH_PHOTO).read_bytes())
+
+
+# --- the table itself ---------------------------------------------------------------------
+
+def test_the_cases_are_the_apps_own_url_map(app):
+    """The rules read at collection time are the rules of the app under test."""
+    def table(rules):
+        return {(rule.endpoint, rule.rule, frozenset(rule.methods)) for rule in rules}
+    assert table(app.url_map.iter_rules()) == table(RULES)
+
+
+def test_every_url_argument_has_a_value(gallery):
+    missing = {f"{rule.endpoint} ({rule.rule})": sorted(rule.arguments - gallery.values.keys())
+               for rule in RULES if rule.arguments - gallery.values.keys()}
+    assert not missing, f"add values for these URL arguments to Gallery.values ({Path(__file__).name}): {missing}"
+
+
+def test_the_public_endpoints_are_the_ones_this_module_expects():
+    """A new public endpoint is a decision to review here, not a side effect."""
+    assert PUBLIC_ENDPOINTS == PUBLIC
+
+
+# --- 1. writes need the signed-in user's own CSRF token -------------------------------------
+
+@pytest.mark.parametrize(("rule", "method"), WRITES)
+def test_write_without_a_csrf_token_is_refused(gallery, rule, method):
+    url = fill_url(rule, gallery.values)
+    before = gallery.snapshot()
+    response = send(gallery.alice, method, url, gallery.form(), JSON)
+    assert_csrf_refusal(response)
+    assert gallery.snapshot() == before
+
+
+@pytest.mark.parametrize("token_owner", ["anonymous", "bob"])
+@pytest.mark.parametrize(("rule", "method"), WRITES)
+def test_write_with_another_sessions_csrf_token_is_refused(app, gallery, rule, method, token_owner):
+    url = fill_url(rule, gallery.values)
+    foreign = csrf_token_of(gallery.bob if token_owner == "bob" else app.test_client())
+    before = gallery.snapshot()
+    response = send(gallery.alice, method, url, gallery.form(foreign), JSON)
+    assert_csrf_refusal(response)
+    assert gallery.snapshot() == before
+
+
+@pytest.mark.parametrize(("rule", "method"), WRITES)
+def test_anonymous_write_without_a_token_is_refused(gallery, anonymous, rule, method):
+    url = fill_url(rule, gallery.values)
+    before = gallery.snapshot()
+    response = send(anonymous, method, url, gallery.form(), JSON)
+    assert 400 <= response.status_code < 500, f"answered {response.status_code}"
+    assert gallery.snapshot() == before
+
+
+@pytest.mark.parametrize(("rule", "method"), PRIVATE_WRITES)
+def test_anonymous_write_with_its_own_valid_token_meets_the_login_gate(gallery, anonymous, rule, method):
+    url = fill_url(rule, gallery.values)
+    token = csrf_token_of(anonymous)
+    before = gallery.snapshot()
+    response = send(anonymous, method, url, gallery.form(token), JSON)
+    assert response.status_code == 401, f"answered {response.status_code}, not the login gate's 401"
+    assert gallery.snapshot() == before
+
+
+@pytest.mark.parametrize(("rule", "method"), WRITES)
+def test_write_with_the_users_own_token_gets_past_csrf(gallery, rule, method):
+    """The control for the refusals above: the same request with a valid own token is not refused for it."""
+    url = fill_url(rule, gallery.values)
+    response = send(gallery.alice, method, url, gallery.form(csrf_token_of(gallery.alice)), JSON)
+    assert response.status_code < 500
+    assert not refused_for_csrf(response), response.json
+
+
+def test_delete_with_the_users_own_token_deletes(gallery):
+    """The harness sees a change when there is one: the photo's row and its files go."""
+    before = gallery.snapshot()
+    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/delete",
+                                  data={"csrf_token": csrf_token_of(gallery.alice)})
+    assert response.status_code == 302
+    after = gallery.snapshot()
+    assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) - 1
+    assert len(after["files"]) == len(before["files"]) - 1 - len(RENDITION_SIZES)
+
+
+def test_the_refused_body_would_store_a_photo(gallery):
+    """gallery.form() is not an inert body: with a valid token, /upload stores its photo."""
+    before = gallery.snapshot()
+    response = gallery.alice.post("/upload", data=gallery.form(csrf_token_of(gallery.alice)), headers=JSON)
+    assert response.status_code == 201, response.json
+    after = gallery.snapshot()
+    assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) + 1
+    assert len(after["files"]) == len(before["files"]) + 1 + len(RENDITION_SIZES)
+
+
+# --- 2. another user's id is as unknown as one that never existed ----------------------------
+
+@pytest.mark.parametrize(("rule", "method"), ID_CASES)
+def test_another_users_id_is_not_found(gallery, rule, method):
+    url = fill_url(rule, gallery.values)
+    form = gallery.form(csrf_token_of(gallery.bob)) if method != "GET" else None  # bob's own token
+    before = gallery.snapshot()
+    response = send(gallery.bob, method, url, form)
+    assert response.status_code == 404, f"bob got {response.status_code} from alice's {url}"
+    gallery.assert_no_secret_in(response)
+    assert gallery.snapshot() == before
+
+
+@pytest.mark.parametrize(("rule", "method"), ID_GETS)
+def test_the_owner_reaches_her_own_ids(gallery, rule, method):
+    url = fill_url(rule, gallery.values)
+    response = send(gallery.alice, "GET", url)
+    assert response.status_code in (200, 302), f"alice got {response.status_code} from her own {url}"
+
+
+# --- 3. an anonymous visitor sees nothing but the way in --------------------------------------
+
+@pytest.mark.parametrize(("rule", "method"), PRIVATE_GETS)
+def test_anonymous_page_request_is_sent_to_login(gallery, anonymous, rule, method):
+    response = send(anonymous, "GET", fill_url(rule, gallery.values))
+    assert response.status_code == 302, f"answered {response.status_code}"
+    assert urlsplit(response.location).path == "/login"
+    gallery.assert_no_secret_in(response)
+
+
+@pytest.mark.parametrize(("rule", "method"), PRIVATE_GETS)
+def test_anonymous_json_request_is_unauthorized(gallery, anonymous, rule, method):
+    response = send(anonymous, "GET", fill_url(rule, gallery.values), headers=JSON)
+    assert response.status_code == 401, f"answered {response.status_code}"
+    gallery.assert_no_secret_in(response)
+
+
+def test_anonymous_gets_nothing_from_the_files_own_urls(app, gallery, anonymous):
+    """The URLs the pages put in <img> and download links, version query and all."""
+    with app.test_request_context():
+        photo = db.session.get_one(Photo, gallery.ids["photo_id"])
+        image = db.session.get_one(GenerationImage, gallery.ids["image_id"])
+        urls = [f"/photos/{photo.id}/original"] + [thing.rendition_url(size) for thing in (photo, image)
+                                                     for size in RENDITION_SIZES]
+    for url in urls:
+        for headers in ({}, JSON, {"Accept": "image/*"}):
+            response = send(anonymous, "GET", url, headers=headers)
+            assert response.status_code in (302, 401), f"{url} {headers}: {response.status_code}"
+            gallery.assert_no_secret_in(response)
+
+
+# --- 4. GET never changes anything ------------------------------------------------------------
+
+@pytest.mark.parametrize(("rule", "method"), GETS)
+def test_get_changes_nothing(gallery, rule, method):
+    url = fill_url(rule, gallery.values)
+    before = gallery.snapshot()
+    response = send(gallery.alice, "GET", url)
+    assert response.status_code < 400, f"alice got {response.status_code} from {url}: is Gallery.values right?"
+    assert gallery.snapshot() == before
