@@ -42,16 +42,16 @@ def own_image_or_404(image_id: int) -> GenerationImage:
     return image
 
 
-def form_with_choices(form: GenerateForm) -> str | None:
-    """Fill the model and scheduler choices; the error in words when InvokeAI cannot list models."""
+def form_with_choices(form: GenerateForm) -> tuple[str | None, int]:
+    """Fill the model and scheduler choices; when InvokeAI cannot list models, why and a status."""
     form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
     try:
         models = generation.available_models()
     except (InvokeAIError, GalleryError) as exc:
         form.model.choices = []
-        return exc.message
+        return exc.message, invokeai_status(exc)
     form.model.choices = [(m["key"], f"{m['name']} ({m['base']})") for m in models]
-    return None if models else "InvokeAI has no SD-1 or SD-2 main model installed."
+    return (None, 200) if models else ("InvokeAI has no SD-1 or SD-2 main model installed.", 503)
 
 
 def parameters_from(form: GenerateForm) -> generation.Parameters:
@@ -67,7 +67,7 @@ def new():
     if request.method == "GET" and request.args.get("from_photo", "").isdigit():
         params = generation.parameters_of(own_photo_or_404(int(request.args["from_photo"])))
         form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
-    problem = form_with_choices(form)
+    problem, problem_status = form_with_choices(form)
     if problem is None and form.validate_on_submit():
         try:
             session = generation.start_session(current_user.id, parameters_from(form))
@@ -76,7 +76,7 @@ def new():
         except (InvokeAIError, GalleryError) as exc:
             return render_template("generation/new.html", form=form, problem=exc.message), invokeai_status(exc)
         return redirect(url_for("generation.session", session_id=session.id))
-    status = 400 if form.errors else (503 if problem else 200)
+    status = 400 if form.errors else problem_status
     return render_template("generation/new.html", form=form, problem=problem), status
 
 

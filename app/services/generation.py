@@ -317,7 +317,8 @@ def download_result(image: GenerationImage, item: dict) -> None:
         db.session.rollback()
         set_state(image, "in_progress", ("downloading",), claimed_at=None)
         raise
-    log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
+    else:
+        log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
 
 
 def sha256_of(path: Path) -> str:
@@ -395,7 +396,10 @@ def reject_image(image: GenerationImage) -> None:
 def discard_session(session: GenerationSession) -> int:
     """Delete the rejected and undecided candidates (files and rows); kept ones stay. Their count."""
     if not session.finished and not session.canceled:
-        cancel_session(session)
+        try:
+            cancel_session(session)
+        except invokeai.InvokeAIError as exc:  # discarding must not depend on InvokeAI being up
+            log.warning("discarding session %s without canceling its batch: %s", session.id, exc.message)
     root = photos.photos_root()
     doomed = [image for image in session.images if image.decision != "kept"]
     files = [path for image in doomed for path in candidate_files(root, image)]

@@ -115,19 +115,26 @@ for (const section of document.querySelectorAll("[data-session]")) {
 
   const poll = async () => {
     let data = null;
+    let status = 0;
     try {
       const response = await fetch(section.dataset.statusUrl, {
         method: "POST", headers: { Accept: "application/json", "X-CSRFToken": token } });
+      status = response.status;
       data = await response.json();
     } catch (error) {
       problem.textContent = "The gallery did not answer; trying again.";
       problem.hidden = false;
     }
     if (data) {
-      problem.textContent = data.problem || "";
-      problem.hidden = !data.problem;
-      for (const image of data.images) updateCard(section, image);
-      if (data.finished && !data.problem) return;
+      const message = data.problem || data.error || "";
+      problem.textContent = message;
+      problem.hidden = !message;
+      if (data.images) {
+        for (const image of data.images) updateCard(section, image);
+        if (data.finished && !data.problem) return;
+      } else if (status >= 400 && status < 500 && status !== 429) {
+        return;  // an error page's JSON (session gone, logged out, stale token): asking again will not help
+      }
     }
     window.setTimeout(poll, 1500);
   };
@@ -164,9 +171,10 @@ async function decide(form, token, section) {
   const problem = section.querySelector("[data-problem]");
   try {
     const data = await response.json();
-    updateCard(section, data.image);
-    problem.textContent = data.problem || "";
-    problem.hidden = !data.problem;
+    if (data.image) updateCard(section, data.image);
+    const message = data.problem || data.error || "";
+    problem.textContent = message;
+    problem.hidden = !message;
   } catch (error) {
     problem.textContent = `The gallery answered ${response.status}.`;
     problem.hidden = false;

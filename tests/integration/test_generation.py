@@ -1,0 +1,657 @@
+"""Generating images through InvokeAI, over HTTP, against the fake InvokeAI on loopback.
+
+The gallery's side is driven only through its routes (the test client); InvokeAI's side is
+read from the fake's request log (`fake.requests`, `fake.count`). Each polling GET the gallery
+makes is one tick of the fake's queue, so polling the session's status route moves the images
+along without any sleep. Every test checks what is left behind: rows, and files under data/.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from conftest import log_in
+from fake_invokeai import SCHEDULERS
+from PIL import Image
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
+
+ENQUEUE = "/api/v1/queue/default/enqueue_batch"
+MODELS = "/api/v2/models/"
+CANCEL = "/api/v1/queue/default/cancel_by_batch_ids"
+LOGIN = "/api/v1/auth/login"
+JSON = {"Accept": "application/json"}
+TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # the fake's models
+DREAMSHAPER = "5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11"
+SD21 = "9e7f2c4a-1b3d-4e5f-8a6b-7c8d9e0f1a2b"
+SDXL = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
+VAE = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+EMAIL, PASSWORD = "artist@example.com", "paint-by-numbers"  # the fake's multi-user account
+FORM = {"prompt": "a lighthouse on a cliff at sunset", "negative_prompt": "blurry, text", "model": TINY_SD15,
+        "width": 64, "height": 72, "steps": 2, "cfg_scale": 7.5, "scheduler": "dpmpp_2m", "seed": "", "count": 3}
+# API.md §2.1: the SD-1 txt2img graph, node types and edges.
+NODE_TYPES = {"model_loader": "main_model_loader", "clip_skip": "clip_skip", "positive": "compel",
+              "negative": "compel", "noise": "noise", "denoise": "denoise_latents", "l2i": "l2i",
+              "metadata": "core_metadata"}
+EDGES = {("model_loader.unet", "denoise.unet"), ("model_loader.clip", "clip_skip.clip"),
+         ("clip_skip.clip", "positive.clip"), ("clip_skip.clip", "negative.clip"),
+         ("positive.conditioning", "denoise.positive_conditioning"),
+         ("negative.conditioning", "denoise.negative_conditioning"), ("noise.noise", "denoise.noise"),
+         ("denoise.latents", "l2i.latents"), ("model_loader.vae", "l2i.vae"), ("metadata.metadata", "l2i.metadata")}
+SESSION_FILE = re.compile(r"generated/sessions/(\d+)/[0-9a-f]{16}\.png")
+
+
+@pytest.fixture
+def app_config(fake_invokeai):
+    return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
+            "INVOKEAI_DEADLINE": 5.0}
+
+
+@pytest.fixture(autouse=True)
+def close_invokeai_client(app):
+    """The app keeps one requests.Session to InvokeAI; close its sockets before the test ends."""
+    yield
+    existing = app.extensions.get("invokeai")
+    if existing is not None:
+        existing.close()
+
+
+@pytest.fixture
+def fake(fake_invokeai):
+    return fake_invokeai
+
+
+@pytest.fixture
+def generate(client):
+    """generate(**form overrides) -> the new session's id (POST /generate, answered with a redirect)."""
+    def post(**overrides) -> int:
+        response = client.post("/generate", data={**FORM, **overrides})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        match = re.fullmatch(r"/generate/sessions/(\d+)", urlsplit(response.location).path)
+        assert match, response.location
+        return int(match[1])
+    return post
+
+
+@pytest.fixture
+def status(client):
+    """status(session_id, as_client=client) -> the response of the JSON status route the page polls."""
+    def poll(session_id: int, as_client=None):
+        return (as_client or client).post(f"/generate/sessions/{session_id}/status", headers=JSON)
+    return poll
+
+
+@pytest.fixture
+def poll_until_finished(status):
+    """poll_until_finished(session_id) -> the last status JSON; each poll ticks the fake, so no sleeping."""
+    def poll(session_id: int, limit: int = 50) -> dict:
+        for _ in range(limit):
+            response = status(session_id)
+            assert response.status_code == 200, response.get_json()
+            data = response.get_json()
+            if data["finished"]:
+                return data
+        raise AssertionError(f"session {session_id} not finished after {limit} polls: {data}")
+    return poll
+
+
+@pytest.fixture
+def rows(app):
+    """rows(Model) -> how many rows the table has."""
+    def count(model) -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(model))
+    return count
+
+
+@pytest.fixture
+def stored(app):
+    """stored(session_id) -> {seed: GenerationImage} as the database has them (detached copies)."""
+    def load(session_id: int) -> dict[int, GenerationImage]:
+        with app.app_context():
+            images = db.session.scalars(select(GenerationImage).where(GenerationImage.session_id == session_id))
+            result = {image.seed: image for image in images}
+            db.session.expunge_all()
+            return result
+    return load
+
+
+def enqueued_batches(fake) -> list[dict]:
+    return [r.json["batch"] for r in fake.requests if r.method == "POST" and r.path == ENQUEUE]
+
+
+def text_of(response) -> str:
+    return " ".join(BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ").split())
+
+
+def downloads(fake, image_name: str) -> int:
+    return fake.count("GET", f"/api/v1/images/i/{image_name}/full")
+
+
+def png_metadata(path) -> dict:
+    with Image.open(path) as image:
+        return json.loads(image.text["invokeai_metadata"])
+
+
+def renditions_of(file_path: str, ext: str) -> set[str]:
+    stem = file_path.removesuffix(".png")
+    return {f"thumbnails/{stem}.{size}.{ext}" for size in RENDITION_SIZES}
+
+
+# --- the form ----------------------------------------------------------------------------
+
+def test_form_lists_sd1_and_sd2_main_models_cached_for_a_minute(client, fake, monkeypatch):
+    response = client.get("/generate")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    offered = {option["value"]: option.get_text() for option in page.select("select[name=model] option")}
+    assert set(offered) == {TINY_SD15, DREAMSHAPER, SD21}  # not sdxl, not the VAE
+    assert offered[SD21] == "sd-2-1-base (sd-2)"
+    schedulers = [option["value"] for option in page.select("select[name=scheduler] option")]
+    assert set(schedulers) == set(SCHEDULERS) and "euler" in schedulers
+    assert page.select_one("select[name=scheduler] option[selected]")["value"] == "euler"
+    assert fake.count("GET", MODELS) == 1
+
+    assert client.get("/generate").status_code == 200
+    assert fake.count("GET", MODELS) == 1  # from the cache
+
+    import cachelib.simple
+    later = time.time() + 61
+    monkeypatch.setattr(cachelib.simple, "time", lambda: later)
+    assert client.get("/generate").status_code == 200
+    assert fake.count("GET", MODELS) == 2  # a minute later it asks again
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("width", 65, "Must be a multiple of 8."),
+    ("steps", 0, "Number must be between 1 and 150."),
+    ("cfg_scale", 0.5, "Number must be between 1 and 30."),
+    ("count", 9, "Between 1 and 8 images."),
+    ("prompt", "", "This field is required."),
+    ("model", "does-not-exist", "Not a valid choice."),
+])
+def test_invalid_form_is_shown_again_and_nothing_is_enqueued(client, fake, rows, data_files, field, value, message):
+    response = client.post("/generate", data={**FORM, field: value})
+    assert response.status_code == 400
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    label = page.select_one(f"[name={field}]").find_parent("label")
+    assert [e.get_text() for e in label.select(".field-error")] == [message]
+    assert page.select_one("textarea[name=negative_prompt]").get_text().strip() == FORM["negative_prompt"]  # kept
+    assert fake.count("POST", ENQUEUE) == 0
+    assert rows(GenerationSession) == rows(GenerationImage) == 0
+    assert data_files() == set()
+
+
+# --- submitting --------------------------------------------------------------------------
+
+def test_submit_enqueues_one_batch_and_redirects_at_once(client, fake, generate, app, stored):
+    session_id = generate(seed="")
+    assert [(r.method, r.path.split("?")[0]) for r in fake.requests] == [("GET", MODELS), ("POST", ENQUEUE)]
+    assert fake.count("GET", "/api/v1/queue/default/i/1") == 0  # the redirect did not wait for InvokeAI
+
+    [batch] = enqueued_batches(fake)
+    with app.app_context():
+        session = db.session.get(GenerationSession, session_id)
+        assert batch["batch_id"] == session.batch_id  # chosen by the gallery, not by InvokeAI
+        assert (session.prompt, session.negative_prompt, session.model_key, session.model_name) == \
+            (FORM["prompt"], FORM["negative_prompt"], TINY_SD15, "tiny-sd15")
+        assert session.item_ids == [3, 2, 1]
+    nodes, edges = batch["graph"]["nodes"], batch["graph"]["edges"]
+    assert {key: node["type"] for key, node in nodes.items()} == NODE_TYPES
+    assert all(node["id"] == key for key, node in nodes.items())
+    assert {(f"{e['source']['node_id']}.{e['source']['field']}",
+             f"{e['destination']['node_id']}.{e['destination']['field']}") for e in edges} == EDGES
+    assert len(edges) == len(EDGES)
+    model = next(m for m in fake.models if m["key"] == TINY_SD15)
+    assert nodes["model_loader"]["model"] == {k: model[k] for k in ("key", "hash", "name", "base", "type")}
+    assert nodes["positive"]["prompt"] == FORM["prompt"] and nodes["negative"]["prompt"] == FORM["negative_prompt"]
+    assert (nodes["noise"]["width"], nodes["noise"]["height"]) == (64, 72)
+    assert (nodes["denoise"]["steps"], nodes["denoise"]["cfg_scale"], nodes["denoise"]["scheduler"]) == \
+        (2, 7.5, "dpmpp_2m")
+    assert nodes["l2i"]["is_intermediate"] is False and nodes["l2i"]["use_cache"] is False
+
+    [group] = batch["data"]  # one group: seeds zipped into noise and metadata
+    assert [(d["node_path"], d["field_name"]) for d in group] == [("noise", "seed"), ("metadata", "seed")]
+    seeds = group[0]["items"]
+    assert group[1]["items"] == seeds and len(seeds) == 3
+    assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]  # a random first seed, then consecutive
+    assert sorted(stored(session_id)) == seeds
+
+    page = client.get(f"/generate/sessions/{session_id}")
+    assert page.status_code == 200
+    states = [li["data-state"] for li in BeautifulSoup(page.get_data(as_text=True), "html.parser")
+              .select("li.candidate")]
+    assert states == ["queued"] * 3
+    listing = client.get("/generate/sessions")
+    assert f"/generate/sessions/{session_id}" in listing.get_data(as_text=True) and "tiny-sd15" in text_of(listing)
+
+
+def test_given_seed_makes_consecutive_seeds_and_blank_seeds_differ(generate, fake):
+    generate(seed=4294967294, count=2)
+    generate(seed=1000, count=4)
+    generate(seed="", count=1)
+    generate(seed="", count=1)
+    seeds = [batch["data"][0][0]["items"] for batch in enqueued_batches(fake)]
+    assert seeds[0] == [4294967294, 4294967295]
+    assert seeds[1] == [1000, 1001, 1002, 1003]
+    assert seeds[2] != seeds[3]
+
+
+# --- watching ----------------------------------------------------------------------------
+
+def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(
+        client, fake, generate, status, stored, data_dir, data_files):
+    fake.steps_to_finish = 4
+    session_id = generate(seed=700, count=3)
+    seen: dict[int, list[str]] = {}
+    places = []
+    for _ in range(30):
+        data = status(session_id).get_json()
+        assert data["problem"] is None
+        for image in data["images"]:
+            history = seen.setdefault(image["seed"], [])
+            if not history or history[-1] != image["state"]:
+                history.append(image["state"])
+            if image["state"] == "queued":
+                places.append(image["place"])
+        if data["finished"]:
+            break
+    assert data["finished"] and {image["state"] for image in data["images"]} == {"done"}
+    for history in seen.values():  # in order, never backwards
+        order = ["queued", "in_progress", "done"]
+        assert history == sorted(history, key=order.index) and history[-1] == "done"
+    assert {state for history in seen.values() for state in history} == {"queued", "in_progress", "done"}
+    assert places and all(isinstance(place, int) and place >= 1 for place in places)
+    assert 2 in places  # the third image waited behind two others
+
+    images = stored(session_id)
+    assert sorted(images) == [700, 701, 702]
+    assert {seed: image.item_id for seed, image in images.items()} == {700: 1, 701: 2, 702: 3}  # not [3, 2, 1]
+    expected = set()
+    for seed, image in images.items():
+        assert SESSION_FILE.fullmatch(image.file_path)[1] == str(session_id)
+        original = data_dir / "photos" / image.file_path
+        assert png_metadata(original)["seed"] == seed  # the file made from ITS seed
+        assert original.read_bytes() == fake.images[image.image_name]["png"]
+        assert fake.images[image.image_name]["metadata"]["seed"] == seed
+        assert (image.image_width, image.image_height, image.format) == (64, 72, "PNG")
+        renditions = {f"photos/{p}" for p in renditions_of(image.file_path, image.rendition_ext)}
+        assert all(p.startswith(f"photos/thumbnails/generated/sessions/{session_id}/") for p in renditions)
+        expected |= {f"photos/{image.file_path}"} | renditions
+    assert data_files() == expected
+
+    for image in data["images"]:
+        rendition = client.get(image["grid_url"], buffered=True)
+        assert rendition.status_code == 200 and rendition.mimetype.startswith("image/")
+        with Image.open(io.BytesIO(rendition.data)) as decoded:
+            decoded.load()
+        assert client.get(image["preview_url"], buffered=True).status_code == 200
+
+    for _ in range(10):
+        assert status(session_id).status_code == 200
+    assert all(downloads(fake, image.image_name) == 1 for image in images.values())
+
+    page = client.get(f"/generate/sessions/{session_id}")
+    soup = BeautifulSoup(page.get_data(as_text=True), "html.parser")
+    assert [li["data-state"] for li in soup.select("li.candidate")] == ["done"] * 3
+    assert len(soup.select("li.candidate img")) == 3
+
+
+def test_two_pollers_at_the_same_moment_download_each_image_once(app, user_id, fake, generate, stored, data_files):
+    fake.steps_to_finish = 0
+    session_id = generate(seed=5, count=4)
+    fake.advance(4)  # every item has finished on InvokeAI; none is downloaded yet
+    assert all(item["status"] == "completed" for item in map(fake.item, (1, 2, 3, 4)))
+
+    clients = [log_in(app.test_client(), user_id) for _ in range(2)]
+    barrier = threading.Barrier(len(clients))
+    answers: list = [None] * len(clients)
+
+    def poll(index: int) -> None:
+        with app.app_context():
+            barrier.wait(timeout=10)
+            response = clients[index].post(f"/generate/sessions/{session_id}/status", headers=JSON)
+            answers[index] = (response.status_code, response.get_json())
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [answer[0] for answer in answers] == [200, 200], answers
+
+    images = stored(session_id)
+    assert all(image.state == "done" for image in images.values())
+    assert all(downloads(fake, image.image_name) == 1 for image in images.values())
+    assert fake.count("GET", "/api/v1/images/i/") == 0
+    originals = {f for f in data_files() if f.startswith("photos/generated/")}
+    assert originals == {f"photos/{image.file_path}" for image in images.values()}  # no second copy
+
+
+# --- failures ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how, message", [
+    ("fail_seeds", "Unknown model does-not-exist"),
+    ("item_fails", "CUDA out of memory. Tried to allocate 2.00 GiB"),
+])
+def test_failed_item_shows_invokeais_error(client, fake, generate, poll_until_finished, data_files, how, message):
+    if how == "fail_seeds":
+        fake.fail_seeds = {301}
+    else:
+        fake.fault = "item_fails"
+    session_id = generate(seed=300, count=2)
+    data = poll_until_finished(session_id)
+    states = {image["seed"]: (image["state"], image["error"]) for image in data["images"]}
+    if how == "fail_seeds":
+        assert states == {300: ("done", None), 301: ("failed", message)}
+    else:
+        assert states == {300: ("failed", message), 301: ("failed", message)}
+        assert not any(f.startswith("photos/generated/") for f in data_files())
+    page = client.get(f"/generate/sessions/{session_id}")
+    soup = BeautifulSoup(page.get_data(as_text=True), "html.parser")
+    failed = soup.select('li.candidate[data-state="failed"]')
+    assert failed and all(li.select_one(".problem").get_text() == message for li in failed)
+
+
+def test_truncated_download_fails_that_image_and_leaves_nothing(client, fake, generate, poll_until_finished,
+                                                                stored, data_files):
+    fake.fault = "truncated_png"
+    session_id = generate(seed=11, count=1)
+    [image] = poll_until_finished(session_id)["images"]
+    assert image["state"] == "failed"
+    assert image["error"] == ("InvokeAI's image could not be kept: the image is damaged or truncated and cannot be "
+                              "decoded")
+    assert stored(session_id)[11].file_path is None
+    assert data_files() == set()  # no original, rendition or temp file
+    assert "damaged or truncated" in text_of(client.get(f"/generate/sessions/{session_id}"))
+
+
+class TestOversizedDownload:
+    @pytest.fixture
+    def app_config(self, fake_invokeai):
+        # The fake's oversized image is 60 MB, under the 64 MiB default cap: lower the cap below it.
+        return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
+                "INVOKEAI_DEADLINE": 5.0, "INVOKEAI_MAX_IMAGE_BYTES": 1024 * 1024}
+
+    def test_is_stopped_and_leaves_no_partial_file(self, client, fake, generate, poll_until_finished, data_files):
+        fake.fault = "oversized"
+        session_id = generate(seed=12, count=1)
+        [image] = poll_until_finished(session_id)["images"]
+        assert image["state"] == "failed"
+        assert "is 62914560 bytes; the gallery takes at most 1048576" in image["error"]
+        assert fake.url in image["error"]
+        assert data_files() == set()  # not even under photos/.tmp
+        assert "the gallery takes at most" in text_of(client.get(f"/generate/sessions/{session_id}"))
+
+
+def test_cancel_sends_cancel_by_batch_ids_and_cancels_unfinished_images(client, fake, generate, status, app):
+    fake.steps_to_finish = 1
+    session_id = generate(seed=20, count=3)
+    for _ in range(10):
+        images = status(session_id).get_json()["images"]
+        if any(image["state"] == "done" for image in images):
+            break
+    response = client.post(f"/generate/sessions/{session_id}/cancel")
+    assert response.status_code == 303
+    with app.app_context():
+        batch_id = db.session.get(GenerationSession, session_id).batch_id
+    cancels = [r for r in fake.requests if r.method == "PUT" and r.path == CANCEL]
+    assert [r.json for r in cancels] == [{"batch_ids": [batch_id]}]
+
+    data = status(session_id).get_json()
+    assert data["finished"]
+    states = {image["seed"]: image["state"] for image in data["images"]}
+    assert states[20] == "done" and states[22] == "canceled"
+    assert set(states.values()) <= {"done", "canceled"}
+    assert all(fake.item(i)["status"] in ("completed", "canceled") for i in (1, 2, 3))
+    page = BeautifulSoup(client.get(f"/generate/sessions/{session_id}").get_data(as_text=True), "html.parser")
+    assert [li["data-state"] for li in page.select("li.candidate")] == [states[s] for s in (20, 21, 22)]
+
+
+# --- keep, reject, discard ---------------------------------------------------------------
+
+def test_keep_reject_discard_and_generate_again(client, app, fake, generate, poll_until_finished, stored,
+                                                data_files, user_id):
+    session_id = generate(seed=42, count=3)
+    poll_until_finished(session_id)
+    images = stored(session_id)
+    kept, rejected = images[42], images[43]  # and images[44] stays undecided
+    candidate_files = {f"photos/{p}" for image in images.values()
+                       for p in {image.file_path} | renditions_of(image.file_path, image.rendition_ext)}
+    assert data_files() == candidate_files
+
+    response = client.post(f"/generate/images/{kept.id}/keep", headers=JSON)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["problem"] is None and answer["image"]["decision"] == "kept"
+    photo_id = int(answer["image"]["photo_url"].rsplit("/", 1)[1])
+
+    name = kept.file_path.rsplit("/", 1)[1]
+    completed = {f"photos/generated/completed/{name}"} | {
+        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", kept.rendition_ext)}
+    kept_before = {f"photos/{p}" for p in {kept.file_path} | renditions_of(kept.file_path, kept.rendition_ext)}
+    assert data_files() == (candidate_files - kept_before) | completed
+    with app.app_context():
+        photo = db.session.get(Photo, photo_id)
+        assert (photo.source, photo.owner_id, photo.original_path) == ("generated", user_id, f"generated/completed/{name}")
+        assert (photo.prompt, photo.negative_prompt, photo.seed) == (FORM["prompt"], FORM["negative_prompt"], 42)
+        assert (photo.model_name, photo.model_key, photo.steps, photo.cfg_scale, photo.scheduler) == \
+            ("tiny-sd15", TINY_SD15, 2, 7.5, "dpmpp_2m")
+        assert (photo.generation_width, photo.generation_height, photo.width, photo.height) == (64, 72, 64, 72)
+        assert photo.sha256 == kept.sha256
+    assert client.post(f"/generate/images/{kept.id}/keep", headers=JSON).status_code == 409  # once only
+
+    grid = client.get("/?source=generated")
+    assert grid.status_code == 200 and f"/photos/{photo_id}" in grid.get_data(as_text=True)
+    assert f"/photos/{photo_id}" not in client.get("/?source=uploaded").get_data(as_text=True)
+    detail = client.get(f"/photos/{photo_id}")
+    assert detail.status_code == 200 and FORM["prompt"] in text_of(detail)
+    assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
+
+    # "Use these settings" pre-fills the form
+    form = BeautifulSoup(client.get(f"/generate?from_photo={photo_id}").get_data(as_text=True), "html.parser")
+    assert form.select_one("textarea[name=prompt]").get_text().strip() == FORM["prompt"]
+    assert form.select_one("textarea[name=negative_prompt]").get_text().strip() == FORM["negative_prompt"]
+    assert form.select_one("select[name=model] option[selected]")["value"] == TINY_SD15
+    assert form.select_one("select[name=scheduler] option[selected]")["value"] == "dpmpp_2m"
+    values = {name: form.select_one(f"input[name={name}]").get("value") for name in
+              ("width", "height", "steps", "cfg_scale", "seed", "count")}
+    assert values == {"width": "64", "height": "72", "steps": "2", "cfg_scale": "7.5", "seed": "", "count": "1"}
+
+    # "Generate again": the same parameters, a new seed
+    again = client.post(f"/generate/again/{photo_id}")
+    assert again.status_code == 302 and re.fullmatch(r"/generate/sessions/\d+", urlsplit(again.location).path)
+    first, second = enqueued_batches(fake)
+    assert second["data"][0][0]["items"] != [42] and len(second["data"][0][0]["items"]) == 1
+    for node in ("model_loader", "positive", "negative", "denoise"):
+        assert first["graph"]["nodes"][node] == second["graph"]["nodes"][node]
+    assert {k: v for k, v in first["graph"]["nodes"]["noise"].items() if k != "seed"} == \
+        {k: v for k, v in second["graph"]["nodes"]["noise"].items() if k != "seed"}
+
+    # reject one, leave one undecided, discard: both go, files and rows; the kept photo stays
+    assert client.post(f"/generate/images/{rejected.id}/reject").status_code == 303
+    assert stored(session_id)[43].decision == "rejected"
+    response = client.post(f"/generate/sessions/{session_id}/discard")
+    assert response.status_code == 303 and urlsplit(response.location).path == "/generate/sessions"
+    assert set(stored(session_id)) == {42}
+    assert data_files() == completed  # (the "again" session is not polled yet: no files)
+    assert client.get(f"/photos/{photo_id}").status_code == 200
+    assert client.get(f"/generate/sessions/{session_id}").status_code == 200  # it still holds the kept image
+    with app.app_context():
+        assert db.session.get(Photo, photo_id) is not None
+
+
+# --- InvokeAI down or misbehaving ----------------------------------------------------------
+
+class Outage:
+    """Break InvokeAI one way and mend it again (a fake fault, or the app pointed at a closed port)."""
+
+    def __init__(self, kind: str, app, fake, closed_port_url: str):
+        self.kind, self.app, self.fake, self.closed = kind, app, fake, closed_port_url
+
+    @property
+    def url(self) -> str:
+        return self.closed if self.kind == "closed port" else self.fake.url
+
+    def _point_at(self, url: str) -> None:
+        self.app.config["INVOKEAI_URL"] = url
+        existing = self.app.extensions.pop("invokeai", None)
+        if existing is not None:
+            existing.close()
+
+    def start(self) -> None:
+        if self.kind == "closed port":
+            self._point_at(self.closed)
+        else:
+            self.fake.fault = self.kind
+
+    def end(self) -> None:
+        if self.kind == "closed port":
+            self._point_at(self.fake.url)
+        else:
+            self.fake.fault = None
+
+
+OUTAGES = {  # what the page must say went wrong
+    "closed port": "cannot be reached: connection refused",
+    "silent": "did not answer GET /api/v2/models/ within 1 s",
+    "500": "failed with 500: Unexpected error while handling GET /api/v2/models/: boom",
+    "html": "answered with text/html, not JSON",
+    "invalid_json": "answered with broken JSON",
+    "redirect": "answered with a redirect to",
+}
+
+
+@pytest.fixture(params=list(OUTAGES))
+def outage(request, app, fake, closed_port_url):
+    broken = Outage(request.param, app, fake, closed_port_url)
+    yield broken
+    broken.end()
+
+
+def test_outage_answers_a_5xx_page_in_words_and_writes_nothing(client, outage, fake, rows, data_files):
+    outage.start()
+    for attempt in ("GET", "POST"):
+        started = time.monotonic()
+        response = client.get("/generate") if attempt == "GET" else client.post("/generate", data=FORM)
+        elapsed = time.monotonic() - started
+        assert response.status_code in (502, 503, 504), (attempt, response.status_code)
+        words = text_of(response)
+        assert outage.url in words and OUTAGES[outage.kind] in words, words
+        assert elapsed < 5, f"{attempt} /generate took {elapsed:.1f} s"
+        assert client.get("/").status_code == 200  # the rest of the gallery works
+    assert rows(GenerationSession) == rows(GenerationImage) == 0
+    assert data_files() == set()
+
+
+@pytest.mark.parametrize("outage", [kind for kind in OUTAGES if kind != "closed port"], indirect=True)
+def test_outage_during_enqueue_answers_in_words_and_writes_nothing(client, outage, fake, rows, data_files):
+    assert client.get("/generate").status_code == 200  # the model list is now cached
+    outage.start()
+    started = time.monotonic()
+    response = client.post("/generate", data=FORM)
+    assert time.monotonic() - started < 5
+    assert response.status_code in (502, 503, 504)
+    words = text_of(response)
+    assert f"{fake.url}" in words and ENQUEUE in words, words
+    assert rows(GenerationSession) == rows(GenerationImage) == 0
+    assert data_files() == set()
+
+
+def test_status_reports_an_outage_in_json_and_recovers(client, outage, fake, generate, status, poll_until_finished):
+    session_id = generate(seed=90, count=2)
+    assert status(session_id).status_code == 200
+    outage.start()
+    started = time.monotonic()
+    response = status(session_id)
+    assert time.monotonic() - started < 5
+    assert response.status_code in (502, 503, 504) and response.is_json
+    data = response.get_json()
+    assert outage.url in data["problem"] and not data["finished"]
+    assert sorted(image["seed"] for image in data["images"]) == [90, 91]
+    page = client.get(f"/generate/sessions/{session_id}")
+    assert page.status_code == 200
+    outage.end()
+    data = poll_until_finished(session_id)
+    assert data["problem"] is None and {image["state"] for image in data["images"]} == {"done"}
+
+
+def test_no_sd1_or_sd2_model_is_said_and_the_form_cannot_be_sent(client, fake):
+    fake.models = [m for m in fake.models if m["base"] not in ("sd-1", "sd-2") or m["type"] != "main"]
+    response = client.get("/generate")
+    assert response.status_code == 503
+    assert "InvokeAI has no SD-1 or SD-2 main model installed." in text_of(response)
+    page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    assert page.select_one("form.generate button[type=submit]").has_attr("disabled")
+
+
+class TestSwitchedOff:
+    @pytest.fixture
+    def app_config(self):
+        return {"INVOKEAI_URL": None}
+
+    def test_generate_page_says_generation_is_off(self, client, rows):
+        for response in (client.get("/generate"), client.post("/generate", data=FORM)):
+            assert response.status_code == 503
+            assert "Generation is switched off" in text_of(response)
+        assert rows(GenerationSession) == 0
+
+
+# --- privacy -----------------------------------------------------------------------------
+
+def test_bob_cannot_touch_alices_session(app, client, make_user, generate, poll_until_finished, stored, fake):
+    session_id = generate(seed=1, count=2)
+    data = poll_until_finished(session_id)
+    image_id = data["images"][0]["id"]
+    bob = log_in(app.test_client(), make_user("bob"))
+    attempts = [("GET", f"/generate/sessions/{session_id}"), ("POST", f"/generate/sessions/{session_id}/status"),
+                ("POST", f"/generate/sessions/{session_id}/refresh"),
+                ("POST", f"/generate/sessions/{session_id}/cancel"),
+                ("POST", f"/generate/sessions/{session_id}/discard"), ("POST", f"/generate/images/{image_id}/keep"),
+                ("POST", f"/generate/images/{image_id}/reject"), ("GET", f"/thumbnails/candidates/{image_id}/grid")]
+    for method, path in attempts:
+        assert bob.open(path, method=method, headers=JSON).status_code == 404, path
+    assert "a lighthouse" not in bob.get("/generate/sessions").get_data(as_text=True)
+    assert fake.count("PUT", CANCEL) == 0
+    assert {image.decision for image in stored(session_id).values()} == {"undecided"}
+    assert client.get(f"/generate/sessions/{session_id}").status_code == 200
+
+
+# --- InvokeAI in multi-user mode -----------------------------------------------------------
+
+class TestMultiUserInvokeAI:
+    @pytest.fixture
+    def app_config(self, fake_invokeai):
+        fake_invokeai.multiuser = True
+        return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
+                "INVOKEAI_DEADLINE": 5.0, "INVOKEAI_EMAIL": EMAIL, "INVOKEAI_PASSWORD": PASSWORD}
+
+    def test_logs_in_sends_bearer_and_logs_in_again_after_expiry(self, fake, generate, poll_until_finished):
+        session_id = generate(seed=3, count=2)
+        assert {image["state"] for image in poll_until_finished(session_id)["images"]} == {"done"}
+        assert fake.count("POST", LOGIN) == 1
+        assert [r.json for r in fake.requests if r.path == LOGIN] == [
+            {"email": EMAIL, "password": PASSWORD, "remember_me": False}]
+        calls = [r for r in fake.requests if r.path != LOGIN]
+        assert calls and all(r.headers.get("Authorization", "").startswith("Bearer ") for r in calls)
+
+        fake.expire_tokens()
+        session_id = generate(seed=9, count=1)  # the models are cached: the enqueue meets the 401
+        assert {image["state"] for image in poll_until_finished(session_id)["images"]} == {"done"}
+        assert fake.count("POST", LOGIN) == 2
+        assert fake.count("POST", ENQUEUE) == 3  # the refused one, sent again after the login, once
+        assert len(enqueued_batches(fake)[-1]["data"][0][0]["items"]) == 1
+
+    def test_wrong_credentials_are_named(self, app, client, fake):
+        fake.users = {EMAIL: "something else"}
+        response = client.get("/generate")
+        assert response.status_code == 502  # InvokeAI answered, refusing the login: a bad gateway, not a down one
+        assert "refused the configured login" in text_of(response)
