@@ -1,14 +1,13 @@
-"""Flask CLI groups: flask users ..."""
+"""flask users: create, list, change and delete accounts."""
 from __future__ import annotations
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from .extensions import db
-from .models import Photo, User
-from .services import users as user_service
+from ..extensions import db
+from ..models import Photo, User
+from ..services import users as user_service
 
 users_cli = AppGroup("users", help="Create, list, change and delete accounts.")
 
@@ -72,6 +71,3 @@ def delete(username: str, yes: bool):
     deleted = user_service.delete_user(user)
     click.echo(f"Deleted {username} and {deleted} photos.")
 
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(users_cli)
