@@ -5,18 +5,21 @@ import hashlib
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, RejectedFile
 from ..extensions import cache, db
+from ..failpoints import crash_point
 from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, utcnow
 from . import imaging, metadata, storage
 
@@ -51,44 +54,138 @@ def check_file_name(name: str | None) -> str:
     return name.strip()
 
 
+@dataclass(frozen=True)
+class ImageSettings:
+    """What the pixel work needs from the config, as plain values: a worker process has no app."""
+
+    root: Path  # the photos root; temp files go to its .tmp folder
+    max_pixels: int
+    sizes: dict[str, int]  # rendition name -> long edge, as rendition_sizes()
+    quality: int
+
+
+def image_settings() -> ImageSettings:
+    config = current_app.config
+    return ImageSettings(photos_root(), config["MAX_IMAGE_PIXELS"], rendition_sizes(), config["JPEG_QUALITY"])
+
+
+@dataclass
+class PreparedPhoto:
+    """A checked, hashed and decoded file: the original and its renditions in temp files, and the
+    values of its row. Plain values only, so a worker process can make it for the writer to store."""
+
+    name: str
+    digest: str
+    file_size: int
+    original: Path  # temp file
+    renditions: dict[str, Path]  # rendition name -> temp file
+    rendition_ext: str
+    format: str
+    extension: str
+    mime_type: str
+    width: int  # as displayed, after orientation
+    height: int
+    columns: dict  # metadata columns
+
+    @property
+    def temp_files(self) -> list[Path]:
+        return [self.original, *self.renditions.values()]
+
+
 def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: str = "uploaded") -> Photo:
     """Validate, hash, store, make renditions and insert one photo of `owner_id`; all or nothing.
 
     Raises RejectedFile, DuplicatePhoto or StorageError; whatever it wrote is removed first.
     """
+    prepared = prepare_photo(stream, filename, image_settings(),
+                             lambda digest: raise_if_duplicate(owner_id, digest))
+    return store_prepared(prepared, owner_id, source)
+
+
+def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSettings,
+                  check_digest: Callable[[str], None]) -> PreparedPhoto:
+    """An ingest up to the database: check the name, copy the bytes to a temp file while hashing
+    them, decode, encode the renditions to temp files. Needs no app, so an import worker runs it.
+
+    `check_digest(sha256)` may raise DuplicatePhoto before the decode is paid for. Raises
+    RejectedFile, DuplicatePhoto or StorageError; on any failure nothing it wrote is left.
+    """
     name = check_file_name(filename)
-    root = photos_root()
     hasher = hashlib.sha256()
-    temp = storage.stream_to_temp(root, stream, hasher.update)
+    temp = storage.stream_to_temp(settings.root, stream, hasher.update)
+    crash_point("upload-original-written")
     written: list[Path] = [temp]
     try:
-        if temp.stat().st_size == 0:
+        size = temp.stat().st_size
+        if size == 0:
             raise RejectedFile("the file is empty")
         digest = hasher.hexdigest()
-        raise_if_duplicate(owner_id, digest)
-        decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
-        photo = new_photo_row(decoded, digest, name, source, temp.stat().st_size)
-        photo.owner_id = owner_id
-        write_renditions(root, photo.original_path, decoded, written)
-        original = storage.resolve(root, photo.original_path)
-        storage.move_into_place(temp, original)
-        written.append(original)
-        insert_photo(photo)
+        check_digest(digest)
+        decoded = imaging.decode(temp, settings.max_pixels, settings.sizes)
+        renditions = save_renditions_to_temp(settings.root, decoded, settings.quality, written)
+        crash_point("upload-renditions-written")
+        columns = metadata.photo_columns(decoded.exif, decoded.text)
     except BaseException:
         storage.remove_files(written)
         raise
-    log.info("stored photo %s (%s) from %r", photo.id, photo.original_path, name)
+    return PreparedPhoto(name, digest, size, temp, renditions, decoded.rendition_ext, decoded.format,
+                         decoded.extension, decoded.mime_type, decoded.width, decoded.height, columns)
+
+
+def store_prepared(prepared: PreparedPhoto, owner_id: int, source: str = "uploaded") -> Photo:
+    """The writer's half of an ingest: move the files into place and insert the row; all or nothing.
+
+    Raises DuplicatePhoto (the owner has these bytes by now) or StorageError; the temp files are
+    gone either way.
+    """
+    root = photos_root()
+    written = prepared.temp_files
+    try:
+        photo = new_photo_row(prepared, source)
+        photo.owner_id = owner_id
+        intent = storage.record_intent(root, "place", photo.original_path)  # a crash from here on: check undoes it
+        written.append(intent)
+        place_renditions(root, photo.original_path, prepared.rendition_ext, prepared.renditions, written)
+        original = storage.resolve(root, photo.original_path)
+        storage.move_into_place(prepared.original, original)
+        written.append(original)
+        crash_point("upload-files-placed")
+        insert_photo(photo)
+        crash_point("upload-committed")
+    except BaseException:
+        storage.remove_files(written)
+        raise
+    storage.remove_files([intent])
+    log.info("stored photo %s (%s) from %r", photo.id, photo.original_path, prepared.name)
     return photo
 
 
 def write_renditions(root: Path, original_path: str, decoded: imaging.DecodedImage, written: list[Path]) -> None:
     """Write each rendition of `original_path` to its mirrored path; `written` collects them for clean-up."""
-    quality = current_app.config["JPEG_QUALITY"]
+    temps = save_renditions_to_temp(root, decoded, current_app.config["JPEG_QUALITY"], written)
+    place_renditions(root, original_path, decoded.rendition_ext, temps, written)
+
+
+def save_renditions_to_temp(root: Path, decoded: imaging.DecodedImage, quality: int,
+                            written: list[Path]) -> dict[str, Path]:
+    """Encode each rendition into a temp file of its own under .tmp, fsynced; `written` collects them."""
+    temps = {}
     for size, image in decoded.renditions.items():
-        destination = storage.resolve(root, storage.rendition_path(original_path, size, decoded.rendition_ext))
+        temp = storage.temp_path_for(root / storage.TEMP_DIR / f"{size}.{decoded.rendition_ext}")
+        written.append(temp)
+        storage.write_atomically(temp, lambda path, image=image: imaging.save_rendition(
+            image, path, decoded.rendition_ext, quality, decoded.icc_profile))
+        temps[size] = temp
+    return temps
+
+
+def place_renditions(root: Path, original_path: str, rendition_ext: str, temps: dict[str, Path],
+                     written: list[Path]) -> None:
+    """Move rendition temp files to the paths mirroring `original_path`; `written` collects them."""
+    for size, temp in temps.items():
+        destination = storage.resolve(root, storage.rendition_path(original_path, size, rendition_ext))
+        storage.move_into_place(temp, destination)
         written.append(destination)
-        storage.write_atomically(destination, lambda temp, image=image: imaging.save_rendition(
-            image, temp, decoded.rendition_ext, quality, decoded.icc_profile))
 
 
 def raise_if_duplicate(owner_id: int, digest: str) -> None:
@@ -98,20 +195,20 @@ def raise_if_duplicate(owner_id: int, digest: str) -> None:
         raise DuplicatePhoto(existing)
 
 
-def new_photo_row(decoded: imaging.DecodedImage, digest: str, name: str, source: str, size: int) -> Photo:
-    columns = metadata.photo_columns(decoded.exif, decoded.text)
+def new_photo_row(prepared: PreparedPhoto, source: str) -> Photo:
+    columns = prepared.columns
     uploaded_at = utcnow()
     return Photo(
         source=source,
-        original_path=storage.new_original_path(source, decoded.extension, uploaded_at.date()),
-        rendition_ext=decoded.rendition_ext,
-        original_name=name,
-        sha256=digest,
-        format=decoded.format,
-        mime_type=decoded.mime_type,
-        file_size=size,
-        width=decoded.width,
-        height=decoded.height,
+        original_path=storage.new_original_path(source, prepared.extension, uploaded_at.date()),
+        rendition_ext=prepared.rendition_ext,
+        original_name=prepared.name,
+        sha256=prepared.digest,
+        format=prepared.format,
+        mime_type=prepared.mime_type,
+        file_size=prepared.file_size,
+        width=prepared.width,
+        height=prepared.height,
         uploaded_at=uploaded_at,
         sorted_at=columns.get("taken_at") or uploaded_at,
         **columns,
@@ -129,52 +226,68 @@ def insert_photo(photo: Photo) -> None:
         db.session.rollback()
         raise_if_duplicate(photo.owner_id, photo.sha256)  # the same bytes arrived in another request
         raise
-    clear_gallery_cache()
+    clear_gallery_cache(photo.owner_id)
 
 
 def delete_photo(photo: Photo) -> None:
     """Remove the row, the original and its renditions together.
 
-    The files are first moved aside; if the commit fails they are put back.
+    The files are first moved aside into .tmp under a note of where they came from; if the commit
+    fails they are put back, and if the process dies `flask gallery check` puts them back or
+    finishes the delete, as the database says.
     """
     root = photos_root()
-    paths = [storage.resolve(root, photo.original_path)]
-    paths += [storage.resolve(root, photo.rendition_path(size)) for size in RENDITION_SIZES]
-    aside = root / storage.TEMP_DIR
-    aside.mkdir(parents=True, exist_ok=True)
-    moved: list[tuple[Path, Path]] = []
+    relatives = [photo.original_path] + [photo.rendition_path(size) for size in RENDITION_SIZES]
     with storage.disk_errors("delete the photo"):
-        for path in paths:
-            if path.exists():
-                staged = aside / f"deleting-{secrets.token_hex(8)}{storage.TEMP_SUFFIX}"
-                os.replace(path, staged)
-                moved.append((path, staged))
+        aside = {relative: storage.new_temp_path(root) for relative in relatives}
+    intent = storage.record_intent(root, "delete", photo.original_path,
+                                   staged={relative: staged.name for relative, staged in aside.items()})
+    moved: list[tuple[Path, Path]] = []
 
     def work():
         db.session.delete(photo)
         db.session.commit()
 
     try:
+        with storage.disk_errors("delete the photo"):
+            for relative, staged in aside.items():
+                path = storage.resolve(root, relative)
+                if path.exists():
+                    os.replace(path, staged)
+                    moved.append((path, staged))
         run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
     except BaseException:
         for path, staged in moved:
             os.replace(staged, path)
+        storage.remove_files([intent])
         raise
-    storage.remove_files([staged for _, staged in moved] + [path for path, _ in moved])
-    clear_gallery_cache()
+    storage.remove_files([staged for _, staged in moved] + [path for path, _ in moved] + [intent])
+    clear_gallery_cache(photo.owner_id)
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
 
 
 # --- reads -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class GridPhoto:
+    """What the grid shows of one photo: plain values, cheap to cache and to share between workers."""
+
+    id: int
+    original_name: str
+    sha256: str
+
+    rendition_url = Photo.rendition_url  # the model's URL, made from the same two values
+
+
 @dataclass
 class GridPage:
-    photos: list[Photo]
+    photos: list[GridPhoto]
     newer: str | None  # cursor of the page before this one, or None on the first
     older: str | None  # cursor of the page after this one, or None on the last
 
 
-def encode_cursor(photo: Photo) -> str:
+def encode_cursor(photo) -> str:
+    """The keyset position of a Photo or of a row with its sorted_at and id."""
     return f"{photo.sorted_at:%Y%m%dT%H%M%S%f}.{photo.id}"
 
 
@@ -200,9 +313,21 @@ def find_photo(owner_id: int, photo_id: int) -> Photo | None:
 
 def grid_page(owner_id: int, source: str | None, older_than: str | None = None, newer_than: str | None = None,
               limit: int = 60) -> GridPage:
-    """One page of an owner's grid, newest first, by keyset on (sorted_at, id): no OFFSET."""
+    """One page of an owner's grid, newest first, by keyset on (sorted_at, id): no OFFSET.
+
+    Cached until the owner's photos change; ValueError for a cursor this module did not make.
+    """
+    page = _grid_rows(owner_id, gallery_generation(owner_id), source, older_than or None, newer_than or None, limit)
+    return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"])
+
+
+@cache.memoize()
+def _grid_rows(owner_id: int, generation: str | None, source: str | None, older_than: str | None,
+               newer_than: str | None, limit: int) -> dict:
+    """The page as plain values (no ORM objects in the cache): (id, name, sha256) rows and the cursors."""
     key = tuple_(Photo.sorted_at, Photo.id)
-    query = photos_of(owner_id, source)
+    query = photos_of(owner_id, source).with_only_columns(Photo.id, Photo.original_name, Photo.sha256,
+                                                          Photo.sorted_at)
     if newer_than:
         query = query.where(key > tuple_(*decode_cursor(newer_than)))
         query = query.order_by(Photo.sorted_at.asc(), Photo.id.asc())
@@ -210,7 +335,7 @@ def grid_page(owner_id: int, source: str | None, older_than: str | None = None, 
         if older_than:
             query = query.where(key < tuple_(*decode_cursor(older_than)))
         query = query.order_by(Photo.sorted_at.desc(), Photo.id.desc())
-    rows = list(db.session.scalars(query.limit(limit + 1)))
+    rows = list(db.session.execute(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     if newer_than:
@@ -218,11 +343,11 @@ def grid_page(owner_id: int, source: str | None, older_than: str | None = None, 
         has_newer, has_older = more, True
     else:
         has_newer, has_older = older_than is not None, more
-    return GridPage(
-        photos=rows,
-        newer=encode_cursor(rows[0]) if rows and has_newer else None,
-        older=encode_cursor(rows[-1]) if rows and has_older else None,
-    )
+    return {
+        "photos": [(row.id, row.original_name, row.sha256) for row in rows],
+        "newer": encode_cursor(rows[0]) if rows and has_newer else None,
+        "older": encode_cursor(rows[-1]) if rows and has_older else None,
+    }
 
 
 def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | None]:
@@ -235,29 +360,101 @@ def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | 
     return newer, older
 
 
-@cache.memoize()
 def count_photos(owner_id: int, source: str | None) -> int:
+    """How many photos the owner has from `source` (None: all); cached like the grid."""
+    return _count_photos(owner_id, gallery_generation(owner_id), source)
+
+
+@cache.memoize()
+def _count_photos(owner_id: int, generation: str | None, source: str | None) -> int:
     return db.session.scalar(photos_of(owner_id, source).with_only_columns(db.func.count(Photo.id)))
 
 
-def clear_gallery_cache() -> None:
-    """Called by every write path, so cached reads never show a stale gallery."""
-    cache.delete_memoized(count_photos)
+# --- cache invalidation --------------------------------------------------------------------
+# The cached reads take the owner's generation token as an argument, so changing the token
+# (in the cache, which every worker shares when it is Redis) retires all of that owner's
+# cached pages and counts at once; stale entries expire with CACHE_TIMEOUT. Tokens are
+# random, never counters: a token the cache evicted comes back as a new one, never an old one.
+
+def _generation_key(owner_id: int) -> str:
+    return f"gallery-generation:{owner_id}"
+
+
+def gallery_generation(owner_id: int) -> str | None:
+    """The owner's current generation token, made on first use.
+
+    With Redis unreachable, a token nothing was cached under: the reads go to the database.
+    """
+    try:
+        token = cache.get(_generation_key(owner_id))
+        if token is None:
+            cache.add(_generation_key(owner_id), secrets.token_hex(8), timeout=0)  # add: racing workers agree
+            token = cache.get(_generation_key(owner_id))
+    except RedisError as exc:
+        log.warning("cache unreachable, reading the gallery from the database: %s", exc)
+        return secrets.token_hex(8)
+    return token
+
+
+def clear_gallery_cache(owner_id: int | None = None) -> None:
+    """Called by every write path after it commits, so no worker shows a stale gallery.
+
+    With an owner, only that owner's cached reads go; without, everyone's (a new memoize version).
+    Never raises for an unreachable Redis: the commit stands, and what was cached expires with
+    CACHE_TIMEOUT; an error in the log says so.
+    """
+    try:
+        if owner_id is None:
+            cache.delete_memoized(_grid_rows)
+            cache.delete_memoized(_count_photos)
+        else:
+            cache.set(_generation_key(owner_id), secrets.token_hex(8), timeout=0)
+    except RedisError as exc:
+        log.error("could not clear the gallery's cached reads (owner %s); they may be stale for up to "
+                  "%s s: %s", owner_id if owner_id is not None else "all", current_app.config["CACHE_TIMEOUT"], exc)
 
 
 def ensure_rendition(photo: Photo, size: str) -> Path:
     """The rendition's path, re-made from the original when it is missing."""
-    root = photos_root()
-    path = storage.resolve(root, photo.rendition_path(size))
+    path = storage.resolve(photos_root(), photo.rendition_path(size))
     if path.exists():
         return path
-    original = storage.resolve(root, photo.original_path)
-    if not original.exists():
-        raise FileNotFoundError(f"original of photo {photo.id} is missing: {original}")
-    decoded = imaging.decode(original, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
-    write_renditions(root, photo.original_path, decoded, [])
+    replace_renditions(photo, *render_original(photo.original_path, image_settings()))
     log.info("re-made missing renditions of photo %s", photo.id)
-    return path
+    return storage.resolve(photos_root(), photo.rendition_path(size))
+
+
+def render_original(original_path: str, settings: ImageSettings) -> tuple[str, dict[str, Path]]:
+    """Decode a stored original and encode its renditions to temp files: (rendition ext, temp files).
+
+    Needs no app, so a worker process runs it. FileNotFoundError when the original is gone,
+    RejectedFile when it no longer decodes; nothing is left behind either way.
+    """
+    original = storage.resolve(settings.root, original_path)
+    if not original.is_file():
+        raise FileNotFoundError(f"the original is missing: {original_path}")
+    decoded = imaging.decode(original, settings.max_pixels, settings.sizes)
+    written: list[Path] = []
+    try:
+        return decoded.rendition_ext, save_renditions_to_temp(settings.root, decoded, settings.quality, written)
+    except BaseException:
+        storage.remove_files(written)
+        raise
+
+
+def replace_renditions(photo: Photo, rendition_ext: str, temps: dict[str, Path]) -> None:
+    """The writer's half of a re-make: move the new renditions over the old ones."""
+    root = photos_root()
+    try:
+        place_renditions(root, photo.original_path, rendition_ext, temps, [])
+    except BaseException:
+        storage.remove_files(list(temps.values()))
+        raise
+    if rendition_ext != photo.rendition_ext:  # the decoder now judges the alpha otherwise
+        old = [storage.resolve(root, photo.rendition_path(size)) for size in temps]
+        photo.rendition_ext = rendition_ext
+        db.session.commit()
+        storage.remove_files(old)
 
 
 def valid_source(source: str | None) -> str | None:

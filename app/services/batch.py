@@ -1,0 +1,407 @@
+"""Work over many photos on every core: import a folder tree, re-make renditions.
+
+Worker processes do the pixel work of `photos` (read, hash, decode, encode renditions into
+temp files under data/photos/.tmp); this process is the one writer: it moves the files into
+place, inserts or updates the rows and commits, one file at a time, so every file is all or
+nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
+their temp files are removed, and what was committed stays consistent with its files; a
+second Ctrl-C kills the workers and removes what they were writing.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ..errors import DuplicatePhoto, GalleryError, RejectedFile, StorageError
+from ..extensions import db
+from ..models import Photo, User
+from . import photos, storage
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2  # how soon a Ctrl-C is noticed while the workers are busy
+
+
+class BatchError(GalleryError):
+    """A batch the gallery cannot start, with the reason."""
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+# --- the worker pool -------------------------------------------------------------------------
+
+_worker_settings: photos.ImageSettings | None = None
+_worker_known: dict[str, int] = {}
+
+
+def _start_worker(settings: photos.ImageSettings, known: dict[str, int]) -> None:
+    """Runs once in each worker process."""
+    global _worker_settings, _worker_known
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the writer decides
+    _worker_settings, _worker_known = settings, known
+    threading.Thread(target=_exit_with_the_writer, daemon=True).start()
+
+
+def _exit_with_the_writer() -> None:
+    """In a worker: end when the writer is gone, however it died (the pool never tells its workers).
+    What the worker was writing stays in .tmp under its process id, for the next clean-up to remove."""
+    multiprocessing.parent_process().join()
+    os._exit(1)
+
+
+class StopOnSignal:
+    """Ctrl-C (or SIGTERM) never interrupts the writer half-way through a file: the first asks the
+    run to stop once the files in progress are done, a second one to stop the workers at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signal: int | None = None  # the first stop signal received
+        self.forced = False
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # the only thread that may set handlers
+            for number in self.SIGNALS:
+                if signal.getsignal(number) != signal.SIG_IGN:  # started with it ignored: keep ignoring it
+                    self.previous[number] = signal.signal(number, self.received)
+        return self
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    def received(self, number, frame):
+        if self.requested:
+            self.forced = True
+            log.warning("stopping the workers now")
+        else:
+            self.signal = number
+            log.warning("%s: stopping after the files in progress (Ctrl-C again to stop at once)",
+                        signal.Signals(number).name)
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def run_in_workers(work: Callable, items: Iterable, handle: Callable, discard: Callable, workers: int,
+                   settings: photos.ImageSettings, known: dict[str, int] | None = None) -> int | None:
+    """Call work(item) in `workers` processes and handle(item, result) here, in the items' order
+    (so when two files hold the same bytes, the first one is the photo, on every run).
+
+    At most two items per worker are in flight, so finished temp files never pile up. When
+    the run stops early (Ctrl-C, or an error in `handle`), results not handled yet go to
+    discard(result). Returns the signal that stopped the run, or None when it ran to the end.
+    """
+    items = iter(items)
+    pending: dict[Future, object] = {}
+    context = multiprocessing.get_context("spawn")  # no forked copies of the app, its threads or connections
+    with StopOnSignal() as stop:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(settings, known or {}))
+        try:
+            while not stop.requested:
+                for item in islice(items, 2 * workers - len(pending)):
+                    pending[submit_shielded(pool, work, item)] = item
+                if not pending:
+                    break
+                oldest = next(iter(pending))
+                try:
+                    result = oldest.result(timeout=POLL_SECONDS)
+                except TimeoutError:
+                    continue  # look at the signals, then wait again
+                handle(pending.pop(oldest), result)
+        except BrokenProcessPool:
+            raise BatchError("A worker process died (killed, or out of memory?); what was stored before stays.")
+        finally:
+            wind_down(pool, pending, discard, stop, settings.root)
+    return stop.signal
+
+
+def submit_shielded(pool: ProcessPoolExecutor, work: Callable, item) -> Future:
+    """pool.submit with Ctrl-C held back meanwhile: a worker it starts inherits the blocked signal,
+    so a Ctrl-C in the terminal (which reaches the whole process group) never kills one."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return pool.submit(work, item)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def wind_down(pool: ProcessPoolExecutor, pending: dict[Future, object], discard: Callable, stop: StopOnSignal,
+              root: Path) -> None:
+    """Let the workers finish the few items they hold (on a second Ctrl-C, kill them instead),
+    discard the results nobody handled, and remove what a worker that died was writing.
+
+    Nothing is cancelled one by one: Python 3.11's pool fails on a cancelled future when it breaks.
+    """
+    while not stop.forced and not all(future.done() for future in pending):
+        wait(pending, timeout=POLL_SECONDS)
+    if stop.forced:
+        for process in multiprocessing.active_children():  # this process's children: the pool's workers
+            process.kill()
+    pool.shutdown(wait=True)  # every worker has ended when this returns
+    for future in pending:
+        if future.exception() is None:
+            discard(future.result())
+    storage.remove_stale_temp_files(root)  # only files of processes that are gone
+
+
+# --- import ----------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    """What a worker made of one file: a PreparedPhoto, or why there is none."""
+
+    outcome: str  # prepared, duplicate, rejected or failed
+    photo: photos.PreparedPhoto | None = None
+    reason: str = ""
+
+
+@dataclass
+class ImportReport:
+    found: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stopped_by: int | None = None  # the signal (Ctrl-C: SIGINT) that stopped it before the end
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_by is None and not self.rejected and not self.failed
+
+
+def import_owner(username: str | None) -> User:
+    """The named account, or the only one when no name is given."""
+    # Imported here, not at the top: workers import this module, and importing users makes a hash.
+    from .users import find_user
+
+    if username:
+        user = find_user(username)
+        if user is None:
+            raise BatchError(f"No user named {username}.")
+        return user
+    users = list(db.session.scalars(select(User).order_by(User.id).limit(2)))
+    if len(users) != 1:
+        raise BatchError("No accounts yet: create one with `flask users create`." if not users else
+                         "There is more than one account: name the one to import into with --user.")
+    return users[0]
+
+
+def find_files(folder: Path, recursive: bool, skipped: list[tuple[str, str]]) -> list[Path]:
+    """The files to import, under `folder` resolved: not hidden, regular, and (for symlinks)
+    inside `folder`. The gallery's own photos folder is never walked into. What is passed over
+    for a reason other than being hidden goes to `skipped`, relative to `folder`.
+    """
+    top = folder.resolve()
+    own = photos.photos_root().resolve()
+    found = []
+
+    def unreadable(exc: OSError) -> None:
+        skipped.append((str(Path(exc.filename).relative_to(top)), exc.strerror or str(exc)))
+
+    for current, dirs, files in os.walk(top, onerror=unreadable):
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if recursive and not d.startswith(".") and here / d != own)
+        for name in sorted(files):
+            path = here / name
+            if name.startswith("."):
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(top):
+                skipped.append((str(path.relative_to(top)), "a symbolic link out of the folder"))
+            elif not path.is_file():
+                skipped.append((str(path.relative_to(top)), "not a regular file"))
+            else:
+                found.append(path)
+    return found
+
+
+def prepare_file(path: Path) -> Prepared:
+    """In a worker: everything of an ingest up to the database."""
+    def check_digest(digest: str) -> None:
+        if digest in _worker_known:
+            raise DuplicatePhoto(_worker_known[digest])
+
+    try:
+        with open(path, "rb") as stream:
+            return Prepared("prepared", photos.prepare_photo(stream, path.name, _worker_settings, check_digest))
+    except DuplicatePhoto:
+        return Prepared("duplicate")
+    except RejectedFile as exc:
+        return Prepared("rejected", reason=exc.message)
+    except GalleryError as exc:
+        return Prepared("failed", reason=exc.message)
+    except OSError as exc:
+        return Prepared("failed", reason=f"cannot read it: {exc.strerror or exc}")
+    except Exception as exc:  # one odd file must not end the import; it is reported and logged
+        log.exception("unexpected error preparing %s", path)
+        return Prepared("failed", reason=f"unexpected error: {exc!r}")
+
+
+def import_folder(folder: Path, owner: User, recursive: bool = False, workers: int | None = None,
+                  on_start: Callable[[int], None] = lambda total: None,
+                  on_file: Callable[[Path, str], None] = lambda path, outcome: None) -> ImportReport:
+    """Import every image file of `folder` into `owner`'s library, as an upload would.
+
+    on_start(number of files) is called once the folder is read, on_file(path, outcome)
+    after each file (outcome: imported, duplicate, rejected or failed).
+    """
+    report = ImportReport()
+    files = find_files(folder, recursive, report.skipped)
+    report.found = len(files)
+    on_start(len(files))
+    rows = db.session.execute(select(Photo.sha256, Photo.id).where(Photo.owner_id == owner.id))
+    known = {digest: photo_id for digest, photo_id in rows}
+    db.session.rollback()  # end the read transaction: no snapshot held open through the run
+
+    def handle(path: Path, prepared: Prepared) -> None:
+        outcome, reason = prepared.outcome, prepared.reason
+        if outcome == "prepared":
+            outcome, reason = store(prepared.photo, owner.id, known)
+        if outcome in ("rejected", "failed"):
+            getattr(report, outcome).append((str(path.relative_to(folder.resolve())), reason))
+        elif outcome == "imported":
+            report.imported += 1
+        else:
+            report.duplicates += 1
+        on_file(path, outcome)
+
+    report.stopped_by = run_in_workers(prepare_file, files, handle, discard_prepared,
+                                       workers or default_workers(), photos.image_settings(), known)
+    log.info("imported %s into %s's library: %d new, %d duplicates, %d rejected, %d failed%s", folder,
+             owner.username, report.imported, report.duplicates, len(report.rejected), len(report.failed),
+             " (stopped early)" if report.stopped_by else "")
+    return report
+
+
+def store(prepared: photos.PreparedPhoto, owner_id: int, known: dict[str, int]) -> tuple[str, str]:
+    """The writer's half for one file: (outcome, reason)."""
+    if prepared.digest in known:  # the same bytes earlier in this folder
+        storage.remove_files(prepared.temp_files)
+        return "duplicate", ""
+    try:
+        photo = photos.store_prepared(prepared, owner_id)
+    except DuplicatePhoto:
+        return "duplicate", ""
+    except StorageError as exc:
+        return "failed", exc.message
+    known[prepared.digest] = photo.id
+    return "imported", ""
+
+
+def discard_prepared(prepared: Prepared) -> None:
+    if prepared.photo is not None:
+        storage.remove_files(prepared.photo.temp_files)
+
+
+# --- renditions ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Remake:
+    """One photo whose renditions are to be made again, and which of them to put in place."""
+
+    photo_id: int
+    original_path: str
+    sizes: tuple[str, ...]
+
+
+@dataclass
+class Rendered:
+    """What a worker made of one photo's original: new renditions in temp files, or why not."""
+
+    rendition_ext: str = ""
+    temps: dict[str, Path] = field(default_factory=dict)
+    problem: str = ""
+
+
+@dataclass
+class RebuildReport:
+    photos: int = 0  # photos in the gallery
+    to_remake: int = 0
+    remade: int = 0
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (photo id, original path, reason)
+    stopped_by: int | None = None  # as in ImportReport
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped_by is None and not self.problems
+
+
+def remakes(missing_only: bool, root: Path, sizes: Iterable[str]) -> tuple[int, list[Remake]]:
+    """(photos in the gallery, the remakes to do): every rendition, or only the missing files."""
+    rows = list(db.session.execute(select(Photo.id, Photo.original_path, Photo.rendition_ext).order_by(Photo.id)))
+    db.session.rollback()  # end the read transaction: no snapshot held open through the run
+    todo = []
+    for photo_id, original_path, ext in rows:
+        wanted = tuple(size for size in sizes if not missing_only or not storage.resolve(
+            root, storage.rendition_path(original_path, size, ext)).is_file())
+        if wanted:
+            todo.append(Remake(photo_id, original_path, wanted))
+    return len(rows), todo
+
+
+def render_photo(remake: Remake) -> Rendered:
+    """In a worker: decode one original and encode its renditions to temp files."""
+    try:
+        return Rendered(*photos.render_original(remake.original_path, _worker_settings))
+    except FileNotFoundError:
+        return Rendered(problem="the original is missing")
+    except GalleryError as exc:
+        return Rendered(problem=f"the original cannot be used: {exc.message}")
+    except OSError as exc:
+        return Rendered(problem=f"cannot read the original: {exc.strerror or exc}")
+    except Exception as exc:  # as in prepare_file: reported and logged, the rest goes on
+        log.exception("unexpected error re-making the renditions of photo %s", remake.photo_id)
+        return Rendered(problem=f"unexpected error: {exc!r}")
+
+
+def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
+                       on_start: Callable[[int], None] = lambda total: None,
+                       on_photo: Callable[[int], None] = lambda photo_id: None) -> RebuildReport:
+    """Re-make the renditions of every photo, or only the rendition files that are missing."""
+    settings = photos.image_settings()
+    total, todo = remakes(missing_only, settings.root, settings.sizes)
+    report = RebuildReport(photos=total, to_remake=len(todo))
+    on_start(len(todo))
+
+    def handle(remake: Remake, rendered: Rendered) -> None:
+        photo = db.session.get(Photo, remake.photo_id)
+        if rendered.problem and photo is not None:
+            report.problems.append((photo.id, remake.original_path, rendered.problem))
+        elif photo is not None:
+            keep = remake.sizes if rendered.rendition_ext == photo.rendition_ext else tuple(rendered.temps)
+            storage.remove_files([temp for size, temp in rendered.temps.items() if size not in keep])
+            try:
+                photos.replace_renditions(photo, rendered.rendition_ext, {size: rendered.temps[size] for size in keep})
+                report.remade += 1
+            except StorageError as exc:
+                report.problems.append((photo.id, remake.original_path, exc.message))
+        else:  # deleted meanwhile
+            discard_rendered(rendered)
+        on_photo(remake.photo_id)
+
+    report.stopped_by = run_in_workers(render_photo, todo, handle, discard_rendered,
+                                       workers or default_workers(), settings)
+    log.info("re-made the renditions of %d of %d photos; %d problems%s", report.remade, report.to_remake,
+             len(report.problems), " (stopped early)" if report.stopped_by else "")
+    return report
+
+
+def discard_rendered(rendered: Rendered) -> None:
+    storage.remove_files(list(rendered.temps.values()))
