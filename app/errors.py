@@ -38,9 +38,12 @@ class DuplicatePhoto(GalleryError):
 
 
 class StorageError(GalleryError):
-    """The disk refused a write (full, read-only, no permission)."""
+    """The disk refused a write: 507 when it is full, 500 when it is read-only or denies permission
+    (the server's set-up is wrong, not the request), with the reason in words either way."""
 
-    status = 507
+    def __init__(self, message: str, status: int = 507):
+        super().__init__(message)
+        self.status = status
 
 
 PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",

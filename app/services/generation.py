@@ -292,6 +292,8 @@ def download_result(image: GenerationImage, item: dict) -> None:
         decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], photos.rendition_sizes())
         relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
                                      f"{secrets.token_hex(8)}.{decoded.extension}"))
+        intent = storage.record_intent(root, "place", relative)  # a crash from here on is undone by check
+        written.append(intent)
         photos.write_renditions(root, relative, decoded, written)
         digest = sha256_of(temp)
         original = storage.resolve(root, relative)
@@ -318,6 +320,7 @@ def download_result(image: GenerationImage, item: dict) -> None:
         set_state(image, "in_progress", ("downloading",), claimed_at=None)
         raise
     else:
+        storage.remove_files([intent])
         log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
 
 
@@ -365,6 +368,7 @@ def keep_image(image: GenerationImage) -> Photo:
         seed=image.seed, model_name=session.model_name, model_key=session.model_key, steps=session.steps,
         cfg_scale=session.cfg_scale, scheduler=session.scheduler, generation_width=session.width,
         generation_height=session.height)
+    intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
     moved = []
     try:
         for source, target in moves:
@@ -380,8 +384,10 @@ def keep_image(image: GenerationImage) -> Photo:
         db.session.rollback()
         for source, target in moved:
             target.replace(source)
+        storage.remove_files([intent])
         raise
-    photos.clear_gallery_cache()
+    storage.remove_files([intent])
+    photos.clear_gallery_cache(session.owner_id)
     log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
     return photo
 

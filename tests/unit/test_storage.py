@@ -4,8 +4,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import json
 import os
 import re
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -128,7 +132,7 @@ def test_stream_to_temp_on_a_full_disk_says_so_and_leaves_nothing(root, monkeypa
 
 def test_write_atomically_puts_the_file_in_place_and_nothing_else(root):
     destination = root / "thumbnails/uploaded/2026-11-21/a.jpg"
-    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"rendition"))
+    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"rendition"), root=root)
     assert destination.read_bytes() == b"rendition"
     assert files_under(root) == [destination]
 
@@ -141,20 +145,20 @@ def test_write_atomically_leaves_nothing_when_the_writer_fails(root):
         raise ValueError("encoder failed")
 
     with pytest.raises(ValueError, match="encoder failed"):
-        storage.write_atomically(destination, half_a_write)
+        storage.write_atomically(destination, half_a_write, root=root)
     assert files_under(root) == []
 
 
 def test_write_atomically_keeps_the_old_file_when_the_new_one_fails(root):
     destination = root / "thumbnails/uploaded/2026-11-21/a.jpg"
-    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"old"))
+    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"old"), root=root)
 
     def full_disk(temp: Path):
         temp.write_bytes(b"ne")
         raise disk_error(errno.ENOSPC)
 
     with pytest.raises(StorageError, match="Could not write a rendition: the disk is full"):
-        storage.write_atomically(destination, full_disk)
+        storage.write_atomically(destination, full_disk, root=root)
     assert destination.read_bytes() == b"old"
     assert files_under(root) == [destination]
 
@@ -169,20 +173,23 @@ def test_move_into_place_makes_the_folders(root):
 
 # --- disk_errors --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code, reason", [
-    (errno.ENOSPC, "the disk is full"),
-    (errno.EDQUOT, "the disk quota is used up"),
-    (errno.EACCES, "permission denied"),
-    (errno.EPERM, "permission denied"),
-    (errno.EROFS, "the disk is read-only"),
-    (errno.EIO, os.strerror(errno.EIO)),
+PERMISSION = "permission denied (the server may not write to its data folder, GALLERY_DATA_DIR)"
+
+
+@pytest.mark.parametrize("code, reason, status", [
+    (errno.ENOSPC, "the disk is full", 507),
+    (errno.EDQUOT, "the disk quota is used up", 507),
+    (errno.EACCES, PERMISSION, 500),  # the server's set-up, not a full disk: a 500 with the words
+    (errno.EPERM, PERMISSION, 500),
+    (errno.EROFS, "the disk is read-only", 500),
+    (errno.EIO, os.strerror(errno.EIO), 500),
 ])
-def test_disk_errors_says_what_failed_and_why(code, reason):
+def test_disk_errors_says_what_failed_and_why(code, reason, status):
     with pytest.raises(StorageError) as caught:
         with storage.disk_errors("store the photo"):
             raise disk_error(code)
     assert caught.value.message == f"Could not store the photo: {reason}."
-    assert caught.value.status == 507
+    assert caught.value.status == status
     assert caught.value.__cause__.errno == code
 
 
@@ -216,3 +223,135 @@ def test_remove_files_goes_on_after_a_file_it_cannot_remove(root):
     storage.remove_files([day / "a-folder.jpg", day / "b.jpg"])
     assert files_under(root) == []
     assert (day / "a-folder.jpg").is_dir()
+
+
+# --- temp names, intents and what a crash leaves ------------------------------------------------
+
+def temp_file(root: Path, name: str, content: bytes = b"half a photo") -> Path:
+    path = root / storage.TEMP_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+@pytest.fixture
+def live_process():
+    """Another process that runs until the test ends it: (its pid, a function that ends it)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+
+    def end() -> None:
+        child.stdin.close()
+        child.wait(timeout=10)
+
+    yield child.pid, end
+    if child.poll() is None:
+        end()
+
+
+def finished_process_id() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    return int(child.stdout)
+
+
+def test_every_temp_file_is_in_tmp_and_named_by_its_writer(root):
+    seen = []
+    storage.write_atomically(root / "thumbnails/uploaded/2026-11-21/a.jpg",
+                             lambda temp: (seen.append(temp), temp.write_bytes(b"r")), root=root)
+    upload = storage.stream_to_temp(root, io.BytesIO(b"photo"), lambda chunk: None)
+    for temp in (seen[0], upload, storage.new_temp_path(root), storage.temp_path_for(root / ".tmp" / "grid.jpg")):
+        assert temp.parent == root / storage.TEMP_DIR
+        assert storage.pid_of(temp.name) == os.getpid()
+
+
+def test_a_temp_name_outside_tmp_is_refused(root):
+    with pytest.raises(ValueError, match="temp files live in .tmp"):
+        storage.temp_path_for(root / "thumbnails" / "a.jpg")
+
+
+@pytest.mark.parametrize("name, pid", [("123-abc.part", 123), ("7-x-y.grid.jpg.part", 7), ("deleting-abc.part", None),
+                                       ("0-abc.part", None), ("abc.part", None), ("-1-abc.part", None),
+                                       ("99999999999-abc.part", None)])
+def test_pid_of_reads_the_writer_from_the_name(name, pid):
+    assert storage.pid_of(name) == pid
+
+
+def test_a_live_process_temp_file_is_kept_until_it_is_gone(root, live_process):
+    pid, end = live_process
+    theirs = temp_file(root, f"{pid}-a1b2c3d4.part")
+    ours = temp_file(root, f"{os.getpid()}-e5f6a7b8.grid.jpg.part")
+
+    assert storage.remove_stale_temp_files(root) == []
+    assert theirs.exists() and ours.exists()
+
+    end()
+    assert storage.remove_stale_temp_files(root) == [theirs]
+    assert not theirs.exists() and ours.exists()
+
+
+def test_a_dead_process_temp_file_and_a_name_without_a_pid_are_removed(root):
+    dead = temp_file(root, f"{finished_process_id()}-a1b2c3d4.part")
+    nameless = temp_file(root, "deleting-0123456789abcdef.part")
+    folder = root / storage.TEMP_DIR / "a-folder"
+    folder.mkdir()
+
+    assert sorted(storage.remove_stale_temp_files(root)) == sorted([dead, nameless])
+    assert files_under(root) == [] and folder.is_dir()  # folders are not its business
+
+
+def test_a_zombie_is_not_a_live_writer(root):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        for _ in range(500):  # bounded polling until it has exited (and is not reaped yet)
+            started = storage.process_start(child.pid)
+            if started is None or started[0]:
+                break
+            time.sleep(0.01)
+        assert storage.process_start(child.pid)[0], "the child should be a zombie until it is waited for"
+        left = temp_file(root, f"{child.pid}-a1b2c3d4.part")
+        assert storage.remove_stale_temp_files(root) == [left]
+    finally:
+        child.wait(timeout=10)
+
+
+def test_a_reused_pid_does_not_keep_an_older_file(root):
+    """The id is this live process's, but the file was written before it started: a crashed
+    process that had the same id (as happens in a container after a restart) left it."""
+    older = temp_file(root, f"{os.getpid()}-a1b2c3d4.part")
+    an_hour_before_start = storage.process_start(os.getpid())[1] - 3600
+    os.utime(older, (an_hour_before_start, an_hour_before_start))
+    assert storage.remove_stale_temp_files(root) == [older]
+
+
+def test_a_dead_process_intent_and_the_files_it_put_aside_stay_for_check(root):
+    dead = finished_process_id()
+    staged = temp_file(root, f"{dead}-a1b2c3d4.part", b"an original put aside by a delete")
+    partial = temp_file(root, f"{dead}-e5f6a7b8.part")
+    intent = temp_file(root, f"{dead}-0a0b0c0d{storage.INTENT_SUFFIX}",
+                       json.dumps({"action": "delete", "path": "uploaded/2026-11-21/a.jpg",
+                                   "staged": {"uploaded/2026-11-21/a.jpg": staged.name}}).encode())
+
+    assert storage.remove_stale_temp_files(root) == [partial]
+    assert staged.exists() and intent.exists()
+
+
+def test_record_intent_writes_a_readable_note_under_this_process(root):
+    intent = storage.record_intent(root, "place", "uploaded/2026-11-21/a.jpg")
+    assert intent.parent == root / storage.TEMP_DIR and intent.name.endswith(storage.INTENT_SUFFIX)
+    assert storage.pid_of(intent.name) == os.getpid()
+    assert storage.read_intent(intent) == {"action": "place", "path": "uploaded/2026-11-21/a.jpg"}
+    assert files_under(root) == [intent]  # its own temp file was renamed, not left
+
+
+def test_remove_files_removes_intents_last_and_keeps_the_tmp_folder(root, monkeypatch):
+    intent = storage.record_intent(root, "place", "uploaded/2026-11-21/a.jpg")
+    rendition = root / "thumbnails/uploaded/2026-11-21/a.grid.jpg"
+    rendition.parent.mkdir(parents=True)
+    rendition.write_bytes(b"r")
+    order = []
+    real_unlink = Path.unlink
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: (order.append(self.name),
+                                                                        real_unlink(self, missing_ok=missing_ok)))
+    storage.remove_files([intent, rendition])
+    assert order == [rendition.name, intent.name]
+    assert (root / storage.TEMP_DIR).is_dir()
