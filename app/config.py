@@ -26,10 +26,13 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "PAGE_SIZE": (60, int),
     "CACHE_REDIS_URL": (None, str),
     "CACHE_TIMEOUT": (300, int),
+    "CACHE_KEY_PREFIX": ("gallery:", str),  # keeps galleries sharing one Redis apart
+    "ACCEL_REDIRECT_PREFIX": (None, str),  # e.g. /protected-photos: nginx sends the files (X-Accel-Redirect)
     "DB_RETRY_ATTEMPTS": (3, int),
     "TRUSTED_HOSTS": (None, list),  # host names the gallery answers to; others get 400
     "SECURE_COOKIES": (False, bool),  # set when served over HTTPS
     "LOGIN_ATTEMPTS_PER_MINUTE": (10, int),  # failed logins per account and address
+    "PROXY_COUNT": (0, int),  # reverse proxies in front (nginx: 1); their X-Forwarded-* are trusted
     "INVOKEAI_URL": ("http://127.0.0.1:9090", str),  # "" or "off": generation is switched off
     "INVOKEAI_CONNECT_TIMEOUT": (3.0, float),  # seconds to open a connection
     "INVOKEAI_READ_TIMEOUT": (30.0, float),  # seconds between bytes of an answer
@@ -130,9 +133,16 @@ def _check(values: dict) -> None:
     url = values["DATABASE_URL"]
     if url is not None and not url.startswith(("sqlite://", "postgresql")):
         raise ConfigError(f"{ENV_PREFIX}DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+    accel = values["ACCEL_REDIRECT_PREFIX"]
+    if accel is not None and (not accel.startswith("/") or accel.endswith("/") or any(
+            ch.isspace() or not ch.isprintable() or ch in "?#%" for ch in accel)):
+        raise ConfigError(f"{ENV_PREFIX}ACCEL_REDIRECT_PREFIX must be a path such as /protected-photos: "
+                          f"starting with / and not ending with one, not {accel!r}")
     redis_url = values["CACHE_REDIS_URL"]
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{ENV_PREFIX}CACHE_REDIS_URL must be a redis:// URL")
+    if not 0 <= values["PROXY_COUNT"] <= 5:
+        raise ConfigError(f"{ENV_PREFIX}PROXY_COUNT must be between 0 and 5, not {values['PROXY_COUNT']}")
     for name in ("INVOKEAI_CONNECT_TIMEOUT", "INVOKEAI_READ_TIMEOUT", "INVOKEAI_DEADLINE"):
         if not 0 < values[name] <= 3600:
             raise ConfigError(f"{ENV_PREFIX}{name} must be between 0 and 3600 seconds, not {values[name]}")
@@ -164,6 +174,7 @@ def flask_config(settings: dict, instance_path: str) -> dict:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
         CACHE_DEFAULT_TIMEOUT=settings["CACHE_TIMEOUT"],
+        CACHE_KEY_PREFIX=settings["CACHE_KEY_PREFIX"],
         TRUSTED_HOSTS=settings["TRUSTED_HOSTS"],
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
@@ -122,10 +123,26 @@ def original(photo_id: int):
     path = photo_service.original_file(photo)
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
-    response = send_file(path, mimetype=photo.mime_type, as_attachment=True, download_name=photo.original_name,
-                         conditional=True, etag=photo.sha256, max_age=3600)
+    response = send_photo_file(path, photo.original_path, mimetype=photo.mime_type, as_attachment=True,
+                               download_name=photo.original_name, etag=photo.sha256, max_age=3600)
     response.cache_control.public = False  # a person's photo: never kept by a shared cache
     response.cache_control.private = True
+    return response
+
+
+def send_photo_file(path, relative_path: str, **options):
+    """send_file of a file under data/photos, or, when ACCEL_REDIRECT_PREFIX is set, the same headers
+    with an empty body and X-Accel-Redirect naming the file, for nginx to send (ranges and conditional
+    requests included). Call it only after the access checks: the internal location has none.
+    """
+    prefix = current_app.config["ACCEL_REDIRECT_PREFIX"]
+    if not prefix:
+        return send_file(path, conditional=True, **options)
+    response = send_file(path, conditional=False, **options)
+    response.close()  # only its headers are wanted; nginx reads the file
+    response.direct_passthrough = False
+    response.set_data(b"")
+    response.headers["X-Accel-Redirect"] = f"{prefix}/{quote(relative_path)}"
     return response
 
 

@@ -1,14 +1,14 @@
 """Serves renditions, re-made when missing, with validators and long-lived cache headers."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, send_file
+from flask import Blueprint, abort
 
 from ..errors import RejectedFile
 from ..models import MAX_ID, RENDITION_SIZES
 from ..services import photos as photo_service
 from ..services.imaging import RENDITION_TYPES
 from .generation import own_image_or_404
-from .photos import own_photo_or_404
+from .photos import own_photo_or_404, send_photo_file
 
 bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
 
@@ -24,7 +24,7 @@ def rendition(photo_id: int, size: str):
         path = photo_service.ensure_rendition(photo, size)
     except (FileNotFoundError, RejectedFile):
         abort(404, "The original of this photo is missing or unreadable, so its rendition cannot be made.")
-    return immutable_file(path, photo.rendition_ext)
+    return immutable_file(path, photo.rendition_path(size), photo.rendition_ext)
 
 
 @bp.get(f"/candidates/<int(max={MAX_ID}):image_id>/<size>")
@@ -38,11 +38,12 @@ def candidate(image_id: int, size: str):
     path = photo_service.storage.resolve(photo_service.photos_root(), image.rendition_path(size))
     if not path.is_file():
         abort(404, "This image's rendition is missing.")
-    return immutable_file(path, image.rendition_ext)
+    return immutable_file(path, image.rendition_path(size), image.rendition_ext)
 
 
-def immutable_file(path, rendition_ext: str):
-    response = send_file(path, mimetype=RENDITION_TYPES[rendition_ext], conditional=True, etag=True, max_age=ONE_YEAR)
+def immutable_file(path, relative_path: str, rendition_ext: str):
+    response = send_photo_file(path, relative_path, mimetype=RENDITION_TYPES[rendition_ext], etag=True,
+                               max_age=ONE_YEAR)
     # The URL carries the image's version, so the browser may keep it for good; never a shared cache.
     response.cache_control.immutable = True
     response.cache_control.private = True

@@ -1,0 +1,73 @@
+"""Generation under the operations settings: a kept image shows at once in a cached grid, and a
+candidate's rendition goes through X-Accel-Redirect like a photo's."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+
+from app.extensions import db
+from app.models import GenerationImage
+from testapp import log_in
+
+PREFIX = "/protected-photos"
+JSON = {"Accept": "application/json"}
+TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # one of the fake InvokeAI's models
+FORM = {"prompt": "a lighthouse", "negative_prompt": "", "model": TINY_SD15, "width": 64, "height": 72,
+        "steps": 2, "cfg_scale": 7.5, "scheduler": "dpmpp_2m", "seed": "7", "count": 1}
+
+
+@pytest.fixture
+def app_config(fake_invokeai):
+    return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
+            "INVOKEAI_DEADLINE": 5.0, "ACCEL_REDIRECT_PREFIX": PREFIX}
+
+
+@pytest.fixture(autouse=True)
+def close_invokeai_client(app):
+    yield
+    existing = app.extensions.get("invokeai")
+    if existing is not None:
+        existing.close()
+
+
+@pytest.fixture
+def finished_image(client) -> dict:
+    """A generated, downloaded candidate (the status route's JSON for it)."""
+    response = client.post("/generate", data=FORM)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    session_id = int(re.search(r"/generate/sessions/(\d+)", response.location)[1])
+    for _ in range(50):
+        status = client.post(f"/generate/sessions/{session_id}/status", headers=JSON).get_json()
+        if status["finished"]:
+            (image,) = status["images"]
+            return image
+    raise AssertionError("the session did not finish")
+
+
+def heading(client, path: str = "/") -> str:
+    return BeautifulSoup(client.get(path).get_data(as_text=True), "html.parser").h1.get_text(strip=True)
+
+
+def test_a_kept_image_shows_at_once_in_a_cached_grid(client, finished_image):
+    assert heading(client) == heading(client, "/?source=generated") == "0 photos"  # cached
+    response = client.post(f"/generate/images/{finished_image['id']}/keep", headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    assert heading(client) == heading(client, "/?source=generated") == "1 photo"
+
+
+def test_a_candidates_rendition_is_named_for_nginx(app, client, finished_image, data_dir, make_user):
+    with app.app_context():
+        image = db.session.get(GenerationImage, finished_image["id"])
+        expected = image.rendition_path("grid")
+
+    response = client.get(f"/thumbnails/candidates/{finished_image['id']}/grid", buffered=True)
+
+    assert response.status_code == 200 and response.data == b""
+    assert response.headers["X-Accel-Redirect"] == f"{PREFIX}/{expected}"
+    assert (data_dir / "photos" / expected).is_file()
+    assert response.cache_control.immutable and response.cache_control.private
+    bob = log_in(app.test_client(), make_user("bob"))
+    refused = bob.get(f"/thumbnails/candidates/{finished_image['id']}/grid", buffered=True)
+    assert refused.status_code == 404 and "X-Accel-Redirect" not in refused.headers

@@ -1,0 +1,57 @@
+"""A short run of tests/load/run_load.py: uploaders and browsers at once against gunicorn with two
+workers, on SQLite and (with TEST_DATABASE_URL) on a PostgreSQL database made for the run; no error
+of any kind, and every acknowledged upload has its row and its files."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tests" / "load" / "run_load.py"
+
+
+@pytest.fixture
+def empty_postgresql_url():
+    """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+    base_url = make_url(base)
+    name = f"{base_url.database}_load_{secrets.token_hex(4)}"
+    server = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield base_url.set(database=name).render_as_string(hide_password=False)
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        server.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_args(request) -> list[str]:
+    if request.param == "sqlite":
+        return []
+    return ["--database-url", request.getfixturevalue("empty_postgresql_url")]
+
+
+def test_a_short_mixed_load_has_no_errors_and_loses_no_photo(database_args, photos_dir, tmp_path):
+    figures = tmp_path / "figures.json"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--seconds", "5", "--uploaders", "2", "--browsers", "2",
+                          "--json", str(figures), *database_args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(figures.read_text())
+    assert report["errors"] == {} and report["lost"] == []
+    assert report["acknowledged"] == report["rows"] > 0
+    assert {"grid", "detail", "rendition", "upload"} <= set(report["kinds"])
+    assert report["gallery_check"] in ("ok", "skipped")
