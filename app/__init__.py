@@ -5,11 +5,13 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from flask_migrate import Config as AlembicConfig
 
 from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
 from .config import ROOT, ConfigError, flask_config, load_settings
 from .extensions import cache, csrf, db, login_manager, migrate
+from .services.storage import new_temp_path, photos_root, remove_stale_temp_files
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -17,13 +19,20 @@ __all__ = ["create_app", "ConfigError"]
 def create_app(config: dict | None = None) -> Flask:
     """Build the app from defaults, the optional config file, GALLERY_* and `config`.
 
-    Touches neither the database nor the network; a bad setting raises ConfigError.
+    Touches neither the database nor the network (on disk it checks the data folder and removes the
+    temp files crashed processes left); a bad setting raises ConfigError.
     """
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     settings = load_settings(config)
     app.config.update(flask_config(settings, app.instance_path))
     check_data_dir(Path(app.config["DATA_DIR"]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    remove_stale_temp_files(photos_root(app.config["DATA_DIR"]))  # what a crashed worker left; no database
+
+    if app.config["PROXY_COUNT"]:
+        # Behind nginx: the client's address (login throttling) and scheme come from X-Forwarded-*.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "alembic"))
@@ -55,12 +64,16 @@ def use_root_alembic_ini(config: AlembicConfig) -> AlembicConfig:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    """Stop at start, saying why, when the data folder cannot be written."""
-    photos = data_dir / "photos"
+    """Stop at start, saying why, when the data folder cannot be written: photos/.tmp, where every
+    write starts, and photos/ itself, where new folders (a new day's) are made."""
+    photos = photos_root(data_dir)
     try:
         photos.mkdir(parents=True, exist_ok=True)
-        probe = photos / ".write-check"
+        probe = new_temp_path(photos)  # a temp name in .tmp: never taken for a stray photo
         probe.write_bytes(b"")
         probe.unlink()
+        (photos / probe.name).mkdir()  # a folder: one a crash leaves here is no stray file either
+        (photos / probe.name).rmdir()
     except OSError as exc:
-        raise ConfigError(f"GALLERY_DATA_DIR: cannot write to {photos}: {exc.strerror}") from exc
+        where = Path(exc.filename).parent if exc.filename else photos
+        raise ConfigError(f"GALLERY_DATA_DIR: cannot write to {where}: {exc.strerror}") from exc

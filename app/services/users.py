@@ -7,6 +7,7 @@ import re
 import secrets
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -112,19 +113,30 @@ def _counter_key(username: str, address: str) -> str | None:
 
 
 def is_throttled(username: str, address: str) -> bool:
-    counter = _counter_key(username, address)
-    failures = (cache.get(counter) or 0) if counter else 0
+    """With the cache (Redis) unreachable the count is unknown: logins go on, and the log says so."""
+    try:
+        counter = _counter_key(username, address)
+        failures = (cache.get(counter) or 0) if counter else 0
+    except RedisError as exc:
+        log.error("login throttling is off while the cache is unreachable: %s", exc)
+        return False
     return failures >= current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]
 
 
 def record_failed_login(username: str, address: str) -> None:
-    cache.add(_attempts_key(username, address), secrets.token_hex(8), timeout=WINDOW_SECONDS)
-    counter = _counter_key(username, address)
-    if counter:  # None only if the window closed in the last instant
-        cache.add(counter, 0, timeout=WINDOW_SECONDS)
-        cache.cache.inc(counter)  # the backend's inc (Flask-Caching's Cache has none); atomic on Redis
     log.warning("failed login for %r from %s", username[:64], address)
+    try:
+        cache.add(_attempts_key(username, address), secrets.token_hex(8), timeout=WINDOW_SECONDS)
+        counter = _counter_key(username, address)
+        if counter:  # None only if the window closed in the last instant
+            cache.add(counter, 0, timeout=WINDOW_SECONDS)
+            cache.cache.inc(counter)  # the backend's inc (Flask-Caching's Cache has none); atomic on Redis
+    except RedisError as exc:
+        log.error("could not count a failed login, the cache is unreachable: %s", exc)
 
 
 def forget_failed_logins(username: str, address: str) -> None:
-    cache.delete(_attempts_key(username, address))
+    try:
+        cache.delete(_attempts_key(username, address))
+    except RedisError as exc:
+        log.error("could not reset failed logins, the cache is unreachable: %s", exc)

@@ -534,3 +534,35 @@ class TestWithCsrf:
         form["csrf_token"] = csrf_token(anonymous.get("/setup"))
         assert anonymous.post("/setup", data=form).status_code == 302
         assert list(accounts()) == ["admin"]
+
+
+class TestBehindAProxy:
+    """With GALLERY_PROXY_COUNT=1 the client's address is nginx's X-Forwarded-For, not 127.0.0.1."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"PROXY_COUNT": 1}
+
+    def test_the_lock_follows_the_forwarded_address(self, app, user_id, password):
+        client = app.test_client()
+
+        def sign_in_from(address: str, secret: str):
+            return client.post("/login", data={"username": "alice", "password": secret},
+                               headers={"X-Forwarded-For": address})
+
+        assert [sign_in_from("198.51.100.1", "wrong").status_code for _ in range(10)] == [401] * 10
+        assert sign_in_from("198.51.100.1", password).status_code == 429
+        assert sign_in_from("198.51.100.2", password).status_code == 302  # another person behind the same nginx
+
+
+class TestWithTheCacheDown:
+    """Redis unreachable: logins still answer (throttling is off and logged), never a 500."""
+
+    @pytest.fixture
+    def app_config(self, closed_port_url):
+        return {"CACHE_REDIS_URL": closed_port_url.replace("http://", "redis://") + "/0"}
+
+    def test_a_wrong_password_is_still_refused_and_a_right_one_accepted(self, anonymous, user_id, password, caplog):
+        assert fail_logins(anonymous, "alice", 2) == [401, 401]
+        assert sign_in(anonymous, "alice", password).status_code == 302
+        assert any("throttling is off" in record.message for record in caplog.records)
