@@ -1,0 +1,148 @@
+"""The grid, a photo's page and a thumbnail each send a few SQL statements, however many photos show.
+
+A statement per photo (an N+1: a lazy load, a per-photo query in a template or a helper) would
+show here as ten or more statements on a page of ten. Counted with a before_cursor_execute
+listener on the app's engine, with the cache cleared first, so every cached read pays its SQL
+(tests/benchmarks/bench_grid.py measures the same at 100 000 photos).
+"""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+from sqlalchemy import event
+
+from app.extensions import cache, db
+from app.models import Photo
+from app.services import storage
+
+PAGE_SIZE = 10
+PHOTOS = 30  # three pages
+GRID_STATEMENTS = 3  # the user, the page's rows, the count
+DETAIL_STATEMENTS = 4  # the user, the photo, its newer and older neighbours
+RENDITION_STATEMENTS = 2  # the user, the photo
+
+
+@pytest.fixture
+def app_config():
+    return {"PAGE_SIZE": PAGE_SIZE}
+
+
+def add_photos(app, owner_id: int, count: int, prefix: str) -> list[int]:
+    """`count` photos of `owner_id` (rows only), half of them sharing a taken time; ids newest first."""
+    newest = datetime(2026, 6, 1, 12, 0, 0)
+    with app.app_context():
+        photos = []
+        for i in range(count):
+            taken = newest - timedelta(hours=i // 2)  # pairs share a time: the id breaks the tie
+            photos.append(Photo(owner_id=owner_id, source="uploaded" if i % 3 else "generated",
+                                original_path=f"uploaded/2026-06-01/{prefix}{i:04d}.jpg", rendition_ext="jpg",
+                                original_name=f"{prefix}{i}.jpg", sha256=f"{prefix}{i:04d}".ljust(64, "0"),
+                                format="JPEG", mime_type="image/jpeg", file_size=1000 + i, width=4000,
+                                height=3000, taken_at=taken, sorted_at=taken, exif={"Make": "Test"}))
+        db.session.add_all(photos)
+        db.session.commit()
+        ordered = sorted(photos, key=lambda p: (p.sorted_at, p.id), reverse=True)
+        return [p.id for p in ordered]
+
+
+@pytest.fixture
+def photo_ids(app, user_id, make_user) -> list[int]:
+    add_photos(app, make_user("bob"), 5, "b")  # someone else's photos: the grid must never show them
+    return add_photos(app, user_id, PHOTOS, "a")
+
+
+@pytest.fixture
+def counted(app, client):
+    """counted(url, cold=True) -> (response, statements): a GET, after clearing the cache unless
+    cold is False, and the SQL it sent."""
+    seen: list[str] = []
+
+    def record(connection, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    client.get("/upload")  # the connection is open and the session settled before counting
+    event.listen(engine, "before_cursor_execute", record)
+
+    def get(url: str, cold: bool = True):
+        if cold:
+            with app.app_context():
+                cache.clear()
+        seen.clear()
+        response = client.get(url)
+        return response, list(seen)
+
+    yield get
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def grid_ids(response) -> list[int]:
+    soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    return [int(a["href"].split("/")[2].split("?")[0]) for a in soup.select("ul.grid a")]
+
+
+def link(response, rel: str) -> str | None:
+    found = BeautifulSoup(response.get_data(as_text=True), "html.parser").select_one(f'nav.pager a[rel="{rel}"]')
+    return found["href"] if found else None
+
+
+def test_every_grid_page_takes_at_most_three_statements(counted, photo_ids):
+    url, shown, pages = "/", [], 0
+    while url:
+        response, statements = counted(url)
+        assert response.status_code == 200
+        assert len(statements) <= GRID_STATEMENTS, statements
+        shown += grid_ids(response)
+        pages += 1
+        url = link(response, "next")
+    assert pages == PHOTOS // PAGE_SIZE
+    assert shown == photo_ids  # the cursor walked every photo once, in order
+
+
+def test_a_page_reached_backwards_and_a_filtered_page_take_at_most_three(counted, photo_ids):
+    first, _ = counted("/")
+    second, _ = counted(link(first, "next"))
+    third, _ = counted(link(second, "next"))
+    back, statements = counted(link(third, "prev"))
+    assert grid_ids(back) == grid_ids(second)
+    assert len(statements) <= GRID_STATEMENTS, statements
+    for source in ("uploaded", "generated"):
+        response, statements = counted(f"/?source={source}")
+        assert response.status_code == 200 and grid_ids(response)
+        assert len(statements) <= GRID_STATEMENTS, statements
+
+
+def test_a_cached_grid_page_takes_only_the_user(counted, photo_ids):
+    response, cold = counted("/")
+    again, warm = counted("/", cold=False)
+    assert grid_ids(again) == grid_ids(response)
+    assert len(warm) == 1 < len(cold), warm
+
+
+def test_a_photo_page_takes_at_most_four_statements(counted, photo_ids):
+    for photo_id in (photo_ids[0], photo_ids[PHOTOS // 2], photo_ids[-1]):
+        response, statements = counted(f"/photos/{photo_id}")
+        assert response.status_code == 200
+        assert len(statements) <= DETAIL_STATEMENTS, statements
+
+
+def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):
+    photo_id = photo_ids[0]
+    with app.app_context():
+        photo = db.session.get(Photo, photo_id)
+        path = storage.resolve(storage.photos_root(app.config["DATA_DIR"]), photo.rendition_path("grid"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG")
+    Path(path).write_bytes(buffer.getvalue())
+    response, statements = counted(f"/thumbnails/{photo_id}/grid")
+    body = response.get_data()
+    response.close()
+    assert response.status_code == 200 and body == buffer.getvalue()
+    assert len(statements) <= RENDITION_STATEMENTS, statements
