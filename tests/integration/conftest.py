@@ -9,20 +9,16 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import flask_migrate
 import pytest
 from sqlalchemy import MetaData, create_engine, text
 from werkzeug.security import generate_password_hash
 
-from app import create_app
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
-from app.blueprints.auth import account_mark
+from testapp import log_in, make_app, multipart_body
 from app.extensions import db
 from app.models import User
-
-SECRET = "test-secret-key-" + "0" * 32
 
 
 @dataclass
@@ -37,14 +33,6 @@ class Database:
         target = tmp_path / "gallery.db"
         shutil.copyfile(self.template, target)
         return f"sqlite:///{target}"
-
-
-def make_app(database_url: str, data_dir: Path, **overrides):
-    config = {"SECRET_KEY": SECRET, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
-              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "SimpleCache",
-              "INVOKEAI_URL": None}  # generation tests point it at their fake InvokeAI
-    config.update(overrides)
-    return create_app(config)
 
 
 def migrate_fresh(url: str, data_dir: Path) -> None:
@@ -124,17 +112,6 @@ def user_id(make_user) -> int:
     return make_user("alice")
 
 
-def log_in(client, user_id: int):
-    """Sign the test client in as a successful login would (see auth.start_session)."""
-    with client.application.app_context():
-        mark = account_mark(db.session.get(User, user_id))
-    with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
-        session["_fresh"] = True
-        session["_account"] = mark
-    return client
-
-
 @pytest.fixture
 def client(app, user_id):
     """A test client signed in as alice."""
@@ -163,23 +140,6 @@ def data_files(data_dir):
     def files() -> set[str]:
         return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file()}
     return files
-
-
-def multipart_body(files: list[tuple[bytes, str]]) -> tuple[bytes, str]:
-    """A multipart body with each file in the form's `photos` field, as a browser sends it.
-
-    Names travel as RFC 5987 `filename*=UTF-8''...` (Werkzeug decodes it), so quotes, NULs and
-    newlines arrive exactly; and the body stays in memory, where the test client's own encoder
-    spools bodies over 500 KB to a temp file it never closes (a ResourceWarning, so an error here).
-    """
-    boundary = "gallery-test-boundary-7d1f"
-    def disposition(name: str) -> str:
-        # An empty file input sends filename="" as browsers do.
-        return f"filename*=UTF-8''{quote(name, safe='')}" if name else 'filename=""'
-
-    parts = [(f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; {disposition(name)}\r\n'
-              "Content-Type: application/octet-stream\r\n\r\n").encode() + body + b"\r\n" for body, name in files]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import log_in
+from testapp import log_in
 from fake_invokeai import SCHEDULERS
 from PIL import Image
 from sqlalchemy import func, select
