@@ -1,9 +1,10 @@
 """The gallery's tables (SQLAlchemy 2 typed mappings)."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
-from flask import url_for
+from flask import current_app, url_for
 from flask_login import UserMixin
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,6 +18,17 @@ RENDITION_SIZES = ("grid", "preview")
 # The largest id an Integer primary key holds on every backend (PostgreSQL's int4). SQLite cannot
 # even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
 MAX_ID = 2**31 - 1
+
+
+# Raise when the pixel work of renditions changes (resampling, encoder options).
+RENDITION_CODE_VERSION = 2
+
+
+def rendition_version(sha256: str) -> str:
+    """The image's SHA-256 prefix and a tag of the settings its renditions were made with (hex)."""
+    config = current_app.config
+    settings = f"{config['GRID_SIZE']}:{config['PREVIEW_SIZE']}:{config['JPEG_QUALITY']}:{RENDITION_CODE_VERSION}"
+    return sha256[:12] + hashlib.sha256(settings.encode()).hexdigest()[:6]
 
 
 def utcnow() -> datetime:
@@ -93,8 +105,9 @@ class Photo(db.Model):
         return rendition_path(self.original_path, size, self.rendition_ext)
 
     def rendition_url(self, size: str) -> str:
-        # The version changes with the image, so the URL can be cached as immutable.
-        return url_for("thumbnails.rendition", photo_id=self.id, size=size, v=self.sha256[:12])
+        # The version changes with the image and with the rendition settings, so the URL can be
+        # cached as immutable.
+        return url_for("thumbnails.rendition", photo_id=self.id, size=size, v=rendition_version(self.sha256))
 
     def fitted_size(self, edge: int) -> tuple[int, int]:
         """The displayed size of a rendition whose long edge is at most `edge`."""
@@ -193,7 +206,7 @@ class GenerationImage(db.Model):
         return rendition_path(self.file_path, size, self.rendition_ext)
 
     def rendition_url(self, size: str) -> str:
-        return url_for("thumbnails.candidate", image_id=self.id, size=size, v=(self.sha256 or "")[:12])
+        return url_for("thumbnails.candidate", image_id=self.id, size=size, v=rendition_version(self.sha256 or ""))
 
     def __repr__(self) -> str:
         return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"

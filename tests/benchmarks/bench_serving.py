@@ -68,9 +68,9 @@ def main() -> int:
             found = {int(i): (url, v) for url, i, v in
                      re.findall(r'src="(/thumbnails/(\d+)/grid\?v=([0-9a-f]+))"', grid.replace("&amp;", "&"))}
             versions_ok = set(found) == set(digests) and all(
-                digests[i].startswith(v) and len(v) >= 8 for i, (_, v) in found.items())
+                digests[i].startswith(v[:12]) and len(v) >= 12 for i, (_, v) in found.items())
             distinct = len({url for url, _ in found.values()}) == len(found) == len(UPLOADS)
-            checks.append(("grid's rendition URLs carry ?v=<SHA-256 prefix of the image>",
+            checks.append(("grid's rendition URLs carry ?v=<SHA-256 prefix of the image><settings tag>",
                            "yes" if versions_ok else "no", "yes", versions_ok))
             checks.append(("two images give two different URLs", "yes" if distinct else "no", "yes", distinct))
 

@@ -289,6 +289,19 @@ def test_a_thumbnail_is_cached_for_a_year_and_revalidates(size, name, content_ty
     assert again.status_code == 304 and again.data == b""
 
 
+def test_a_rendition_url_changes_with_the_image_and_with_the_rendition_settings(upload_id, client, app):
+    """Renditions are cached as immutable, so whatever changes their pixels must change their URL."""
+    first, second = upload_id(GPS_JPEG), upload_id(TINY_JPEG)
+
+    def preview_src(photo_id: int) -> str:
+        return html(client.get(f"/photos/{photo_id}")).select_one("img.preview")["src"]
+
+    before = preview_src(first)
+    assert before != preview_src(second).replace(f"/{second}/", f"/{first}/")  # another image, another version
+    app.config["GRID_SIZE"] = app.config["GRID_SIZE"] // 2  # as after a restart with a new setting
+    assert preview_src(first) != before
+
+
 def test_a_missing_thumbnail_is_made_again(upload_id, photo_row, data_dir, client):
     photo = photo_row(upload_id(GPS_JPEG))
     path = data_dir / "photos" / photo.rendition_path("grid")
