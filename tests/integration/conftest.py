@@ -75,6 +75,9 @@ def app_config() -> dict:
 def app(database, tmp_path, app_config):
     app = make_app(database.url_for_test(tmp_path), tmp_path / "data", **app_config)
     yield app
+    invokeai = app.extensions.get("invokeai")  # one requests.Session to InvokeAI: close its sockets
+    if invokeai is not None:
+        invokeai.close()
     with app.app_context():
         db.session.remove()
         if database.backend == "postgresql":

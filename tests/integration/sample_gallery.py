@@ -1,7 +1,7 @@
 """A small real gallery for the operations tests: three uploads from the shared corpus, and a
 generation (through the fake InvokeAI) of two images, one kept and one left a candidate.
 
-Test modules import the fixtures: `from sample_gallery import app_config, close_invokeai_client, gallery`.
+Test modules import the fixtures: `from sample_gallery import app_config, gallery`.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import GenerationImage, Photo
 from app.services import storage
+from testapp import invokeai_settings
 
 UPLOADS = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg",
            "formats/png-palette-transparent.png"]  # the PNG has alpha: WebP renditions
@@ -25,16 +26,7 @@ JSON = {"Accept": "application/json"}
 
 @pytest.fixture
 def app_config(fake_invokeai):
-    return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
-            "INVOKEAI_DEADLINE": 5.0}
-
-
-@pytest.fixture(autouse=True)
-def close_invokeai_client(app):
-    yield
-    existing = app.extensions.get("invokeai")
-    if existing is not None:
-        existing.close()
+    return invokeai_settings(fake_invokeai)
 
 
 @dataclass

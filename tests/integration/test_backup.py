@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from testapp import log_in, make_app
-from sample_gallery import app_config, close_invokeai_client, gallery  # noqa: F401  (fixtures)
+from sample_gallery import app_config, gallery  # noqa: F401  (fixtures)
 from sqlalchemy import create_engine, func, make_url, select, text
 
 from app.extensions import db

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from testapp import log_in
+from testapp import invokeai_settings, log_in
 from fake_invokeai import SCHEDULERS
 from PIL import Image
 from sqlalchemy import func, select
@@ -51,17 +51,7 @@ SESSION_FILE = re.compile(r"generated/sessions/(\d+)/[0-9a-f]{16}\.png")
 
 @pytest.fixture
 def app_config(fake_invokeai):
-    return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
-            "INVOKEAI_DEADLINE": 5.0}
-
-
-@pytest.fixture(autouse=True)
-def close_invokeai_client(app):
-    """The app keeps one requests.Session to InvokeAI; close its sockets before the test ends."""
-    yield
-    existing = app.extensions.get("invokeai")
-    if existing is not None:
-        existing.close()
+    return invokeai_settings(fake_invokeai)
 
 
 @pytest.fixture
@@ -378,8 +368,7 @@ class TestOversizedDownload:
     @pytest.fixture
     def app_config(self, fake_invokeai):
         # The fake's oversized image is 60 MB, under the 64 MiB default cap: lower the cap below it.
-        return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
-                "INVOKEAI_DEADLINE": 5.0, "INVOKEAI_MAX_IMAGE_BYTES": 1024 * 1024}
+        return {**invokeai_settings(fake_invokeai), "INVOKEAI_MAX_IMAGE_BYTES": 1024 * 1024}
 
     def test_is_stopped_and_leaves_no_partial_file(self, client, fake, generate, poll_until_finished, data_files):
         fake.fault = "oversized"
@@ -631,8 +620,7 @@ class TestMultiUserInvokeAI:
     @pytest.fixture
     def app_config(self, fake_invokeai):
         fake_invokeai.multiuser = True
-        return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
-                "INVOKEAI_DEADLINE": 5.0, "INVOKEAI_EMAIL": EMAIL, "INVOKEAI_PASSWORD": PASSWORD}
+        return {**invokeai_settings(fake_invokeai), "INVOKEAI_EMAIL": EMAIL, "INVOKEAI_PASSWORD": PASSWORD}
 
     def test_logs_in_sends_bearer_and_logs_in_again_after_expiry(self, fake, generate, poll_until_finished):
         session_id = generate(seed=3, count=2)

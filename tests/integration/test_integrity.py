@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sample_gallery import UPLOADS, app_config, close_invokeai_client, gallery  # noqa: F401  (fixtures)
+from sample_gallery import UPLOADS, app_config, gallery  # noqa: F401  (fixtures)
 from sqlalchemy import func, select, update
 
 from app import create_app

@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 
 from app.extensions import db
 from app.models import GenerationImage
-from testapp import log_in
+from testapp import invokeai_settings, log_in
 
 PREFIX = "/protected-photos"
 JSON = {"Accept": "application/json"}
@@ -20,16 +20,7 @@ FORM = {"prompt": "a lighthouse", "negative_prompt": "", "model": TINY_SD15, "wi
 
 @pytest.fixture
 def app_config(fake_invokeai):
-    return {"INVOKEAI_URL": fake_invokeai.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
-            "INVOKEAI_DEADLINE": 5.0, "ACCEL_REDIRECT_PREFIX": PREFIX}
-
-
-@pytest.fixture(autouse=True)
-def close_invokeai_client(app):
-    yield
-    existing = app.extensions.get("invokeai")
-    if existing is not None:
-        existing.close()
+    return {**invokeai_settings(fake_invokeai), "ACCEL_REDIRECT_PREFIX": PREFIX}
 
 
 @pytest.fixture

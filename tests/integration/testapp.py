@@ -20,6 +20,12 @@ def make_app(database_url: str, data_dir: Path, **overrides):
     return create_app(config)
 
 
+def invokeai_settings(fake) -> dict:
+    """Settings that point the app at a fake InvokeAI, with timeouts short enough for tests."""
+    return {"INVOKEAI_URL": fake.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
+            "INVOKEAI_DEADLINE": 5.0}
+
+
 def log_in(client, user_id: int):
     """Sign the test client in as a successful login would (see auth.start_session)."""
     with client.application.app_context():
