@@ -1,6 +1,7 @@
 """The gallery's tables (SQLAlchemy 2 typed mappings)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timezone
 
@@ -27,8 +28,14 @@ RENDITION_CODE_VERSION = 2
 def rendition_version(sha256: str) -> str:
     """The image's SHA-256 prefix and a tag of the settings its renditions were made with (hex)."""
     config = current_app.config
-    settings = f"{config['GRID_SIZE']}:{config['PREVIEW_SIZE']}:{config['JPEG_QUALITY']}:{RENDITION_CODE_VERSION}"
-    return sha256[:12] + hashlib.sha256(settings.encode()).hexdigest()[:6]
+    return sha256[:12] + _settings_tag(config["GRID_SIZE"], config["PREVIEW_SIZE"], config["JPEG_QUALITY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_tag(grid_size: int, preview_size: int, jpeg_quality: int) -> str:
+    """Hashed once per settings, not once per thumbnail URL on every grid page."""
+    settings = f"{grid_size}:{preview_size}:{jpeg_quality}:{RENDITION_CODE_VERSION}"
+    return hashlib.sha256(settings.encode()).hexdigest()[:6]
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,6 @@ UPDATE (two browser tabs polling at the same moment download it once).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import secrets
@@ -295,7 +294,7 @@ def download_result(image: GenerationImage, item: dict) -> None:
         intent = storage.record_intent(root, "place", relative)  # a crash from here on is undone by check
         written.append(intent)
         photos.write_renditions(root, relative, decoded, written)
-        digest = sha256_of(temp)
+        digest = storage.sha256_of(temp)
         original = storage.resolve(root, relative)
         storage.move_into_place(temp, original)
         written.append(original)
@@ -322,14 +321,6 @@ def download_result(image: GenerationImage, item: dict) -> None:
     else:
         storage.remove_files([intent])
         log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- what a person does with a session ---------------------------------------------------

@@ -7,7 +7,6 @@ data/quarantine/, never deleted. Renditions are derived, so they are re-made.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -124,14 +123,6 @@ def with_renditions(relative: str | None) -> set[str]:
         return set()
     return {relative} | {storage.rendition_path(relative, size, ext)
                          for size in RENDITION_SIZES for ext in imaging.RENDITION_TYPES}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(storage.COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def quarantine(root: Path, relative: str) -> str:
@@ -273,7 +264,7 @@ def check_tracked(root: Path, item: Tracked, repair: bool, busy: set[str], repor
             report.findings.append(Finding(shown(item.path), f"the original of {item.label} is missing; restore it "
                                                              "from a backup (check never deletes a row)"))
         return accounted
-    changed = bool(item.sha256) and sha256_of(original) != item.sha256
+    changed = bool(item.sha256) and storage.sha256_of(original) != item.sha256
     if changed:
         report.findings.append(Finding(shown(item.path), f"SHA-256 differs from {item.label}'s row: the file changed "
                                                          "or is damaged; restore it from a backup"))

@@ -6,6 +6,7 @@ written with forward slashes; `resolve` refuses any that would leave the root.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -69,6 +70,15 @@ def _file_mode() -> int:
 
 
 FILE_MODE = _file_mode()
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file on disk, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def stream_to_temp(root: Path, stream: BinaryIO, on_chunk: Callable[[bytes], None]) -> Path:
