@@ -1,17 +1,19 @@
-"""The gallery: a Flask application factory."""
+"""The gallery: a Flask application factory.
+
+Importing this package loads nothing heavy (Flask, SQLAlchemy and the extensions are imported by
+create_app), so a worker process that imports only app.services.processing stays small.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-from flask_migrate import Config as AlembicConfig
-
-from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
 from .config import ROOT, ConfigError, flask_config, load_settings
-from .extensions import cache, csrf, db, login_manager, migrate
 from .services.storage import new_temp_path, photos_root, remove_stale_temp_files
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -22,6 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     Touches neither the database nor the network (on disk it checks the data folder and removes the
     temp files crashed processes left); a bad setting raises ConfigError.
     """
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
+    from .extensions import cache, csrf, db, login_manager, migrate
+
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     settings = load_settings(config)
     app.config.update(flask_config(settings, app.instance_path))
@@ -53,14 +61,6 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_pages(app)
     register_security_headers(app)
     return app
-
-
-@migrate.configure
-def use_root_alembic_ini(config: AlembicConfig) -> AlembicConfig:
-    """Read the single alembic.ini at the repository root (Flask-Migrate looks in alembic/)."""
-    root_config = AlembicConfig(str(ROOT / "alembic.ini"), cmd_opts=config.cmd_opts)
-    root_config.set_main_option("script_location", str(ROOT / "alembic"))
-    return root_config
 
 
 def check_data_dir(data_dir: Path) -> None:

@@ -1,10 +1,15 @@
-"""The gallery's own errors. Services raise these; views turn them into pages."""
+"""The gallery's own errors. Services raise these; views turn them into pages.
+
+Flask is imported inside the functions that answer a request, not at the top: the pixel work
+(services/processing) raises these classes in worker processes that never load Flask.
+"""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +57,15 @@ PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Met
 
 
 def wants_json() -> bool:
+    from flask import request
+
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
 
 def error_response(status: int, message: str):
+    from flask import jsonify, render_template
+
     if wants_json():
         return jsonify(error=message, status=status), status
     title = PAGE_TITLES.get(status, "Error")
@@ -65,6 +74,8 @@ def error_response(status: int, message: str):
 
 def register_error_pages(app: Flask) -> None:
     """One handler for every HTTP error and every GalleryError: the gallery's error page."""
+    from werkzeug.exceptions import HTTPException
+
     from .extensions import db
 
     @app.errorhandler(HTTPException)

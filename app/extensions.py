@@ -1,11 +1,14 @@
 """Extensions, unbound; create_app binds them."""
 from flask_caching import Cache
 from flask_login import LoginManager
+from flask_migrate import Config as AlembicConfig
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .config import ROOT
 
 # Named constraints let SQLite batch migrations drop and alter them.
 NAMING_CONVENTION = {
@@ -26,3 +29,11 @@ migrate = Migrate()
 cache = Cache()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+
+
+@migrate.configure
+def use_root_alembic_ini(config: AlembicConfig) -> AlembicConfig:
+    """Read the single alembic.ini at the repository root (Flask-Migrate looks in alembic/)."""
+    root_config = AlembicConfig(str(ROOT / "alembic.ini"), cmd_opts=config.cmd_opts)
+    root_config.set_main_option("script_location", str(ROOT / "alembic"))
+    return root_config

@@ -1,9 +1,9 @@
 """Work over many photos on every core: import a folder tree, re-make renditions.
 
-Worker processes do the pixel work of `photos` (read, hash, decode, encode renditions into
-temp files under data/photos/.tmp); this process is the one writer: it moves the files into
-place, inserts or updates the rows and commits, one file at a time, so every file is all or
-nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
+Worker processes do the pixel work of `processing` (read, hash, decode, encode renditions into
+temp files under data/photos/.tmp) and import only that, not the app; this process is the one
+writer: it moves the files into place, inserts or updates the rows and commits, one file at a
+time, so every file is all or nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
 their temp files are removed, and what was committed stays consistent with its files; a
 second Ctrl-C kills the workers and removes what they were writing.
 """
@@ -23,10 +23,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..errors import DuplicatePhoto, GalleryError, RejectedFile, StorageError
+from ..errors import DuplicatePhoto, GalleryError, StorageError
 from ..extensions import db
 from ..models import Photo, User
-from . import photos, storage
+from . import photos, processing, storage
+from .users import find_user
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +43,6 @@ def default_workers() -> int:
 
 
 # --- the worker pool -------------------------------------------------------------------------
-
-_worker_settings: photos.ImageSettings | None = None
-_worker_known: dict[str, int] = {}
-
-
-def _start_worker(settings: photos.ImageSettings, known: dict[str, int]) -> None:
-    """Runs once in each worker process."""
-    global _worker_settings, _worker_known
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the writer decides
-    _worker_settings, _worker_known = settings, known
-    threading.Thread(target=_exit_with_the_writer, daemon=True).start()
-
-
-def _exit_with_the_writer() -> None:
-    """In a worker: end when the writer is gone, however it died (the pool never tells its workers).
-    What the worker was writing stays in .tmp under its process id, for the next clean-up to remove."""
-    multiprocessing.parent_process().join()
-    os._exit(1)
-
 
 class StopOnSignal:
     """Ctrl-C (or SIGTERM) never interrupts the writer half-way through a file: the first asks the
@@ -99,7 +81,7 @@ class StopOnSignal:
 
 
 def run_in_workers(work: Callable, items: Iterable, handle: Callable, discard: Callable, workers: int,
-                   settings: photos.ImageSettings, known: dict[str, int] | None = None) -> int | None:
+                   settings: processing.ImageSettings, known: dict[str, int] | None = None) -> int | None:
     """Call work(item) in `workers` processes and handle(item, result) here, in the items' order
     (so when two files hold the same bytes, the first one is the photo, on every run).
 
@@ -111,7 +93,7 @@ def run_in_workers(work: Callable, items: Iterable, handle: Callable, discard: C
     pending: dict[Future, object] = {}
     context = multiprocessing.get_context("spawn")  # no forked copies of the app, its threads or connections
     with StopOnSignal() as stop:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=processing.start_worker,
                                    initargs=(settings, known or {}))
         try:
             while not stop.requested:
@@ -164,15 +146,6 @@ def wind_down(pool: ProcessPoolExecutor, pending: dict[Future, object], discard:
 # --- import ----------------------------------------------------------------------------------
 
 @dataclass
-class Prepared:
-    """What a worker made of one file: a PreparedPhoto, or why there is none."""
-
-    outcome: str  # prepared, duplicate, rejected or failed
-    photo: photos.PreparedPhoto | None = None
-    reason: str = ""
-
-
-@dataclass
 class ImportReport:
     found: int = 0
     imported: int = 0
@@ -189,9 +162,6 @@ class ImportReport:
 
 def import_owner(username: str | None) -> User:
     """The named account, or the only one when no name is given."""
-    # Imported here, not at the top: workers import this module, and importing users makes a hash.
-    from .users import find_user
-
     if username:
         user = find_user(username)
         if user is None:
@@ -232,28 +202,6 @@ def find_files(folder: Path, recursive: bool, skipped: list[tuple[str, str]]) ->
     return found
 
 
-def prepare_file(path: Path) -> Prepared:
-    """In a worker: everything of an ingest up to the database."""
-    def check_digest(digest: str) -> None:
-        if digest in _worker_known:
-            raise DuplicatePhoto(_worker_known[digest])
-
-    try:
-        with open(path, "rb") as stream:
-            return Prepared("prepared", photos.prepare_photo(stream, path.name, _worker_settings, check_digest))
-    except DuplicatePhoto:
-        return Prepared("duplicate")
-    except RejectedFile as exc:
-        return Prepared("rejected", reason=exc.message)
-    except GalleryError as exc:
-        return Prepared("failed", reason=exc.message)
-    except OSError as exc:
-        return Prepared("failed", reason=f"cannot read it: {exc.strerror or exc}")
-    except Exception as exc:  # one odd file must not end the import; it is reported and logged
-        log.exception("unexpected error preparing %s", path)
-        return Prepared("failed", reason=f"unexpected error: {exc!r}")
-
-
 def import_folder(folder: Path, owner: User, recursive: bool = False, workers: int | None = None,
                   on_start: Callable[[int], None] = lambda total: None,
                   on_file: Callable[[Path, str], None] = lambda path, outcome: None) -> ImportReport:
@@ -270,7 +218,7 @@ def import_folder(folder: Path, owner: User, recursive: bool = False, workers: i
     known = {digest: photo_id for digest, photo_id in rows}
     db.session.rollback()  # end the read transaction: no snapshot held open through the run
 
-    def handle(path: Path, prepared: Prepared) -> None:
+    def handle(path: Path, prepared: processing.Prepared) -> None:
         outcome, reason = prepared.outcome, prepared.reason
         if outcome == "prepared":
             outcome, reason = store(prepared.photo, owner.id, known)
@@ -282,7 +230,7 @@ def import_folder(folder: Path, owner: User, recursive: bool = False, workers: i
             report.duplicates += 1
         on_file(path, outcome)
 
-    report.stopped_by = run_in_workers(prepare_file, files, handle, discard_prepared,
+    report.stopped_by = run_in_workers(processing.prepare_file, files, handle, discard_prepared,
                                        workers or default_workers(), photos.image_settings(), known)
     log.info("imported %s into %s's library: %d new, %d duplicates, %d rejected, %d failed%s", folder,
              owner.username, report.imported, report.duplicates, len(report.rejected), len(report.failed),
@@ -290,7 +238,7 @@ def import_folder(folder: Path, owner: User, recursive: bool = False, workers: i
     return report
 
 
-def store(prepared: photos.PreparedPhoto, owner_id: int, known: dict[str, int]) -> tuple[str, str]:
+def store(prepared: processing.PreparedPhoto, owner_id: int, known: dict[str, int]) -> tuple[str, str]:
     """The writer's half for one file: (outcome, reason)."""
     if prepared.digest in known:  # the same bytes earlier in this folder
         storage.remove_files(prepared.temp_files)
@@ -305,30 +253,12 @@ def store(prepared: photos.PreparedPhoto, owner_id: int, known: dict[str, int]) 
     return "imported", ""
 
 
-def discard_prepared(prepared: Prepared) -> None:
+def discard_prepared(prepared: processing.Prepared) -> None:
     if prepared.photo is not None:
         storage.remove_files(prepared.photo.temp_files)
 
 
 # --- renditions ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Remake:
-    """One photo whose renditions are to be made again, and which of them to put in place."""
-
-    photo_id: int
-    original_path: str
-    sizes: tuple[str, ...]
-
-
-@dataclass
-class Rendered:
-    """What a worker made of one photo's original: new renditions in temp files, or why not."""
-
-    rendition_ext: str = ""
-    temps: dict[str, Path] = field(default_factory=dict)
-    problem: str = ""
-
 
 @dataclass
 class RebuildReport:
@@ -343,7 +273,7 @@ class RebuildReport:
         return self.stopped_by is None and not self.problems
 
 
-def remakes(missing_only: bool, root: Path, sizes: Iterable[str]) -> tuple[int, list[Remake]]:
+def remakes(missing_only: bool, root: Path, sizes: Iterable[str]) -> tuple[int, list[processing.Remake]]:
     """(photos in the gallery, the remakes to do): every rendition, or only the missing files."""
     rows = list(db.session.execute(select(Photo.id, Photo.original_path, Photo.rendition_ext).order_by(Photo.id)))
     db.session.rollback()  # end the read transaction: no snapshot held open through the run
@@ -352,23 +282,8 @@ def remakes(missing_only: bool, root: Path, sizes: Iterable[str]) -> tuple[int, 
         wanted = tuple(size for size in sizes if not missing_only or not storage.resolve(
             root, storage.rendition_path(original_path, size, ext)).is_file())
         if wanted:
-            todo.append(Remake(photo_id, original_path, wanted))
+            todo.append(processing.Remake(photo_id, original_path, wanted))
     return len(rows), todo
-
-
-def render_photo(remake: Remake) -> Rendered:
-    """In a worker: decode one original and encode its renditions to temp files."""
-    try:
-        return Rendered(*photos.render_original(remake.original_path, _worker_settings))
-    except FileNotFoundError:
-        return Rendered(problem="the original is missing")
-    except GalleryError as exc:
-        return Rendered(problem=f"the original cannot be used: {exc.message}")
-    except OSError as exc:
-        return Rendered(problem=f"cannot read the original: {exc.strerror or exc}")
-    except Exception as exc:  # as in prepare_file: reported and logged, the rest goes on
-        log.exception("unexpected error re-making the renditions of photo %s", remake.photo_id)
-        return Rendered(problem=f"unexpected error: {exc!r}")
 
 
 def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
@@ -380,7 +295,7 @@ def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
     report = RebuildReport(photos=total, to_remake=len(todo))
     on_start(len(todo))
 
-    def handle(remake: Remake, rendered: Rendered) -> None:
+    def handle(remake: processing.Remake, rendered: processing.Rendered) -> None:
         photo = db.session.get(Photo, remake.photo_id)
         if rendered.problem and photo is not None:
             report.problems.append((photo.id, remake.original_path, rendered.problem))
@@ -396,12 +311,12 @@ def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
             discard_rendered(rendered)
         on_photo(remake.photo_id)
 
-    report.stopped_by = run_in_workers(render_photo, todo, handle, discard_rendered,
+    report.stopped_by = run_in_workers(processing.render_photo, todo, handle, discard_rendered,
                                        workers or default_workers(), settings)
     log.info("re-made the renditions of %d of %d photos; %d problems%s", report.remade, report.to_remake,
              len(report.problems), " (stopped early)" if report.stopped_by else "")
     return report
 
 
-def discard_rendered(rendered: Rendered) -> None:
+def discard_rendered(rendered: processing.Rendered) -> None:
     storage.remove_files(list(rendered.temps.values()))

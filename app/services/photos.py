@@ -1,11 +1,9 @@
 """Photos: ingest an upload, delete, and the grid's queries."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,16 +15,13 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
-from ..errors import DuplicatePhoto, RejectedFile
+from ..errors import DuplicatePhoto
 from ..extensions import cache, db
 from ..failpoints import crash_point
 from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, utcnow
-from . import imaging, metadata, storage
+from . import imaging, processing, storage
 
 log = logging.getLogger(__name__)
-
-MAX_NAME_LENGTH = 255
-
 
 def photos_root() -> Path:
     return storage.photos_root(current_app.config["DATA_DIR"])
@@ -41,55 +36,9 @@ def rendition_sizes() -> dict[str, int]:
     return {"preview": config["PREVIEW_SIZE"], "grid": config["GRID_SIZE"]}
 
 
-def check_file_name(name: str | None) -> str:
-    """The client's file name, accepted as display text only when it is plainly a name."""
-    if not name or not name.strip():
-        raise RejectedFile("the file has no name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise RejectedFile(f"the file name is longer than {MAX_NAME_LENGTH} characters")
-    if any(not ch.isprintable() for ch in name):
-        raise RejectedFile("the file name contains control characters")
-    if "/" in name or "\\" in name or name.strip() in (".", ".."):
-        raise RejectedFile("the file name contains a path")
-    return name.strip()
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    """What the pixel work needs from the config, as plain values: a worker process has no app."""
-
-    root: Path  # the photos root; temp files go to its .tmp folder
-    max_pixels: int
-    sizes: dict[str, int]  # rendition name -> long edge, as rendition_sizes()
-    quality: int
-
-
-def image_settings() -> ImageSettings:
+def image_settings() -> processing.ImageSettings:
     config = current_app.config
-    return ImageSettings(photos_root(), config["MAX_IMAGE_PIXELS"], rendition_sizes(), config["JPEG_QUALITY"])
-
-
-@dataclass
-class PreparedPhoto:
-    """A checked, hashed and decoded file: the original and its renditions in temp files, and the
-    values of its row. Plain values only, so a worker process can make it for the writer to store."""
-
-    name: str
-    digest: str
-    file_size: int
-    original: Path  # temp file
-    renditions: dict[str, Path]  # rendition name -> temp file
-    rendition_ext: str
-    format: str
-    extension: str
-    mime_type: str
-    width: int  # as displayed, after orientation
-    height: int
-    columns: dict  # metadata columns
-
-    @property
-    def temp_files(self) -> list[Path]:
-        return [self.original, *self.renditions.values()]
+    return processing.ImageSettings(photos_root(), config["MAX_IMAGE_PIXELS"], rendition_sizes(), config["JPEG_QUALITY"])
 
 
 def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: str = "uploaded") -> Photo:
@@ -97,42 +46,12 @@ def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: 
 
     Raises RejectedFile, DuplicatePhoto or StorageError; whatever it wrote is removed first.
     """
-    prepared = prepare_photo(stream, filename, image_settings(),
+    prepared = processing.prepare_photo(stream, filename, image_settings(),
                              lambda digest: raise_if_duplicate(owner_id, digest))
     return store_prepared(prepared, owner_id, source)
 
 
-def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSettings,
-                  check_digest: Callable[[str], None]) -> PreparedPhoto:
-    """An ingest up to the database: check the name, copy the bytes to a temp file while hashing
-    them, decode, encode the renditions to temp files. Needs no app, so an import worker runs it.
-
-    `check_digest(sha256)` may raise DuplicatePhoto before the decode is paid for. Raises
-    RejectedFile, DuplicatePhoto or StorageError; on any failure nothing it wrote is left.
-    """
-    name = check_file_name(filename)
-    hasher = hashlib.sha256()
-    temp = storage.stream_to_temp(settings.root, stream, hasher.update)
-    crash_point("upload-original-written")
-    written: list[Path] = [temp]
-    try:
-        size = temp.stat().st_size
-        if size == 0:
-            raise RejectedFile("the file is empty")
-        digest = hasher.hexdigest()
-        check_digest(digest)
-        decoded = imaging.decode(temp, settings.max_pixels, settings.sizes)
-        renditions = save_renditions_to_temp(settings.root, decoded, settings.quality, written)
-        crash_point("upload-renditions-written")
-        columns = metadata.photo_columns(decoded.exif, decoded.text)
-    except BaseException:
-        storage.remove_files(written)
-        raise
-    return PreparedPhoto(name, digest, size, temp, renditions, decoded.rendition_ext, decoded.format,
-                         decoded.extension, decoded.mime_type, decoded.width, decoded.height, columns)
-
-
-def store_prepared(prepared: PreparedPhoto, owner_id: int, source: str = "uploaded") -> Photo:
+def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: str = "uploaded") -> Photo:
     """The writer's half of an ingest: move the files into place and insert the row; all or nothing.
 
     Raises DuplicatePhoto (the owner has these bytes by now) or StorageError; the temp files are
@@ -162,21 +81,8 @@ def store_prepared(prepared: PreparedPhoto, owner_id: int, source: str = "upload
 
 def write_renditions(root: Path, original_path: str, decoded: imaging.DecodedImage, written: list[Path]) -> None:
     """Write each rendition of `original_path` to its mirrored path; `written` collects them for clean-up."""
-    temps = save_renditions_to_temp(root, decoded, current_app.config["JPEG_QUALITY"], written)
+    temps = processing.save_renditions_to_temp(root, decoded, current_app.config["JPEG_QUALITY"], written)
     place_renditions(root, original_path, decoded.rendition_ext, temps, written)
-
-
-def save_renditions_to_temp(root: Path, decoded: imaging.DecodedImage, quality: int,
-                            written: list[Path]) -> dict[str, Path]:
-    """Encode each rendition into a temp file of its own under .tmp, fsynced; `written` collects them."""
-    temps = {}
-    for size, image in decoded.renditions.items():
-        temp = storage.temp_path_for(root / storage.TEMP_DIR / f"{size}.{decoded.rendition_ext}")
-        written.append(temp)
-        storage.write_atomically(temp, lambda path, image=image: imaging.save_rendition(
-            image, path, decoded.rendition_ext, quality, decoded.icc_profile))
-        temps[size] = temp
-    return temps
 
 
 def place_renditions(root: Path, original_path: str, rendition_ext: str, temps: dict[str, Path],
@@ -195,7 +101,7 @@ def raise_if_duplicate(owner_id: int, digest: str) -> None:
         raise DuplicatePhoto(existing)
 
 
-def new_photo_row(prepared: PreparedPhoto, source: str) -> Photo:
+def new_photo_row(prepared: processing.PreparedPhoto, source: str) -> Photo:
     columns = prepared.columns
     uploaded_at = utcnow()
     return Photo(
@@ -419,27 +325,9 @@ def ensure_rendition(photo: Photo, size: str) -> Path:
     path = storage.resolve(photos_root(), photo.rendition_path(size))
     if path.exists():
         return path
-    replace_renditions(photo, *render_original(photo.original_path, image_settings()))
+    replace_renditions(photo, *processing.render_original(photo.original_path, image_settings()))
     log.info("re-made missing renditions of photo %s", photo.id)
     return storage.resolve(photos_root(), photo.rendition_path(size))
-
-
-def render_original(original_path: str, settings: ImageSettings) -> tuple[str, dict[str, Path]]:
-    """Decode a stored original and encode its renditions to temp files: (rendition ext, temp files).
-
-    Needs no app, so a worker process runs it. FileNotFoundError when the original is gone,
-    RejectedFile when it no longer decodes; nothing is left behind either way.
-    """
-    original = storage.resolve(settings.root, original_path)
-    if not original.is_file():
-        raise FileNotFoundError(f"the original is missing: {original_path}")
-    decoded = imaging.decode(original, settings.max_pixels, settings.sizes)
-    written: list[Path] = []
-    try:
-        return decoded.rendition_ext, save_renditions_to_temp(settings.root, decoded, settings.quality, written)
-    except BaseException:
-        storage.remove_files(written)
-        raise
 
 
 def replace_renditions(photo: Photo, rendition_ext: str, temps: dict[str, Path]) -> None:
