@@ -222,6 +222,32 @@ def test_a_24_mp_jpeg_is_decoded_at_reduced_scale(photos_dir, monkeypatch):
     assert decoded.renditions["preview"].size == (1600, 1067)
 
 
+@pytest.mark.parametrize("file", ["large/samsung-galaxy-s7-edge_12mp.jpg", "large/canon-eos-5d_13mp_portrait.jpg",
+                                  "large/unsplash-craft-beer_24mp_progressive.jpg"])
+@pytest.mark.parametrize("bands", [2, 3])
+def test_a_preview_resized_in_bands_matches_one_resize(photos_dir, monkeypatch, file, bands):
+    """Bands resized in threads join without a seam: every pixel within a few levels of one resize()."""
+    with Image.open(photos_dir / file) as image:
+        image.draft("RGB", imaging.fitted_size(image.size, 1600))
+        image.load()
+    monkeypatch.setattr(imaging, "resize_bands", lambda size: bands)
+    banded = imaging.resize_to_fit(image, 1600)
+    whole = image.resize(banded.size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    assert banded.size == imaging.fitted_size(image.size, 1600)
+    worst = max(high for _, high in ImageChops.difference(banded, whole).getextrema())
+    assert worst <= 6
+    assert ImageStat.Stat(ImageChops.difference(banded, whole)).mean[0] < 0.5
+
+
+def test_a_large_shrink_is_box_reduced_once_before_the_bands(monkeypatch):
+    """A 4x shrink: the box reduce runs on the whole image, so the bands' filters still see past their edges."""
+    image = Image.radial_gradient("L").resize((2400, 2400)).convert("RGB")
+    monkeypatch.setattr(imaging, "resize_bands", lambda size: 2)
+    banded = imaging.resize_to_fit(image, 600)
+    whole = image.resize((600, 600), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    assert max(high for _, high in ImageChops.difference(banded, whole).getextrema()) <= 2
+
+
 # --- saved renditions -----------------------------------------------------------------------------
 
 def quantization_at(quality: int) -> dict:
