@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort
+from flask_login import current_user
 
 from ..errors import RejectedFile
 from ..models import MAX_ID, RENDITION_SIZES
@@ -19,6 +20,13 @@ ONE_YEAR = 365 * 24 * 3600
 def rendition(photo_id: int, size: str):
     if size not in RENDITION_SIZES:
         abort(404, "No such rendition size.")
+    found = photo_service.find_rendition(current_user.id, photo_id, size)
+    if found is None:
+        abort(404, "No such photo.")
+    try:
+        return immutable_file(found.path, found.relative_path, found.rendition_ext)
+    except FileNotFoundError:
+        pass  # deleted by hand, or the rendition settings changed: make it again
     photo = own_photo_or_404(photo_id)
     try:
         path = photo_service.ensure_rendition(photo, size)

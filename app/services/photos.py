@@ -13,6 +13,7 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import safe_join
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
@@ -318,6 +319,31 @@ def clear_gallery_cache(owner_id: int | None = None) -> None:
     except RedisError as exc:
         log.error("could not clear the gallery's cached reads (owner %s); they may be stale for up to "
                   "%s s: %s", owner_id if owner_id is not None else "all", current_app.config["CACHE_TIMEOUT"], exc)
+
+
+@dataclass
+class RenditionFile:
+    path: str  # absolute
+    relative_path: str  # under photos/
+    rendition_ext: str
+
+
+def find_rendition(owner_id: int, photo_id: int, size: str) -> RenditionFile | None:
+    """Where the owner's photo keeps its `size` rendition; None when the owner has no such photo.
+
+    The hot path of every grid: two columns, not the whole row, and a string join (safe_join
+    refuses a path that leaves the folder) instead of resolve()'s syscalls. The file may be
+    missing: the caller sends it, and only when that fails pays for ensure_rendition.
+    """
+    row = db.session.execute(select(Photo.original_path, Photo.rendition_ext).where(
+        Photo.owner_id == owner_id, Photo.id == photo_id)).first()
+    if row is None:
+        return None
+    relative = storage.rendition_path(row.original_path, size, row.rendition_ext)
+    path = safe_join(str(photos_root()), relative)
+    if path is None:
+        raise ValueError(f"path leaves the photos folder: {relative!r}")
+    return RenditionFile(path, relative, row.rendition_ext)
 
 
 def ensure_rendition(photo: Photo, size: str) -> Path:
