@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from flask import current_app
+from flask import current_app, request
 from redis.exceptions import RedisError
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
 from ..extensions import cache, db
 from ..failpoints import crash_point
-from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, utcnow
+from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, rendition_version, utcnow
 from . import imaging, processing, storage
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,15 @@ class GridPhoto:
     original_name: str
     sha256: str
 
-    rendition_url = Photo.rendition_url  # the model's URL, made from the same two values
+    # The grid's links are written here rather than by url_for: 120 url_for calls were nearly half of
+    # a cached grid page's CPU (tests/benchmarks/bench_grid.py). They are the same strings:
+    # tests/integration/test_grid_queries.py compares them with url_for's on every page it reads.
+    def detail_url(self, source: str | None) -> str:
+        query = f"?source={source}" if source else ""  # a valid_source(): a bare word
+        return f"{request.script_root}/photos/{self.id}{query}"
+
+    def grid_url(self) -> str:
+        return f"{request.script_root}/thumbnails/{self.id}/grid?v={rendition_version(self.sha256)}"
 
 
 @dataclass

@@ -93,9 +93,8 @@ def masked(html: str) -> str:
 VARIANTS = {
     "cached": ({}, "the gallery as configured: grid pages and counts memoized per worker"),
     "uncached": ({"cache": "NullCache"}, "every request runs its SQL (cold or evicted cache)"),
-    "cached + fast grid": ({"fast_grid": True}, "proposed: grid URLs without a url_for per photo (same HTML)"),
-    "uncached + fast grid + counter": ({"cache": "NullCache", "fast_grid": True, "counter": True},
-                                       "proposed: and the photo count kept, not COUNT(*) (simulated)"),
+    "uncached + counter": ({"cache": "NullCache", "counter": True},
+                           "proposed: the photo count kept, not COUNT(*) (simulated)"),
 }
 
 

@@ -121,7 +121,7 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
         generation = photo_service.gallery_generation(user_id)
         cached = photo_service._grid_rows(user_id, generation, None, None, None, 60)
         photo = db.session.get(Photo, photo_id)
-        assert [p.rendition_url("grid") for p in page.photos] == [photo.rendition_url("grid")]
+        assert [p.grid_url() for p in page.photos] == [photo.rendition_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
     assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256)], "newer": None, "older": None}
 
