@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import struct
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,7 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard (89.5 MP) must not undercut ours
     try:
+        check_heif_boxes(path)
         with Image.open(path, formats=openers_for(path)) as image:
             return _decode_open(image, max_pixels, sizes)
     except UnidentifiedImageError:
@@ -100,6 +102,44 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
         # a UserWarning is Pillow's "corrupt data" warning when warnings are errors (as in the tests)
         log.info("undecodable image %s: %s", path, exc)
         raise RejectedFile("the image is damaged or truncated and cannot be decoded", 400) from None
+
+
+MAX_HEIF_BOXES = 1000  # a HEIF photo has a handful of top-level boxes (ftyp, meta, mdat, a vendor's)
+
+
+def check_heif_boxes(path: Path) -> None:
+    """Raise EOFError (ValueError for a nonsense size) if an ISO media file, such as HEIC or AVIF
+    ("ftyp" at byte 4), was cut short.
+
+    libheif decodes a HEIC whose end is missing without an error, filling the lost tiles with grey,
+    so the container is checked instead: each top-level box states its size, and a cut file ends
+    inside one of them (mdat, or a vendor's box after it). Not caught: a cut exactly between two
+    boxes (then meta or mdat is missing and the file is not opened at all, or only a box after the
+    image is lost), or a last box of size 0 ("to the end of the file"), which cameras do not write.
+    """
+    with open(path, "rb") as file:
+        if file.read(8)[4:8] != b"ftyp":
+            return  # not an ISO media file: Pillow's openers judge it
+        end = file.seek(0, os.SEEK_END)
+        position = 0
+        for _ in range(MAX_HEIF_BOXES):
+            if position == end:
+                return
+            file.seek(position)
+            header = file.read(16)
+            if len(header) < 8:
+                raise EOFError("the file ends inside a box header")
+            size, kind = struct.unpack(">I4s", header[:8])
+            if size == 0:  # the last box runs to the end of the file
+                return
+            if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                size = struct.unpack(">Q", header[8:])[0]
+            if size < 8:
+                raise ValueError(f"box {kind!r} has an impossible size {size}")
+            if position + size > end:
+                raise EOFError(f"box {kind!r} runs past the end of the file")
+            position += size
+    raise ValueError(f"more than {MAX_HEIF_BOXES} top-level boxes")
 
 
 def openers_for(path: Path) -> list[str]:

@@ -378,6 +378,59 @@ def test_any_truncated_file_is_refused(photos_dir, tmp_path, file):
     assert refusal(tmp_path, first_half(photos_dir / file)).status in (400, 415)
 
 
+HEIC_FILES = ["formats/iphone-11-pro.heic",  # meta first, then mdat to the end of the file
+              "formats/samsung-galaxy-s10plus.heic"]  # mdat first, then meta and Samsung's "sefd" box
+HEIF_CUTS = {"30%": lambda n: n * 3 // 10, "60%": lambda n: n * 6 // 10, "90%": lambda n: n * 9 // 10,
+             "last-16-bytes-missing": lambda n: n - 16, "last-byte-missing": lambda n: n - 1}
+
+
+@pytest.mark.parametrize("keep", HEIF_CUTS.values(), ids=HEIF_CUTS.keys())
+@pytest.mark.parametrize("file", HEIC_FILES)
+def test_a_truncated_heic_is_refused_as_damaged(photos_dir, tmp_path, file, keep):
+    """libheif on its own decodes a cut HEIC without an error, the missing tiles grey."""
+    content = (photos_dir / file).read_bytes()
+    error = refusal(tmp_path, content[: keep(len(content))])
+    assert error.status == 400
+    assert "damaged or truncated" in error.message
+
+
+@pytest.mark.parametrize("file", [*HEIC_FILES, "formats/8bit-srgb.avif"])
+def test_a_whole_heif_file_passes_the_box_check_and_decodes(photos_dir, file):
+    imaging.check_heif_boxes(photos_dir / file)
+    assert decode(photos_dir / file).format in ("HEIF", "AVIF")
+
+
+def box(kind: bytes, payload: bytes = b"", size: int | None = None) -> bytes:
+    return struct.pack(">I4s", len(payload) + 8 if size is None else size, kind) + payload
+
+
+FTYP = box(b"ftyp", b"heic\0\0\0\0mif1heic")
+WHOLE_BOXES = {
+    "64-bit-size": FTYP + box(b"mdat", struct.pack(">Q", 16 + 4) + b"data", size=1),
+    "last-box-to-the-end": FTYP + box(b"mdat", b"data", size=0),
+    "not-iso-media": png_bytes(4, 4)[:20],  # not the check's to judge
+}
+DAMAGED_BOXES = {
+    "cut-in-a-box-header": FTYP + box(b"meta")[:5],
+    "64-bit-size-past-the-end": FTYP + box(b"mdat", struct.pack(">Q", 16 + 5) + b"data", size=1),
+    "impossible-size": FTYP + box(b"mdat", b"data", size=4),
+    "too-many-boxes": FTYP + box(b"free") * imaging.MAX_HEIF_BOXES,
+}
+
+
+@pytest.mark.parametrize("content", WHOLE_BOXES.values(), ids=WHOLE_BOXES.keys())
+def test_the_box_check_takes_whole_boxes(tmp_path, content):
+    (tmp_path / "boxes").write_bytes(content)
+    imaging.check_heif_boxes(tmp_path / "boxes")
+
+
+@pytest.mark.parametrize("content", DAMAGED_BOXES.values(), ids=DAMAGED_BOXES.keys())
+def test_the_box_check_refuses_cut_or_nonsense_boxes(tmp_path, content):
+    (tmp_path / "boxes").write_bytes(content)
+    with pytest.raises((EOFError, ValueError)):
+        imaging.check_heif_boxes(tmp_path / "boxes")
+
+
 def test_a_pixel_bomb_is_refused_before_decoding(tmp_path):
     error = refusal(tmp_path, png_bytes(100_000, 100_000, pixels=False))
     assert error.status == 413
