@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 
 from flask import current_app, url_for
 from flask_login import UserMixin
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, event, update)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -50,6 +51,17 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug scrypt; "!" when unusable
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # How many photos the user has from each source, kept by the Photo events at the end of this
+    # module in the same transaction as the row: the grid's "N photos" comes with the signed-in
+    # user, not from a COUNT(*) over the owner's photos (8 ms at 100 000 on SQLite).
+    uploaded_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    generated_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    def photo_count(self, source: str | None = None) -> int:
+        """Photos from `source` (one of SOURCES), or from every source."""
+        if source is None:
+            return self.uploaded_photos + self.generated_photos
+        return getattr(self, f"{source}_photos")
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username}>"
@@ -217,3 +229,29 @@ class GenerationImage(db.Model):
 
     def __repr__(self) -> str:
         return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"
+
+
+# --- the users' photo counts ------------------------------------------------------------------
+# Every insert and delete of a Photo through the ORM (an upload, an import, a kept generation, a
+# delete, an account's removal) moves its owner's count in the same flush, so no write path can
+# forget it. A bulk insert or delete that bypasses the ORM must recount (services.photos.recount_photos);
+# `flask gallery check` compares the counts with the rows and --repair recounts.
+
+def count_column(source: str):
+    return User.__table__.c[f"{source}_photos"]
+
+
+@event.listens_for(Photo, "after_insert")
+def _count_new_photo(mapper, connection, photo: Photo) -> None:
+    _move_count(connection, photo, 1)
+
+
+@event.listens_for(Photo, "after_delete")
+def _count_deleted_photo(mapper, connection, photo: Photo) -> None:
+    _move_count(connection, photo, -1)
+
+
+def _move_count(connection, photo: Photo, step: int) -> None:
+    column = count_column(photo.source)
+    users = User.__table__
+    connection.execute(update(users).where(users.c.id == photo.owner_id).values({column: column + step}))

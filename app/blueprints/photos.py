@@ -58,7 +58,7 @@ def index():
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("photos/index.html", page=page, source=source,
-                           total=photo_service.count_photos(current_user.id, source))
+                           total=current_user.photo_count(source))
 
 
 @bp.get("/upload")

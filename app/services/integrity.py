@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from ..errors import GalleryError, RejectedFile
 from ..extensions import db
-from ..models import RENDITION_SIZES, GenerationImage, Photo
+from ..models import RENDITION_SIZES, SOURCES, GenerationImage, Photo, User
 from . import imaging, storage
+from .photos import recount_photos
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Report:
             return f"{checked}: no problems."
         found = f"{len(self.findings)} problem{'s' if len(self.findings) > 1 else ''}"
         if not self.repair:
-            return f"{checked}: {found} (--repair re-makes renditions and quarantines strays)."
+            return f"{checked}: {found} (--repair re-makes renditions, quarantines strays and recounts)."
         return f"{checked}: {found}, {len(self.findings) - len(self.left)} repaired, {len(self.left)} left."
 
 
@@ -243,8 +244,28 @@ def check_gallery(repair: bool = False, on_start: Callable[[int], None] = lambda
         if repair:
             finding.repaired = repaired_by(quarantine, root, relative)
         report.findings.append(finding)
+    report.findings += check_photo_counts(repair)
     log.info("gallery check: %s", report.summary())
     return report
+
+
+def check_photo_counts(repair: bool) -> list[Finding]:
+    """Each account's kept photo counts (the grid's "N photos") against its rows; --repair recounts."""
+    rows = db.session.execute(select(Photo.owner_id, Photo.source, db.func.count(Photo.id))
+                              .group_by(Photo.owner_id, Photo.source))
+    counted = {(owner_id, source): number for owner_id, source, number in rows}
+    findings = []
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        for source in SOURCES:
+            kept, actual = user.photo_count(source), counted.get((user.id, source), 0)
+            if kept != actual:
+                findings.append(Finding(f"account {user.username}", f"says {kept} {source} photos; "
+                                                                     f"the database holds {actual}"))
+    if findings and repair:
+        recount_photos()
+        for finding in findings:
+            finding.repaired = "recounted"
+    return findings
 
 
 def check_tracked(root: Path, item: Tracked, repair: bool, busy: set[str], report: Report) -> set[str]:

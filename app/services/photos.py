@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from flask import current_app, request
 from redis.exceptions import RedisError
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import safe_join
 
@@ -19,7 +19,7 @@ from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
 from ..extensions import cache, db
 from ..failpoints import crash_point
-from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, rendition_version, utcnow
+from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, User, count_column, rendition_version, utcnow
 from . import imaging, processing, storage
 
 log = logging.getLogger(__name__)
@@ -275,14 +275,20 @@ def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | 
     return newer, older
 
 
-def count_photos(owner_id: int, source: str | None) -> int:
-    """How many photos the owner has from `source` (None: all); cached like the grid."""
-    return _count_photos(owner_id, gallery_generation(owner_id), source)
-
-
-@cache.memoize()
-def _count_photos(owner_id: int, generation: str | None, source: str | None) -> int:
-    return db.session.scalar(photos_of(owner_id, source).with_only_columns(db.func.count(Photo.id)))
+def recount_photos() -> int:
+    """Set every user's photo counts from the rows (after a bulk change that bypassed the ORM, or
+    when `flask gallery check` finds them off); returns how many users' counts changed."""
+    users = User.__table__
+    changed = 0
+    for source in SOURCES:
+        column = count_column(source)
+        rows = (select(db.func.count(Photo.id)).where(Photo.owner_id == users.c.id, Photo.source == source)
+                .scalar_subquery())
+        changed += db.session.execute(update(users).where(column != rows).values({column: rows})).rowcount
+    db.session.commit()
+    if changed:
+        log.info("recounted photos: %d counts corrected", changed)
+    return changed
 
 
 # --- cache invalidation --------------------------------------------------------------------
@@ -321,7 +327,6 @@ def clear_gallery_cache(owner_id: int | None = None) -> None:
     try:
         if owner_id is None:
             cache.delete_memoized(_grid_rows)
-            cache.delete_memoized(_count_photos)
         else:
             cache.set(_generation_key(owner_id), secrets.token_hex(8), timeout=0)
     except RedisError as exc:

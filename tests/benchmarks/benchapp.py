@@ -7,10 +7,7 @@
   `/_bench/public/<path>` is the same outside the gate.
 
 `gunicorn 'benchapp:create()'`, or `benchapp:create(cache="NullCache")` for a gallery whose cached
-reads (grid pages, counts) always miss, so every request pays its SQL. One more option measures a
-proposed change without making it in the app:
-- `counter=True`: the grid's photo count read from a kept counter instead of COUNT(*) (simulated:
-  counted once, then remembered by the process; see create()).
+reads (grid pages) always miss, so every request pays its SQL.
 """
 from __future__ import annotations
 
@@ -27,23 +24,8 @@ from app.extensions import db
 _counter = threading.local()
 
 
-def create(cache: str | None = None, counter: bool = False):
+def create(cache: str | None = None):
     app = create_app({"CACHE_TYPE": cache} if cache else None)
-    if counter:
-        # Stands in for a photo count the gallery keeps (a column on users, or a table by owner and
-        # source, changed in the same transaction as each insert and delete) and reads with the user:
-        # the first count per owner and source is made by the app's code, then never again.
-        from app.services import photos as photo_service
-
-        counts: dict = {}
-        real_count = photo_service.count_photos
-
-        def kept_count(owner_id, source):
-            if (owner_id, source) not in counts:
-                counts[owner_id, source] = real_count(owner_id, source)
-            return counts[owner_id, source]
-
-        photo_service.count_photos = kept_count
     root = Path(app.config["DATA_DIR"]) / "photos"
 
     def bare_file(relative: str):

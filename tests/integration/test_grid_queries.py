@@ -23,7 +23,7 @@ from app.services import storage
 
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
-GRID_STATEMENTS = 3  # the user, the page's rows, the count
+GRID_STATEMENTS = 2  # the user (with its photo counts), the page's rows
 DETAIL_STATEMENTS = 4  # the user, the photo, its newer and older neighbours
 RENDITION_STATEMENTS = 2  # the user, the photo
 

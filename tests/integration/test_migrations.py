@@ -124,3 +124,27 @@ def test_photos_from_before_accounts_belong_to_an_admin_afterwards(migrating_app
             "SELECT users.username, users.is_admin, users.password_hash FROM photos JOIN users"
             " ON users.id = photos.owner_id")).all()
     assert [(name, bool(admin), hash_) for name, admin, hash_ in owners] == [("admin", True, "!")]
+
+
+def test_the_photo_counts_migration_counts_the_photos_already_there(migrating_app):
+    before = "e2536a97fe8c"  # the revision before users' photo counts
+    assert flask_db(migrating_app, "upgrade", before) == 0
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES "
+                                "('ann', '!', :yes, '2020-01-01 00:00:00'), ('ben', '!', :no, '2020-01-01 00:00:00')"),
+                           {"yes": True, "no": False})
+        ann = connection.execute(text("SELECT id FROM users WHERE username = 'ann'")).scalar_one()
+        for i, source in enumerate(["uploaded", "uploaded", "generated"]):
+            connection.execute(text(
+                "INSERT INTO photos (owner_id, source, original_path, rendition_ext, original_name, sha256, format,"
+                " mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (:owner, :source, :path,"
+                " 'jpg', 'a.jpg', :sha, 'JPEG', 'image/jpeg', 1, 1, 1, '2020-01-01 00:00:00',"
+                " '2020-01-01 00:00:00')"), {"owner": ann, "source": source, "path": f"{source}/2020-01-01/{i}.jpg",
+                                              "sha": str(i) * 64})
+
+    assert flask_db(migrating_app, "upgrade") == 0
+
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        counts = connection.execute(text(
+            "SELECT username, uploaded_photos, generated_photos FROM users ORDER BY username")).all()
+    assert [tuple(row) for row in counts] == [("ann", 2, 1), ("ben", 0, 0)]
