@@ -28,8 +28,13 @@ RENDITION_CODE_VERSION = 2
 
 def rendition_version(sha256: str) -> str:
     """The image's SHA-256 prefix and a tag of the settings its renditions were made with (hex)."""
+    return sha256[:12] + rendition_settings_tag()
+
+
+def rendition_settings_tag() -> str:
+    """Six hex digits that change when the renditions' size or quality settings do."""
     config = current_app.config
-    return sha256[:12] + _settings_tag(config["GRID_SIZE"], config["PREVIEW_SIZE"], config["JPEG_QUALITY"])
+    return _settings_tag(config["GRID_SIZE"], config["PREVIEW_SIZE"], config["JPEG_QUALITY"])
 
 
 @functools.lru_cache(maxsize=8)

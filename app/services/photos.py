@@ -19,7 +19,8 @@ from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
 from ..extensions import cache, db
 from ..failpoints import crash_point
-from ..models import MAX_ID, RENDITION_SIZES, SOURCES, Photo, User, count_column, rendition_version, utcnow
+from ..models import (MAX_ID, RENDITION_SIZES, SOURCES, Photo, User, count_column, rendition_settings_tag,
+                      rendition_version, utcnow)
 from . import imaging, processing, storage
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,9 @@ class GridPage:
     photos: list[GridPhoto]
     newer: str | None  # cursor of the page before this one, or None on the first
     older: str | None  # cursor of the page after this one, or None on the last
+    # Names what the page shows (owner, generation, filter, cursors, rendition settings): the grid
+    # template caches its HTML under it, and a change to the owner's photos changes it.
+    cache_key: str = ""
 
 
 def encode_cursor(photo) -> str:
@@ -232,8 +236,11 @@ def grid_page(owner_id: int, source: str | None, older_than: str | None = None, 
 
     Cached until the owner's photos change; ValueError for a cursor this module did not make.
     """
-    page = _grid_rows(owner_id, gallery_generation(owner_id), source, older_than or None, newer_than or None, limit)
-    return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"])
+    generation = gallery_generation(owner_id)
+    older_than, newer_than = older_than or None, newer_than or None
+    page = _grid_rows(owner_id, generation, source, older_than, newer_than, limit)
+    key = f"{owner_id}:{generation}:{source}:{older_than}:{newer_than}:{limit}:{rendition_settings_tag()}"
+    return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"], key)
 
 
 @cache.memoize()
@@ -297,38 +304,40 @@ def recount_photos() -> int:
 # cached pages and counts at once; stale entries expire with CACHE_TIMEOUT. Tokens are
 # random, never counters: a token the cache evicted comes back as a new one, never an old one.
 
-def _generation_key(owner_id: int) -> str:
-    return f"gallery-generation:{owner_id}"
+EVERYONE = "everyone"  # the token that clear_gallery_cache() without an owner changes
 
 
-def gallery_generation(owner_id: int) -> str | None:
-    """The owner's current generation token, made on first use.
+def _generation_key(owner: int | str) -> str:
+    return f"gallery-generation:{owner}"
+
+
+def gallery_generation(owner_id: int) -> str:
+    """The owner's current generation: their token and everyone's, each made on first use.
 
     With Redis unreachable, a token nothing was cached under: the reads go to the database.
     """
+    keys = [_generation_key(owner_id), _generation_key(EVERYONE)]
     try:
-        token = cache.get(_generation_key(owner_id))
-        if token is None:
-            cache.add(_generation_key(owner_id), secrets.token_hex(8), timeout=0)  # add: racing workers agree
-            token = cache.get(_generation_key(owner_id))
+        tokens = cache.get_many(*keys)
+        if None in tokens:
+            for key in keys:
+                cache.add(key, secrets.token_hex(8), timeout=0)  # add: racing workers agree
+            tokens = cache.get_many(*keys)
     except RedisError as exc:
         log.warning("cache unreachable, reading the gallery from the database: %s", exc)
         return secrets.token_hex(8)
-    return token
+    return ".".join(str(token) for token in tokens)
 
 
 def clear_gallery_cache(owner_id: int | None = None) -> None:
     """Called by every write path after it commits, so no worker shows a stale gallery.
 
-    With an owner, only that owner's cached reads go; without, everyone's (a new memoize version).
-    Never raises for an unreachable Redis: the commit stands, and what was cached expires with
-    CACHE_TIMEOUT; an error in the log says so.
+    With an owner, only that owner's cached reads go; without, everyone's. Never raises for an
+    unreachable Redis: the commit stands, and what was cached expires with CACHE_TIMEOUT; an
+    error in the log says so.
     """
     try:
-        if owner_id is None:
-            cache.delete_memoized(_grid_rows)
-        else:
-            cache.set(_generation_key(owner_id), secrets.token_hex(8), timeout=0)
+        cache.set(_generation_key(EVERYONE if owner_id is None else owner_id), secrets.token_hex(8), timeout=0)
     except RedisError as exc:
         log.error("could not clear the gallery's cached reads (owner %s); they may be stale for up to "
                   "%s s: %s", owner_id if owner_id is not None else "all", current_app.config["CACHE_TIMEOUT"], exc)
