@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -236,16 +237,33 @@ def grid_page(owner_id: int, source: str | None, older_than: str | None = None, 
 
     Cached until the owner's photos change; ValueError for a cursor this module did not make.
     """
-    generation = gallery_generation(owner_id)
     older_than, newer_than = older_than or None, newer_than or None
-    page = _grid_rows(owner_id, generation, source, older_than, newer_than, limit)
-    key = f"{owner_id}:{generation}:{source}:{older_than}:{newer_than}:{limit}:{rendition_settings_tag()}"
-    return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"], key)
+    key = f"grid:{owner_id}:{gallery_generation(owner_id)}:{source}:{older_than}:{newer_than}:{limit}"
+    page = read_through(key, lambda: _grid_rows(owner_id, source, older_than, newer_than, limit))
+    return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
+                    f"{key}:{rendition_settings_tag()}")
 
 
-@cache.memoize()
-def _grid_rows(owner_id: int, generation: str | None, source: str | None, older_than: str | None,
-               newer_than: str | None, limit: int) -> dict:
+def read_through(key: str, read: Callable[[], object]):
+    """The value cached under `key`, else read() (and cached). The keys carry the generation, so
+    a write retires them. Not @cache.memoize: its key-making (inspect.signature of the function,
+    eight times a call) cost a sixth of a cached grid page."""
+    try:
+        value = cache.get(key)
+    except RedisError as exc:
+        log.warning("cache unreachable, reading the gallery from the database: %s", exc)
+        return read()
+    if value is None:
+        value = read()
+        try:
+            cache.set(key, value)
+        except RedisError as exc:
+            log.warning("cache unreachable, not keeping %s: %s", key, exc)
+    return value
+
+
+def _grid_rows(owner_id: int, source: str | None, older_than: str | None, newer_than: str | None,
+               limit: int) -> dict:
     """The page as plain values (no ORM objects in the cache): (id, name, sha256) rows and the cursors."""
     key = tuple_(Photo.sorted_at, Photo.id)
     query = photos_of(owner_id, source).with_only_columns(Photo.id, Photo.original_name, Photo.sha256,

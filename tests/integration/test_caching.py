@@ -118,8 +118,7 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
     photo_id = stored(upload(photos_dir / TINY_JPEG))
     with app.test_request_context():
         page = photo_service.grid_page(user_id, None)
-        generation = photo_service.gallery_generation(user_id)
-        cached = photo_service._grid_rows(user_id, generation, None, None, None, 60)
+        cached = photo_service._grid_rows(user_id, None, None, None, 60)  # what grid_page keeps in the cache
         photo = db.session.get(Photo, photo_id)
         assert [p.grid_url() for p in page.photos] == [photo.rendition_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
