@@ -7,6 +7,7 @@ EXIF orientation is applied to the small images, never to the full-size one.
 """
 from __future__ import annotations
 
+import ctypes
 import io
 import logging
 import os
@@ -25,6 +26,23 @@ log = logging.getLogger(__name__)
 
 # A decompression bomb is an error here, never a warning that scrolls by.
 warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+
+
+def return_freed_image_memory() -> None:
+    """Make large buffers (Pillow's image blocks, libjpeg's coefficient arrays) come from mmap, which
+    free() gives back to the system. By default glibc raises its mmap threshold after the first
+    large free and serves the next large buffers from its heap, which it keeps: a worker's RSS
+    stayed 50-80 MB higher after its first 24 MP photo. A fixed threshold turns that off."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return  # not glibc (macOS has no mallopt): its allocator is left as it is
+    mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
+return_freed_image_memory()
 
 # Pillow format name -> (extension for the stored original, content type)
 FORMATS = {
