@@ -69,8 +69,7 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         address = request.remote_addr or "unknown"
-        if users.is_throttled(form.username.data, address):
-            abort(429, "Too many failed logins. Wait a minute, then try again.")
+        users.count_login_attempt(form.username.data, address)  # TooManyLogins: the 429 page
         user = users.authenticate(form.username.data, form.password.data)
         if user is None:
             users.record_failed_login(form.username.data, address)
@@ -97,7 +96,10 @@ def setup():
     form = SetupForm()
     if form.validate_on_submit():
         try:
-            user = users.create_user(form.username.data, form.password.data, is_admin=True)
+            user = users.create_first_admin(form.username.data, form.password.data)
+        except users.SetupDone as exc:  # another browser's setup came first
+            flash(exc.message)
+            return redirect(url_for("auth.login"))
         except users.AccountError as exc:
             form.username.errors.append(exc.message)
         else:

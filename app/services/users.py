@@ -8,7 +8,7 @@ import secrets
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, insert, literal, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
@@ -27,6 +27,18 @@ UNUSABLE_HASH = generate_password_hash("no such user: timing equaliser")
 
 class AccountError(GalleryError):
     """A name, password or account change the gallery refuses, with the reason."""
+
+
+class SetupDone(GalleryError):
+    """The first-run setup was sent when an account exists already (another browser was first)."""
+
+    status = 409
+
+
+class TooManyLogins(GalleryError):
+    """Past this minute's limit of login attempts for one account from one address."""
+
+    status = 429
 
 
 def check_username(username: str) -> str:
@@ -64,6 +76,28 @@ def create_user(username: str, password: str, is_admin: bool = False) -> User:
     return user
 
 
+def create_first_admin(username: str, password: str) -> User:
+    """The gallery's first account, an admin; SetupDone when any account exists already.
+
+    Two browsers can send the setup form at once, each having seen no account. So "no account
+    yet" and the insert are one statement, which SQLite runs under its single write lock; and
+    PostgreSQL runs it after locking the table against other writers, since there a statement
+    sees only the accounts committed before it began, and both inserts would go through.
+    """
+    username = check_username(username)
+    password_hash = generate_password_hash(check_password(password))  # ~50 ms: not under the lock
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text(f"LOCK TABLE {User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+    first = select(literal(username), literal(password_hash), literal(True)).where(~exists().select_from(User))
+    user_id = db.session.scalar(insert(User).from_select(["username", "password_hash", "is_admin"], first)
+                                .returning(User.id))
+    db.session.commit()  # ends the transaction either way, and with it the lock
+    if user_id is None:
+        raise SetupDone("The gallery is already set up: log in with its account.")
+    log.info("created admin %s at first-run setup", username)
+    return db.session.get(User, user_id)
+
+
 def authenticate(username: str, password: str) -> User | None:
     """The user whose name and password these are, or None; the same work either way."""
     user = find_user(username or "")
@@ -93,9 +127,12 @@ def delete_user(user: User) -> int:
 
 
 # --- login throttling, shared between workers through the cache ----------------------------
-# The first failure opens a one-minute window (a key that expires); the failures are counted
-# under a key named after that window, so the count ends with it whatever the backend does to
-# the counter's own expiry (SimpleCache's inc() resets it to the default five minutes).
+# An attempt is counted before its password is checked, by the backend's atomic increment
+# (Redis INCR; SimpleCache's inc under its lock), so attempts sent at once each get their own
+# number and no more than the limit reach the password. The first attempt opens a one-minute
+# window (a key that expires); attempts are counted under a key named after that window, so the
+# count ends with it whatever the backend does to the counter's own expiry (SimpleCache's inc()
+# resets it to the default five minutes). A good login forgets the window.
 
 WINDOW_SECONDS = 60
 
@@ -105,34 +142,35 @@ def _attempts_key(username: str, address: str) -> str:
     return f"login-failures:{who}"
 
 
-def _counter_key(username: str, address: str) -> str | None:
-    """The key counting this minute's failures, or None when no window is open."""
+def _count_attempt(username: str, address: str) -> int:
+    """This attempt's number in the current window (opened now if none is)."""
     key = _attempts_key(username, address)
+    cache.add(key, secrets.token_hex(8), timeout=WINDOW_SECONDS)
     window = cache.get(key)
-    return f"{key}:{window}" if window else None
+    if not window:
+        return 0  # the window closed, or a good login forgot it, in the last instant
+    counter = f"{key}:{window}"
+    cache.add(counter, 0, timeout=WINDOW_SECONDS)
+    return cache.cache.inc(counter) or 0  # the backend's inc (Flask-Caching's Cache has none)
 
 
-def is_throttled(username: str, address: str) -> bool:
-    """With the cache (Redis) unreachable the count is unknown: logins go on, and the log says so."""
+def count_login_attempt(username: str, address: str) -> None:
+    """Count an attempt before its password is checked; TooManyLogins past the minute's limit.
+
+    With the cache (Redis) unreachable the count is unknown: logins go on, and the log says so.
+    """
     try:
-        counter = _counter_key(username, address)
-        failures = (cache.get(counter) or 0) if counter else 0
+        attempts = _count_attempt(username, address)
     except RedisError as exc:
         log.error("login throttling is off while the cache is unreachable: %s", exc)
-        return False
-    return failures >= current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]
+        return
+    if attempts > current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"]:
+        raise TooManyLogins("Too many failed logins. Wait a minute, then try again.")
 
 
 def record_failed_login(username: str, address: str) -> None:
+    """Only the log: count_login_attempt counted the attempt before its password was checked."""
     log.warning("failed login for %r from %s", username[:64], address)
-    try:
-        cache.add(_attempts_key(username, address), secrets.token_hex(8), timeout=WINDOW_SECONDS)
-        counter = _counter_key(username, address)
-        if counter:  # None only if the window closed in the last instant
-            cache.add(counter, 0, timeout=WINDOW_SECONDS)
-            cache.cache.inc(counter)  # the backend's inc (Flask-Caching's Cache has none); atomic on Redis
-    except RedisError as exc:
-        log.error("could not count a failed login, the cache is unreachable: %s", exc)
 
 
 def forget_failed_logins(username: str, address: str) -> None:
