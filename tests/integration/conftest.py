@@ -6,6 +6,7 @@ again on PostgreSQL. The schema is made by the migrations, once per backend.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import flask_migrate
 import pytest
 from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
@@ -163,3 +165,23 @@ def upload(upload_files):
             content, name = Path(content).read_bytes(), name or Path(content).name
         return upload_files([(content, name)], json=json, headers=headers)
     return send
+
+
+@pytest.fixture
+def empty_postgresql_url():
+    """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards (for a test that needs
+    a schema of its own: migrations, or a server started by the test)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
+    base_url = make_url(base)
+    name = f"{base_url.database}_{secrets.token_hex(4)}"
+    server = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield base_url.set(database=name).render_as_string(hide_password=False)
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        server.dispose()

@@ -4,37 +4,14 @@ of any kind, and every acknowledged upload has its row and its files."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tests" / "load" / "run_load.py"
-
-
-@pytest.fixture
-def empty_postgresql_url():
-    """A new, empty database on TEST_DATABASE_URL's server, dropped afterwards."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
-    base_url = make_url(base)
-    name = f"{base_url.database}_load_{secrets.token_hex(4)}"
-    server = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield base_url.set(database=name).render_as_string(hide_password=False)
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        server.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

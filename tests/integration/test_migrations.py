@@ -6,15 +6,13 @@ is set, a PostgreSQL database it creates beside that one on the same server and 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -31,23 +29,8 @@ def scripts() -> ScriptDirectory:
 def empty_database(request, tmp_path) -> str:
     """The URL of a database with nothing in it."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    server = os.environ.get("TEST_DATABASE_URL")
-    if not server:
-        pytest.skip("TEST_DATABASE_URL is not set, so the PostgreSQL run is skipped")
-    url = make_url(server)
-    name = f"{url.database}_migrations"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))  # a killed run's
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+        return f"sqlite:///{tmp_path / 'fresh.db'}"
+    return request.getfixturevalue("empty_postgresql_url")
 
 
 @pytest.fixture
