@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, GalleryError, RejectedFile, StorageError
@@ -32,9 +33,11 @@ BASES = ("sd-1", "sd-2")
 MAX_SEED = 2**32 - 1
 MODELS_CACHE_SECONDS = 60
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
+UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
                "completed": "done", "failed": "failed", "canceled": "canceled"}
 OPEN_STATES = ("queued", "in_progress")
+ALREADY_KEPT = "This image is already kept in the gallery."
 
 
 class GenerationUnavailable(GalleryError):
@@ -103,22 +106,26 @@ def find_model(key: str) -> dict:
 def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     """Enqueue one batch (one queue item per seed) and record the session.
 
-    Nothing is written when the enqueue fails; InvokeAIError says why.
+    Nothing is written when InvokeAI refuses the batch, cannot be reached or answers wrongly. An enqueue
+    that goes unanswered is different: InvokeAI may take the batch after the gallery gave up, where no
+    cancel sent now can reach it. That batch is canceled now, kept on record as a canceled session, and
+    canceled again after each later enqueue until it is old (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
     seeds = choose_seeds(params.seed, params.count)
     batch_id = str(uuid.uuid4())
     try:
         result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
-    except (invokeai.TimedOut, invokeai.BadResponse):
+    except (invokeai.TimedOut, invokeai.BadResponse) as exc:
         cancel_lost_batch(batch_id)
-        raise
-    session = GenerationSession(
-        owner_id=owner_id, batch_id=batch_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
-        model_key=model["key"], model_name=model["name"], model_hash=model["hash"] or "", model_base=model["base"],
-        width=params.width, height=params.height, steps=params.steps, cfg_scale=params.cfg_scale,
-        scheduler=params.scheduler, item_ids=[int(i) for i in result["item_ids"]],
-        images=[GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)])
+        if not exc.unanswered:
+            raise
+        record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
+        raise type(exc)(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
+                        "(it is listed under Earlier sessions)", exc.url, unanswered=True) from exc
+    session = new_session(owner_id, params, model, batch_id,
+                          [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)],
+                          item_ids=[int(i) for i in result["item_ids"]])
 
     def work():
         db.session.add(session)
@@ -130,17 +137,72 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
         cancel_lost_batch(batch_id)
         raise
     log.info("session %s enqueued batch %s with %d seeds", session.id, batch_id, len(seeds))
+    cancel_unconfirmed_batches()
     return session
 
 
+def new_session(owner_id: int, params: Parameters, model: dict, batch_id: str, images: list[GenerationImage],
+                **values) -> GenerationSession:
+    return GenerationSession(
+        owner_id=owner_id, batch_id=batch_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
+        model_key=model["key"], model_name=model["name"], model_hash=model["hash"] or "", model_base=model["base"],
+        width=params.width, height=params.height, steps=params.steps, cfg_scale=params.cfg_scale,
+        scheduler=params.scheduler, images=images, **values)
+
+
 def cancel_lost_batch(batch_id: str) -> None:
-    """A batch whose answer (or whose row) was lost must not run for nobody."""
+    """A batch whose answer (or whose row) was lost must not run for nobody: cancel it by its id.
+
+    Sent without asking batch_status first: "not there yet" would say nothing about a moment later.
+    """
     try:
-        if client().batch_status(batch_id).get("total", 0):
-            client().cancel_batch(batch_id)
+        if client().cancel_batch(batch_id):
             log.warning("canceled batch %s: its enqueue answer or its session row was lost", batch_id)
     except invokeai.InvokeAIError as exc:
-        log.warning("could not check lost batch %s: %s", batch_id, exc.message)
+        log.warning("could not cancel lost batch %s: %s", batch_id, exc.message)
+
+
+def record_unconfirmed_session(owner_id: int, params: Parameters, model: dict, seeds: list[int], batch_id: str,
+                               reason: str) -> None:
+    """Keep an unanswered batch as a canceled session without item ids: the person sees what became of
+    it, and cancel_unconfirmed_batches finds its id. A database failure here is logged, not raised: the
+    person is better told about InvokeAI, which is what went wrong first."""
+    message = f"InvokeAI did not confirm this batch in time, so the gallery canceled it: {reason}"[:2000]
+    session = new_session(owner_id, params, model, batch_id,
+                          [GenerationImage(seed_index=index, seed=seed, state="canceled", error_message=message)
+                           for index, seed in enumerate(seeds)], canceled=True)
+
+    def work():
+        db.session.add(session)
+        db.session.commit()
+
+    try:
+        run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        log.error("could not record unanswered batch %s: %s", batch_id, exc)
+        return
+    log.warning("the enqueue of batch %s went unanswered: recorded as canceled session %s", batch_id, session.id)
+
+
+def cancel_unconfirmed_batches() -> None:
+    """Cancel again, by id, every recent batch whose enqueue went unanswered: InvokeAI may have taken it since.
+
+    Run after a successful enqueue (InvokeAI is answering then); one PUT for all of them, anyone's, until
+    they are older than UNCONFIRMED_WATCH. Canceling a batch that never arrived, or again, is no error.
+    """
+    rows = db.session.execute(select(GenerationSession.batch_id, GenerationSession.item_ids).where(
+        GenerationSession.canceled.is_(True), GenerationSession.created_at > utcnow() - UNCONFIRMED_WATCH))
+    batch_ids = [batch_id for batch_id, item_ids in rows if not item_ids]
+    if not batch_ids:
+        return
+    try:
+        canceled = client().cancel_batches(batch_ids)
+    except invokeai.InvokeAIError as exc:
+        log.warning("could not cancel %d unconfirmed batches again: %s", len(batch_ids), exc.message)
+        return
+    if canceled:
+        log.warning("canceled %d queue items that InvokeAI took after their enqueue went unanswered", canceled)
 
 
 def choose_seeds(seed: int | None, count: int) -> list[int]:
@@ -287,20 +349,19 @@ def download_result(image: GenerationImage, item: dict) -> None:
     try:
         with storage.disk_errors("download the image"):
             temp.parent.mkdir(parents=True, exist_ok=True)
-        size = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
+        download = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
         decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], photos.rendition_sizes())
         relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
                                      f"{secrets.token_hex(8)}.{decoded.extension}"))
         intent = storage.record_intent(root, "place", relative)  # a crash from here on is undone by check
         written.append(intent)
         photos.write_renditions(root, relative, decoded, written)
-        digest = storage.sha256_of(temp)
         original = storage.resolve(root, relative)
         storage.move_into_place(temp, original)
         written.append(original)
         done = set_state(image, "done", ("downloading",), image_name=name, file_path=relative,
-                         rendition_ext=decoded.rendition_ext, sha256=digest, format=decoded.format,
-                         file_size=size, image_width=decoded.width, image_height=decoded.height)
+                         rendition_ext=decoded.rendition_ext, sha256=download.sha256, format=decoded.format,
+                         file_size=download.size, image_width=decoded.width, image_height=decoded.height)
         if not done:
             raise GenerationRefused("the image was claimed by another request meanwhile")
     except (invokeai.Unreachable, invokeai.TimedOut):
@@ -336,9 +397,17 @@ def cancel_session(session: GenerationSession) -> None:
 
 
 def keep_image(image: GenerationImage) -> Photo:
-    """Move a done candidate into generated/completed/ and make it a photo of the session's owner."""
-    if image.state != "done" or image.decision == "kept":
-        raise GenerationRefused("Only a finished image that is not kept yet can be kept.")
+    """Move a done candidate into generated/completed/ and make it a photo of the session's owner.
+
+    Two tabs may keep the same image at once: a guarded UPDATE (claim_keep) lets one of them in, and
+    holds the row until its commit; the other finds the image kept and says so, touching no file.
+    Two candidates with the same bytes kept at once meet at the (owner_id, sha256) constraint: the
+    second is a DuplicatePhoto, its files moved back.
+    """
+    if image.state != "done":
+        raise GenerationRefused("Only a finished image can be kept.")
+    if image.decision == "kept":
+        raise GenerationRefused(ALREADY_KEPT)
     session = image.session
     root = photos.photos_root()
     kept_path = str(PurePosixPath("generated", "completed", PurePosixPath(image.file_path).name))
@@ -346,11 +415,51 @@ def keep_image(image: GenerationImage) -> Photo:
     moves += [(storage.resolve(root, image.rendition_path(size)),
                storage.resolve(root, storage.rendition_path(kept_path, size, image.rendition_ext)))
               for size in RENDITION_SIZES]
-    existing = db.session.scalar(select(Photo.id).where(Photo.owner_id == session.owner_id,
-                                                        Photo.sha256 == image.sha256))
+    existing = same_bytes_photo(session.owner_id, image.sha256)
     if existing is not None:
         raise DuplicatePhoto(existing)
-    photo = Photo(
+    photo = kept_photo(image, kept_path)
+    if not claim_keep(image, kept_path):
+        db.session.rollback()
+        db.session.refresh(image)  # with the other request's photo, for the answer
+        raise GenerationRefused(ALREADY_KEPT)
+    intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
+    moved = []
+
+    def undo() -> None:
+        db.session.rollback()
+        for source, target in moved:
+            target.replace(source)
+        storage.remove_files([intent])
+
+    try:
+        for source, target in moves:
+            if source.exists():
+                storage.move_into_place(source, target)
+                moved.append((source, target))
+        db.session.add(photo)
+        db.session.flush()
+        image.photo_id = photo.id
+        db.session.commit()
+    except IntegrityError:
+        undo()
+        existing = same_bytes_photo(session.owner_id, image.sha256)
+        if existing is None:
+            raise
+        raise DuplicatePhoto(existing) from None
+    except BaseException:
+        undo()
+        raise
+    storage.remove_files([intent])
+    photos.clear_gallery_cache(session.owner_id)
+    log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
+    return photo
+
+
+def kept_photo(image: GenerationImage, kept_path: str) -> Photo:
+    """The photo a kept candidate becomes, with its session's parameters as columns."""
+    session = image.session
+    return Photo(
         owner_id=session.owner_id, source="generated", original_path=kept_path, rendition_ext=image.rendition_ext,
         original_name=f"{session.model_name}-{image.seed}.{PurePosixPath(kept_path).suffix.lstrip('.')}",
         sha256=image.sha256, format=image.format, mime_type=imaging.FORMATS[image.format][1],
@@ -359,35 +468,35 @@ def keep_image(image: GenerationImage) -> Photo:
         seed=image.seed, model_name=session.model_name, model_key=session.model_key, steps=session.steps,
         cfg_scale=session.cfg_scale, scheduler=session.scheduler, generation_width=session.width,
         generation_height=session.height)
-    intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
-    moved = []
-    try:
-        for source, target in moves:
-            if source.exists():
-                storage.move_into_place(source, target)
-                moved.append((source, target))
-        db.session.add(photo)
-        image.decision, image.file_path = "kept", kept_path
-        db.session.flush()
-        image.photo_id = photo.id
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        for source, target in moved:
-            target.replace(source)
-        storage.remove_files([intent])
-        raise
-    storage.remove_files([intent])
-    photos.clear_gallery_cache(session.owner_id)
-    log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
-    return photo
+
+
+def claim_keep(image: GenerationImage, kept_path: str) -> bool:
+    """Mark a done, not yet kept image kept (not committed): True for the one request that may keep it.
+
+    The UPDATE holds the row (PostgreSQL) or the database (SQLite) until the caller commits or rolls
+    back; a second claim waits for that, then finds the image kept, or claims it after a rollback.
+    """
+    result = db.session.execute(
+        update(GenerationImage)
+        .where(GenerationImage.id == image.id, GenerationImage.state == "done", GenerationImage.decision != "kept")
+        .values(decision="kept", file_path=kept_path).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def same_bytes_photo(owner_id: int, sha256: str | None) -> int | None:
+    return db.session.scalar(select(Photo.id).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
 
 
 def reject_image(image: GenerationImage) -> None:
-    if image.decision == "kept":
-        raise GenerationRefused("This image is kept in the gallery; delete the photo there instead.")
-    image.decision = "rejected"
+    """Mark a candidate rejected unless it is kept, by a guarded UPDATE: another tab's keep may have
+    committed since this request read the image, and a kept image's files are a photo's (discard
+    would delete the files of an image it takes for rejected)."""
+    result = db.session.execute(
+        update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.decision != "kept")
+        .values(decision="rejected").execution_options(synchronize_session=False))
     db.session.commit()
+    if result.rowcount != 1:
+        raise GenerationRefused("This image is kept in the gallery; delete the photo there instead.")
 
 
 def discard_session(session: GenerationSession) -> int:

@@ -9,12 +9,13 @@ what went wrong, in words a person can act on.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 import urllib3
@@ -29,12 +30,17 @@ GET_ATTEMPTS = 3  # uvicorn drops idle keep-alive connections; a GET on one is s
 
 
 class InvokeAIError(Exception):
-    """InvokeAI could not do what was asked; `message` says why, naming the URL."""
+    """InvokeAI could not do what was asked; `message` says why, naming the URL.
 
-    def __init__(self, message: str, url: str = ""):
+    `unanswered`: the request was sent and no answer came (a read timeout, a connection dropped after
+    sending), so InvokeAI may still be acting on it and may act on it after the caller has given up.
+    """
+
+    def __init__(self, message: str, url: str = "", unanswered: bool = False):
         super().__init__(message)
         self.message = message
         self.url = url
+        self.unanswered = unanswered
 
 
 class Unreachable(InvokeAIError):
@@ -60,6 +66,13 @@ class RequestRejected(InvokeAIError):
 
 class GenerationFailed(InvokeAIError):
     """A queue item ended failed; the message is InvokeAI's error_message."""
+
+
+class Download(NamedTuple):
+    """What download_image wrote: the number of bytes and their SHA-256 (hex)."""
+
+    size: int
+    sha256: str
 
 
 class InvokeAIClient:
@@ -93,7 +106,7 @@ class InvokeAIClient:
         return [m for m in models if isinstance(m, dict) and m.get("key") and m.get("base") in bases]
 
     def enqueue_batch(self, batch: dict) -> dict:
-        """POST one batch (never retried: a lost answer is checked with batch_status)."""
+        """POST one batch (never retried: the caller cancels a batch whose answer was lost, by its batch_id)."""
         data = self._json("POST", f"{QUEUE}/enqueue_batch", json_body={"batch": batch, "prepend": False})
         if not isinstance(data, dict) or not isinstance(data.get("item_ids"), list):
             raise BadResponse(f"{self.base_url}{QUEUE}/enqueue_batch answered without item ids", self.base_url)
@@ -113,12 +126,17 @@ class InvokeAIClient:
         return data
 
     def cancel_batch(self, batch_id: str) -> int:
-        data = self._json("PUT", f"{QUEUE}/cancel_by_batch_ids", json_body={"batch_ids": [batch_id]})
+        return self.cancel_batches([batch_id])
+
+    def cancel_batches(self, batch_ids: list[str]) -> int:
+        """Cancel the unfinished items of these batches (unknown batch ids are no error); how many were canceled."""
+        data = self._json("PUT", f"{QUEUE}/cancel_by_batch_ids", json_body={"batch_ids": list(batch_ids)})
         canceled = self._object(f"{QUEUE}/cancel_by_batch_ids", data).get("canceled", 0)
         return canceled if isinstance(canceled, int) else 0
 
-    def download_image(self, image_name: str, destination: Path, max_bytes: int) -> int:
-        """Stream the full image into `destination` (a temp file the caller owns); its size."""
+    def download_image(self, image_name: str, destination: Path, max_bytes: int) -> Download:
+        """Stream the full image into `destination` (a temp file the caller owns); its size and SHA-256, hashed
+        as the bytes go by so the caller need not read the file again."""
         if "/" in image_name or "\\" in image_name or image_name in ("", ".", ".."):
             raise BadResponse(f"InvokeAI at {self.base_url} named an image {image_name[:80]!r}, which is not a file "
                               "name", self.base_url)
@@ -129,7 +147,7 @@ class InvokeAIClient:
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise BadResponse(f"{self.base_url}{path} is {int(declared)} bytes; the gallery takes at most "
                                   f"{max_bytes}", self.base_url)
-            size = 0
+            size, digest = 0, hashlib.sha256()
             with open(destination, "wb") as out:
                 for chunk in self._chunks(response, path):
                     size += len(chunk)
@@ -137,7 +155,8 @@ class InvokeAIClient:
                         raise BadResponse(f"{self.base_url}{path} sent more than {max_bytes} bytes; "
                                           "the download was stopped", self.base_url)
                     out.write(chunk)
-        return size
+                    digest.update(chunk)
+        return Download(size, digest.hexdigest())
 
     # --- the plumbing ---------------------------------------------------------------------
 
@@ -173,7 +192,8 @@ class InvokeAIClient:
         """Send once; a GET or HEAD whose connection broke (not refused, not timed out) is sent again.
 
         Another method whose connection broke after it may have been sent is a BadResponse (like a read timeout, a
-        TimedOut), never Unreachable: the caller must check whether it arrived (enqueue: batch_status).
+        TimedOut), never Unreachable, and both are `unanswered`: the server may still act on it, so the caller must
+        undo it if it does (enqueue: cancel the batch by its id).
         """
         url = self.base_url + path
         headers = {"Accept": "application/json"}
@@ -189,14 +209,14 @@ class InvokeAIClient:
                                f"{self.timeout[0]:g} s", self.base_url) from None
             except requests.exceptions.ReadTimeout:
                 raise TimedOut(f"InvokeAI at {self.base_url} did not answer {method} {path} within "
-                               f"{self.timeout[1]:g} s", self.base_url) from None
+                               f"{self.timeout[1]:g} s", self.base_url, unanswered=True) from None
             except requests.exceptions.ConnectionError as exc:
                 reason = _reason(exc)
                 never_sent = reason in ("connection refused", "unknown host", "no route to host", "connection failed")
-                if attempts == 1 and not never_sent:  # it may have arrived: the caller checks (batch_status)
+                if attempts == 1 and not never_sent:  # it may have arrived, or may still arrive
                     raise BadResponse(f"InvokeAI at {self.base_url} dropped the connection during {method} {path} "
                                       f"({reason}); the request may have arrived, so it was not sent again",
-                                      self.base_url) from None
+                                      self.base_url, unanswered=True) from None
                 if attempt == attempts or reason in ("connection refused", "unknown host", "no route to host"):
                     raise Unreachable(f"InvokeAI at {self.base_url} cannot be reached: {reason}",
                                       self.base_url) from None
@@ -210,8 +230,13 @@ class InvokeAIClient:
         with self._token_lock:
             if self.token and not force:
                 return self.token
-            with self._request("POST", "/api/v1/auth/login", None,
-                               {**self.credentials, "remember_me": False}, auth=False) as response:
+            try:
+                response = self._request("POST", "/api/v1/auth/login", None,
+                                         {**self.credentials, "remember_me": False}, auth=False)
+            except InvokeAIError as exc:
+                exc.unanswered = False  # the login went unanswered; the call it was for was never sent
+                raise
+            with response:
                 if response.status_code in (401, 403):
                     raise RequestRejected(f"InvokeAI at {self.base_url} refused the configured login "
                                           "(GALLERY_INVOKEAI_EMAIL / GALLERY_INVOKEAI_PASSWORD)",

@@ -7,10 +7,13 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   N+1 ends it, N = `steps_to_finish` (default 2: a lone item reads pending, in_progress, completed; 0: the
   first tick ends it). `advance(n)` ticks from a test.
 * `fault`: None or one of FAULTS; acts on every /api request while set, except `truncated_png`/`oversized`
-  (image downloads only) and `item_fails` (items fail when they end). A `silent` request is answered only once
-  the fault is cleared or `silent_seconds` pass (then handled normally, like a slow server), or never if the
-  server stops. `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required
-  connections fail items as on the real server.
+  (image downloads only), `item_fails` (items fail when they end) and `late_accept`/`late_answer` (the enqueue
+  only). A `silent` request is answered only once the fault is cleared or `silent_seconds` pass (then handled
+  normally, like a slow server), or never if the server stops. `late_accept` holds the enqueue the same way and
+  then takes the batch (a server busy past the client's timeout); `late_answer` takes the batch at once and holds
+  only the answer. `wait_idle()` returns once no request is being answered, a held one included.
+  `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required connections fail
+  items as on the real server.
 * `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
   version, auth/status and login; `expire_tokens()` revokes them all.
 * `requests`: one `Logged(method, path (+"?query"), json body or None, headers subset)` per request;
@@ -42,7 +45,9 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import ClosingIterator
 
 VERSION = "6.14.2"
-FAULTS = ("500", "html", "invalid_json", "redirect", "silent", "truncated_png", "oversized", "item_fails")
+TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # the key of the fake's first SD-1 main model
+FAULTS = ("500", "html", "invalid_json", "redirect", "silent", "truncated_png", "oversized", "item_fails",
+          "late_accept", "late_answer")
 OVERSIZED_BYTES = 60 * 1024 * 1024
 SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k euler_a kdpm_2 kdpm_2_k kdpm_2_a "
               "kdpm_2_a_k dpmpp_2s dpmpp_2s_k dpmpp_2m dpmpp_2m_k dpmpp_2m_sde dpmpp_2m_sde_k dpmpp_3m dpmpp_3m_k "
@@ -266,7 +271,7 @@ class FakeInvokeAI:
     def __init__(self):
         self.lock = threading.RLock()
         self.version = VERSION
-        self.models = [_model("237868a8-9909-488c-aad6-ecd4bf74ad4e", "tiny-sd15", "sd-1"),
+        self.models = [_model(TINY_SD15, "tiny-sd15", "sd-1"),
                        _model("5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11", "dreamshaper-8", "sd-1", fmt="checkpoint"),
                        _model("9e7f2c4a-1b3d-4e5f-8a6b-7c8d9e0f1a2b", "sd-2-1-base", "sd-2"),
                        _model("c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f", "sdxl-base-1.0", "sdxl"),
@@ -342,6 +347,14 @@ class FakeInvokeAI:
         with self.lock:
             self.tokens.clear()
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Return once no request is being answered (a held enqueue has been handled to its end)."""
+        deadline = time.monotonic() + timeout
+        while self._active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._active:
+            raise AssertionError(f"the fake InvokeAI is still answering {self._active} request(s)")
+
     # ---- WSGI
     def __call__(self, environ, start_response):
         with self.lock:
@@ -376,12 +389,8 @@ class FakeInvokeAI:
             return Response('{"queue_id": "default", "item_id": 1, "status": "compl', mimetype="application/json")
         if fault == "redirect":
             return Response("", 302, headers={"Location": f"{self.url}/elsewhere"})
-        if fault == "silent":
-            deadline = time.monotonic() + self.silent_seconds
-            while self.fault == "silent" and time.monotonic() < deadline and not self._stop.wait(0.05):
-                pass
-            if self._stop.is_set():
-                return Response("", 503)
+        if fault == "silent" and not self._hold("silent"):
+            return Response("", 503)
         try:
             endpoint, args = self._map.bind_to_environ(request.environ).match()
         except (NotFound, RequestRedirect):  # the web UI's SPA fallback answers any other GET
@@ -399,10 +408,22 @@ class FakeInvokeAI:
         if args.get("queue_id", "default") != "default":
             return _json({"detail": f"Queue item with id {args['item_id']} not found in queue {args['queue_id']}"
                           if "item_id" in args else f"Queue {args['queue_id']} not found"}, 404)
+        if endpoint == "enqueue" and fault == "late_accept" and not self._hold("late_accept"):
+            return Response("", 503)
         try:
-            return getattr(self, f"_ep_{endpoint}")(request, body, **args)
+            response = getattr(self, f"_ep_{endpoint}")(request, body, **args)
         except Invalid as invalid:
             return _json({"detail": invalid.errors}, 422)
+        if endpoint == "enqueue" and fault == "late_answer" and not self._hold("late_answer"):
+            return Response("", 503)
+        return response
+
+    def _hold(self, fault: str) -> bool:
+        """Wait while `fault` stays set, at most silent_seconds; False if the server stopped meanwhile."""
+        deadline = time.monotonic() + self.silent_seconds
+        while self.fault == fault and time.monotonic() < deadline and not self._stop.wait(0.05):
+            pass
+        return not self._stop.is_set()
 
     # ---- queue processing (call with the lock held)
     def _tick(self):

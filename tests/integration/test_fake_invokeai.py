@@ -48,8 +48,8 @@ def model(fake, name="tiny-sd15"):
     return next(m for m in fake.models if m["name"] == name)
 
 
-def enqueue(fake, body=None, **kwargs):
-    return requests.post(fake.url + ENQUEUE, json=body or sd1_body(model(fake)), timeout=5, **kwargs)
+def enqueue(fake, body=None, timeout=5, **kwargs):
+    return requests.post(fake.url + ENQUEUE, json=body or sd1_body(model(fake)), timeout=timeout, **kwargs)
 
 
 def image_url(fake, item):
@@ -174,6 +174,30 @@ def test_request_faults(fake_invokeai, fault):
             answer.json()
     else:
         assert answer.status_code == 302 and answer.headers["Location"] == f"{fake_invokeai.url}/elsewhere"
+
+
+def batch_items(fake, batch_id):
+    with fake.lock:
+        return [item for item in fake.items.values() if item["batch_id"] == batch_id]
+
+
+@pytest.mark.parametrize("fault", ["late_accept", "late_answer"])
+def test_late_enqueue_faults(fake_invokeai, fault):
+    """Only the enqueue is held; the batch lands after the client gave up (late_accept) or before (late_answer)."""
+    fake = fake_invokeai
+    fake.fault = fault
+    body = sd1_body(model(fake))
+    body["batch"]["batch_id"] = "chosen-by-the-client"
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        enqueue(fake, body, timeout=0.5)
+    assert requests.get(f"{fake.url}/api/v1/app/version", timeout=2).status_code == 200  # others are answered
+    landed = requests.get(f"{fake.url}/api/v1/queue/default/b/chosen-by-the-client/status", timeout=2).json()
+    assert landed["total"] == (3 if fault == "late_answer" else 0)
+
+    fake.fault = None  # the held request goes on
+    fake.wait_idle()
+    assert [item["status"] for item in batch_items(fake, "chosen-by-the-client")] == ["pending"] * 3
+    assert fake.count("POST", ENQUEUE) == 1
 
 
 def test_image_faults(fake_invokeai):

@@ -7,6 +7,8 @@ along without any sleep. Every test checks what is left behind: rows, and files 
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import re
@@ -16,27 +18,26 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from testapp import invokeai_settings, log_in
-from fake_invokeai import SCHEDULERS
+import testapp
+from testapp import GENERATE_FORM as FORM, invokeai_settings, log_in
+from fake_invokeai import SCHEDULERS, TINY_SD15
 from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
+from app.services import generation, photos, storage
 
 ENQUEUE = "/api/v1/queue/default/enqueue_batch"
 MODELS = "/api/v2/models/"
 CANCEL = "/api/v1/queue/default/cancel_by_batch_ids"
 LOGIN = "/api/v1/auth/login"
 JSON = {"Accept": "application/json"}
-TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # the fake's models
-DREAMSHAPER = "5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11"
+DREAMSHAPER = "5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11"  # the fake's other models (TINY_SD15: its first)
 SD21 = "9e7f2c4a-1b3d-4e5f-8a6b-7c8d9e0f1a2b"
 SDXL = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
 VAE = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 EMAIL, PASSWORD = "artist@example.com", "paint-by-numbers"  # the fake's multi-user account
-FORM = {"prompt": "a lighthouse on a cliff at sunset", "negative_prompt": "blurry, text", "model": TINY_SD15,
-        "width": 64, "height": 72, "steps": 2, "cfg_scale": 7.5, "scheduler": "dpmpp_2m", "seed": "", "count": 3}
 # API.md §2.1: the SD-1 txt2img graph, node types and edges.
 NODE_TYPES = {"model_loader": "main_model_loader", "clip_skip": "clip_skip", "positive": "compel",
               "negative": "compel", "noise": "noise", "denoise": "denoise_latents", "l2i": "l2i",
@@ -62,13 +63,7 @@ def fake(fake_invokeai):
 @pytest.fixture
 def generate(client):
     """generate(**form overrides) -> the new session's id (POST /generate, answered with a redirect)."""
-    def post(**overrides) -> int:
-        response = client.post("/generate", data={**FORM, **overrides})
-        assert response.status_code == 302, response.get_data(as_text=True)
-        match = re.fullmatch(r"/generate/sessions/(\d+)", urlsplit(response.location).path)
-        assert match, response.location
-        return int(match[1])
-    return post
+    return functools.partial(testapp.generate, client)
 
 
 @pytest.fixture
@@ -295,6 +290,19 @@ def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(
     assert len(soup.select("li.candidate img")) == 3
 
 
+def test_a_download_is_hashed_as_it_streams_and_not_read_again(fake, generate, poll_until_finished, stored,
+                                                               monkeypatch):
+    def read_again(path):
+        raise AssertionError(f"{path} was read a second time to hash it")
+
+    monkeypatch.setattr(storage, "sha256_of", read_again)
+    session_id = generate(seed=800, count=2)
+    assert {image["state"] for image in poll_until_finished(session_id)["images"]} == {"done"}
+    for image in stored(session_id).values():
+        served = fake.images[image.image_name]["png"]
+        assert (image.sha256, image.file_size) == (hashlib.sha256(served).hexdigest(), len(served))
+
+
 def test_two_pollers_at_the_same_moment_download_each_image_once(app, user_id, fake, generate, stored, data_files):
     fake.steps_to_finish = 0
     session_id = generate(seed=5, count=4)
@@ -478,6 +486,117 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
         assert db.session.get(Photo, photo_id) is not None
 
 
+@pytest.fixture
+def keep_at_once(app, user_id, monkeypatch):
+    """keep_at_once(image ids) -> [(status, JSON)] of keeping them from two tabs at the same moment.
+
+    Each tab is its own client and database session. Both requests have read their image as undecided
+    before either writes (they wait for each other where keep_image first reaches for the data folder),
+    which is the interleaving that two tabs can hit by chance.
+    """
+    def keep(image_ids: list[int]) -> list[tuple[int, dict]]:
+        together = threading.Barrier(len(image_ids))
+        waited = threading.local()
+        real_root = photos.photos_root
+
+        def root_once_both_have_read():
+            if not getattr(waited, "done", False):
+                waited.done = True
+                together.wait(timeout=10)
+            return real_root()
+
+        monkeypatch.setattr(photos, "photos_root", root_once_both_have_read)
+        tabs = [log_in(app.test_client(), user_id) for _ in image_ids]
+        answers: list = [None] * len(image_ids)
+
+        def post(index: int) -> None:
+            with app.app_context():
+                response = tabs[index].post(f"/generate/images/{image_ids[index]}/keep", headers=JSON)
+                answers[index] = (response.status_code, response.get_json())
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(image_ids))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        monkeypatch.setattr(photos, "photos_root", real_root)
+        return answers
+    return keep
+
+
+def test_two_tabs_keeping_one_image_at_once_make_one_photo(app, generate, poll_until_finished, stored, rows,
+                                                            data_files, keep_at_once):
+    session_id = generate(seed=42, count=1)
+    poll_until_finished(session_id)
+    [image] = stored(session_id).values()
+
+    answers = sorted(keep_at_once([image.id, image.id]), key=lambda answer: answer[0])
+
+    assert [status for status, _ in answers] == [200, 409], answers
+    (_, kept), (_, again) = answers
+    assert again["problem"] == "This image is already kept in the gallery."
+    assert kept["image"]["decision"] == again["image"]["decision"] == "kept"
+    assert kept["image"]["photo_url"] == again["image"]["photo_url"]  # the same photo
+    assert rows(Photo) == 1
+    name = image.file_path.rsplit("/", 1)[1]
+    assert data_files() == {f"photos/generated/completed/{name}"} | {
+        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", image.rendition_ext)}
+    with app.app_context():
+        photo = db.session.scalar(select(Photo))
+        assert stored(session_id)[42].photo_id == photo.id and photo.original_path == f"generated/completed/{name}"
+
+
+def test_two_images_of_the_same_bytes_kept_at_once_make_one_photo(generate, poll_until_finished, stored, rows,
+                                                                  data_files, keep_at_once):
+    """Two sessions with one seed and the same form make the same file: the second keep finds the
+    (owner, sha256) constraint taken and says so, its candidate left as it was."""
+    first, second = generate(seed=42, count=1), generate(seed=42, count=1)
+    poll_until_finished(first)
+    poll_until_finished(second)
+    [one], [other] = stored(first).values(), stored(second).values()
+    assert one.sha256 == other.sha256
+    before = data_files()
+
+    answers = keep_at_once([one.id, other.id])
+
+    assert sorted(status for status, _ in answers) == [200, 409], answers
+    [(_, lost)] = [answer for answer in answers if answer[0] == 409]
+    assert lost["problem"] == "This image is already in the gallery."
+    assert lost["image"]["decision"] == "undecided" and lost["image"]["photo_url"] is None
+    assert rows(Photo) == 1
+    [loser] = [image for image in (one, other) if image.id == lost["image"]["id"]]
+    winner = one if loser is other else other
+    assert stored(loser.session_id)[42].file_path == loser.file_path  # still a candidate, files and all
+    won = {f"photos/{p}" for p in {winner.file_path} | renditions_of(winner.file_path, winner.rendition_ext)}
+    name = winner.file_path.rsplit("/", 1)[1]
+    completed = {f"photos/generated/completed/{name}"} | {
+        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", winner.rendition_ext)}
+    assert data_files() == (before - won) | completed
+
+
+def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
+        app, client, user_id, generate, poll_until_finished, stored, data_files):
+    session_id = generate(seed=42, count=1)
+    poll_until_finished(session_id)
+    [image] = stored(session_id).values()
+    kept = []
+    other_tab = threading.Thread(target=lambda: kept.append(
+        client.post(f"/generate/images/{image.id}/keep", headers=JSON).status_code))  # its own app context
+    with app.app_context():
+        stale = generation.find_image(user_id, image.id)  # this request read it undecided...
+        assert stale.decision == "undecided"
+        other_tab.start()  # ...then the other tab's keep commits
+        other_tab.join(timeout=30)
+        assert kept == [200]
+        with pytest.raises(generation.GenerationRefused, match="is kept in the gallery"):
+            generation.reject_image(stale)
+    assert stored(session_id)[42].decision == "kept"
+    assert client.post(f"/generate/sessions/{session_id}/discard").status_code == 303
+    name = image.file_path.rsplit("/", 1)[1]
+    assert data_files() == {f"photos/generated/completed/{name}"} | {
+        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", image.rendition_ext)}  # the photo's
+
+
 # --- InvokeAI down or misbehaving ----------------------------------------------------------
 
 class Outage:
@@ -541,7 +660,7 @@ def test_outage_answers_a_5xx_page_in_words_and_writes_nothing(client, outage, f
     assert data_files() == set()
 
 
-@pytest.mark.parametrize("outage", [kind for kind in OUTAGES if kind != "closed port"], indirect=True)
+@pytest.mark.parametrize("outage", [kind for kind in OUTAGES if kind not in ("closed port", "silent")], indirect=True)
 def test_outage_during_enqueue_answers_in_words_and_writes_nothing(client, outage, fake, rows, data_files):
     assert client.get("/generate").status_code == 200  # the model list is now cached
     outage.start()
@@ -553,6 +672,71 @@ def test_outage_during_enqueue_answers_in_words_and_writes_nothing(client, outag
     assert f"{fake.url}" in words and ENQUEUE in words, words
     assert rows(GenerationSession) == rows(GenerationImage) == 0
     assert data_files() == set()
+
+
+def batch_statuses(fake, batch_id: str) -> list[str]:
+    """The statuses of a batch's queue items on the fake InvokeAI, in item order."""
+    with fake.lock:
+        return [item["status"] for item in fake.items.values() if item["batch_id"] == batch_id]
+
+
+def post_unanswered_enqueue(client, fake, fault: str) -> tuple[str, str]:
+    """POST the form while the fake holds the enqueue past the gallery's 1 s: (the page's words, the batch id)."""
+    assert client.get("/generate").status_code == 200  # the model list is cached: only the enqueue is slow
+    fake.fault = fault
+    started = time.monotonic()
+    response = client.post("/generate", data={**FORM, "seed": 50, "count": 2})
+    assert time.monotonic() - started < 5
+    assert response.status_code == 504
+    [batch] = enqueued_batches(fake)
+    return text_of(response), batch["batch_id"]
+
+
+def assert_recorded_as_canceled(app, client, batch_id: str) -> None:
+    """The gallery keeps the unanswered batch as a canceled session, saying why, so it can cancel it again."""
+    with app.app_context():
+        [session] = db.session.scalars(select(GenerationSession)).all()
+        assert (session.batch_id, session.canceled, session.item_ids) == (batch_id, True, None)
+        assert [(image.seed, image.state) for image in session.images] == [(50, "canceled"), (51, "canceled")]
+        assert all("did not confirm" in image.error_message for image in session.images)
+        session_id = session.id
+    page = client.get(f"/generate/sessions/{session_id}")
+    assert page.status_code == 200 and "did not confirm" in text_of(page)
+
+
+def test_an_enqueue_answered_after_the_timeout_is_canceled_at_once(client, fake, app):
+    words, batch_id = post_unanswered_enqueue(client, fake, "late_answer")
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
+    assert batch_statuses(fake, batch_id) == ["canceled", "canceled"]  # taken, and canceled before anyone saw it
+    assert [r.json for r in fake.requests if r.path == CANCEL] == [{"batch_ids": [batch_id]}]
+    assert_recorded_as_canceled(app, client, batch_id)
+
+
+def test_an_enqueue_unanswered_by_a_silent_invokeai_is_said_in_time_and_kept_on_record(client, fake, app):
+    """Everything hangs, the cancel too: the person still reads why within seconds, and the batch is on record."""
+    words, batch_id = post_unanswered_enqueue(client, fake, "silent")
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
+    assert fake.count("PUT", CANCEL) == 1  # sent, and not answered either
+    assert_recorded_as_canceled(app, client, batch_id)
+
+
+def test_an_enqueue_taken_after_the_timeout_is_canceled_by_the_next_generation(client, fake, app, generate):
+    """InvokeAI takes the batch only after the gallery gave up and canceled it: a cancel cannot be sent ahead
+    of it, so the gallery keeps the batch id and cancels it again until it is old (here: at the next enqueue)."""
+    words, batch_id = post_unanswered_enqueue(client, fake, "late_accept")
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
+    assert batch_statuses(fake, batch_id) == []  # not taken yet: the gallery's cancel found nothing
+    assert_recorded_as_canceled(app, client, batch_id)
+
+    fake.fault = None  # InvokeAI now takes the held batch
+    fake.wait_idle()
+    assert batch_statuses(fake, batch_id) == ["pending", "pending"]
+    session_id = generate(seed=60, count=1)
+    assert batch_statuses(fake, batch_id) == ["canceled", "canceled"]
+    with app.app_context():
+        new_batch = db.session.get(GenerationSession, session_id).batch_id
+    assert batch_statuses(fake, new_batch) == ["pending"]  # the new one is untouched
+    assert {"batch_ids": [batch_id]} in [r.json for r in fake.requests if r.path == CANCEL]
 
 
 def test_status_reports_an_outage_in_json_and_recovers(client, outage, fake, generate, status, poll_until_finished):

@@ -2,20 +2,15 @@
 candidate's rendition goes through X-Accel-Redirect like a photo's."""
 from __future__ import annotations
 
-import re
-
 import pytest
 from bs4 import BeautifulSoup
 
 from app.extensions import db
 from app.models import GenerationImage
-from testapp import invokeai_settings, log_in
+from testapp import generate, invokeai_settings, log_in
 
 PREFIX = "/protected-photos"
 JSON = {"Accept": "application/json"}
-TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # one of the fake InvokeAI's models
-FORM = {"prompt": "a lighthouse", "negative_prompt": "", "model": TINY_SD15, "width": 64, "height": 72,
-        "steps": 2, "cfg_scale": 7.5, "scheduler": "dpmpp_2m", "seed": "7", "count": 1}
 
 
 @pytest.fixture
@@ -26,9 +21,7 @@ def app_config(fake_invokeai):
 @pytest.fixture
 def finished_image(client) -> dict:
     """A generated, downloaded candidate (the status route's JSON for it)."""
-    response = client.post("/generate", data=FORM)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    session_id = int(re.search(r"/generate/sessions/(\d+)", response.location)[1])
+    session_id = generate(client, seed=7, count=1)
     for _ in range(50):
         status = client.post(f"/generate/sessions/{session_id}/status", headers=JSON).get_json()
         if status["finished"]:

@@ -1,9 +1,11 @@
-"""The integration tests' app factory, sign-in and upload bodies (imported by conftest and tests)."""
+"""The integration tests' app factory, sign-in, upload bodies and generate form (imported by conftest and tests)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from fake_invokeai import TINY_SD15
 from app import create_app
 from app.blueprints.auth import account_mark
 from app.extensions import db
@@ -24,6 +26,20 @@ def invokeai_settings(fake) -> dict:
     """Settings that point the app at a fake InvokeAI, with timeouts short enough for tests."""
     return {"INVOKEAI_URL": fake.url, "INVOKEAI_READ_TIMEOUT": 1.0, "INVOKEAI_CONNECT_TIMEOUT": 1.0,
             "INVOKEAI_DEADLINE": 5.0}
+
+
+GENERATE_FORM = {"prompt": "a lighthouse on a cliff at sunset", "negative_prompt": "blurry, text", "model": TINY_SD15,
+                 "width": 64, "height": 72, "steps": 2, "cfg_scale": 7.5, "scheduler": "dpmpp_2m", "seed": "",
+                 "count": 3}
+
+
+def generate(client, **overrides) -> int:
+    """POST the generate form (GENERATE_FORM with `overrides`) as a browser would; the new session's id."""
+    response = client.post("/generate", data={**GENERATE_FORM, **overrides})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    match = re.fullmatch(r"/generate/sessions/(\d+)", urlsplit(response.location).path)
+    assert match, response.location
+    return int(match[1])
 
 
 def log_in(client, user_id: int):

@@ -6,6 +6,7 @@ total deadline can be crossed without waiting.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import socket
@@ -251,6 +252,12 @@ def test_cancel_batch_puts_the_batch_id_and_returns_the_count(api, client):
     assert client.cancel_batch(BATCH["batch_id"]) == 2
 
 
+def test_cancel_batches_puts_every_batch_id_in_one_call(api, client):
+    answer(api, "PUT", f"{QUEUE}/cancel_by_batch_ids", {"canceled": 0},
+           match=[matchers.json_params_matcher({"batch_ids": ["lost-1", "lost-2"]})])
+    assert client.cancel_batches(["lost-1", "lost-2"]) == 0  # batches that never arrived: no error
+
+
 # --- downloading an image -------------------------------------------------------------------------------
 
 IMAGE = "e037ba71-103d-4232-a186-7bb35d97fe9f.png"
@@ -258,10 +265,10 @@ IMAGE_PATH = f"/api/v1/images/i/{IMAGE}/full"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 800  # 200 KiB and a bit: several chunks
 
 
-def test_download_image_streams_to_the_file_and_returns_its_size(api, client, tmp_path):
+def test_download_image_streams_to_the_file_and_returns_its_size_and_sha256(api, client, tmp_path):
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png", headers={"Content-Length": str(len(PNG))})
     destination = tmp_path / "download.tmp"
-    assert client.download_image(IMAGE, destination, max_bytes=len(PNG)) == len(PNG)
+    assert client.download_image(IMAGE, destination, max_bytes=len(PNG)) == (len(PNG), hashlib.sha256(PNG).hexdigest())
     assert destination.read_bytes() == PNG
 
 
@@ -338,6 +345,7 @@ def test_a_failed_answer_raises_its_kind_saying_what_went_wrong(api, client, rep
     assert_names_base_url(error)
     for word in words:
         assert word in error.message
+    assert not error.unanswered  # the server answered: it is done with the request
     if kind is RequestRejected:
         assert error.status == reply["status"]
         assert error.detail == reply["json"]["detail"]
@@ -419,6 +427,7 @@ def test_the_enqueue_post_on_a_broken_connection_is_never_sent_again(api, client
     with pytest.raises(BadResponse) as caught:  # it may have arrived: the caller checks batch_status
         client.enqueue_batch(BATCH)
     assert "may have" in caught.value.message and "Connection reset by peer" in caught.value.message
+    assert caught.value.unanswered  # InvokeAI may still take the batch
     assert_names_base_url(caught.value)
     assert len(api.calls) == 1 and clock.sleeps == []
 
@@ -427,27 +436,30 @@ def test_the_enqueue_post_on_a_broken_connection_is_never_sent_again(api, client
                                           (NO_NETWORK, "connection failed")])
 def test_the_enqueue_post_that_never_connected_is_unreachable(api, client, text, reason):
     api.post(f"{BASE}{QUEUE}/enqueue_batch", body=requests.exceptions.ConnectionError(text))
-    with pytest.raises(Unreachable, match=reason):
+    with pytest.raises(Unreachable, match=reason) as caught:
         client.enqueue_batch(BATCH)
+    assert not caught.value.unanswered  # never sent
     assert len(api.calls) == 1
 
 
-@pytest.mark.parametrize("timeout, words", [
-    (requests.exceptions.ConnectTimeout("connect timed out"), "did not accept a connection within 3 s"),
-    (requests.exceptions.ReadTimeout("read timed out"), f"did not answer GET {QUEUE}/status within 30 s"),
+@pytest.mark.parametrize("timeout, words, unanswered", [
+    (requests.exceptions.ConnectTimeout("connect timed out"), "did not accept a connection within 3 s", False),
+    (requests.exceptions.ReadTimeout("read timed out"), f"did not answer GET {QUEUE}/status within 30 s", True),
 ])
-def test_a_timeout_is_timed_out_and_not_sent_again(api, client, clock, timeout, words):
+def test_a_timeout_is_timed_out_and_not_sent_again(api, client, clock, timeout, words, unanswered):
     api.get(f"{BASE}{QUEUE}/status", body=timeout)
     with pytest.raises(TimedOut, match=words) as caught:
         client.queue_status()
     assert_names_base_url(caught.value)
+    assert caught.value.unanswered is unanswered  # a read timeout: sent, and the server may still be at it
     assert len(api.calls) == 1 and clock.sleeps == []
 
 
-def test_a_read_timeout_on_the_enqueue_post_is_timed_out(api, client):
+def test_a_read_timeout_on_the_enqueue_post_is_timed_out_and_unanswered(api, client):
     api.post(f"{BASE}{QUEUE}/enqueue_batch", body=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(TimedOut, match=f"did not answer POST {QUEUE}/enqueue_batch within 30 s"):
+    with pytest.raises(TimedOut, match=f"did not answer POST {QUEUE}/enqueue_batch within 30 s") as caught:
         client.enqueue_batch(BATCH)
+    assert caught.value.unanswered  # InvokeAI may take the batch after the client gave up
     assert len(api.calls) == 1
 
 
@@ -473,7 +485,7 @@ def test_a_json_answer_slower_than_the_deadline_is_timed_out(api, client, clock)
 def test_a_body_within_the_deadline_is_read_whole(api, client, clock, tmp_path):
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png")
     clock.step = 1.0
-    assert client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7) == len(PNG)
+    assert client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7).size == len(PNG)
 
 
 def test_a_real_trickle_is_stopped_at_the_deadline(api, tmp_path):
@@ -553,7 +565,7 @@ def test_a_token_refused_even_when_fresh_is_rejected_after_one_new_login(api, au
 def test_a_download_sends_the_token_too(api, auth_client, tmp_path):
     login_answer(api, "tok-1")
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png", match=bearer("tok-1"))
-    assert auth_client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7) == len(PNG)
+    assert auth_client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7).size == len(PNG)
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -568,6 +580,14 @@ def test_a_refused_login_is_rejected_naming_the_settings(api, auth_client, statu
     assert PASSWORD not in error.message
     assert_names_base_url(error)
     assert len(api.calls) == 1  # the call itself is not sent without a token
+
+
+def test_a_login_that_times_out_before_an_enqueue_leaves_the_enqueue_unsent_not_unanswered(api, auth_client):
+    api.post(BASE + "/api/v1/auth/login", body=requests.exceptions.ReadTimeout("read timed out"))
+    with pytest.raises(TimedOut, match="did not answer POST /api/v1/auth/login") as caught:
+        auth_client.enqueue_batch(BATCH)
+    assert not caught.value.unanswered  # no batch can arrive late: none was sent
+    assert len(api.calls) == 1
 
 
 def test_a_login_answered_without_a_token_is_a_bad_response(api, auth_client):
@@ -630,10 +650,10 @@ def test_a_real_reset_get_is_sent_again_then_unreachable(resetting_server, clock
 def test_a_real_reset_post_is_sent_once_and_may_have_arrived(resetting_server, clock):
     base, state = resetting_server
     client = InvokeAIClient(base, connect_timeout=2, read_timeout=2)
-    with pytest.raises(BadResponse, match="may have arrived"):
+    with pytest.raises(BadResponse, match="may have arrived") as caught:
         client.enqueue_batch(BATCH)
     client.close()
-    assert state["accepted"] == 1
+    assert state["accepted"] == 1 and caught.value.unanswered
 
 
 def test_a_real_closed_port_is_unreachable(clock):
