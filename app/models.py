@@ -26,9 +26,9 @@ MAX_ID = 2**31 - 1
 RENDITION_CODE_VERSION = 2
 
 
-def rendition_version(sha256: str) -> str:
+def rendition_version(sha256: str, settings_tag: str | None = None) -> str:
     """The image's SHA-256 prefix and a tag of the settings its renditions were made with (hex)."""
-    return sha256[:12] + rendition_settings_tag()
+    return sha256[:12] + (settings_tag or rendition_settings_tag())
 
 
 def rendition_settings_tag() -> str:

@@ -185,15 +185,12 @@ class GridPhoto:
     original_name: str
     sha256: str
 
-    # The grid's links are written here rather than by url_for: 120 url_for calls were nearly half of
-    # a cached grid page's CPU (tests/benchmarks/bench_grid.py). They are the same strings:
-    # tests/integration/test_grid_queries.py compares them with url_for's on every page it reads.
-    def detail_url(self, source: str | None) -> str:
-        query = f"?source={source}" if source else ""  # a valid_source(): a bare word
-        return f"{request.script_root}/photos/{self.id}{query}"
 
-    def grid_url(self) -> str:
-        return f"{request.script_root}/thumbnails/{self.id}/grid?v={rendition_version(self.sha256)}"
+@dataclass
+class GridLink:
+    photo: GridPhoto
+    detail_url: str
+    grid_url: str
 
 
 @dataclass
@@ -204,6 +201,17 @@ class GridPage:
     # Names what the page shows (owner, generation, filter, cursors, rendition settings): the grid
     # template caches its HTML under it, and a change to the owner's photos changes it.
     cache_key: str = ""
+
+    def links(self, source: str | None) -> list[GridLink]:
+        """Each photo with its page's URL and its grid rendition's, written here rather than by
+        url_for, with the prefix and the settings tag read once a page: 120 url_for calls were
+        nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
+        strings: tests/integration/test_grid_queries.py compares them with url_for's."""
+        root, tag = request.script_root, rendition_settings_tag()
+        query = f"?source={source}" if source else ""  # a valid_source(): a bare word
+        return [GridLink(photo, f"{root}/photos/{photo.id}{query}",
+                         f"{root}/thumbnails/{photo.id}/grid?v={rendition_version(photo.sha256, tag)}")
+                for photo in self.photos]
 
 
 def encode_cursor(photo) -> str:

@@ -120,7 +120,7 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
         page = photo_service.grid_page(user_id, None)
         cached = photo_service._grid_rows(user_id, None, None, None, 60)  # what grid_page keeps in the cache
         photo = db.session.get(Photo, photo_id)
-        assert [p.grid_url() for p in page.photos] == [photo.rendition_url("grid")]
+        assert [link.grid_url for link in page.links(None)] == [photo.rendition_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
     assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256)], "newer": None, "older": None}
 
