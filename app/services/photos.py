@@ -172,6 +172,7 @@ def delete_photo(photo: Photo) -> None:
         raise
     storage.remove_files([staged for _, staged in moved] + [path for path, _ in moved] + [intent])
     clear_gallery_cache(photo.owner_id)
+    forget_rendition(photo)
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
 
 
@@ -264,7 +265,8 @@ def read_through(key: str, read: Callable[[], object]):
     if value is None:
         value = read()
         try:
-            cache.set(key, value)
+            if value is not None:
+                cache.set(key, value)
         except RedisError as exc:
             log.warning("cache unreachable, not keeping %s: %s", key, exc)
     return value
@@ -379,19 +381,39 @@ class RenditionFile:
 def find_rendition(owner_id: int, photo_id: int, size: str) -> RenditionFile | None:
     """Where the owner's photo keeps its `size` rendition; None when the owner has no such photo.
 
-    The hot path of every grid: two columns, not the whole row, and a string join (safe_join
-    refuses a path that leaves the folder) instead of resolve()'s syscalls. The file may be
-    missing: the caller sends it, and only when that fails pays for ensure_rendition.
+    The hot path of every grid (60 requests a page): the row's two columns are kept in the cache,
+    and the path is joined by safe_join (string checks, no resolve() syscalls). A kept entry can
+    only name this photo's own files (the key has the owner; a path is never reused), and the
+    caller sends the file, falling back to ensure_rendition when it is not there: a photo deleted
+    or re-made since is a missing file, never another photo's.
     """
-    row = db.session.execute(select(Photo.original_path, Photo.rendition_ext).where(
-        Photo.owner_id == owner_id, Photo.id == photo_id)).first()
+    row = read_through(rendition_key(owner_id, photo_id), lambda: _rendition_columns(owner_id, photo_id))
     if row is None:
         return None
-    relative = storage.rendition_path(row.original_path, size, row.rendition_ext)
+    original_path, rendition_ext = row
+    relative = storage.rendition_path(original_path, size, rendition_ext)
     path = safe_join(str(photos_root()), relative)
     if path is None:
         raise ValueError(f"path leaves the photos folder: {relative!r}")
-    return RenditionFile(path, relative, row.rendition_ext)
+    return RenditionFile(path, relative, rendition_ext)
+
+
+def rendition_key(owner_id: int, photo_id: int) -> str:
+    return f"rendition:{owner_id}:{photo_id}"
+
+
+def _rendition_columns(owner_id: int, photo_id: int) -> tuple[str, str] | None:
+    row = db.session.connection().execute(select(Photo.original_path, Photo.rendition_ext).where(
+        Photo.owner_id == owner_id, Photo.id == photo_id)).first()
+    return (row.original_path, row.rendition_ext) if row else None
+
+
+def forget_rendition(photo: Photo) -> None:
+    """Drop the photo's kept rendition columns (after a delete, or a change of rendition type)."""
+    try:
+        cache.delete(rendition_key(photo.owner_id, photo.id))
+    except RedisError as exc:  # harmless: a kept entry only ever names this photo's own files
+        log.warning("cache unreachable, could not drop %s: %s", rendition_key(photo.owner_id, photo.id), exc)
 
 
 def ensure_rendition(photo: Photo, size: str) -> Path:
@@ -416,6 +438,7 @@ def replace_renditions(photo: Photo, rendition_ext: str, temps: dict[str, Path])
         old = [storage.resolve(root, photo.rendition_path(size)) for size in temps]
         photo.rendition_ext = rendition_ext
         db.session.commit()
+        forget_rendition(photo)
         storage.remove_files(old)
 
 

@@ -14,6 +14,8 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.http import parse_options_header
 
+from testapp import log_in
+
 from app.extensions import db
 from app.models import Photo
 
@@ -315,6 +317,24 @@ def test_a_missing_thumbnail_is_made_again(upload_id, photo_row, data_dir, clien
     assert path.read_bytes() == response.data
     with Image.open(path) as image:
         assert image.size == size
+
+
+def test_a_thumbnail_served_before_a_delete_is_a_404_after_it(upload_id, client):
+    """The thumbnail route keeps each photo's rendition path in the cache: a deleted photo's
+    kept path must not serve anything."""
+    photo_id = upload_id(GPS_JPEG)
+    assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
+    assert client.post(f"/photos/{photo_id}/delete").status_code == 302
+    assert client.get(f"/thumbnails/{photo_id}/grid").status_code == 404
+
+
+def test_a_thumbnail_another_user_asked_for_first_stays_theirs(app, upload_id, client, make_user):
+    """Bob's request for alice's thumbnail is a 404 before and after alice's own requests were cached."""
+    photo_id = upload_id(GPS_JPEG)
+    bob = log_in(app.test_client(), make_user("bob"))
+    assert bob.get(f"/thumbnails/{photo_id}/grid").status_code == 404
+    assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
+    assert bob.get(f"/thumbnails/{photo_id}/grid").status_code == 404
 
 
 @pytest.mark.parametrize("url", ["/thumbnails/{id}/huge", "/thumbnails/424242/grid",

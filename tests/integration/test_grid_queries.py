@@ -147,6 +147,9 @@ def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):
     response.close()
     assert response.status_code == 200 and body == buffer.getvalue()
     assert len(statements) <= RENDITION_STATEMENTS, statements
+    again, warm = counted(f"/thumbnails/{photo_id}/grid", cold=False)
+    again.close()
+    assert len(warm) == 1, warm  # the user: the photo's rendition path was kept in the cache
 
 
 @pytest.mark.parametrize("source", [None, "uploaded"])
