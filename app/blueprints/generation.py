@@ -7,7 +7,7 @@ from flask_login import current_user
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage, GenerationSession
-from ..services import generation
+from ..services import candidates, generation
 from ..services.invokeai import InvokeAIError, RequestRejected, TimedOut, Unreachable
 from .photos import own_photo_or_404
 
@@ -146,7 +146,7 @@ def cancel(session_id: int):
 @bp.post(f"/sessions/{SESSION_ID}/discard")
 def discard(session_id: int):
     try:
-        count = generation.discard_session(own_session_or_404(session_id))
+        count = candidates.discard_session(own_session_or_404(session_id))
     except (InvokeAIError, GalleryError) as exc:
         flash(f"Could not discard: {exc.message}")
         return redirect(url_for("generation.session", session_id=session_id), 303)
@@ -166,7 +166,7 @@ def decided(image: GenerationImage, message: str | None = None, code: int = 200)
 def keep(image_id: int):
     image = own_image_or_404(image_id)
     try:
-        generation.keep_image(image)
+        candidates.keep_image(image)
     except DuplicatePhoto:
         return decided(image, "This image is already in the gallery.", 409)
     except GalleryError as exc:
@@ -178,7 +178,7 @@ def keep(image_id: int):
 def reject(image_id: int):
     image = own_image_or_404(image_id)
     try:
-        generation.reject_image(image)
+        candidates.reject_image(image)
     except GalleryError as exc:
         return decided(image, exc.message, exc.status)
     return decided(image)

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..errors import GalleryError
 from ..extensions import cache, db
 from ..models import Photo, User
-from . import generation
+from . import candidates
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def set_password(user: User, password: str) -> None:
 def delete_user(user: User) -> int:
     """Delete the account, its generation sessions and every photo it owns (rows, originals,
     renditions); returns the number of photos."""
-    generation.delete_sessions_of(user.id)
+    candidates.delete_sessions_of(user.id)
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:
         photo_service.delete_photo(photo)

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
-from app.services import generation, photos, storage
+from app.services import candidates, generation, photos, storage
 
 ENQUEUE = "/api/v1/queue/default/enqueue_batch"
 MODELS = "/api/v2/models/"
@@ -589,7 +589,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
         other_tab.join(timeout=30)
         assert kept == [200]
         with pytest.raises(generation.GenerationRefused, match="is kept in the gallery"):
-            generation.reject_image(stale)
+            candidates.reject_image(stale)
     assert stored(session_id)[42].decision == "kept"
     assert client.post(f"/generate/sessions/{session_id}/discard").status_code == 303
     name = image.file_path.rsplit("/", 1)[1]

@@ -1,0 +1,161 @@
+"""A generation session's candidates once downloaded: keep one as a photo, reject it, discard the
+rest of a session, delete an account's sessions with their files."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import DuplicatePhoto
+from ..extensions import db
+from ..models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo, utcnow
+from . import imaging, invokeai, photos, storage
+from .generation import GenerationRefused, cancel_session
+
+log = logging.getLogger(__name__)
+
+ALREADY_KEPT = "This image is already kept in the gallery."
+
+
+def keep_image(image: GenerationImage) -> Photo:
+    """Move a done candidate into generated/completed/ and make it a photo of the session's owner.
+
+    Two tabs may keep the same image at once: a guarded UPDATE (claim_keep) lets one of them in, and
+    holds the row until its commit; the other finds the image kept and says so, touching no file.
+    Two candidates with the same bytes kept at once meet at the (owner_id, sha256) constraint: the
+    second is a DuplicatePhoto, its files moved back.
+    """
+    if image.state != "done":
+        raise GenerationRefused("Only a finished image can be kept.")
+    if image.decision == "kept":
+        raise GenerationRefused(ALREADY_KEPT)
+    session = image.session
+    root = photos.photos_root()
+    kept_path = str(PurePosixPath("generated", "completed", PurePosixPath(image.file_path).name))
+    moves = [(storage.resolve(root, image.file_path), storage.resolve(root, kept_path))]
+    moves += [(storage.resolve(root, image.rendition_path(size)),
+               storage.resolve(root, storage.rendition_path(kept_path, size, image.rendition_ext)))
+              for size in RENDITION_SIZES]
+    existing = same_bytes_photo(session.owner_id, image.sha256)
+    if existing is not None:
+        raise DuplicatePhoto(existing)
+    photo = kept_photo(image, kept_path)
+    if not claim_keep(image, kept_path):
+        db.session.rollback()
+        db.session.refresh(image)  # with the other request's photo, for the answer
+        raise GenerationRefused(ALREADY_KEPT)
+    intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
+    moved = []
+
+    def undo() -> None:
+        db.session.rollback()
+        for source, target in moved:
+            target.replace(source)
+        storage.remove_files([intent])
+
+    try:
+        for source, target in moves:
+            if source.exists():
+                storage.move_into_place(source, target)
+                moved.append((source, target))
+        db.session.add(photo)
+        db.session.flush()
+        image.photo_id = photo.id
+        db.session.commit()
+    except IntegrityError:
+        undo()
+        existing = same_bytes_photo(session.owner_id, image.sha256)
+        if existing is None:
+            raise
+        raise DuplicatePhoto(existing) from None
+    except BaseException:
+        undo()
+        raise
+    storage.remove_files([intent])
+    photos.clear_gallery_cache(session.owner_id)
+    log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
+    return photo
+
+
+def kept_photo(image: GenerationImage, kept_path: str) -> Photo:
+    """The photo a kept candidate becomes, with its session's parameters as columns."""
+    session = image.session
+    return Photo(
+        owner_id=session.owner_id, source="generated", original_path=kept_path, rendition_ext=image.rendition_ext,
+        original_name=f"{session.model_name}-{image.seed}.{PurePosixPath(kept_path).suffix.lstrip('.')}",
+        sha256=image.sha256, format=image.format, mime_type=imaging.FORMATS[image.format][1],
+        file_size=image.file_size, width=image.image_width, height=image.image_height,
+        uploaded_at=utcnow(), sorted_at=utcnow(), prompt=session.prompt, negative_prompt=session.negative_prompt,
+        seed=image.seed, model_name=session.model_name, model_key=session.model_key, steps=session.steps,
+        cfg_scale=session.cfg_scale, scheduler=session.scheduler, generation_width=session.width,
+        generation_height=session.height)
+
+
+def claim_keep(image: GenerationImage, kept_path: str) -> bool:
+    """Mark a done, not yet kept image kept (not committed): True for the one request that may keep it.
+
+    The UPDATE holds the row (PostgreSQL) or the database (SQLite) until the caller commits or rolls
+    back; a second claim waits for that, then finds the image kept, or claims it after a rollback.
+    """
+    result = db.session.execute(
+        update(GenerationImage)
+        .where(GenerationImage.id == image.id, GenerationImage.state == "done", GenerationImage.decision != "kept")
+        .values(decision="kept", file_path=kept_path).execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def same_bytes_photo(owner_id: int, sha256: str | None) -> int | None:
+    return db.session.scalar(select(Photo.id).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
+
+
+def reject_image(image: GenerationImage) -> None:
+    """Mark a candidate rejected unless it is kept, by a guarded UPDATE: another tab's keep may have
+    committed since this request read the image, and a kept image's files are a photo's (discard
+    would delete the files of an image it takes for rejected)."""
+    result = db.session.execute(
+        update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.decision != "kept")
+        .values(decision="rejected").execution_options(synchronize_session=False))
+    db.session.commit()
+    if result.rowcount != 1:
+        raise GenerationRefused("This image is kept in the gallery; delete the photo there instead.")
+
+
+def discard_session(session: GenerationSession) -> int:
+    """Delete the rejected and undecided candidates (files and rows); kept ones stay. Their count."""
+    if not session.finished and not session.canceled:
+        try:
+            cancel_session(session)
+        except invokeai.InvokeAIError as exc:  # discarding must not depend on InvokeAI being up
+            log.warning("discarding session %s without canceling its batch: %s", session.id, exc.message)
+    root = photos.photos_root()
+    doomed = [image for image in session.images if image.decision != "kept"]
+    files = [path for image in doomed for path in candidate_files(root, image)]
+    for image in doomed:
+        session.images.remove(image)
+    if not session.images:
+        db.session.delete(session)
+    db.session.commit()
+    storage.remove_files(files)
+    log.info("discarded %d candidates of session %s", len(doomed), session.id)
+    return len(doomed)
+
+
+def candidate_files(root: Path, image: GenerationImage) -> list[Path]:
+    """A candidate's downloaded file and renditions (none before it is downloaded; a kept one's are a photo's)."""
+    if not image.file_path or image.decision == "kept":
+        return []
+    return [storage.resolve(root, image.file_path)] + [
+        storage.resolve(root, image.rendition_path(size)) for size in RENDITION_SIZES]
+
+
+def delete_sessions_of(owner_id: int) -> None:
+    """Every session of an owner and its candidates' files, for deleting the account (InvokeAI not asked)."""
+    root = photos.photos_root()
+    files = []
+    for session in db.session.scalars(select(GenerationSession).where(GenerationSession.owner_id == owner_id)):
+        files += [path for image in session.images for path in candidate_files(root, image)]
+        db.session.delete(session)
+    db.session.commit()
+    storage.remove_files(files)
