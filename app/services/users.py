@@ -9,6 +9,7 @@ import secrets
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import exists, func, insert, literal, select, text
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
@@ -65,13 +66,26 @@ def has_users() -> bool:
 
 
 def create_user(username: str, password: str, is_admin: bool = False) -> User:
+    """A new account; AccountError when the name is taken or the name or password is refused.
+
+    The name check and the INSERT are two statements, so two `flask users create` of one name at the
+    same moment can both pass the check. The unique constraint on users.username stops the second, and
+    its IntegrityError is told in the check's own words: the name is taken (looked up again after the
+    rollback, so a failure of any other constraint is still raised as the bug it is).
+    """
     username = check_username(username)
     if find_user(username) is not None:
         raise AccountError(f"The user name {username} is taken.")
     user = User(username=username, password_hash=generate_password_hash(check_password(password)),
                 is_admin=is_admin)
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if find_user(username) is None:
+            raise
+        raise AccountError(f"The user name {username} is taken.") from None
     log.info("created %s %s", "admin" if is_admin else "user", username)
     return user
 

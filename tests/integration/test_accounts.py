@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.extensions import db
 from app.models import Photo, User
+from app.services import users as user_service
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -383,6 +384,30 @@ def test_create_refuses_a_bad_account(runner, user_id, accounts, username, passw
     assert result.exit_code == 1
     assert message in result.output
     assert list(accounts()) == ["alice"]
+
+
+def test_create_racing_another_create_of_the_name_says_it_is_taken(runner, accounts, monkeypatch):
+    """Two `flask users create carol` at once: the other one's INSERT commits between this one's name
+    check and its own INSERT. The unique constraint stops this one, which says so in the check's words."""
+    real_find_user = user_service.find_user
+    checks = []
+
+    def checked_just_before_the_other(username: str):
+        found = real_find_user(username)
+        if not checks:
+            with db.engine.begin() as other:  # the other command, on a connection of its own
+                other.execute(insert(User).values(username="carol", password_hash="!"))
+        checks.append(found)
+        return found
+
+    monkeypatch.setattr(user_service, "find_user", checked_just_before_the_other)
+    result = runner.invoke(args=["users", "create", "carol", "--password", "s3cret passphrase"])
+
+    assert checks[0] is None  # this one's check saw no carol
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "Error: The user name carol is taken." in result.output
+    assert "Traceback" not in result.output and "IntegrityError" not in result.output
+    assert [(user.username, user.password_hash) for user in accounts().values()] == [("carol", "!")]
 
 
 def test_two_accounts_with_one_password_have_different_hashes(runner, accounts):
