@@ -8,7 +8,7 @@ from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage, GenerationSession
 from ..services import candidates, generation
-from ..services.invokeai import InvokeAIError, RequestRejected, TimedOut, Unreachable
+from ..services.invokeai import InvokeAIError, QueueFull, RequestRejected, TimedOut, Unreachable
 from .photos import own_photo_or_404
 
 bp = Blueprint("generation", __name__, url_prefix="/generate")
@@ -21,7 +21,7 @@ def invokeai_status(exc: Exception) -> int:
     """The HTTP status that tells a person InvokeAI (not the gallery) is the trouble."""
     if isinstance(exc, GalleryError):
         return exc.status
-    if isinstance(exc, Unreachable):
+    if isinstance(exc, (Unreachable, QueueFull)):  # QueueFull: InvokeAI is there, with no room for now
         return 503
     if isinstance(exc, TimedOut):
         return 504

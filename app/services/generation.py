@@ -106,10 +106,12 @@ def find_model(key: str) -> dict:
 def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     """Enqueue one batch (one queue item per seed) and record the session.
 
-    Nothing is written when InvokeAI refuses the batch, cannot be reached or answers wrongly. An enqueue
-    that goes unanswered is different: InvokeAI may take the batch after the gallery gave up, where no
-    cancel sent now can reach it. That batch is canceled now, kept on record as a canceled session, and
-    canceled again after each later enqueue until it is old (cancel_unconfirmed_batches).
+    Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
+    its queue for any of it (invokeai.QueueFull); with room for some seeds only, the rest are recorded as
+    failed (tie_queued_seeds). An enqueue that goes unanswered is different: InvokeAI may take the batch
+    after the gallery gave up, where no cancel sent now can reach it. That batch is canceled now, kept on
+    record as a canceled session, and canceled again after each later enqueue until it is old
+    (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
     seeds = choose_seeds(params.seed, params.count)
@@ -123,9 +125,11 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
         record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
         raise type(exc)(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
                         "(it is listed under Earlier sessions)", exc.url, unanswered=True) from exc
-    session = new_session(owner_id, params, model, batch_id,
-                          [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)],
-                          item_ids=[int(i) for i in result["item_ids"]])
+    item_ids = [int(i) for i in result["item_ids"]]
+    images = [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)]
+    if len(item_ids) < len(seeds):
+        tie_queued_seeds(images, item_ids, batch_id)
+    session = new_session(owner_id, params, model, batch_id, images, item_ids=item_ids)
 
     def work():
         db.session.add(session)
@@ -139,6 +143,26 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     log.info("session %s enqueued batch %s with %d seeds", session.id, batch_id, len(seeds))
     cancel_unconfirmed_batches()
     return session
+
+
+def tie_queued_seeds(images: list[GenerationImage], item_ids: list[int], batch_id: str) -> None:
+    """The queue had room for some seeds only: tie each item to its image by seed (API.md §2.3), fail the rest.
+
+    The seeds that got in are kept (as InvokeAI's own UI keeps them), not canceled for those that did not: the
+    person sees which images are coming and why the others are not. If InvokeAI cannot be asked which seeds
+    got in, the batch is canceled and nothing recorded, as for any failed enqueue."""
+    try:
+        queued = {seed_of(client().get_item(item_id)): item_id for item_id in item_ids}
+    except invokeai.InvokeAIError:
+        cancel_lost_batch(batch_id)
+        raise
+    message = (f"InvokeAI's queue was full: it took {len(item_ids)} of the {len(images)} images, not this "
+               "one. Generate it again when the queue has room.")
+    for image in images:
+        image.item_id = queued.get(image.seed)
+        if image.item_id is None:
+            image.state, image.error_message = "failed", message
+    log.warning("batch %s: InvokeAI's queue took %d of %d seeds", batch_id, len(item_ids), len(images))
 
 
 def new_session(owner_id: int, params: Parameters, model: dict, batch_id: str, images: list[GenerationImage],

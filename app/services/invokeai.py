@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -64,6 +65,10 @@ class RequestRejected(InvokeAIError):
         self.detail = detail
 
 
+class QueueFull(InvokeAIError):
+    """InvokeAI answered an enqueue but took none of it: its queue is at max_queue_size (pending items)."""
+
+
 class GenerationFailed(InvokeAIError):
     """A queue item ended failed; the message is InvokeAI's error_message."""
 
@@ -106,10 +111,16 @@ class InvokeAIClient:
         return [m for m in models if isinstance(m, dict) and m.get("key") and m.get("base") in bases]
 
     def enqueue_batch(self, batch: dict) -> dict:
-        """POST one batch (never retried: the caller cancels a batch whose answer was lost, by its batch_id)."""
+        """POST one batch (never retried: the caller cancels a batch whose answer was lost, by its batch_id).
+
+        A full queue still answers 200, with `enqueued` < `requested` and only the taken items' ids (API.md
+        §2.4): none taken is QueueFull; some taken is the caller's to handle, item_ids being shorter."""
         data = self._json("POST", f"{QUEUE}/enqueue_batch", json_body={"batch": batch, "prepend": False})
         if not isinstance(data, dict) or not isinstance(data.get("item_ids"), list):
             raise BadResponse(f"{self.base_url}{QUEUE}/enqueue_batch answered without item ids", self.base_url)
+        if not data["item_ids"]:
+            raise QueueFull(f"InvokeAI's queue at {self.base_url} is full{self._waiting()}: it took none of the "
+                            f"{data.get('requested', 'requested')} images. Try again when it has room.", self.base_url)
         return data
 
     def batch_status(self, batch_id: str) -> dict:
@@ -136,7 +147,9 @@ class InvokeAIClient:
 
     def download_image(self, image_name: str, destination: Path, max_bytes: int) -> Download:
         """Stream the full image into `destination` (a temp file the caller owns); its size and SHA-256, hashed
-        as the bytes go by so the caller need not read the file again."""
+        as the bytes go by so the caller need not read the file again. The file is fsynced before it is closed,
+        as storage.stream_to_temp does: the caller renames it into place, and a rename that outlives a crash
+        must not name a file whose bytes did not."""
         if "/" in image_name or "\\" in image_name or image_name in ("", ".", ".."):
             raise BadResponse(f"InvokeAI at {self.base_url} named an image {image_name[:80]!r}, which is not a file "
                               "name", self.base_url)
@@ -156,9 +169,19 @@ class InvokeAIClient:
                                           "the download was stopped", self.base_url)
                     out.write(chunk)
                     digest.update(chunk)
+                out.flush()
+                os.fsync(out.fileno())
         return Download(size, digest.hexdigest())
 
     # --- the plumbing ---------------------------------------------------------------------
+
+    def _waiting(self) -> str:
+        """" (N items waiting)" as the queue counts its pending items (what max_queue_size limits), or ""."""
+        try:
+            pending = self.queue_status().get("pending")
+        except InvokeAIError:
+            return ""
+        return f" ({pending} items waiting)" if isinstance(pending, int) else ""
 
     def _object(self, path: str, data) -> dict:
         if not isinstance(data, dict):

@@ -14,6 +14,8 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   only the answer. `wait_idle()` returns once no request is being answered, a held one included.
   `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required connections fail
   items as on the real server.
+* `max_queue_size` (default 10000, as InvokeAI's config): an enqueue takes only as many items, in data order, as
+  fit beside the pending ones; still a 200, with `enqueued` < `requested` and only the taken items' ids.
 * `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
   version, auth/status and login; `expire_tokens()` revokes them all.
 * `requests`: one `Logged(method, path (+"?query"), json body or None, headers subset)` per request;
@@ -280,6 +282,7 @@ class FakeInvokeAI:
         self.images: dict[str, dict] = {}  # image_name -> {"png", "width", "height", "metadata", ...}
         self.steps_to_finish = 2
         self.fail_seeds: set[int] = set()
+        self.max_queue_size = 10000
         self.silent_seconds = 30.0
         self.multiuser = False
         self.users = {"artist@example.com": "paint-by-numbers"}
@@ -575,7 +578,8 @@ class FakeInvokeAI:
             pending = [i["priority"] for i in self.items.values() if i["status"] == "pending"]
             priority = max(pending, default=0) + 1 if body.get("prepend") is True else 0
             item_ids = []
-            for combo in combos:  # items are made in data order; the answer lists them reversed, like 6.14.2
+            room = max(0, self.max_queue_size - sum(i["status"] == "pending" for i in self.items.values()))
+            for combo in combos[:room]:  # made in data order up to the room left; the answer lists them reversed
                 graph = copy.deepcopy(batch["graph"])
                 for node_path, field_name, value in combo:
                     graph["nodes"][node_path][field_name] = value
@@ -593,7 +597,7 @@ class FakeInvokeAI:
                     "_execution_graph_id": str(uuid.uuid4()), "_seed": noise.get("seed", 0), "_ticks": 0,
                     "_results": {}, "_errors": {}}
                 item_ids.append(item_id)
-        return _json({"queue_id": "default", "enqueued": len(item_ids), "requested": len(item_ids),
+        return _json({"queue_id": "default", "enqueued": len(item_ids), "requested": len(combos),
                       "priority": priority, "item_ids": item_ids[::-1], "batch": batch})
 
     def _ep_item(self, request, body, queue_id, item_id):

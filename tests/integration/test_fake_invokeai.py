@@ -153,6 +153,26 @@ def test_item_failures_and_cancel(fake_invokeai):
     assert {fake.item(i)["status"] for i in result["item_ids"]} == {"canceled"}
 
 
+def test_a_full_queue_takes_what_fits_and_still_answers_200(fake_invokeai):
+    """InvokeAI counts pending items against max_queue_size and takes a batch's first items in data order."""
+    fake = fake_invokeai
+    fake.max_queue_size = 2
+    answer = enqueue(fake, sd1_body(model(fake), seeds=(7, 8, 9)))
+    assert answer.status_code == 200
+    result = answer.json()
+    assert (result["enqueued"], result["requested"], result["item_ids"]) == (2, 3, [2, 1])
+    seeds = {i: fake.item(i)["field_values"][0]["value"] for i in result["item_ids"]}
+    assert seeds == {1: 7, 2: 8}
+
+    full = enqueue(fake).json()
+    assert (full["enqueued"], full["requested"], full["item_ids"]) == (0, 3, [])
+    queue = requests.get(f"{fake.url}/api/v1/queue/default/status", timeout=5).json()["queue"]
+    assert queue["pending"] + queue["in_progress"] == 2  # the refused batch left no items
+
+    poll_until_done(fake, result["item_ids"])  # finished items make room again
+    assert enqueue(fake).json()["enqueued"] == 2
+
+
 @pytest.mark.parametrize("fault", ["500", "html", "invalid_json", "redirect", "silent"])
 def test_request_faults(fake_invokeai, fault):
     fake_invokeai.fault = fault

@@ -230,6 +230,47 @@ def test_given_seed_makes_consecutive_seeds_and_blank_seeds_differ(generate, fak
     assert seeds[2] != seeds[3]
 
 
+# --- InvokeAI's queue at its max_queue_size ------------------------------------------------
+
+QUEUE_WAS_FULL = ("InvokeAI's queue was full: it took 2 of the 3 images, not this one. Generate it again when the "
+                  "queue has room.")
+
+
+def test_a_full_queue_is_said_in_words_and_writes_nothing(client, fake, generate, rows, data_files):
+    """InvokeAI answers the enqueue 200 having taken none of it: no session is left waiting for items that
+    do not exist, and the person reads why."""
+    fake.max_queue_size = 2
+    generate(seed=1, count=2)  # the queue is full now
+    response = client.post("/generate", data={**FORM, "seed": 10, "count": 3})
+    assert response.status_code == 503
+    assert (f"InvokeAI's queue at {fake.url} is full (2 items waiting): it took none of the 3 images. Try again "
+            "when it has room.") in text_of(response)
+    assert rows(GenerationSession) == 1 and rows(GenerationImage) == 2  # the first session only
+    assert fake.count("POST", ENQUEUE) == 2 and fake.count("PUT", CANCEL) == 0
+    assert data_files() == set()
+
+
+def test_a_queue_with_room_for_some_seeds_keeps_those_and_fails_the_rest(client, fake, generate, app, stored,
+                                                                         poll_until_finished):
+    fake.max_queue_size = 2
+    session_id = generate(seed=500, count=3)
+    with app.app_context():
+        session = db.session.get(GenerationSession, session_id)
+        batch_id, item_ids = session.batch_id, session.item_ids
+    assert sorted(item_ids) == [1, 2]
+    images = stored(session_id)
+    assert {seed: (image.state, image.item_id, image.error_message) for seed, image in images.items()} == {
+        500: ("queued", 1, None), 501: ("queued", 2, None), 502: ("failed", None, QUEUE_WAS_FULL)}
+    page = BeautifulSoup(client.get(f"/generate/sessions/{session_id}").get_data(as_text=True), "html.parser")
+    [failed] = page.select('li.candidate[data-state="failed"]')
+    assert failed.select_one(".problem").get_text() == QUEUE_WAS_FULL
+
+    data = poll_until_finished(session_id)
+    assert {image["seed"]: (image["state"], image["error"]) for image in data["images"]} == {
+        500: ("done", None), 501: ("done", None), 502: ("failed", QUEUE_WAS_FULL)}
+    assert batch_statuses(fake, batch_id) == ["completed", "completed"]
+
+
 # --- watching ----------------------------------------------------------------------------
 
 def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(

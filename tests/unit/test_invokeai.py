@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import socket
 import struct
 import threading
@@ -23,7 +24,7 @@ from responses import matchers
 
 from app.services import invokeai
 from app.services.invokeai import (GET_ATTEMPTS, BadResponse, GenerationFailed, InvokeAIClient, InvokeAIError,
-                                   RequestRejected, TimedOut, Unreachable)
+                                   QueueFull, RequestRejected, TimedOut, Unreachable)
 
 BASE = "http://127.0.0.1:9090"
 QUEUE = "/api/v1/queue/default"
@@ -217,6 +218,36 @@ def test_enqueue_batch_answered_without_item_ids_is_a_bad_response(api, client):
     assert_names_base_url(caught.value)
 
 
+def full_queue_answer(enqueued: int, requested: int = 3) -> dict:
+    """enqueue_batch's 200 when the queue is at max_queue_size (API.md §2.4): only the taken items' ids."""
+    return {"queue_id": "default", "enqueued": enqueued, "requested": requested, "priority": 0,
+            "item_ids": list(range(enqueued, 0, -1)), "batch": {**BATCH, "data": None}}
+
+
+def test_enqueue_batch_that_took_nothing_is_queue_full_naming_the_waiting_items(api, client):
+    answer(api, "POST", f"{QUEUE}/enqueue_batch", full_queue_answer(0))
+    answer(api, "GET", f"{QUEUE}/status", {"queue": {"queue_id": "default", "pending": 10000, "in_progress": 1},
+                                           "processor": {"is_started": True, "is_processing": True}})
+    with pytest.raises(QueueFull) as caught:
+        client.enqueue_batch(BATCH)
+    assert caught.value.message == (f"InvokeAI's queue at {BASE} is full (10000 items waiting): it took none of the 3 "
+                                    "images. Try again when it has room.")
+    assert isinstance(caught.value, InvokeAIError) and not caught.value.unanswered
+
+
+def test_enqueue_batch_that_took_nothing_is_queue_full_even_when_the_count_cannot_be_read(api, client):
+    answer(api, "POST", f"{QUEUE}/enqueue_batch", full_queue_answer(0))
+    answer(api, "GET", f"{QUEUE}/status", {"detail": "boom"}, status=500)
+    with pytest.raises(QueueFull, match=r"^InvokeAI's queue at \S+ is full: it took none of the 3 images"):
+        client.enqueue_batch(BATCH)
+
+
+def test_enqueue_batch_that_took_some_returns_the_answer_for_the_caller(api, client):
+    answer(api, "POST", f"{QUEUE}/enqueue_batch", full_queue_answer(2))
+    assert client.enqueue_batch(BATCH)["item_ids"] == [2, 1]
+    assert len(api.calls) == 1
+
+
 def test_get_item_returns_the_real_completed_item(api, client):
     real = SHARED / "queue-item-completed.json"
     if not real.is_file():
@@ -269,6 +300,23 @@ def test_download_image_streams_to_the_file_and_returns_its_size_and_sha256(api,
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png", headers={"Content-Length": str(len(PNG))})
     destination = tmp_path / "download.tmp"
     assert client.download_image(IMAGE, destination, max_bytes=len(PNG)) == (len(PNG), hashlib.sha256(PNG).hexdigest())
+    assert destination.read_bytes() == PNG
+
+
+def test_download_image_fsyncs_the_whole_file_before_the_caller_moves_it(api, client, tmp_path, monkeypatch):
+    """Like storage's own writes: the bytes are on disk before the rename into place can be."""
+    api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png", headers={"Content-Length": str(len(PNG))})
+    synced = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        synced.append((os.fstat(fd).st_ino, os.fstat(fd).st_size))  # which file, and how much of it was written
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    destination = tmp_path / "download.tmp"
+    assert client.download_image(IMAGE, destination, max_bytes=len(PNG)) == (len(PNG), hashlib.sha256(PNG).hexdigest())
+    assert synced == [(destination.stat().st_ino, len(PNG))]
     assert destination.read_bytes() == PNG
 
 
