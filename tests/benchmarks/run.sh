@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the speed benchmarks and prints a table of figures, goals and PASS/MISS for each:
-#   tests/benchmarks/run.sh                 all four: ingest uploads grid serving (about 9 minutes)
+#   tests/benchmarks/run.sh                 all four: ingest uploads grid serving (about 6 minutes)
 #   tests/benchmarks/run.sh grid serving    only those
 # Not part of ./run_tests.sh (pytest.ini's testpaths leave tests/benchmarks out). Uses the project's
 # .venv (made by ./run_tests.sh; made here too when missing), installs tests/benchmarks/requirements.txt

@@ -9,13 +9,12 @@ happens every run.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bs4 import BeautifulSoup
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
 from sqlalchemy import event, select
-from testapp import make_app
+from testapp import make_app, run_together
 
 from app.extensions import db
 from app.models import User
@@ -23,20 +22,6 @@ from app.services import users as user_service
 
 WAIT = 10  # seconds a gate waits before giving up, so a broken test fails instead of hanging
 OVERLAP = 1.0  # seconds a setup's INSERT waits for the other's before committing
-
-
-def run_together(requests: list) -> list:
-    """Call each of `requests` (no arguments, returning a response) in its own thread, all at once;
-    their responses in order. An exception in a request is raised here."""
-    start = threading.Barrier(len(requests), timeout=WAIT)
-
-    def run(send):
-        start.wait()
-        return send()
-
-    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-        futures = [pool.submit(run, send) for send in requests]
-        return [future.result(timeout=WAIT * 3) for future in futures]
 
 
 def page_text(response) -> str:

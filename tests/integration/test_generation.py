@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from bs4 import BeautifulSoup
 import testapp
-from testapp import GENERATE_FORM as FORM, invokeai_settings, log_in
+from testapp import GENERATE_FORM as FORM, invokeai_settings, log_in, run_together
 from fake_invokeai import SCHEDULERS, TINY_SD15
 from PIL import Image
 from sqlalchemy import func, select
@@ -351,20 +351,13 @@ def test_two_pollers_at_the_same_moment_download_each_image_once(app, user_id, f
     assert all(item["status"] == "completed" for item in map(fake.item, (1, 2, 3, 4)))
 
     clients = [log_in(app.test_client(), user_id) for _ in range(2)]
-    barrier = threading.Barrier(len(clients))
-    answers: list = [None] * len(clients)
 
-    def poll(index: int) -> None:
+    def poll(client):
         with app.app_context():
-            barrier.wait(timeout=10)
-            response = clients[index].post(f"/generate/sessions/{session_id}/status", headers=JSON)
-            answers[index] = (response.status_code, response.get_json())
+            response = client.post(f"/generate/sessions/{session_id}/status", headers=JSON)
+            return response.status_code, response.get_json()
 
-    threads = [threading.Thread(target=poll, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = run_together([lambda client=client: poll(client) for client in clients])
     assert [answer[0] for answer in answers] == [200, 200], answers
 
     images = stored(session_id)
@@ -548,18 +541,14 @@ def keep_at_once(app, user_id, monkeypatch):
 
         monkeypatch.setattr(photos, "photos_root", root_once_both_have_read)
         tabs = [log_in(app.test_client(), user_id) for _ in image_ids]
-        answers: list = [None] * len(image_ids)
 
-        def post(index: int) -> None:
+        def post(tab, image_id: int):
             with app.app_context():
-                response = tabs[index].post(f"/generate/images/{image_ids[index]}/keep", headers=JSON)
-                answers[index] = (response.status_code, response.get_json())
+                response = tab.post(f"/generate/images/{image_id}/keep", headers=JSON)
+                return response.status_code, response.get_json()
 
-        threads = [threading.Thread(target=post, args=(i,)) for i in range(len(image_ids))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        answers = run_together([lambda tab=tab, image_id=image_id: post(tab, image_id)
+                                for tab, image_id in zip(tabs, image_ids)])
         monkeypatch.setattr(photos, "photos_root", real_root)
         return answers
     return keep
