@@ -229,13 +229,16 @@ def resize_to_fit(image: Image.Image, edge: int) -> Image.Image:
     size = fitted_size(image.size, edge)
     if size == image.size:
         return image
-    factor = int(min(image.width / size[0], image.height / size[1]) / REDUCING_GAP)
-    if factor > 1:  # what reducing_gap does inside resize(), done once for the whole image
-        image = image.reduce(factor)
+    # What reducing_gap does inside resize(), done once for the whole image: a box reduce by a
+    # whole factor on each axis, then the resize reads the reduced image's exact share of it.
+    factors = (int(image.width / size[0] / REDUCING_GAP) or 1, int(image.height / size[1] / REDUCING_GAP) or 1)
+    box = (0.0, 0.0, image.width / factors[0], image.height / factors[1])
+    if factors != (1, 1):
+        image = image.reduce(factors)
     bands = resize_bands(size)
     if bands == 1:
-        return image.resize(size, Image.Resampling.BICUBIC)
-    return paste_bands(image, size, bands)
+        return image.resize(size, Image.Resampling.BICUBIC, box=box)
+    return paste_bands(image, size, bands, box)
 
 
 REDUCING_GAP = 2.0
@@ -247,19 +250,19 @@ def resize_bands(size: tuple[int, int]) -> int:
     return min(len(os.sched_getaffinity(0)), 4) if size[0] * size[1] >= BAND_PIXELS else 1
 
 
-def paste_bands(image: Image.Image, size: tuple[int, int], bands: int) -> Image.Image:
-    """Resize `image` to `size` as `bands` horizontal bands in threads. Each band's box is in the
-    source's coordinates and its filter reads the rows beyond the box, so no seam shows: the bands
-    differ from a single resize() by rounding only (at most a few levels)."""
+def paste_bands(image: Image.Image, size: tuple[int, int], bands: int, box: tuple[float, ...]) -> Image.Image:
+    """Resize the `box` of `image` to `size` as `bands` horizontal bands in threads. Each band's box
+    is in the source's coordinates and its filter reads the rows beyond the box, so no seam shows:
+    the bands differ from a single resize() by rounding only (at most a few levels)."""
     global _band_pool
     if _band_pool is None:
         _band_pool = ThreadPoolExecutor(max_workers=bands, thread_name_prefix="resize")
-    scale = image.height / size[1]
+    scale = box[3] / size[1]
     cuts = [round(size[1] * k / bands) for k in range(bands + 1)]
 
     def band(k: int) -> Image.Image:
-        box = (0, cuts[k] * scale, image.width, cuts[k + 1] * scale)
-        return image.resize((size[0], cuts[k + 1] - cuts[k]), Image.Resampling.BICUBIC, box=box)
+        part = (box[0], cuts[k] * scale, box[2], cuts[k + 1] * scale)
+        return image.resize((size[0], cuts[k + 1] - cuts[k]), Image.Resampling.BICUBIC, box=part)
 
     result = Image.new(image.mode, size)
     for k, part in enumerate(_band_pool.map(band, range(bands))):

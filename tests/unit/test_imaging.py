@@ -239,6 +239,18 @@ def test_a_preview_resized_in_bands_matches_one_resize(photos_dir, monkeypatch, 
     assert ImageStat.Stat(ImageChops.difference(banded, whole)).mean[0] < 0.5
 
 
+@pytest.mark.parametrize("size, edge", [((1067, 1600), 400), ((1600, 1200), 400), ((2304, 1728), 1600),
+                                        ((6000, 900), 400)])
+def test_one_band_is_exactly_pillows_resize_with_its_reducing_gap(monkeypatch, size, edge):
+    """The box reduce is per axis, as Pillow's own (a portrait preview to its grid size reduces the
+    height by 2 and not the width; reducing neither made that resize three times dearer)."""
+    image = Image.radial_gradient("L").resize(size).convert("RGB")
+    monkeypatch.setattr(imaging, "resize_bands", lambda size: 1)
+    ours = imaging.resize_to_fit(image, edge)
+    pillows = image.resize(ours.size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    assert ImageChops.difference(ours, pillows).getbbox() is None
+
+
 def test_a_large_shrink_is_box_reduced_once_before_the_bands(monkeypatch):
     """A 4x shrink: the box reduce runs on the whole image, so the bands' filters still see past their edges."""
     image = Image.radial_gradient("L").resize((2400, 2400)).convert("RGB")
