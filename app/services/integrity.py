@@ -22,7 +22,7 @@ from ..errors import GalleryError, RejectedFile
 from ..extensions import db
 from ..models import RENDITION_SIZES, SOURCES, GenerationImage, Photo, User
 from . import imaging, storage
-from .photos import recount_photos
+from .photos import recount_photos, rendition_sizes
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +303,6 @@ def check_tracked(root: Path, item: Tracked, repair: bool, busy: set[str], repor
             finding.repaired = repaired_by(remake, root, relative, decoded, size, item.rendition_ext)
         report.findings.append(finding)
     return accounted
-
-
-def rendition_sizes() -> dict[str, int]:
-    config = current_app.config
-    return {"preview": config["PREVIEW_SIZE"], "grid": config["GRID_SIZE"]}
 
 
 def rendition_problem(path: Path, original: Path) -> str | None:
