@@ -57,6 +57,7 @@ FORMATS = {
 }
 # Pillow's openers to try; the JPEG opener also yields MPO. Nothing else is ever parsed.
 OPENERS = [name for name in FORMATS if name != "MPO"]
+OPENERS_WITHOUT_HEIF = [name for name in OPENERS if name != "HEIF"]  # until pillow-heif is registered
 SUPPORTED = "JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF"
 RENDITION_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
@@ -109,8 +110,9 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
         Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard (89.5 MP) must not undercut ours
     try:
-        check_heif_boxes(path)
-        with Image.open(path, formats=openers_for(path)) as image:
+        if check_heif_boxes(path):  # HEIC, HEIF or AVIF, whole
+            register_heif()
+        with Image.open(path, formats=OPENERS if heif_registered() else OPENERS_WITHOUT_HEIF) as image:
             return _decode_open(image, max_pixels, sizes)
     except UnidentifiedImageError:
         raise RejectedFile(f"not an image the gallery can read (it takes {SUPPORTED})", 415) from None
@@ -125,9 +127,10 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
 MAX_HEIF_BOXES = 1000  # a HEIF photo has a handful of top-level boxes (ftyp, meta, mdat, a vendor's)
 
 
-def check_heif_boxes(path: Path) -> None:
-    """Raise EOFError (ValueError for a nonsense size) if an ISO media file, such as HEIC or AVIF
-    ("ftyp" at byte 4), was cut short.
+def check_heif_boxes(path: Path) -> bool:
+    """Whether `path` is an ISO media file ("ftyp" at byte 4: HEIC, HEIF, AVIF); raise EOFError
+    (ValueError for a nonsense size) if it is one that was cut short. One read serves both, so
+    decode() opens a JPEG's head once.
 
     libheif decodes a HEIC whose end is missing without an error, filling the lost tiles with grey,
     so the container is checked instead: each top-level box states its size, and a cut file ends
@@ -137,19 +140,19 @@ def check_heif_boxes(path: Path) -> None:
     """
     with open(path, "rb") as file:
         if file.read(8)[4:8] != b"ftyp":
-            return  # not an ISO media file: Pillow's openers judge it
+            return False  # not an ISO media file: Pillow's openers judge it
         end = file.seek(0, os.SEEK_END)
         position = 0
         for _ in range(MAX_HEIF_BOXES):
             if position == end:
-                return
+                return True
             file.seek(position)
             header = file.read(16)
             if len(header) < 8:
                 raise EOFError("the file ends inside a box header")
             size, kind = struct.unpack(">I4s", header[:8])
             if size == 0:  # the last box runs to the end of the file
-                return
+                return True
             if size == 1 and len(header) == 16:  # a 64-bit size follows the type
                 size = struct.unpack(">Q", header[8:])[0]
             if size < 8:
@@ -160,21 +163,15 @@ def check_heif_boxes(path: Path) -> None:
     raise ValueError(f"more than {MAX_HEIF_BOXES} top-level boxes")
 
 
-def openers_for(path: Path) -> list[str]:
-    """The openers to try on `path`. pillow-heif (about 7 MB resident) is loaded on the first file
-    that looks like HEIF (an ISO media file: "ftyp" at byte 4), so most processes never carry it."""
-    if not heif_registered():
-        with open(path, "rb") as head:
-            if head.read(12)[4:8] == b"ftyp":
-                register_heif()
-    return OPENERS if heif_registered() else [name for name in OPENERS if name != "HEIF"]
-
-
 def heif_registered() -> bool:
     return "pillow_heif" in sys.modules and "HEIF" in Image.OPEN
 
 
 def register_heif() -> None:
+    """pillow-heif (about 7 MB resident) is loaded on the first ISO media file, so most processes
+    never carry it."""
+    if heif_registered():
+        return
     import pillow_heif
 
     pillow_heif.register_heif_opener()
