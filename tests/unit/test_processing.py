@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.services import imaging
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB_APP = ("flask", "werkzeug", "jinja2", "sqlalchemy", "flask_sqlalchemy", "alembic", "redis", "psycopg",
            "pillow_heif")
@@ -30,22 +32,31 @@ def test_a_heic_file_loads_pillow_heif_when_it_arrives(photos_dir):
     assert result.stdout.strip() == "True"
 
 
-def test_a_worker_gives_back_the_memory_of_a_large_photo(photos_dir):
-    """After three decodes of the 24 MP progressive JPEG (about 100 MB at its peak), the process's RSS
-    is back near where it started, not holding the freed buffers for the next photo."""
+def test_a_worker_keeps_no_more_than_its_block_budget_after_a_large_photo(photos_dir):
+    """After three decodes of the 24 MP progressive JPEG (about 100 MB at its peak), the process keeps
+    Pillow's budget of freed blocks (24 MB) for the next photo and gives the rest back; once Pillow's
+    blocks are cleared, its RSS is back near where it started."""
     code = f"""
 import json
 from pathlib import Path
+from PIL import Image
 from app.services import imaging
 def rss():
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
 path = Path({str(photos_dir / "large/unsplash-craft-beer_24mp_progressive.jpg")!r})
 imaging.decode(path, 100_000_000, {{"grid": 400}})  # the plugins and the pool are loaded once
+Image.core.clear_cache()
 before = rss()
 for _ in range(3):
     imaging.decode(path, 100_000_000, {{"preview": 1600, "grid": 400}})
-print(json.dumps([before, rss()]))
+kept = rss()
+cached = Image.core.get_stats()["blocks_cached"]
+Image.core.clear_cache()
+print(json.dumps([before, kept, rss(), cached]))
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    before, after = json.loads(result.stdout)
-    assert after - before < 8, (before, after)  # glibc left alone kept 18-34 MB here
+    before, kept, cleared, cached = json.loads(result.stdout)
+    budget = imaging.IMAGE_BLOCKS_KEPT * imaging.IMAGE_BLOCK_SIZE / 2**20
+    assert cached == imaging.IMAGE_BLOCKS_KEPT  # the budget is used: the next photo takes these blocks
+    assert kept - before < budget + 8, (before, kept)  # glibc left alone kept 18-34 MB more than this
+    assert cleared - before < 8, (before, cleared)
