@@ -2,8 +2,9 @@
 
 One decode serves both the checks and both rendition sizes: JPEGs are decoded at a
 reduced scale (draft) when the largest rendition allows it, the preview is resized
-from the decoded image and the grid size from the preview, and the rotation from the
-EXIF orientation is applied to the small images, never to the full-size one.
+from the decoded image and the grid size from the preview (in a thread, while the caller
+encodes the preview), and the rotation from the EXIF orientation is applied to the small
+images, never to the full-size one.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import os
 import struct
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -88,6 +90,28 @@ EXIF_ORIENTATION = 0x0112
 SRGB_PROFILE = ImageCms.createProfile("sRGB")
 
 
+class Renditions(Mapping[str, Image.Image]):
+    """A decode's upright renditions by name, largest first. The largest is made before decode()
+    returns; the smaller ones are made from it on the resize pool meanwhile, so their resizing runs
+    while the caller encodes the largest (Pillow lets go of the GIL in both). Reading one of them
+    waits until they are made."""
+
+    def __init__(self, names: list[str], made: dict[str, Image.Image],
+                 smaller: Future[dict[str, Image.Image]] | None = None):
+        self._names, self._made, self._smaller = names, made, smaller
+
+    def __getitem__(self, name: str) -> Image.Image:
+        if name not in self._made and name in self._names and self._smaller is not None:
+            self._made.update(self._smaller.result())
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass
 class DecodedImage:
     """What one decode of a file yields: its facts and its upright renditions."""
@@ -97,7 +121,7 @@ class DecodedImage:
     height: int
     exif: Image.Exif
     text: dict[str, str]  # PNG text chunks
-    renditions: dict[str, Image.Image] = field(default_factory=dict)
+    renditions: Renditions
     icc_profile: bytes | None = None
 
     @property
@@ -110,8 +134,8 @@ class DecodedImage:
 
     @property
     def rendition_ext(self) -> str:
-        has_alpha = any(im.mode == "RGBA" for im in self.renditions.values())
-        return "webp" if has_alpha else "jpg"
+        largest = next(iter(self.renditions))  # the renditions share one mode
+        return "webp" if self.renditions[largest].mode == "RGBA" else "jpg"
 
 
 def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
@@ -206,15 +230,31 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
     pixels, icc = to_display_mode(image)
-    renditions = {}
-    for name, edge in sorted(sizes.items(), key=lambda item: -item[1]):
-        pixels = resize_to_fit(pixels, edge)
-        renditions[name] = pixels
-    for name, rendition in renditions.items():
-        for transpose in ORIENTATION_TRANSPOSES.get(orientation, []):
-            rendition = rendition.transpose(transpose)
-        renditions[name] = rendition
-    return DecodedImage(image.format, width, height, exif, text, renditions, icc)
+    return DecodedImage(image.format, width, height, exif, text, make_renditions(pixels, sizes, orientation), icc)
+
+
+def make_renditions(pixels: Image.Image, sizes: dict[str, int], orientation: int) -> Renditions:
+    """The largest rendition at once, the smaller ones each from the one before on the resize pool
+    (see Renditions); each is turned upright after its resize, never the full-size image."""
+    order = sorted(sizes.items(), key=lambda item: -item[1])
+    name, edge = order[0]
+    largest = resize_to_fit(pixels, edge)
+    smaller = resize_pool().submit(make_smaller, largest, order[1:], orientation) if len(order) > 1 else None
+    return Renditions([name for name, _ in order], {name: upright(largest, orientation)}, smaller)
+
+
+def make_smaller(image: Image.Image, order: list[tuple[str, int]], orientation: int) -> dict[str, Image.Image]:
+    made = {}
+    for name, edge in order:
+        image = resize_to_fit(image, edge, in_bands=False)  # on the pool already: it must not wait on it
+        made[name] = upright(image, orientation)
+    return made
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    for transpose in ORIENTATION_TRANSPOSES.get(orientation, []):
+        image = image.transpose(transpose)
+    return image
 
 
 def orientation_of(exif: Image.Exif) -> int:
@@ -228,7 +268,7 @@ def fitted_size(size: tuple[int, int], edge: int) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def resize_to_fit(image: Image.Image, edge: int) -> Image.Image:
+def resize_to_fit(image: Image.Image, edge: int, in_bands: bool = True) -> Image.Image:
     """Bicubic, with a box reduce first when shrinking by 4x or more (Pillow's own thumbnail()):
     about 30 % less CPU than Lanczos (reducing_gap 3), for renditions within 2 grey levels RMS of
     Lanczos' (PSNR over 40 dB); tests/benchmarks/bench_ingest.py measures the pipeline.
@@ -245,7 +285,7 @@ def resize_to_fit(image: Image.Image, edge: int) -> Image.Image:
     box = (0.0, 0.0, image.width / factors[0], image.height / factors[1])
     if factors != (1, 1):
         image = image.reduce(factors)
-    bands = resize_bands(size)
+    bands = resize_bands(size) if in_bands else 1
     if bands == 1:
         return image.resize(size, Image.Resampling.BICUBIC, box=box)
     return paste_bands(image, size, bands, box)
@@ -253,7 +293,23 @@ def resize_to_fit(image: Image.Image, edge: int) -> Image.Image:
 
 REDUCING_GAP = 2.0
 BAND_PIXELS = 1_000_000  # smaller results are not worth a thread
-_band_pool: ThreadPoolExecutor | None = None
+_pool: ThreadPoolExecutor | None = None
+
+
+def resize_pool() -> ThreadPoolExecutor:
+    """The threads that resize bands and the smaller renditions: one per CPU, at most 4."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=min(len(os.sched_getaffinity(0)), 4), thread_name_prefix="resize")
+    return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of its parent's threads: it starts a pool of its own
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def resize_bands(size: tuple[int, int]) -> int:
@@ -264,9 +320,6 @@ def paste_bands(image: Image.Image, size: tuple[int, int], bands: int, box: tupl
     """Resize the `box` of `image` to `size` as `bands` horizontal bands in threads. Each band's box
     is in the source's coordinates and its filter reads the rows beyond the box, so no seam shows:
     the bands differ from a single resize() by rounding only (at most a few levels)."""
-    global _band_pool
-    if _band_pool is None:
-        _band_pool = ThreadPoolExecutor(max_workers=bands, thread_name_prefix="resize")
     scale = box[3] / size[1]
     cuts = [round(size[1] * k / bands) for k in range(bands + 1)]
 
@@ -275,7 +328,7 @@ def paste_bands(image: Image.Image, size: tuple[int, int], bands: int, box: tupl
         return image.resize((size[0], cuts[k + 1] - cuts[k]), Image.Resampling.BICUBIC, box=part)
 
     result = Image.new(image.mode, size)
-    for k, part in enumerate(_band_pool.map(band, range(bands))):
+    for k, part in enumerate(resize_pool().map(band, range(bands))):
         result.paste(part, (0, cuts[k]))
     return result
 

@@ -57,7 +57,7 @@ def worker(pipeline: str, path: Path, repeats: int) -> dict:
 
             resample, gap = getattr(Image.Resampling, OTHER_FILTERS[pipeline][0]), OTHER_FILTERS[pipeline][1]
 
-            def other_resize_to_fit(image, edge):
+            def other_resize_to_fit(image, edge, in_bands=True):
                 size = imaging.fitted_size(image.size, edge)
                 return image if size == image.size else image.resize(size, resample, reducing_gap=gap)
             imaging.resize_to_fit = other_resize_to_fit
@@ -214,7 +214,7 @@ def quality(paths: list[Path]) -> None:
     def rendition(path, name):
         if name in filters:
             resample, gap = filters[name]
-            imaging.resize_to_fit = lambda image, edge: (
+            imaging.resize_to_fit = lambda image, edge, in_bands=True: (
                 image if imaging.fitted_size(image.size, edge) == image.size
                 else image.resize(imaging.fitted_size(image.size, edge), resample, reducing_gap=gap))
         try:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -258,6 +260,24 @@ def test_a_large_shrink_is_box_reduced_once_before_the_bands(monkeypatch):
     banded = imaging.resize_to_fit(image, 600)
     whole = image.resize((600, 600), Image.Resampling.BICUBIC, reducing_gap=2.0)
     assert max(high for _, high in ImageChops.difference(banded, whole).getextrema()) <= 2
+
+
+def test_smaller_renditions_of_a_megapixel_or_more_finish_with_many_decodes_at_once(photos_dir):
+    """The smaller renditions are made on the resize pool, in one piece even when large: a pool task
+    that waited for band tasks could wait for ever once every pool thread did the same."""
+    path = photos_dir / "large/kodak-pixpro-s1_16mp.jpg"  # 4640 x 3480
+    sizes = {"large": 3000, "medium": 1500, "grid": 400}
+    results: list[dict] = []
+
+    def decode_and_read():
+        results.append({name: image.size for name, image in imaging.decode(path, MAX_PIXELS, sizes).renditions.items()})
+
+    callers = [threading.Thread(target=decode_and_read, daemon=True) for _ in range(2 * len(os.sched_getaffinity(0)) + 2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=60)
+    assert results == [{"large": (3000, 2250), "medium": (1500, 1125), "grid": (400, 300)}] * len(callers)
 
 
 # --- saved renditions -----------------------------------------------------------------------------

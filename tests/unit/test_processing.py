@@ -48,7 +48,7 @@ imaging.decode(path, 100_000_000, {{"grid": 400}})  # the plugins and the pool a
 Image.core.clear_cache()
 before = rss()
 for _ in range(3):
-    imaging.decode(path, 100_000_000, {{"preview": 1600, "grid": 400}})
+    list(imaging.decode(path, 100_000_000, {{"preview": 1600, "grid": 400}}).renditions.values())
 kept = rss()
 cached = Image.core.get_stats()["blocks_cached"]
 Image.core.clear_cache()
