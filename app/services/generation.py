@@ -371,9 +371,9 @@ def download_result(image: GenerationImage, item: dict) -> None:
     temp = storage.temp_path_for(root / storage.TEMP_DIR / "download")
     written: list[Path] = [temp]
     try:
-        with storage.disk_errors("download the image"):
+        with storage.disk_errors("download the image"):  # the client turns network errors into its own
             temp.parent.mkdir(parents=True, exist_ok=True)
-        download = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
+            download = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
         decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], photos.rendition_sizes())
         relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
                                      f"{secrets.token_hex(8)}.{decoded.extension}"))

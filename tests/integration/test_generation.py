@@ -7,10 +7,12 @@ along without any sleep. Every test checks what is left behind: rows, and files 
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import io
 import json
+import os
 import re
 import threading
 import time
@@ -404,6 +406,24 @@ def test_truncated_download_fails_that_image_and_leaves_nothing(client, fake, ge
     assert stored(session_id)[11].file_path is None
     assert data_files() == set()  # no original, rendition or temp file
     assert "damaged or truncated" in text_of(client.get(f"/generate/sessions/{session_id}"))
+
+
+def test_a_full_disk_during_the_download_fails_that_image_in_words_and_leaves_nothing(
+        client, fake, generate, poll_until_finished, stored, data_files, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if "download" in os.readlink(f"/proc/self/fd/{fd}"):  # the temp file the download streams into
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    session_id = generate(seed=13, count=1)
+    [image] = poll_until_finished(session_id)["images"]
+    assert image["state"] == "failed"
+    assert image["error"] == "InvokeAI's image could not be kept: Could not download the image: the disk is full."
+    assert stored(session_id)[13].file_path is None
+    assert data_files() == set()  # not even the partial download under photos/.tmp
 
 
 class TestOversizedDownload:
