@@ -48,11 +48,23 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def username_key_of(username: str) -> str:
+    """What makes a user name unique: names are ASCII (services.users.USERNAME), so lower() is enough."""
+    return username.strip().lower()
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)  # as the person typed it
+    # The name in lower case: "Alice" and "alice" are one account, and two creates of them at the same
+    # moment are told apart by this unique index, not by a check before the INSERT (which both can pass).
+    # Every INSERT through SQLAlchemy fills it from the name; the server default '' is there because
+    # SQLite adds a NOT NULL column to a table other tables refer to only with one.
+    username_key: Mapped[str] = mapped_column(String(64), unique=True, index=True, server_default="",
+                                              default=lambda context: username_key_of(
+                                                  context.get_current_parameters()["username"]))
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug scrypt; "!" when unusable
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -8,13 +8,13 @@ import secrets
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import exists, func, insert, literal, select, text
+from sqlalchemy import exists, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
 from ..extensions import cache, db
-from ..models import Photo, User
+from ..models import Photo, User, username_key_of
 from . import candidates
 from . import photos as photo_service
 
@@ -58,7 +58,7 @@ def check_password(password: str) -> str:
 
 
 def find_user(username: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
+    return db.session.scalar(select(User).where(User.username_key == username_key_of(username)))
 
 
 def has_users() -> bool:
@@ -68,10 +68,10 @@ def has_users() -> bool:
 def create_user(username: str, password: str, is_admin: bool = False) -> User:
     """A new account; AccountError when the name is taken or the name or password is refused.
 
-    The name check and the INSERT are two statements, so two `flask users create` of one name at the
-    same moment can both pass the check. The unique constraint on users.username stops the second, and
-    its IntegrityError is told in the check's own words: the name is taken (looked up again after the
-    rollback, so a failure of any other constraint is still raised as the bug it is).
+    The name check and the INSERT are two statements, so two `flask users create` of one name (in any
+    case) at the same moment can both pass the check. The unique constraint on users.username_key stops
+    the second, and its IntegrityError is told in the check's own words: the name is taken (looked up
+    again after the rollback, so a failure of any other constraint is still raised as the bug it is).
     """
     username = check_username(username)
     if find_user(username) is not None:
@@ -102,9 +102,10 @@ def create_first_admin(username: str, password: str) -> User:
     password_hash = generate_password_hash(check_password(password))  # ~50 ms: not under the lock
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text(f"LOCK TABLE {User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
-    first = select(literal(username), literal(password_hash), literal(True)).where(~exists().select_from(User))
-    user_id = db.session.scalar(insert(User).from_select(["username", "password_hash", "is_admin"], first)
-                                .returning(User.id))
+    first = select(literal(username), literal(username_key_of(username)), literal(password_hash),
+                   literal(True)).where(~exists().select_from(User))
+    user_id = db.session.scalar(insert(User).from_select(["username", "username_key", "password_hash", "is_admin"],
+                                                         first).returning(User.id))
     db.session.commit()  # ends the transaction either way, and with it the lock
     if user_id is None:
         raise SetupDone("The gallery is already set up: log in with its account.")
@@ -152,7 +153,7 @@ WINDOW_SECONDS = 60
 
 
 def _attempts_key(username: str, address: str) -> str:
-    who = hashlib.sha256(f"{username.strip().lower()}\0{address}".encode()).hexdigest()[:32]
+    who = hashlib.sha256(f"{username_key_of(username)}\0{address}".encode()).hexdigest()[:32]
     return f"login-failures:{who}"
 
 

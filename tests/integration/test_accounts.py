@@ -386,9 +386,11 @@ def test_create_refuses_a_bad_account(runner, user_id, accounts, username, passw
     assert list(accounts()) == ["alice"]
 
 
-def test_create_racing_another_create_of_the_name_says_it_is_taken(runner, accounts, monkeypatch):
-    """Two `flask users create carol` at once: the other one's INSERT commits between this one's name
-    check and its own INSERT. The unique constraint stops this one, which says so in the check's words."""
+@pytest.mark.parametrize("other_name", ["carol", "Carol"])
+def test_create_racing_another_create_of_the_name_says_it_is_taken(runner, accounts, monkeypatch, other_name):
+    """Two `flask users create carol` at once (or carol and Carol): the other one's INSERT commits
+    between this one's name check and its own INSERT. The unique constraint on the lower-case name
+    stops this one, which says so in the check's words."""
     real_find_user = user_service.find_user
     checks = []
 
@@ -396,7 +398,7 @@ def test_create_racing_another_create_of_the_name_says_it_is_taken(runner, accou
         found = real_find_user(username)
         if not checks:
             with db.engine.begin() as other:  # the other command, on a connection of its own
-                other.execute(insert(User).values(username="carol", password_hash="!"))
+                other.execute(insert(User).values(username=other_name, password_hash="!"))
         checks.append(found)
         return found
 
@@ -407,7 +409,7 @@ def test_create_racing_another_create_of_the_name_says_it_is_taken(runner, accou
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "Error: The user name carol is taken." in result.output
     assert "Traceback" not in result.output and "IntegrityError" not in result.output
-    assert [(user.username, user.password_hash) for user in accounts().values()] == [("carol", "!")]
+    assert [(user.username, user.password_hash) for user in accounts().values()] == [(other_name, "!")]
 
 
 def test_two_accounts_with_one_password_have_different_hashes(runner, accounts):

@@ -131,3 +131,40 @@ def test_the_photo_counts_migration_counts_the_photos_already_there(migrating_ap
         counts = connection.execute(text(
             "SELECT username, uploaded_photos, generated_photos FROM users ORDER BY username")).all()
     assert [tuple(row) for row in counts] == [("ann", 2, 1), ("ben", 0, 0)]
+
+
+BEFORE_NAME_KEY = "3b7d52c1a9e4"  # the revision before users.username_key
+
+
+def add_users(app, *names: str) -> None:
+    with app.app_context(), db.engine.begin() as connection:
+        for name in names:
+            connection.execute(text("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES "
+                                    "(:name, '!', :no, '2020-01-01 00:00:00')"), {"name": name, "no": False})
+
+
+def test_the_name_key_migration_keys_each_name_in_lower_case(migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_NAME_KEY) == 0
+    add_users(migrating_app, "Ann", "ben")
+
+    assert flask_db(migrating_app, "upgrade") == 0
+
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        keys = connection.execute(text("SELECT username, username_key FROM users ORDER BY username_key")).all()
+    assert [tuple(row) for row in keys] == [("Ann", "ann"), ("ben", "ben")]
+
+
+def test_names_differing_only_in_case_stop_the_name_key_migration_before_it_changes_anything(migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_NAME_KEY) == 0
+    add_users(migrating_app, "Ann", "ann", "ben")
+
+    result = migrating_app.test_cli_runner().invoke(args=["db", "upgrade"])
+
+    assert result.exit_code == 1
+    assert "These user names differ only in case: 'Ann' (id 1), 'ann' (id 2)." in result.output
+    assert schema(migrating_app)[0] == BEFORE_NAME_KEY
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        assert "username_key" not in {column["name"] for column in inspect(connection).get_columns("users")}
+        connection.execute(text("UPDATE users SET username = 'ann2' WHERE id = 2"))
+        connection.commit()
+    assert flask_db(migrating_app, "upgrade") == 0  # renamed as the message says, the upgrade goes through
