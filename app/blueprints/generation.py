@@ -167,6 +167,8 @@ def keep(image_id: int):
     image = own_image_or_404(image_id)
     try:
         candidates.keep_image(image)
+    except candidates.ImageGone:
+        abort(404)  # discarded in another tab meanwhile, as a request a moment later would find it
     except DuplicatePhoto:
         return decided(image, "This image is already in the gallery.", 409)
     except GalleryError as exc:
@@ -179,6 +181,8 @@ def reject(image_id: int):
     image = own_image_or_404(image_id)
     try:
         candidates.reject_image(image)
+    except candidates.ImageGone:
+        abort(404)
     except GalleryError as exc:
         return decided(image, exc.message, exc.status)
     return decided(image)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import DuplicatePhoto
@@ -17,6 +17,21 @@ from .generation import GenerationRefused, cancel_session
 log = logging.getLogger(__name__)
 
 ALREADY_KEPT = "This image is already kept in the gallery."
+
+
+class ImageGone(GenerationRefused):
+    """The candidate was discarded (in another tab) after this request found it."""
+
+    status = 404
+
+
+def refuse_gone_or(image: GenerationImage, refusal: GenerationRefused) -> GenerationRefused:
+    """After a guarded write that matched no row (and a rollback): ImageGone when the row was deleted
+    meanwhile, else `refusal`, with `image` reloaded for the answer."""
+    # By its identity, not image.id: the image is expired, and reading it would load a row that may be gone.
+    if db.session.get(GenerationImage, inspect(image).identity, populate_existing=True) is None:
+        return ImageGone("This image was discarded.")
+    return refusal
 
 
 def keep_image(image: GenerationImage) -> Photo:
@@ -32,6 +47,8 @@ def keep_image(image: GenerationImage) -> Photo:
     if image.decision == "kept":
         raise GenerationRefused(ALREADY_KEPT)
     session = image.session
+    if session is None:  # discarded with its session after this request found the image
+        raise ImageGone("This image was discarded.")
     root = photos.photos_root()
     kept_path = str(PurePosixPath("generated", "completed", PurePosixPath(image.file_path).name))
     moves = [(storage.resolve(root, image.file_path), storage.resolve(root, kept_path))]
@@ -44,8 +61,7 @@ def keep_image(image: GenerationImage) -> Photo:
     photo = kept_photo(image, kept_path)
     if not claim_keep(image, kept_path):
         db.session.rollback()
-        db.session.refresh(image)  # with the other request's photo, for the answer
-        raise GenerationRefused(ALREADY_KEPT)
+        raise refuse_gone_or(image, GenerationRefused(ALREADY_KEPT))  # reloaded: the other request's photo
     intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
     moved = []
 
@@ -119,35 +135,47 @@ def reject_image(image: GenerationImage) -> None:
         .values(decision="rejected").execution_options(synchronize_session=False))
     db.session.commit()
     if result.rowcount != 1:
-        raise GenerationRefused("This image is kept in the gallery; delete the photo there instead.")
+        raise refuse_gone_or(image, GenerationRefused("This image is kept in the gallery; delete the photo there "
+                                                      "instead."))
 
 
 def discard_session(session: GenerationSession) -> int:
-    """Delete the rejected and undecided candidates (files and rows); kept ones stay. Their count."""
+    """Delete the rejected and undecided candidates (files and rows); kept ones stay. Their count.
+
+    Another tab may keep a candidate after this request read the session, so the rows are deleted by
+    a guarded DELETE (not kept, judged on the rows as committed: PostgreSQL waits for a keep's row
+    lock, SQLite for its write lock), and the files removed are those of the rows it deleted.
+    """
     if not session.finished and not session.canceled:
         try:
             cancel_session(session)
         except invokeai.InvokeAIError as exc:  # discarding must not depend on InvokeAI being up
             log.warning("discarding session %s without canceling its batch: %s", session.id, exc.message)
     root = photos.photos_root()
-    doomed = [image for image in session.images if image.decision != "kept"]
-    files = [path for image in doomed for path in candidate_files(root, image)]
-    for image in doomed:
-        session.images.remove(image)
-    if not session.images:
-        db.session.delete(session)
+    session_id = session.id
+    deleted = db.session.execute(
+        delete(GenerationImage)
+        .where(GenerationImage.session_id == session_id, GenerationImage.decision != "kept")
+        .returning(GenerationImage.file_path, GenerationImage.rendition_ext)
+        .execution_options(synchronize_session=False)).all()
+    db.session.execute(delete(GenerationSession).where(
+        GenerationSession.id == session_id, ~exists().where(GenerationImage.session_id == session_id)))
     db.session.commit()
-    storage.remove_files(files)
-    log.info("discarded %d candidates of session %s", len(doomed), session.id)
-    return len(doomed)
+    storage.remove_files([path for file_path, ext in deleted for path in downloaded_files(root, file_path, ext)])
+    log.info("discarded %d candidates of session %s", len(deleted), session_id)
+    return len(deleted)
 
 
 def candidate_files(root: Path, image: GenerationImage) -> list[Path]:
     """A candidate's downloaded file and renditions (none before it is downloaded; a kept one's are a photo's)."""
-    if not image.file_path or image.decision == "kept":
+    return [] if image.decision == "kept" else downloaded_files(root, image.file_path, image.rendition_ext)
+
+
+def downloaded_files(root: Path, file_path: str | None, rendition_ext: str | None) -> list[Path]:
+    if not file_path:
         return []
-    return [storage.resolve(root, image.file_path)] + [
-        storage.resolve(root, image.rendition_path(size)) for size in RENDITION_SIZES]
+    return [storage.resolve(root, file_path)] + [
+        storage.resolve(root, storage.rendition_path(file_path, size, rendition_ext)) for size in RENDITION_SIZES]
 
 
 def delete_sessions_of(owner_id: int) -> None:

@@ -647,6 +647,58 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
         f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", image.rendition_ext)}  # the photo's
 
 
+def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves_that_image_kept(
+        app, client, user_id, generate, poll_until_finished, stored, data_files, rows):
+    session_id = generate(seed=42, count=2)
+    poll_until_finished(session_id)
+    keeping, other = stored(session_id)[42], stored(session_id)[43]
+    kept = []
+    other_tab = threading.Thread(target=lambda: kept.append(
+        client.post(f"/generate/images/{keeping.id}/keep", headers=JSON).status_code))  # its own app context
+    with app.app_context():
+        stale = generation.find_session(user_id, session_id)  # this request read both undecided...
+        assert [image.decision for image in stale.images] == ["undecided", "undecided"]
+        other_tab.start()  # ...then the other tab's keep commits
+        other_tab.join(timeout=30)
+        assert kept == [200]
+        assert candidates.discard_session(stale) == 1  # the other image only
+
+    assert {seed: image.decision for seed, image in stored(session_id).items()} == {42: "kept"}
+    assert rows(Photo) == 1
+    name = keeping.file_path.rsplit("/", 1)[1]
+    assert data_files() == {f"photos/generated/completed/{name}"} | {
+        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", keeping.rendition_ext)}
+    assert client.get(f"/generate/sessions/{session_id}").status_code == 200  # it still holds the kept image
+
+
+@pytest.mark.parametrize("decide", ["keep", "reject"])
+def test_deciding_an_image_another_tab_discarded_meanwhile_is_a_404_and_changes_nothing(
+        app, client, user_id, generate, poll_until_finished, stored, data_files, rows, monkeypatch, decide):
+    session_id = generate(seed=42, count=2)
+    poll_until_finished(session_id)
+    assert client.post(f"/generate/images/{stored(session_id)[42].id}/keep", headers=JSON).status_code == 200
+    undecided = stored(session_id)[43]
+    before = data_files()
+    other_tab = log_in(app.test_client(), user_id)
+    real_decide = getattr(candidates, f"{decide}_image")
+
+    def decide_after_the_other_tab_discarded(image):  # this request has found the image undecided
+        discarded = []
+        thread = threading.Thread(target=lambda: discarded.append(
+            other_tab.post(f"/generate/sessions/{session_id}/discard").status_code))
+        thread.start()
+        thread.join(timeout=30)
+        assert discarded == [303]
+        return real_decide(image)
+
+    monkeypatch.setattr(candidates, f"{decide}_image", decide_after_the_other_tab_discarded)
+    assert client.post(f"/generate/images/{undecided.id}/{decide}", headers=JSON).status_code == 404
+
+    assert set(stored(session_id)) == {42} and rows(Photo) == 1
+    assert data_files() == before - {f"photos/{p}" for p in {undecided.file_path} | renditions_of(
+        undecided.file_path, undecided.rendition_ext)}
+
+
 # --- InvokeAI down or misbehaving ----------------------------------------------------------
 
 class Outage:
