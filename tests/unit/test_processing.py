@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from app.services import imaging
 
@@ -38,7 +41,10 @@ def test_a_worker_keeps_no_more_than_its_block_budget_after_a_large_photo(photos
     blocks are cleared, its RSS is back near where it started."""
     code = f"""
 import json
+import os
 from pathlib import Path
+
+import pytest
 from PIL import Image
 from app.services import imaging
 def rss():
@@ -60,3 +66,11 @@ print(json.dumps([before, kept, rss(), cached]))
     assert cached == imaging.IMAGE_BLOCKS_KEPT  # the budget is used: the next photo takes these blocks
     assert kept - before < budget + 8, (before, kept)  # glibc left alone kept 18-34 MB more than this
     assert cleared - before < 8, (before, cleared)
+
+
+@pytest.mark.parametrize("environment, kept", [({}, imaging.IMAGE_BLOCKS_KEPT), ({"PILLOW_BLOCKS_MAX": "0"}, 0)])
+def test_the_block_budget_is_the_gallerys_unless_pillows_own_setting_is_given(environment, kept):
+    code = "from PIL import Image; from app.services import imaging; print(Image.core.get_blocks_max())"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PILLOW_")} | environment
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    assert int(result.stdout) == kept
