@@ -327,7 +327,7 @@ def paste_bands(image: Image.Image, size: tuple[int, int], bands: int, box: tupl
         part = (box[0], cuts[k] * scale, box[2], cuts[k + 1] * scale)
         return image.resize((size[0], cuts[k + 1] - cuts[k]), Image.Resampling.BICUBIC, box=part)
 
-    result = Image.new(image.mode, size)
+    result = Image.new(image.mode, size, None)  # not filled: the bands cover every row
     for k, part in enumerate(resize_pool().map(band, range(bands))):
         result.paste(part, (0, cuts[k]))
     return result
