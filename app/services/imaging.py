@@ -31,7 +31,7 @@ warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
 IMAGE_BLOCK_SIZE = 2 << 20  # Pillow allocates an image in blocks of this size ...
-IMAGE_BLOCKS_KEPT = 12  # ... and keeps this many freed blocks (24 MB) for the next image
+IMAGE_BLOCKS_KEPT = 24  # ... and keeps this many freed blocks (48 MB) for the next image
 
 
 def budget_image_memory() -> None:
@@ -41,10 +41,12 @@ def budget_image_memory() -> None:
     buffers from its heap, which it keeps: a worker's RSS stayed 50-80 MB higher after its first
     24 MP photo. A fixed threshold turns that off, so large buffers (Pillow's image blocks,
     libjpeg's coefficient arrays) go back to the system when freed. Fetching them again costs
-    page faults, about 20 ms a 16 MP photo on this kind of machine; so Pillow keeps up to 24 MB
-    of its own freed blocks (the decoded image of a 24 MP photo at draft scale) and reuses them,
-    which takes back about half of that without raising the peak: the next decode takes the kept
-    blocks instead of new ones. PILLOW_BLOCK_SIZE / PILLOW_BLOCKS_MAX, when set, win.
+    page faults, about 20 ms a 16 MP photo on this kind of machine; so Pillow keeps up to 48 MB
+    of its own freed blocks (what a 16 MP photo's decode and resize use at once) and reuses them.
+    The peak does not grow by them: a decode takes the kept blocks instead of new ones, and before
+    a progressive JPEG's decode, whose coefficients libjpeg holds beside the image, those the image
+    will not take are given back (make_room_for_coefficients). PILLOW_BLOCK_SIZE /
+    PILLOW_BLOCKS_MAX, when set, win.
     """
     if "PILLOW_BLOCK_SIZE" not in os.environ:
         Image.core.set_block_size(IMAGE_BLOCK_SIZE)  # above the mmap threshold, so never in glibc's heap
@@ -55,6 +57,18 @@ def budget_image_memory() -> None:
     except (OSError, AttributeError):
         return  # not glibc (macOS has no mallopt): its allocator is left as it is
     mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
+def make_room_for_coefficients(size: tuple[int, int]) -> None:
+    """Give back Pillow's kept blocks beyond those an image of `size` will take. libjpeg decodes a
+    progressive JPEG by holding all its coefficients (72 MB for 24 MP) beside the image, so blocks
+    kept and not taken would add to that peak; they are kept again as later images are freed."""
+    kept = Image.core.get_blocks_max()
+    lines_a_block = max(1, (Image.core.get_block_size() - Image.core.get_alignment() + 1) // (size[0] * 4))
+    needed = -(-size[1] // lines_a_block)  # as Pillow splits an image of 4 bytes a pixel into blocks
+    if kept > needed:
+        Image.core.set_blocks_max(needed)  # frees the cached blocks beyond it
+        Image.core.set_blocks_max(kept)
 
 
 budget_image_memory()
@@ -226,6 +240,8 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     largest = max(sizes.values())
     if image.format in ("JPEG", "MPO"):
         image.draft(image.mode if image.mode in ("L", "CMYK") else "RGB", fitted_size(image.size, largest))
+        if image.info.get("progressive"):
+            make_room_for_coefficients(image.size)  # the size at draft scale
     image.load()  # the full decode: a truncated or damaged file fails here
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
