@@ -45,8 +45,8 @@ def budget_image_memory() -> None:
     of its own freed blocks (what a 16 MP photo's decode and resize use at once) and reuses them.
     The peak does not grow by them: a decode takes the kept blocks instead of new ones, and before
     a progressive JPEG's decode, whose coefficients libjpeg holds beside the image, those the image
-    will not take are given back (make_room_for_coefficients). PILLOW_BLOCK_SIZE /
-    PILLOW_BLOCKS_MAX, when set, win.
+    will not take are given back (make_room_for_the_decoder), as before a HEIC's. PILLOW_BLOCK_SIZE
+    / PILLOW_BLOCKS_MAX, when set, win.
     """
     if "PILLOW_BLOCK_SIZE" not in os.environ:
         Image.core.set_block_size(IMAGE_BLOCK_SIZE)  # above the mmap threshold, so never in glibc's heap
@@ -59,15 +59,22 @@ def budget_image_memory() -> None:
     mallopt(M_MMAP_THRESHOLD, 1 << 20)
 
 
-def make_room_for_coefficients(size: tuple[int, int]) -> None:
-    """Give back Pillow's kept blocks beyond those an image of `size` will take. libjpeg decodes a
-    progressive JPEG by holding all its coefficients (72 MB for 24 MP) beside the image, so blocks
-    kept and not taken would add to that peak; they are kept again as later images are freed."""
+def make_room_for_the_decoder(image: Image.Image) -> None:
+    """Give back Pillow's kept blocks that would lie idle beside the decoder's own large buffers: a
+    progressive JPEG's coefficients, which libjpeg holds all at once (72 MB at 24 MP), or the planes
+    libheif decodes a HEIC or AVIF into before the image is copied out of them. They are kept again
+    as later images are freed."""
+    if image.format in ("HEIF", "AVIF"):
+        keep = 0  # the image is made after libheif's decode: no kept block is taken meanwhile
+    elif image.info.get("progressive"):
+        # The image (at draft scale) is made first, from kept blocks, as Pillow splits 4 bytes a pixel.
+        lines_a_block = max(1, (Image.core.get_block_size() - Image.core.get_alignment() + 1) // (image.width * 4))
+        keep = -(-image.height // lines_a_block)
+    else:
+        return
     kept = Image.core.get_blocks_max()
-    lines_a_block = max(1, (Image.core.get_block_size() - Image.core.get_alignment() + 1) // (size[0] * 4))
-    needed = -(-size[1] // lines_a_block)  # as Pillow splits an image of 4 bytes a pixel into blocks
-    if kept > needed:
-        Image.core.set_blocks_max(needed)  # frees the cached blocks beyond it
+    if kept > keep:
+        Image.core.set_blocks_max(keep)  # frees the cached blocks beyond it
         Image.core.set_blocks_max(kept)
 
 
@@ -240,8 +247,7 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     largest = max(sizes.values())
     if image.format in ("JPEG", "MPO"):
         image.draft(image.mode if image.mode in ("L", "CMYK") else "RGB", fitted_size(image.size, largest))
-        if image.info.get("progressive"):
-            make_room_for_coefficients(image.size)  # the size at draft scale
+    make_room_for_the_decoder(image)
     image.load()  # the full decode: a truncated or damaged file fails here
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
