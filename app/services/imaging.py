@@ -318,11 +318,16 @@ BAND_PIXELS = 1_000_000  # smaller results are not worth a thread
 _pool: ThreadPoolExecutor | None = None
 
 
+def resize_threads() -> int:
+    """One per CPU, at most 4: the resize pool's threads, and the bands a large resize is cut into."""
+    return min(len(os.sched_getaffinity(0)), 4)
+
+
 def resize_pool() -> ThreadPoolExecutor:
-    """The threads that resize bands and the smaller renditions: one per CPU, at most 4."""
+    """The threads that resize bands and the smaller renditions."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=min(len(os.sched_getaffinity(0)), 4), thread_name_prefix="resize")
+        _pool = ThreadPoolExecutor(max_workers=resize_threads(), thread_name_prefix="resize")
     return _pool
 
 
@@ -335,7 +340,7 @@ os.register_at_fork(after_in_child=_forget_pool)
 
 
 def resize_bands(size: tuple[int, int]) -> int:
-    return min(len(os.sched_getaffinity(0)), 4) if size[0] * size[1] >= BAND_PIXELS else 1
+    return resize_threads() if size[0] * size[1] >= BAND_PIXELS else 1
 
 
 def paste_bands(image: Image.Image, size: tuple[int, int], bands: int, box: tuple[float, ...]) -> Image.Image:

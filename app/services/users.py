@@ -69,7 +69,7 @@ def create_user(username: str, password: str, is_admin: bool = False) -> User:
     """A new account; AccountError when the name is taken or the name or password is refused.
 
     The name check and the INSERT are two statements, so two `flask users create` of one name (in any
-    case) at the same moment can both pass the check. The unique constraint on users.username_key stops
+    case) at the same moment can both pass the check. The unique index on users.username_key stops
     the second, and its IntegrityError is told in the check's own words: the name is taken (looked up
     again after the rollback, so a failure of any other constraint is still raised as the bug it is).
     """
