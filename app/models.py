@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import secrets
 from datetime import datetime, timezone
 
 from flask import current_app, url_for
@@ -73,6 +74,13 @@ class User(UserMixin, db.Model):
     # user, not from a COUNT(*) over the owner's photos (8 ms at 100 000 on SQLite).
     uploaded_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     generated_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Part of the key of every cached read of this user's library (services/cache.py): bumped in the
+    # transaction of every write to it, by the Photo events below or by cache.clear_library(), so a
+    # write by any process (a worker, the CLI) retires what every process cached. A new account starts
+    # at a random number: SQLite can give a deleted account's id to the next one, which must not meet
+    # the deleted account's cached reads.
+    library_version: Mapped[int] = mapped_column(Integer, default=lambda: secrets.randbelow(2**30),
+                                                 server_default="0")
 
     def photo_count(self, source: str | None = None) -> int:
         """Photos from `source` (one of SOURCES), or from every source."""
@@ -82,6 +90,25 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username}>"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. Its signed session cookie carries a random token, and this row the token's
+    SHA-256: deleting the row (logout, "log out everywhere", a password change, the account's delete)
+    makes every copy of that cookie useless."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What the account page shows of each session, so a person can tell their browsers apart.
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")  # the client's address at login
+
+    def __repr__(self) -> str:
+        return f"<LoginSession {self.id} of user {self.user_id}>"
 
 
 class Photo(db.Model):
@@ -248,10 +275,10 @@ class GenerationImage(db.Model):
         return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"
 
 
-# --- the users' photo counts ------------------------------------------------------------------
+# --- the users' photo counts and library versions ---------------------------------------------
 # Every insert and delete of a Photo through the ORM (an upload, an import, a kept generation, a
-# delete, an account's removal) moves its owner's count in the same flush, so no write path can
-# forget it. A bulk insert or delete that bypasses the ORM must recount (services.photos.recount_photos);
+# delete, an account's removal) moves its owner's count and bumps the owner's library version in the
+# same flush, so no write path can forget either. A bulk insert or delete that bypasses the ORM must recount (services.photos.recount_photos);
 # `flask gallery check` compares the counts with the rows and --repair recounts.
 
 def count_column(source: str):
@@ -271,4 +298,5 @@ def _count_deleted_photo(mapper, connection, photo: Photo) -> None:
 def _move_count(connection, photo: Photo, step: int) -> None:
     column = count_column(photo.source)
     users = User.__table__
-    connection.execute(update(users).where(users.c.id == photo.owner_id).values({column: column + step}))
+    connection.execute(update(users).where(users.c.id == photo.owner_id).values(
+        {column: column + step, users.c.library_version: users.c.library_version + 1}))
