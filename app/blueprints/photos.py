@@ -53,7 +53,7 @@ def exposure(seconds: float) -> str:
 def index():
     source = requested_source()
     try:
-        page = photo_service.grid_page(current_user.id, source, request.args.get("older"),
+        page = photo_service.grid_page(current_user, source, request.args.get("older"),
                                        request.args.get("newer"), current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")

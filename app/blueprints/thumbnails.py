@@ -20,7 +20,7 @@ ONE_YEAR = 365 * 24 * 3600
 def rendition(photo_id: int, size: str):
     if size not in RENDITION_SIZES:
         abort(404, "No such rendition size.")
-    found = photo_service.find_rendition(current_user.id, photo_id, size)
+    found = photo_service.find_rendition(current_user, photo_id, size)
     if found is None:
         abort(404, "No such photo.")
     try:

@@ -90,7 +90,6 @@ def keep_image(image: GenerationImage) -> Photo:
         undo()
         raise
     storage.remove_files([intent])
-    photos.clear_gallery_cache(session.owner_id)
     log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
     return photo
 

@@ -21,9 +21,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import run_unit_of_work
 from ..errors import GalleryError, RejectedFile, StorageError
-from ..extensions import cache, db
+from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import imaging, invokeai, photos, storage
+from . import cache, imaging, invokeai, photos, storage
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k eu
               "dpmpp_3m_k dpmpp_sde dpmpp_sde_k er_sde unipc unipc_k lcm tcd").split()
 BASES = ("sd-1", "sd-2")
 MAX_SEED = 2**32 - 1
-MODELS_CACHE_SECONDS = 60
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
 UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
@@ -84,11 +83,11 @@ def client() -> invokeai.InvokeAIClient:
 
 
 def available_models() -> list[dict]:
-    """Installed SD-1 and SD-2 main models, cached for about a minute."""
-    return _models_at(current_app.config["INVOKEAI_URL"] or "")
+    """Installed SD-1 and SD-2 main models, cached for about a minute (services/cache.py)."""
+    base_url = current_app.config["INVOKEAI_URL"] or ""
+    return cache.installed_models(base_url, lambda: _models_at(base_url))
 
 
-@cache.memoize(timeout=MODELS_CACHE_SECONDS)
 def _models_at(base_url: str) -> list[dict]:
     models = client().list_models(BASES)
     return [{key: model.get(key) for key in ("key", "hash", "name", "base", "type")} for model in models]

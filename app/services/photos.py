@@ -3,26 +3,23 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, request
-from redis.exceptions import RedisError
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import safe_join
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
-from ..extensions import cache, db
+from ..extensions import db
 from ..failpoints import crash_point
 from ..models import (MAX_ID, RENDITION_SIZES, SOURCES, Photo, User, count_column, rendition_settings_tag,
                       rendition_version, utcnow)
-from . import imaging, processing, storage
+from . import cache, imaging, processing, storage
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +132,6 @@ def insert_photo(photo: Photo) -> None:
         db.session.rollback()
         raise_if_duplicate(photo.owner_id, photo.sha256)  # the same bytes arrived in another request
         raise
-    clear_gallery_cache(photo.owner_id)
 
 
 def delete_photo(photo: Photo) -> None:
@@ -171,8 +167,6 @@ def delete_photo(photo: Photo) -> None:
         storage.remove_files([intent])
         raise
     storage.remove_files([staged for _, staged in moved] + [path for path, _ in moved] + [intent])
-    clear_gallery_cache(photo.owner_id)
-    forget_rendition(photo)
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
 
 
@@ -199,8 +193,8 @@ class GridPage:
     photos: list[GridPhoto]
     newer: str | None  # cursor of the page before this one, or None on the first
     older: str | None  # cursor of the page after this one, or None on the last
-    # Names what the page shows (owner, generation, filter, cursors, rendition settings): the grid
-    # template caches its HTML under it, and a change to the owner's photos changes it.
+    # Names what the page shows (owner and library version, filter, cursors, thumbnail settings): the
+    # grid template caches its HTML under it, and a write to the owner's library changes it.
     cache_key: str = ""
 
     def links(self, source: str | None) -> list[GridLink]:
@@ -240,36 +234,17 @@ def find_photo(owner_id: int, photo_id: int) -> Photo | None:
     return db.session.scalar(photos_of(owner_id, None).where(Photo.id == photo_id))
 
 
-def grid_page(owner_id: int, source: str | None, older_than: str | None = None, newer_than: str | None = None,
+def grid_page(owner: User, source: str | None, older_than: str | None = None, newer_than: str | None = None,
               limit: int = 60) -> GridPage:
     """One page of an owner's grid, newest first, by keyset on (sorted_at, id): no OFFSET.
 
-    Cached until the owner's photos change; ValueError for a cursor this module did not make.
+    Cached until the owner's library changes; ValueError for a cursor this module did not make.
     """
     older_than, newer_than = older_than or None, newer_than or None
-    key = f"grid:{owner_id}:{gallery_generation(owner_id)}:{source}:{older_than}:{newer_than}:{limit}"
-    page = read_through(key, lambda: _grid_rows(owner_id, source, older_than, newer_than, limit))
+    key = cache.grid_key(owner, source, older_than, newer_than, limit)
+    page = cache.read_through(key, lambda: _grid_rows(owner.id, source, older_than, newer_than, limit))
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
                     f"{key}:{rendition_settings_tag()}")
-
-
-def read_through(key: str, read: Callable[[], object]):
-    """The value cached under `key`, else read() (and cached). The keys carry the generation, so
-    a write retires them. Not @cache.memoize: its key-making (inspect.signature of the function,
-    eight times a call) cost a sixth of a cached grid page."""
-    try:
-        value = cache.get(key)
-    except RedisError as exc:
-        log.warning("cache unreachable, reading the gallery from the database: %s", exc)
-        return read()
-    if value is None:
-        value = read()
-        try:
-            if value is not None:
-                cache.set(key, value)
-        except RedisError as exc:
-            log.warning("cache unreachable, not keeping %s: %s", key, exc)
-    return value
 
 
 def _grid_rows(owner_id: int, source: str | None, older_than: str | None, newer_than: str | None,
@@ -319,56 +294,12 @@ def recount_photos() -> int:
         column = count_column(source)
         rows = (select(db.func.count(Photo.id)).where(Photo.owner_id == users.c.id, Photo.source == source)
                 .scalar_subquery())
-        changed += db.session.execute(update(users).where(column != rows).values({column: rows})).rowcount
+        changed += db.session.execute(update(users).where(column != rows).values(
+            {column: rows, users.c.library_version: users.c.library_version + 1})).rowcount  # retires the cache
     db.session.commit()
     if changed:
         log.info("recounted photos: %d counts corrected", changed)
     return changed
-
-
-# --- cache invalidation --------------------------------------------------------------------
-# The cached reads take the owner's generation token as an argument, so changing the token
-# (in the cache, which every worker shares when it is Redis) retires all of that owner's
-# cached pages and counts at once; stale entries expire with CACHE_TIMEOUT. Tokens are
-# random, never counters: a token the cache evicted comes back as a new one, never an old one.
-
-EVERYONE = "everyone"  # the token that clear_gallery_cache() without an owner changes
-
-
-def _generation_key(owner: int | str) -> str:
-    return f"gallery-generation:{owner}"
-
-
-def gallery_generation(owner_id: int) -> str:
-    """The owner's current generation: their token and everyone's, each made on first use.
-
-    With Redis unreachable, a token nothing was cached under: the reads go to the database.
-    """
-    keys = [_generation_key(owner_id), _generation_key(EVERYONE)]
-    try:
-        tokens = cache.get_many(*keys)
-        if None in tokens:
-            for key in keys:
-                cache.add(key, secrets.token_hex(8), timeout=0)  # add: racing workers agree
-            tokens = cache.get_many(*keys)
-    except RedisError as exc:
-        log.warning("cache unreachable, reading the gallery from the database: %s", exc)
-        return secrets.token_hex(8)
-    return ".".join(str(token) for token in tokens)
-
-
-def clear_gallery_cache(owner_id: int | None = None) -> None:
-    """Called by every write path after it commits, so no worker shows a stale gallery.
-
-    With an owner, only that owner's cached reads go; without, everyone's. Never raises for an
-    unreachable Redis: the commit stands, and what was cached expires with CACHE_TIMEOUT; an
-    error in the log says so.
-    """
-    try:
-        cache.set(_generation_key(EVERYONE if owner_id is None else owner_id), secrets.token_hex(8), timeout=0)
-    except RedisError as exc:
-        log.error("could not clear the gallery's cached reads (owner %s); they may be stale for up to "
-                  "%s s: %s", owner_id if owner_id is not None else "all", current_app.config["CACHE_TIMEOUT"], exc)
 
 
 @dataclass
@@ -378,7 +309,7 @@ class RenditionFile:
     rendition_ext: str
 
 
-def find_rendition(owner_id: int, photo_id: int, size: str) -> RenditionFile | None:
+def find_rendition(owner: User, photo_id: int, size: str) -> RenditionFile | None:
     """Where the owner's photo keeps its `size` rendition; None when the owner has no such photo.
 
     The hot path of every grid (60 requests a page): the row's two columns are kept in the cache,
@@ -387,7 +318,7 @@ def find_rendition(owner_id: int, photo_id: int, size: str) -> RenditionFile | N
     caller sends the file, falling back to ensure_rendition when it is not there: a photo deleted
     or re-made since is a missing file, never another photo's.
     """
-    row = read_through(rendition_key(owner_id, photo_id), lambda: _rendition_columns(owner_id, photo_id))
+    row = cache.read_through(cache.thumbnail_key(owner, photo_id), lambda: _rendition_columns(owner.id, photo_id))
     if row is None:
         return None
     original_path, rendition_ext = row
@@ -398,22 +329,10 @@ def find_rendition(owner_id: int, photo_id: int, size: str) -> RenditionFile | N
     return RenditionFile(path, relative, rendition_ext)
 
 
-def rendition_key(owner_id: int, photo_id: int) -> str:
-    return f"rendition:{owner_id}:{photo_id}"
-
-
 def _rendition_columns(owner_id: int, photo_id: int) -> tuple[str, str] | None:
     row = db.session.connection().execute(select(Photo.original_path, Photo.rendition_ext).where(
         Photo.owner_id == owner_id, Photo.id == photo_id)).first()
     return (row.original_path, row.rendition_ext) if row else None
-
-
-def forget_rendition(photo: Photo) -> None:
-    """Drop the photo's kept rendition columns (after a delete, or a change of rendition type)."""
-    try:
-        cache.delete(rendition_key(photo.owner_id, photo.id))
-    except RedisError as exc:  # harmless: a kept entry only ever names this photo's own files
-        log.warning("cache unreachable, could not drop %s: %s", rendition_key(photo.owner_id, photo.id), exc)
 
 
 def ensure_rendition(photo: Photo, size: str) -> Path:
@@ -437,8 +356,8 @@ def replace_renditions(photo: Photo, rendition_ext: str, temps: dict[str, Path])
     if rendition_ext != photo.rendition_ext:  # the decoder now judges the alpha otherwise
         old = [storage.resolve(root, photo.rendition_path(size)) for size in temps]
         photo.rendition_ext = rendition_ext
+        cache.clear_library(photo.owner_id)
         db.session.commit()
-        forget_rendition(photo)
         storage.remove_files(old)
 
 

@@ -1,8 +1,9 @@
-"""Cached reads: the grid page and the counts come from the cache until the owner's photos change.
+"""Cached reads: the grid page comes from the cache until the owner's library changes.
 
-Every write path drops the owner's cached reads (a new generation token in the cache), so the
-next view is right at once; other owners keep theirs. With Redis the token is shared, so a
-write through one app instance (a worker) is seen by another at once.
+Every write to a library bumps its owner's library version, a column of users that is part of the
+key of every cached read of it, so the next view is right at once; other owners keep theirs. The
+version lives in the database, so a write through one app instance (a worker, the CLI) is seen by
+another at once, with or without Redis.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from bs4 import BeautifulSoup
 from sqlalchemy import delete, event
 
 from app.extensions import db
-from app.models import Photo
+from app.models import Photo, User
+from app.services import cache as gallery_cache
 from app.services import photos as photo_service
 from testapp import log_in, make_app, multipart_body
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
@@ -109,7 +111,8 @@ def test_clearing_without_an_owner_drops_everyones_reads(app, client, make_user,
     grid(bob), grid(client)
     photo_queries.clear()
     with app.app_context():
-        photo_service.clear_gallery_cache()  # what the import and keep paths call
+        gallery_cache.clear_every_library()  # after a change that bypassed the ORM
+        db.session.commit()
     grid(bob), grid(client)
     assert len(photo_queries) == 2
 
@@ -117,7 +120,7 @@ def test_clearing_without_an_owner_drops_everyones_reads(app, client, make_user,
 def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id, upload, photos_dir):
     photo_id = stored(upload(photos_dir / TINY_JPEG))
     with app.test_request_context():
-        page = photo_service.grid_page(user_id, None)
+        page = photo_service.grid_page(db.session.get(User, user_id), None)
         cached = photo_service._grid_rows(user_id, None, None, None, 60)  # what grid_page keeps in the cache
         photo = db.session.get(Photo, photo_id)
         assert [link.grid_url for link in page.links(None)] == [photo.rendition_url("grid")]
@@ -143,18 +146,52 @@ def test_a_write_through_one_worker_is_seen_by_another_through_redis(app, user_i
         assert grid(first) == ("1 photo", ["tiny.jpg"])
 
         # A change behind the gallery's back shows nowhere until a clear of everyone's reads, which
-        # (a new memoize version, kept in Redis) reaches the other instance too.
+        # (new library versions, in the database) reaches the other instance too.
         with workers[0].app_context():
             db.session.execute(delete(Photo))
             db.session.commit()
-            photo_service.recount_photos()  # what a bulk change must do; the counts are not cached
-        assert grid(second)[1] == ["tiny.jpg"]
+        assert grid(second) == ("1 photo", ["tiny.jpg"])
         with workers[0].app_context():
-            photo_service.clear_gallery_cache()
+            gallery_cache.clear_every_library()
+            db.session.commit()
+        assert grid(second) == ("1 photo", [])
+        with workers[0].app_context():
+            photo_service.recount_photos()  # what a bulk change must do
         assert grid(second) == ("0 photos", [])
     finally:
         for worker in workers:
             with worker.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def test_an_import_by_another_process_shows_at_once_without_redis(app, user_id, photos_dir, tmp_path):
+    """Two app instances on one database and data folder, each with its own in-process cache (as `flask
+    run` and `flask photos import` are): what one stores, the other's cached grid shows at once."""
+    server, importer = (make_app(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"], PAGE_SIZE=1)
+                        for _ in range(2))
+    try:
+        assert server.config["CACHE_TYPE"] == "SimpleCache"
+        browser = log_in(server.test_client(), user_id)
+        folder = tmp_path / "to-import"
+        folder.mkdir()
+        (folder / "tiny.jpg").write_bytes((photos_dir / TINY_JPEG).read_bytes())
+        body, content_type = multipart_body([((photos_dir / GPS_JPEG).read_bytes(), "gps.jpg")])
+        stored(browser.post("/upload", data=body, content_type=content_type, headers={"Accept": "application/json"}))
+        assert grid(browser) == ("1 photo", ["gps.jpg"])  # cached now, in the server's own memory
+
+        result = importer.test_cli_runner().invoke(args=["photos", "import", str(folder), "--user", "alice"])
+        assert result.exit_code == 0, result.output
+
+        page = BeautifulSoup(browser.get("/").get_data(as_text=True), "html.parser")
+        assert page.h1.get_text(strip=True) == "2 photos"
+        assert [img["alt"] for img in page.select("ul.grid img")] == ["gps.jpg"]  # the newer one first
+        older = page.select_one("nav.pager a[rel=next]")
+        assert older is not None, "no Older link though a second photo is there"
+        assert grid(browser, older["href"]) == ("2 photos", ["tiny.jpg"])
+    finally:
+        for instance in (server, importer):
+            with instance.app_context():
                 db.session.remove()
                 db.engine.dispose()
 
@@ -166,7 +203,7 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_redis_costs_the_cache_not_the_gallery(app, user_id, photos_dir, data_dir, caplog):
-    """Reads go to the database, and an upload's commit stands with its files when the cache can't be cleared."""
+    """Reads go to the database, and an upload's commit stands with its files: clearing needs no cache."""
     broken = make_app(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"],
                       CACHE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
     try:
@@ -180,7 +217,7 @@ def test_an_unreachable_redis_costs_the_cache_not_the_gallery(app, user_id, phot
             assert (data_dir / "photos" / photo.original_path).is_file()
             assert (data_dir / "photos" / photo.rendition_path("grid")).is_file()
         assert grid(client) == ("1 photo", ["tiny.jpg"])
-        assert "could not clear the gallery's cached reads" in caplog.text
+        assert "cache unreachable, reading grid from the database" in caplog.text
     finally:
         with broken.app_context():
             db.session.remove()

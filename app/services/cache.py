@@ -1,0 +1,93 @@
+"""What the gallery caches, under which key, and the named clear functions.
+
+Cached, each as plain values (never ORM objects):
+- a page of an owner's grid: its photos' (id, name, sha256) and its cursors (grid_key), and the
+  page's HTML, which photos/index.html keeps under the same key (GridPage.cache_key);
+- a photo's thumbnail columns: its original's path and its thumbnail type (thumbnail_key);
+- the models InvokeAI has installed, for a minute (models_key).
+
+An owner's cached reads are keyed by the owner's id and library version (users.library_version), a
+value in the database that every write to that library bumps in the write's own transaction: the
+Photo insert and delete events in models.py do it in the same flush, and any other write that
+changes what a cached read shows calls clear_library() before its commit. A write by any process
+(another worker, `flask photos import`, `flask users delete`) so retires what every process cached,
+with the in-process default cache as with Redis, and a write that rolls back retires nothing. Entries
+under old keys are never read again and expire with CACHE_TIMEOUT. The version comes with the
+signed-in user's row, which every request loads anyway, so a key costs no query.
+
+The cache is a help, never a need: with Redis unreachable, reads go to the database and the log
+says so. Clearing never touches the cache at all, so no write can fail or go unseen for its sake.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
+from sqlalchemy import update
+
+from ..extensions import cache, db
+from ..models import User
+
+log = logging.getLogger(__name__)
+
+MODELS_SECONDS = 60  # a model installed on InvokeAI shows in the generate form within a minute
+
+
+def read_through(key: str, read: Callable[[], object], timeout: int | None = None):
+    """The value cached under `key`, else read() (and cached unless None). Not @cache.memoize: its
+    key-making (inspect.signature of the function, eight times a call) cost a sixth of a cached grid
+    page (tests/benchmarks/bench_grid.py)."""
+    try:
+        value = cache.get(key)
+    except RedisError as exc:
+        log.warning("cache unreachable, reading %s from the database: %s", key.partition(":")[0], exc)
+        return read()
+    if value is None:
+        value = read()
+        try:
+            if value is not None:
+                cache.set(key, value, timeout=timeout)
+        except RedisError as exc:
+            log.warning("cache unreachable, not keeping %s: %s", key, exc)
+    return value
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+def library_key(kind: str, owner: User, *parts: object) -> str:
+    """A key of one of `owner`'s cached reads: it names the library's version, so any write retires it."""
+    return ":".join([kind, f"{owner.id}.{owner.library_version}", *map(str, parts)])
+
+
+def grid_key(owner: User, source: str | None, older_than: str | None, newer_than: str | None, limit: int) -> str:
+    return library_key("grid", owner, source, older_than, newer_than, limit)
+
+
+def thumbnail_key(owner: User, photo_id: int) -> str:
+    return library_key("thumbnail", owner, photo_id)
+
+
+def models_key(base_url: str) -> str:
+    """Per InvokeAI server, so a changed GALLERY_INVOKEAI_URL never shows the old server's models."""
+    return "invokeai-models:" + hashlib.sha256(base_url.encode()).hexdigest()[:16]
+
+
+def installed_models(base_url: str, read: Callable[[], list[dict]]) -> list[dict]:
+    """InvokeAI's installed models as read() lists them, kept for MODELS_SECONDS."""
+    return read_through(models_key(base_url), read, timeout=MODELS_SECONDS)
+
+
+# --- the named clear functions -----------------------------------------------------------------
+
+def clear_library(owner_id: int) -> None:
+    """Retire every cached read of the owner's library, in every process: call it in the transaction of
+    a write that changes what those reads show, before its commit (a Photo's insert or delete does it
+    by itself). The caller commits; a rollback undoes the clear with the write."""
+    db.session.execute(update(User).where(User.id == owner_id).values(library_version=User.library_version + 1))
+
+
+def clear_every_library() -> None:
+    """Retire everyone's cached reads (after a change that bypassed the ORM); the caller commits."""
+    db.session.execute(update(User).values(library_version=User.library_version + 1))
