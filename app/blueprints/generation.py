@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..access import own_image_or_404, own_photo_or_404, own_session_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..forms import GenerateForm
-from ..models import MAX_ID, GenerationImage, GenerationSession
+from ..models import MAX_ID, GenerationImage
 from ..services import candidates, generation
 from ..services.invokeai import InvokeAIError, QueueFull, RequestRejected, TimedOut, Unreachable
-from .photos import own_photo_or_404
 
 bp = Blueprint("generation", __name__, url_prefix="/generate")
 
@@ -26,20 +26,6 @@ def invokeai_status(exc: Exception) -> int:
     if isinstance(exc, TimedOut):
         return 504
     return 502
-
-
-def own_session_or_404(session_id: int) -> GenerationSession:
-    session = generation.find_session(current_user.id, session_id)
-    if session is None:
-        abort(404, "No such generation session.")
-    return session
-
-
-def own_image_or_404(image_id: int) -> GenerationImage:
-    image = generation.find_image(current_user.id, image_id)
-    if image is None:
-        abort(404, "No such generated image.")
-    return image
 
 
 def form_with_choices(form: GenerateForm) -> tuple[str | None, int]:

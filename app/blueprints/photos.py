@@ -9,21 +9,14 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
 
 from flask_login import current_user
 
+from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
-from ..models import MAX_ID, Photo
+from ..models import MAX_ID
 from ..services import photos as photo_service
 
 bp = Blueprint("photos", __name__)
 
 PHOTO_ID = f"<int(max={MAX_ID}):photo_id>"  # a larger id is a 404, never a database error
-
-
-def own_photo_or_404(photo_id: int) -> Photo:
-    """The signed-in user's photo; another user's id is as unknown as one that never existed."""
-    photo = photo_service.find_photo(current_user.id, photo_id)
-    if photo is None:
-        abort(404, "No such photo.")
-    return photo
 
 
 def requested_source() -> str | None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort
 from flask_login import current_user
 
+from ..access import own_image_or_404, own_photo_or_404
 from ..errors import RejectedFile
 from ..models import MAX_ID, RENDITION_SIZES
 from ..services import photos as photo_service
 from ..services.imaging import RENDITION_TYPES
-from .generation import own_image_or_404
-from .photos import own_photo_or_404, send_photo_file
+from .photos import send_photo_file
 
 bp = Blueprint("thumbnails", __name__, url_prefix="/thumbnails")
 

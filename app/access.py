@@ -1,0 +1,34 @@
+"""The one place that turns an id from a URL into the signed-in user's own object.
+
+Another account's id is as unknown as one that never existed: both are a 404 that says nothing of
+the other library. Every blueprint takes its objects through these, never from another blueprint.
+"""
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+
+from .models import GenerationImage, GenerationSession, Photo
+from .services import generation
+from .services import photos as photo_service
+
+
+def own_photo_or_404(photo_id: int) -> Photo:
+    photo = photo_service.find_photo(current_user.id, photo_id)
+    if photo is None:
+        abort(404, "No such photo.")
+    return photo
+
+
+def own_session_or_404(session_id: int) -> GenerationSession:
+    session = generation.find_session(current_user.id, session_id)
+    if session is None:
+        abort(404, "No such generation session.")
+    return session
+
+
+def own_image_or_404(image_id: int) -> GenerationImage:
+    image = generation.find_image(current_user.id, image_id)
+    if image is None:
+        abort(404, "No such generated image.")
+    return image
