@@ -22,6 +22,14 @@ class SetupForm(FlaskForm):
     confirm = PasswordField("Password again", validators=[EqualTo("password", "The passwords differ.")])
 
 
+class PasswordChangeForm(FlaskForm):
+    """The new password's length is checked by services.users, in the words the CLI uses too."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("New password again", validators=[EqualTo("new_password", "The passwords differ.")])
+
+
 def multiple_of_8(form, field):
     if field.data is not None and field.data % 8:
         raise ValidationError("Must be a multiple of 8.")

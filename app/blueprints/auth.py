@@ -1,15 +1,14 @@
-"""Login, logout, first-run admin setup, and the gate that keeps anonymous visitors out."""
+"""Login, logout, first-run admin setup, the account page, and the gate that keeps anonymous visitors out."""
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from ..errors import wants_json
-from ..extensions import db, login_manager
-from ..forms import LoginForm, SetupForm
+from ..extensions import login_manager
+from ..forms import LoginForm, PasswordChangeForm, SetupForm
 from ..models import User
 from ..services import users
 
@@ -17,26 +16,30 @@ bp = Blueprint("auth", __name__)
 
 # The only endpoints an anonymous visitor reaches.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
-
-
-def account_mark(user: User) -> str:
-    """Changes when the password does, and differs for a new account that reuses a deleted id."""
-    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:16]
+SESSION_TOKEN = "_login"  # the key of the login session's token in Flask's signed session cookie
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    if user is None or session.get("_account") != account_mark(user):
-        return None  # the account was deleted, or its password changed, since this session began
-    return user
+    """The user, while the session's row is there: a logout, a password change, "log out everywhere"
+    or the account's delete took it away, for this cookie and every copy of it."""
+    token = session.get(SESSION_TOKEN)
+    if not user_id.isdigit() or not isinstance(token, str):
+        return None
+    return users.signed_in_user(int(user_id), token)
 
 
 def start_session(user: User) -> None:
     """A fresh session for `user`: nothing from before the login survives it (session fixation)."""
+    token = users.start_login_session(user, request.user_agent.string, request.remote_addr or "unknown")
     session.clear()
     login_user(user)
-    session["_account"] = account_mark(user)
+    session[SESSION_TOKEN] = token
+
+
+def end_session() -> None:
+    logout_user()
+    session.clear()
 
 
 @bp.before_app_request
@@ -83,9 +86,49 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    logout_user()
-    session.clear()
+    users.end_login_session(session.get(SESSION_TOKEN))
+    end_session()
     flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+def account():
+    return account_page(PasswordChangeForm())
+
+
+def account_page(form: PasswordChangeForm, status: int = 200):
+    current = users.token_hash(session.get(SESSION_TOKEN, ""))
+    return render_template("auth/account.html", form=form, current=current,
+                           sessions=users.login_sessions_of(current_user.id)), status
+
+
+@bp.post("/account/password")
+def change_password():
+    """The other sessions end with the old password; this browser goes on in a fresh session."""
+    form = PasswordChangeForm()
+    if not form.validate_on_submit():
+        return account_page(form, 400)
+    user = current_user._get_current_object()
+    try:
+        users.change_own_password(user, form.current_password.data, form.new_password.data,
+                                  request.remote_addr or "unknown")
+    except users.WrongPassword as exc:
+        form.current_password.errors = [exc.message]
+        return account_page(form, 400)
+    except users.AccountError as exc:
+        form.new_password.errors = [*form.new_password.errors, exc.message]
+        return account_page(form, 400)
+    start_session(user)
+    flash("Your password is changed. Every other session of your account has ended.")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/logout-everywhere")
+def logout_everywhere():
+    users.log_out_everywhere(current_user._get_current_object())
+    end_session()
+    flash("You are logged out everywhere: every session of your account has ended.")
     return redirect(url_for("auth.login"))
 
 

@@ -50,19 +50,19 @@ def list_users():
 @click.argument("username")
 @password_option
 def set_password(username: str, password: str):
-    """Set an account's password."""
+    """Set an account's password; every session of the account ends."""
     try:
-        user_service.set_password(existing_user(username), password)
+        ended = user_service.set_password(existing_user(username), password)
     except user_service.AccountError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"Password of {username} changed.")
+    click.echo(f"Password of {username} changed. {ended} session{'' if ended == 1 else 's'} ended.")
 
 
 @users_cli.command("delete")
 @click.argument("username")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(username: str, yes: bool):
-    """Delete an account and all of its photos (originals and renditions)."""
+    """Delete an account and all of its photos (originals and renditions); its sessions end."""
     user = existing_user(username)
     count = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == user.id))
     if not yes:

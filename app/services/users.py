@@ -1,4 +1,4 @@
-"""Accounts: create, authenticate, change passwords, delete with their photos."""
+"""Accounts: create, authenticate, change passwords, delete with their photos; login sessions."""
 from __future__ import annotations
 
 import hashlib
@@ -8,15 +8,16 @@ import secrets
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import exists, insert, literal, select, text
+from sqlalchemy import delete, exists, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
 from ..extensions import cache, db
-from ..models import Photo, User, username_key_of
+from ..models import LoginSession, Photo, User, username_key_of
 from . import candidates
 from . import photos as photo_service
+from .cache import clear_library
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ UNUSABLE_HASH = generate_password_hash("no such user: timing equaliser")
 
 class AccountError(GalleryError):
     """A name, password or account change the gallery refuses, with the reason."""
+
+
+class WrongPassword(AccountError):
+    """The current password a person typed to change it is not theirs."""
 
 
 class SetupDone(GalleryError):
@@ -122,10 +127,25 @@ def authenticate(username: str, password: str) -> User | None:
     return user if check_password_hash(user.password_hash, password or "") else None
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str) -> int:
+    """A new password, and every session of the account ended with the old one, in one commit; how
+    many sessions ended."""
     user.password_hash = generate_password_hash(check_password(password))
+    ended = end_every_login_session(user.id)
     db.session.commit()
-    log.info("password changed for %s", user.username)
+    log.info("password changed for %s; %d sessions ended", user.username, ended)
+    return ended
+
+
+def change_own_password(user: User, current: str, new: str, address: str) -> None:
+    """set_password for a person who proves the current password (counted as a login attempt, so the
+    form cannot be used to guess it); AccountError when it is wrong or the new one is refused."""
+    count_login_attempt(user.username, address)  # TooManyLogins
+    if not check_password_hash(user.password_hash, current or ""):
+        record_failed_login(user.username, address)
+        raise WrongPassword("That is not your current password.")
+    forget_failed_logins(user.username, address)
+    set_password(user, new)
 
 
 def delete_user(user: User) -> int:
@@ -135,7 +155,8 @@ def delete_user(user: User) -> int:
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:
         photo_service.delete_photo(photo)
-    db.session.delete(user)
+    clear_library(user.id)
+    db.session.delete(user)  # its login sessions go with it (ON DELETE CASCADE)
     db.session.commit()
     log.info("deleted user %s and %d photos", user.username, len(photos))
     return len(photos)
@@ -193,3 +214,53 @@ def forget_failed_logins(username: str, address: str) -> None:
         cache.delete(_attempts_key(username, address))
     except RedisError as exc:
         log.error("could not reset failed logins, the cache is unreachable: %s", exc)
+
+
+# --- login sessions -------------------------------------------------------------------------
+# A signed-in browser's session cookie (signed by Flask) carries a random token; the database keeps
+# only the token's SHA-256, so its rows open no session for whoever reads them. A request is signed in
+# while its token has a row: deleting the row ends the session for every copy of the cookie.
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_login_session(user: User, user_agent: str, address: str) -> str:
+    """A new session of `user`, committed; the token for the session cookie."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(user_id=user.id, token_hash=token_hash(token), user_agent=user_agent[:255],
+                                address=address[:64]))
+    db.session.commit()
+    return token
+
+
+def signed_in_user(user_id: int, token: str) -> User | None:
+    """The user whose session this token is, or None once the session was ended; one statement, as
+    every request asks it."""
+    return db.session.scalar(select(User).join(LoginSession, LoginSession.user_id == User.id).where(
+        User.id == user_id, LoginSession.token_hash == token_hash(token)))
+
+
+def login_sessions_of(user_id: int) -> list[LoginSession]:
+    """The user's sessions, newest first."""
+    return list(db.session.scalars(select(LoginSession).where(LoginSession.user_id == user_id)
+                                   .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())))
+
+
+def end_login_session(token: str | None) -> None:
+    """Log out: the session's row goes, so no copy of its cookie is signed in any more."""
+    if token:
+        db.session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
+        db.session.commit()
+
+
+def end_every_login_session(user_id: int) -> int:
+    """Delete every session of the user (not committed: the caller's write commits it); how many."""
+    return db.session.execute(delete(LoginSession).where(LoginSession.user_id == user_id)).rowcount
+
+
+def log_out_everywhere(user: User) -> int:
+    ended = end_every_login_session(user.id)
+    db.session.commit()
+    log.info("%s logged out everywhere: %d sessions ended", user.username, ended)
+    return ended

@@ -27,17 +27,18 @@ def main() -> int:
     from benchlib import USERNAME
     from sqlalchemy import select
 
-    from app.blueprints.auth import account_mark
+    from app.blueprints.auth import SESSION_TOKEN
     from app.extensions import db
     from app.models import User
+    from app.services.users import start_login_session
 
     app = benchapp.create(**options)
     client = app.test_client()
     with app.app_context():
         user = db.session.scalar(select(User).where(User.username == USERNAME))
-        user_id, mark = user.id, account_mark(user)
+        user_id, token = user.id, start_login_session(user, "cpu_probe", "127.0.0.1")
     with client.session_transaction() as session:
-        session.update({"_user_id": str(user_id), "_fresh": True, "_account": mark})
+        session.update({"_user_id": str(user_id), "_fresh": True, SESSION_TOKEN: token})
     for url in urls:
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)

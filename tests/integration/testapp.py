@@ -9,9 +9,10 @@ from urllib.parse import quote, urlsplit
 
 from fake_invokeai import TINY_SD15
 from app import create_app
-from app.blueprints.auth import account_mark
+from app.blueprints.auth import SESSION_TOKEN
 from app.extensions import db
 from app.models import User
+from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
 
@@ -45,13 +46,14 @@ def generate(client, **overrides) -> int:
 
 
 def log_in(client, user_id: int):
-    """Sign the test client in as a successful login would (see auth.start_session)."""
+    """Sign the test client in as a successful login would (see auth.start_session): a login session
+    row, and its token in the session cookie."""
     with client.application.app_context():
-        mark = account_mark(db.session.get(User, user_id))
+        token = start_login_session(db.session.get(User, user_id), "test client", "127.0.0.1")
     with client.session_transaction() as session:
         session["_user_id"] = str(user_id)
         session["_fresh"] = True
-        session["_account"] = mark
+        session[SESSION_TOKEN] = token
     return client
 
 
