@@ -1,6 +1,7 @@
 """Login, logout, first-run admin setup, the account page, and the gate that keeps anonymous visitors out."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
@@ -90,6 +91,23 @@ def logout():
     end_session()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
+
+
+# How the account page names a session's browser: the first of each list that its User-Agent matches
+# (Edge and Chrome say "Safari" too, and Chrome on Android says "Linux").
+BROWSERS = [("Edge", r"Edg/"), ("Firefox", r"Firefox/"), ("Chrome", r"Chrome/|CriOS/"), ("Safari", r"Safari/")]
+SYSTEMS = [("iPhone", r"iPhone"), ("iPad", r"iPad"), ("Android", r"Android"), ("Windows", r"Windows"),
+           ("macOS", r"Macintosh"), ("Linux", r"Linux")]
+
+
+@bp.app_template_filter("browser_name")
+def browser_name(user_agent: str) -> str:
+    """ "Firefox on Linux", from a User-Agent string; the string itself when it names none of those."""
+    browser = next((name for name, pattern in BROWSERS if re.search(pattern, user_agent)), None)
+    system = next((name for name, pattern in SYSTEMS if re.search(pattern, user_agent)), None)
+    if browser is None:
+        return user_agent or "An unnamed browser"
+    return f"{browser} on {system}" if system else browser
 
 
 @bp.get("/account")

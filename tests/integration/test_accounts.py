@@ -295,7 +295,8 @@ def test_a_cookie_copied_before_set_password_is_refused_after_it(runner, anonymo
 
 def test_the_account_page_shows_the_name_and_every_session(app, client, user_id, password):
     other = app.test_client()
-    other.post("/login", data={"username": "alice", "password": password}, headers={"User-Agent": "Firefox/140.0"})
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
+    other.post("/login", data={"username": "alice", "password": password}, headers={"User-Agent": firefox})
 
     page = BeautifulSoup(client.get("/").data, "html.parser").select_one("header.site a[href='/account']")
     assert page is not None and page.get_text(strip=True) == "alice"
@@ -306,7 +307,8 @@ def test_the_account_page_shows_the_name_and_every_session(app, client, user_id,
     assert soup.h1.get_text(strip=True) == "alice"
     assert soup.select_one("form input[name=current_password]") is not None
     assert len(soup.select(".sessions li")) == 2
-    assert "Firefox/140.0" in soup.select_one(".sessions").get_text()
+    assert [agent.get_text() for agent in soup.select(".sessions .agent")] == ["Firefox on Linux", "test client"]
+    assert soup.select_one(".sessions li.current .agent").get_text() == "test client"  # testapp.log_in's
     assert len(soup.select(".sessions li.current")) == 1
     assert soup.find("button", string="Log out everywhere") is not None
 
@@ -648,13 +650,15 @@ def test_delete_removes_the_account_its_rows_and_every_file(runner, two_librarie
             assert bob.get(path, buffered=True).status_code == 200
 
 
-def test_delete_with_yes_does_not_ask(runner, two_libraries, client, accounts):
+def test_delete_with_yes_does_not_ask(runner, two_libraries, client, accounts, user_id, login_sessions):
+    assert len(login_sessions(user_id)) == 1
     result = runner.invoke(args=["users", "delete", "--yes", "alice"])
 
     assert result.exit_code == 0, result.output
     assert "[y/N]" not in result.output
     assert "alice" not in accounts()
     assert client.get("/").headers["Location"].startswith("/login")  # alice's session went with her
+    assert login_sessions(user_id) == []
 
 
 def test_a_deleted_accounts_session_does_not_open_a_new_account(runner, app, make_user, password):

@@ -167,3 +167,52 @@ def test_wrong_password_and_unknown_user_stay_on_the_login_page(page: Page, make
     submit_login(page, "alice", password)
     expect(page).to_have_url(re.compile(r"^http://127\.0\.0\.1:\d+/$"))
     expect(page.locator("header.site .who")).to_have_text("alice")
+
+
+def test_the_account_page_changes_the_password_and_logs_out_everywhere(page: Page, browser, browser_context_args,
+                                                                        make_user, password):
+    """Two browsers signed in as alice: a password change in one ends the other's session and keeps its
+    own; then "Log out everywhere" ends them all."""
+    make_user("alice")
+    new_password = "an even longer new passphrase"
+    other = browser.new_context(**browser_context_args).new_page()
+    try:
+        for browser_page in (other, page):
+            browser_page.goto("/login")
+            submit_login(browser_page, "alice", password)
+            expect(browser_page).to_have_url(re.compile(r"/$"))
+
+        page.locator("header.site").get_by_role("link", name="alice").click()
+        expect(page).to_have_url(re.compile(r"/account$"))
+        expect(page.locator("h1")).to_have_text("alice")
+        expect(page.locator(".sessions li")).to_have_count(2)
+        expect(page.locator(".sessions li.current")).to_contain_text("this browser")
+
+        page.get_by_label("Current password").fill("not the password")
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password again").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        expect(page.locator(".field-error")).to_have_text("That is not your current password.")
+
+        page.get_by_label("Current password").fill(password)
+        page.get_by_label("New password", exact=True).fill(new_password)
+        page.get_by_label("New password again").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        expect(page).to_have_url(re.compile(r"/account$"))
+        expect(page.locator(".flashes")).to_contain_text("Your password is changed.")
+        expect(page.locator(".sessions li")).to_have_count(1)
+
+        other.goto("/")  # the other browser's session ended with the old password
+        expect(other).to_have_url(re.compile(r"/login\?next="))
+        submit_login(other, "alice", new_password)
+        expect(other).to_have_url(re.compile(r"/$"))
+
+        page.reload()
+        expect(page.locator(".sessions li")).to_have_count(2)
+        page.get_by_role("button", name="Log out everywhere").click()
+        expect(page).to_have_url(re.compile(r"/login$"))
+        expect(page.locator(".flashes")).to_contain_text("You are logged out everywhere")
+        other.goto("/")
+        expect(other).to_have_url(re.compile(r"/login\?next="))
+    finally:
+        other.context.close()

@@ -23,7 +23,7 @@ from app.services import storage
 
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
-GRID_STATEMENTS = 2  # the user (with its photo counts), the page's rows
+GRID_STATEMENTS = 2  # the user (with its photo counts and library version, joined to its login session), the rows
 DETAIL_STATEMENTS = 4  # the user, the photo, its newer and older neighbours
 RENDITION_STATEMENTS = 2  # the user, the photo
 
@@ -124,6 +124,7 @@ def test_a_cached_grid_page_takes_only_the_user(counted, photo_ids):
     again, warm = counted("/", cold=False)
     assert grid_ids(again) == grid_ids(response)
     assert len(warm) == 1 < len(cold), warm
+    assert "login_sessions" in warm[0] and "FROM users" in warm[0]  # the session is checked in the same statement
 
 
 def test_a_photo_page_takes_at_most_four_statements(counted, photo_ids):
