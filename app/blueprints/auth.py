@@ -31,8 +31,11 @@ def load_user(user_id: str) -> User | None:
 
 
 def start_session(user: User) -> None:
-    """A fresh session for `user`: nothing from before the login survives it (session fixation)."""
-    token = users.start_login_session(user, request.user_agent.string, request.remote_addr or "unknown")
+    """A fresh session for `user`: nothing from before the login survives it (session fixation), nor
+    does the session this browser had before, if any."""
+    previous = session.get(SESSION_TOKEN)
+    token = users.start_login_session(user, request.user_agent.string, request.remote_addr or "unknown",
+                                      replaces=previous if isinstance(previous, str) else None)
     session.clear()
     login_user(user)
     session[SESSION_TOKEN] = token

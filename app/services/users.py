@@ -225,8 +225,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start_login_session(user: User, user_agent: str, address: str) -> str:
-    """A new session of `user`, committed; the token for the session cookie."""
+def start_login_session(user: User, user_agent: str, address: str, replaces: str | None = None) -> str:
+    """A new session of `user`, committed with the end of the session it `replaces` (the browser's
+    previous token, if it had one); the token for the session cookie."""
+    if replaces:
+        db.session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(replaces)))
     token = secrets.token_urlsafe(32)
     db.session.add(LoginSession(user_id=user.id, token_hash=token_hash(token), user_agent=user_agent[:255],
                                 address=address[:64]))

@@ -293,6 +293,16 @@ def test_a_cookie_copied_before_set_password_is_refused_after_it(runner, anonymo
     assert login_sessions(user_id) == []
 
 
+def test_logging_in_again_ends_the_browsers_previous_session(anonymous, user_id, password, login_sessions):
+    assert sign_in(anonymous, "alice", password).status_code == 302
+    thief = copy_of(anonymous)
+
+    assert sign_in(anonymous, "alice", password).status_code == 302
+
+    assert signed_in(anonymous) and not signed_in(thief)
+    assert len(login_sessions(user_id)) == 1
+
+
 def test_the_account_page_shows_the_name_and_every_session(app, client, user_id, password):
     other = app.test_client()
     firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
