@@ -107,7 +107,7 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     """Enqueue one batch (one queue item per seed) and record the session.
 
     Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
-    its queue for any of it (invokeai.QueueFull); with room for some seeds only, the rest are recorded as
+    its queue for any of it; with room for some seeds only, the rest are recorded as
     failed (tie_queued_seeds). An enqueue that goes unanswered is different: InvokeAI may take the batch
     after the gallery gave up, where no cancel sent now can reach it. That batch is canceled now, kept on
     record as a canceled session, and canceled again after each later enqueue until it is old
@@ -118,13 +118,16 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     batch_id = str(uuid.uuid4())
     try:
         result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
-    except (invokeai.TimedOut, invokeai.BadResponse) as exc:
+    except invokeai.InvokeAIError as exc:
+        if exc.status not in (invokeai.BAD_GATEWAY, invokeai.GATEWAY_TIMEOUT):
+            raise  # refused, unreachable or full: nothing was taken
         cancel_lost_batch(batch_id)
         if not exc.unanswered:
             raise
         record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
-        raise type(exc)(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
-                        "(it is listed under Earlier sessions)", exc.url, unanswered=True) from exc
+        raise invokeai.InvokeAIError(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
+                                     "(it is listed under Earlier sessions)", exc.status, exc.url,
+                                     unanswered=True) from exc
     item_ids = [int(i) for i in result["item_ids"]]
     images = [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)]
     if len(item_ids) < len(seeds):
@@ -388,7 +391,13 @@ def download_result(image: GenerationImage, item: dict) -> None:
                          file_size=download.size, image_width=decoded.width, image_height=decoded.height)
         if not done:
             raise GenerationRefused("the image was claimed by another request meanwhile")
-    except (invokeai.Unreachable, invokeai.TimedOut):
+    except invokeai.InvokeAIError as exc:
+        if exc.status not in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT):
+            storage.remove_files(written)
+            db.session.rollback()
+            set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {exc.message}")
+            log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, exc.message)
+            return
         storage.remove_files(written)
         set_state(image, "in_progress", ("downloading",), claimed_at=None)  # the next poll tries again
         raise
