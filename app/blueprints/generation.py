@@ -109,6 +109,7 @@ def session(session_id: int):
 def image_state(image: GenerationImage, places: dict[int, int]) -> dict:
     return {"id": image.id, "seed": image.seed, "state": image.state, "decision": image.decision,
             "place": places.get(image.id), "error": image.error_message,
+            "image_name": image.image_name if image.state == "done" else "",  # what keep / reject send back
             "grid_url": image.rendition_url("grid") if image.state == "done" else None,
             "preview_url": image.rendition_url("preview") if image.state == "done" else None,
             "photo_url": url_for("photos.detail", photo_id=image.photo_id) if image.photo_id else None}
@@ -154,12 +155,12 @@ def decided(image: GenerationImage, message: str | None = None, code: int = 200)
 @bp.post(f"/images/{IMAGE_ID}/keep")
 def keep(image_id: int):
     image = g.image = own_image_or_404(image_id)
-    candidates.keep_image(image)
+    candidates.keep_image(image, shown=request.form.get("image_name", ""))
     return decided(image)
 
 
 @bp.post(f"/images/{IMAGE_ID}/reject")
 def reject(image_id: int):
     image = g.image = own_image_or_404(image_id)
-    candidates.reject_image(image)
+    candidates.reject_image(image, shown=request.form.get("image_name", ""))
     return decided(image)

@@ -123,6 +123,11 @@ def downloads(fake, image_name: str) -> int:
     return fake.count("GET", f"/api/v1/images/i/{image_name}/full")
 
 
+def shown(image) -> dict:
+    """The keep / reject form's body for a downloaded image: the name of the picture the page showed."""
+    return {"image_name": image.image_name}
+
+
 def png_metadata(path) -> dict:
     with Image.open(path) as image:
         return json.loads(image.text["invokeai_metadata"])
@@ -479,7 +484,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
                        for p in {image.file_path} | renditions_of(image.file_path, image.rendition_ext)}
     assert data_files() == candidate_files
 
-    response = client.post(f"/generate/images/{kept.id}/keep", headers=JSON)
+    response = client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON)
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["problem"] is None and answer["image"]["decision"] == "kept"
@@ -498,7 +503,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
             ("tiny-sd15", TINY_SD15, 2, 7.5, "dpmpp_2m")
         assert (photo.generation_width, photo.generation_height, photo.width, photo.height) == (64, 72, 64, 72)
         assert photo.sha256 == kept.sha256
-    assert client.post(f"/generate/images/{kept.id}/keep", headers=JSON).status_code == 409  # once only
+    assert client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON).status_code == 409
 
     grid = client.get("/?source=generated")
     assert grid.status_code == 200 and f"/photos/{photo_id}" in grid.get_data(as_text=True)
@@ -528,7 +533,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
         {k: v for k, v in second["graph"]["nodes"]["noise"].items() if k != "seed"}
 
     # reject one, leave one undecided, discard: both go, files and rows; the kept photo stays
-    assert client.post(f"/generate/images/{rejected.id}/reject").status_code == 303
+    assert client.post(f"/generate/images/{rejected.id}/reject", data=shown(rejected)).status_code == 303
     assert stored(session_id)[43].decision == "rejected"
     response = client.post(f"/generate/sessions/{session_id}/discard")
     assert response.status_code == 303 and urlsplit(response.location).path == "/generate/sessions"
@@ -561,10 +566,12 @@ def keep_at_once(app, user_id, monkeypatch):
 
         monkeypatch.setattr(photos, "photos_root", root_once_both_have_read)
         tabs = [log_in(app.test_client(), user_id) for _ in image_ids]
+        with app.app_context():
+            names = {image_id: shown(db.session.get(GenerationImage, image_id)) for image_id in image_ids}
 
         def post(tab, image_id: int):
             with app.app_context():
-                response = tab.post(f"/generate/images/{image_id}/keep", headers=JSON)
+                response = tab.post(f"/generate/images/{image_id}/keep", data=names[image_id], headers=JSON)
                 return response.status_code, response.get_json()
 
         answers = run_together([lambda tab=tab, image_id=image_id: post(tab, image_id)
@@ -631,7 +638,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
     [image] = stored(session_id).values()
     kept = []
     other_tab = threading.Thread(target=lambda: kept.append(
-        client.post(f"/generate/images/{image.id}/keep", headers=JSON).status_code))  # its own app context
+        client.post(f"/generate/images/{image.id}/keep", data=shown(image), headers=JSON).status_code))
     with app.app_context():
         stale = generation.find_image(user_id, image.id)  # this request read it undecided...
         assert stale.decision == "undecided"
@@ -639,7 +646,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
         other_tab.join(timeout=30)
         assert kept == [200]
         with pytest.raises(generation.GenerationRefused, match="is kept in the gallery"):
-            candidates.reject_image(stale)
+            candidates.reject_image(stale, image.image_name)
     assert stored(session_id)[42].decision == "kept"
     assert client.post(f"/generate/sessions/{session_id}/discard").status_code == 303
     name = image.file_path.rsplit("/", 1)[1]
@@ -654,7 +661,7 @@ def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves
     keeping, other = stored(session_id)[42], stored(session_id)[43]
     kept = []
     other_tab = threading.Thread(target=lambda: kept.append(
-        client.post(f"/generate/images/{keeping.id}/keep", headers=JSON).status_code))  # its own app context
+        client.post(f"/generate/images/{keeping.id}/keep", data=shown(keeping), headers=JSON).status_code))
     with app.app_context():
         stale = generation.find_session(user_id, session_id)  # this request read both undecided...
         assert [image.decision for image in stale.images] == ["undecided", "undecided"]
@@ -676,23 +683,25 @@ def test_deciding_an_image_another_tab_discarded_meanwhile_is_a_404_and_changes_
         app, client, user_id, generate, poll_until_finished, stored, data_files, rows, monkeypatch, decide):
     session_id = generate(seed=42, count=2)
     poll_until_finished(session_id)
-    assert client.post(f"/generate/images/{stored(session_id)[42].id}/keep", headers=JSON).status_code == 200
+    first = stored(session_id)[42]
+    assert client.post(f"/generate/images/{first.id}/keep", data=shown(first), headers=JSON).status_code == 200
     undecided = stored(session_id)[43]
     before = data_files()
     other_tab = log_in(app.test_client(), user_id)
     real_decide = getattr(candidates, f"{decide}_image")
 
-    def decide_after_the_other_tab_discarded(image):  # this request has found the image undecided
+    def decide_after_the_other_tab_discarded(image, shown):  # this request has found the image undecided
         discarded = []
         thread = threading.Thread(target=lambda: discarded.append(
             other_tab.post(f"/generate/sessions/{session_id}/discard").status_code))
         thread.start()
         thread.join(timeout=30)
         assert discarded == [303]
-        return real_decide(image)
+        return real_decide(image, shown)
 
     monkeypatch.setattr(candidates, f"{decide}_image", decide_after_the_other_tab_discarded)
-    assert client.post(f"/generate/images/{undecided.id}/{decide}", headers=JSON).status_code == 404
+    response = client.post(f"/generate/images/{undecided.id}/{decide}", data=shown(undecided), headers=JSON)
+    assert response.status_code == 404
 
     assert set(stored(session_id)) == {42} and rows(Photo) == 1
     assert data_files() == before - {f"photos/{p}" for p in {undecided.file_path} | renditions_of(
@@ -929,3 +938,55 @@ class TestMultiUserInvokeAI:
         response = client.get("/generate")
         assert response.status_code == 502  # InvokeAI answered, refusing the login: a bad gateway, not a down one
         assert "refused the configured login" in text_of(response)
+
+
+# --- ids name one thing for good, and a keep / reject names the picture shown (defect 3) --------
+
+def shown_name(client, image_id: int) -> str | None:
+    """The image name the session page's keep form carries for this image."""
+    page = BeautifulSoup(client.get(f"/generate/sessions/{stored_session_of(client, image_id)}").get_data(
+        as_text=True), "html.parser")
+    return page.select_one(f'li[data-image-id="{image_id}"] form[data-decide="keep"] input[name=image_name]')["value"]
+
+
+def stored_session_of(client, image_id: int) -> int:
+    with client.application.app_context():
+        return db.session.get(GenerationImage, image_id).session_id
+
+
+def test_a_discarded_sessions_ids_are_never_given_again(client, generate, poll_until_finished, stored):
+    first = generate(seed=42, count=2)
+    poll_until_finished(first)
+    old_images = {image.id for image in stored(first).values()}
+    assert client.post(f"/generate/sessions/{first}/discard").status_code == 303
+
+    second = generate(seed=7, count=2)
+    poll_until_finished(second)
+    assert second > first
+    assert min(image.id for image in stored(second).values()) > max(old_images)
+    for image_id in old_images:  # a stale tab's keep finds nothing, rather than another picture
+        assert client.post(f"/generate/images/{image_id}/keep", headers=JSON).status_code == 404
+
+
+def test_a_keep_or_reject_naming_another_picture_is_refused_and_changes_nothing(
+        client, generate, poll_until_finished, stored, data_files, rows):
+    session_id = generate(seed=42, count=1)
+    poll_until_finished(session_id)
+    [image] = stored(session_id).values()
+    assert shown_name(client, image.id) == image.image_name  # the page names the picture it shows
+    before = data_files()
+    for decide in ("keep", "reject"):
+        for name in ("0b8c0c4e-0000-4000-8000-000000000000.png", ""):
+            response = client.post(f"/generate/images/{image.id}/{decide}", data={"image_name": name}, headers=JSON)
+            assert response.status_code == 409, (decide, name)
+            assert response.get_json()["problem"] == "This page is out of date: reload it to see the image as it is now."
+    assert stored(session_id)[42].decision == "undecided" and rows(Photo) == 0
+    assert data_files() == before
+
+    page = client.post(f"/generate/images/{image.id}/keep", data={"image_name": "other.png"})
+    assert page.status_code == 303  # without JavaScript: the session page again, saying why
+    assert "This page is out of date" in text_of(client.get(f"/generate/sessions/{session_id}"))
+
+    answer = client.post(f"/generate/images/{image.id}/keep", data={"image_name": image.image_name}, headers=JSON)
+    assert answer.status_code == 200 and answer.get_json()["image"]["decision"] == "kept"
+
