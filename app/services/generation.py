@@ -280,7 +280,13 @@ def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str
 # --- refreshing from InvokeAI's queue ----------------------------------------------------
 
 def refresh_session(session: GenerationSession) -> dict[int, int]:
-    """Bring every unfinished image up to date; download finished ones. {image id: place in queue}."""
+    """Bring every unfinished image up to date; download finished ones. {image id: place in queue}.
+
+    Every queue item ends one way or another, so the page stops polling: an item InvokeAI forgot (Prune,
+    Clear, its history limit) is downloaded from its images if they still hold it, else failed in words;
+    an item of another batch (InvokeAI's database reset, or the URL naming another server) is failed
+    without downloading anything.
+    """
     if session.finished:
         return {}
     api = client()
@@ -288,23 +294,41 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
     known = {image.item_id: image for image in session.images if image.item_id is not None}
     places: dict[int, int] = {}
     current_item = None
+    lost: list[str] = []  # why items no image is tied to yet cannot be ours
+    recent: list[dict] | None = None  # InvokeAI's newest images, asked for once, if an item was forgotten
     for item_id in session.item_ids or []:
         image = known.get(item_id)
         if image is not None and (image.finished or image.state == "downloading"):
             continue
         item = api.get_item(item_id)
+        if item is None:
+            if image is None:
+                lost.append(FORGOTTEN.format(item_id=item_id))
+                continue
+            if image.image_name is None and image.invokeai_session_id and recent is None:
+                recent = api.recent_images()
+            recover_forgotten(image, item_id, recent or [])
+            continue
+        if item.get("batch_id") != session.batch_id:
+            reason = OTHER_BATCH.format(item_id=item_id)
+            if image is None:
+                lost.append(reason)
+            else:
+                set_state(image, "failed", OPEN_STATES, error_message=reason)
+            continue
         image = image or by_seed.get(seed_of(item))
         if image is None:
             log.warning("queue item %s of session %s has no seed of ours", item_id, session.id)
+            lost.append(OTHER_BATCH.format(item_id=item_id))
             continue
-        if image.item_id is None:
-            db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id,
-                                                             GenerationImage.item_id.is_(None))
-                               .values(item_id=item_id).execution_options(synchronize_session=False))
+        if image.item_id is None or image.invokeai_session_id is None:
+            db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id)
+                               .values(item_id=item_id, invokeai_session_id=item.get("session_id"))
+                               .execution_options(synchronize_session=False))
             db.session.commit()
         state = ITEM_STATES.get(item.get("status"), "queued")
         if state == "done":
-            download_result(image, item)
+            download_result(image, output_image_name(item))
         elif state == "failed":
             message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
             set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
@@ -314,8 +338,34 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
             if current_item is None:
                 current_item = api.queue_status().get("item_id") or 0
             places[image.id] = max(1, item_id - current_item) if current_item else 1
+    if lost:  # every item was asked for: an open image without one now has none left to come from
+        db.session.execute(update(GenerationImage).where(
+            GenerationImage.session_id == session.id, GenerationImage.item_id.is_(None),
+            GenerationImage.state.in_(OPEN_STATES)).values(state="failed", error_message=lost[0])
+            .execution_options(synchronize_session=False))
+        db.session.commit()
     db.session.expire_all()
     return places
+
+
+FORGOTTEN = ("InvokeAI no longer has this image's queue item ({item_id}): its queue was pruned or cleared before "
+             "the gallery saw the image finish, and none of its images could be found.")
+OTHER_BATCH = ("InvokeAI's queue item {item_id} belongs to another batch than this session's: was InvokeAI's "
+               "database reset, or GALLERY_INVOKEAI_URL changed? Nothing was downloaded.")
+
+
+def recover_forgotten(image: GenerationImage, item_id: int, recent: list[dict]) -> None:
+    """An item InvokeAI forgot: its image by the name seen on an earlier poll, or found among InvokeAI's
+    newest images by the item's session; if neither, the image fails saying so."""
+    session_id = image.invokeai_session_id
+    name = image.image_name or next((found["image_name"] for found in recent
+                                     if session_id and found.get("session_id") == session_id), None)
+    if name:
+        log.info("queue item %s of image %s is gone from InvokeAI's queue; downloading its image %s", item_id,
+                 image.id, name)
+        download_result(image, name)
+    else:
+        set_state(image, "failed", OPEN_STATES, error_message=FORGOTTEN.format(item_id=item_id))
 
 
 def seed_of(item: dict) -> int | None:
@@ -335,15 +385,17 @@ def set_state(image: GenerationImage, state: str, from_states: tuple[str, ...], 
     return result.rowcount == 1
 
 
-def claim_download(image: GenerationImage) -> bool:
-    """True for the one request that gets to download this image."""
+def claim_download(image: GenerationImage, name: str | None) -> bool:
+    """True for the one request that gets to download this image. The name is kept from here on: should
+    InvokeAI forget the queue item before a download succeeds, the image is still found by it."""
     now = utcnow()
     result = db.session.execute(
         update(GenerationImage)
         .where(GenerationImage.id == image.id,
                or_(GenerationImage.state.in_(OPEN_STATES),
                    and_(GenerationImage.state == "downloading", GenerationImage.claimed_at < now - STALE_CLAIM)))
-        .values(state="downloading", claimed_at=now).execution_options(synchronize_session=False))
+        .values(state="downloading", claimed_at=now, **({"image_name": name} if name else {}))
+        .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount == 1
 
@@ -362,11 +414,10 @@ def output_image_name(item: dict) -> str | None:
     return None
 
 
-def download_result(image: GenerationImage, item: dict) -> None:
+def download_result(image: GenerationImage, name: str | None) -> None:
     """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/."""
-    if not claim_download(image):
+    if not claim_download(image, name):
         return
-    name = output_image_name(item)
     if not name:
         set_state(image, "failed", ("downloading",), error_message="InvokeAI finished without an output image")
         return

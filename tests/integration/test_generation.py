@@ -990,3 +990,71 @@ def test_a_keep_or_reject_naming_another_picture_is_refused_and_changes_nothing(
     answer = client.post(f"/generate/images/{image.id}/keep", data={"image_name": image.image_name}, headers=JSON)
     assert answer.status_code == 200 and answer.get_json()["image"]["decision"] == "kept"
 
+
+# --- InvokeAI forgets queue items: Prune, Clear, its history limit (defect 4) --------------------
+
+QUEUE = "/api/v1/queue/default"
+
+
+def test_items_pruned_after_they_finished_are_downloaded_from_invokeais_images(
+        fake, generate, status, poll_until_finished, stored, data_dir):
+    fake.steps_to_finish = 1000  # running while the page polls once, then finished while nobody looks
+    session_id = generate(seed=42, count=2)
+    assert {image["state"] for image in status(session_id).get_json()["images"]} <= {"queued", "in_progress"}
+    fake.steps_to_finish = 0
+    fake.advance(1)  # the running item finishes; the other still waits
+    with fake.lock:
+        [finished] = [item_id for item_id, item in fake.items.items() if item["status"] == "completed"]
+    assert requests_put(fake, f"{QUEUE}/prune") == {"deleted": 1}
+
+    data = poll_until_finished(session_id)
+    assert data["problem"] is None
+    assert {image["seed"]: image["state"] for image in data["images"]} == {42: "done", 43: "done"}
+    for image in stored(session_id).values():
+        assert (data_dir / "photos" / image.file_path).read_bytes() == fake.images[image.image_name]["png"]
+        assert png_metadata(data_dir / "photos" / image.file_path)["seed"] == image.seed
+    assert stored(session_id)[42].item_id == finished
+
+
+def test_items_cleared_before_they_ran_end_failed_in_words_and_polling_stops(
+        client, fake, generate, status, stored, data_files):
+    session_id = generate(seed=42, count=2)
+    assert requests_put(fake, f"{QUEUE}/clear") == {"deleted": 2}
+
+    response = status(session_id)
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["finished"] and data["problem"] is None  # the page stops polling
+    for image in data["images"]:
+        assert image["state"] == "failed"
+        assert image["error"].startswith("InvokeAI no longer has this image's queue item"), image["error"]
+    assert data_files() == set()
+    asked = len(fake.requests)
+    assert status(session_id).status_code == 200 and len(fake.requests) == asked  # nothing left to ask
+
+
+def requests_put(fake, path: str) -> dict:
+    import requests
+    return requests.put(fake.url + path, timeout=5).json()
+
+
+# --- queue items of another batch are not taken (defect 6) ---------------------------------------
+
+def test_items_of_another_batch_are_not_downloaded(fake, generate, poll_until_finished, stored, data_files):
+    """InvokeAI's database was reset (or the URL now names another server): the same item ids now belong to
+    someone else's batch, even with the same seeds."""
+    session_id = generate(seed=42, count=2)
+    fake.reset()
+    import requests
+    from test_fake_invokeai import model, sd1_body
+    body = sd1_body(model(fake), seeds=(42, 43))
+    assert requests.post(fake.url + ENQUEUE, json=body, timeout=5).json()["item_ids"] == [2, 1]
+
+    data = poll_until_finished(session_id)
+    for image in data["images"]:
+        assert image["state"] == "failed"
+        assert image["error"].startswith("InvokeAI's queue item"), image["error"]
+        assert "belongs to another batch" in image["error"]
+    assert fake.count("GET", "/api/v1/images/i/") == 0 and not any("/full" in r.path for r in fake.requests)
+    assert data_files() == set()
+
