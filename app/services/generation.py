@@ -35,6 +35,7 @@ MAX_SEED = 2**32 - 1
 MODELS_CACHE_SECONDS = 60
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
 UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
+DOWNLOAD_ATTEMPTS = 3  # downloads cut short before an image fails for good
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
                "completed": "done", "failed": "failed", "canceled": "canceled"}
 OPEN_STATES = ("queued", "in_progress")
@@ -415,7 +416,11 @@ def output_image_name(item: dict) -> str | None:
 
 
 def download_result(image: GenerationImage, name: str | None) -> None:
-    """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/."""
+    """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/.
+
+    A download cut short (the connection dropped, too slow, InvokeAI gone for a moment) leaves nothing
+    behind and is tried again on a later refresh, DOWNLOAD_ATTEMPTS times in all; anything else wrong with
+    the image fails it at once, saying why."""
     if not claim_download(image, name):
         return
     if not name:
@@ -437,27 +442,24 @@ def download_result(image: GenerationImage, name: str | None) -> None:
         original = storage.resolve(root, relative)
         storage.move_into_place(temp, original)
         written.append(original)
-        done = set_state(image, "done", ("downloading",), image_name=name, file_path=relative,
+        done = set_state(image, "done", ("downloading",), image_name=name, error_message=None, file_path=relative,
                          rendition_ext=decoded.rendition_ext, sha256=download.sha256, format=decoded.format,
                          file_size=download.size, image_width=decoded.width, image_height=decoded.height)
         if not done:
             raise GenerationRefused("the image was claimed by another request meanwhile")
     except invokeai.InvokeAIError as exc:
-        if exc.status not in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT):
-            storage.remove_files(written)
-            db.session.rollback()
-            set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {exc.message}")
-            log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, exc.message)
-            return
-        storage.remove_files(written)
-        set_state(image, "in_progress", ("downloading",), claimed_at=None)  # the next poll tries again
-        raise
-    except (invokeai.InvokeAIError, RejectedFile, StorageError, GenerationRefused) as exc:
         storage.remove_files(written)
         db.session.rollback()
-        reason = exc.message
-        set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {reason}")
-        log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, reason)
+        if not (exc.unanswered or exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT)):
+            fail_download(image, exc.message)
+            return
+        download_again_later(image, exc.message)
+        if exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT):
+            raise  # InvokeAI itself is in trouble: the page says so
+    except (RejectedFile, StorageError, GenerationRefused) as exc:
+        storage.remove_files(written)
+        db.session.rollback()
+        fail_download(image, exc.message)
     except BaseException:
         storage.remove_files(written)
         db.session.rollback()
@@ -466,6 +468,27 @@ def download_result(image: GenerationImage, name: str | None) -> None:
     else:
         storage.remove_files([intent])
         log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
+
+
+def fail_download(image: GenerationImage, reason: str) -> None:
+    set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {reason}")
+    log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, reason)
+
+
+def download_again_later(image: GenerationImage, reason: str) -> None:
+    """Count a download cut short; the next refresh tries again, until DOWNLOAD_ATTEMPTS were cut short."""
+    set_state(image, "in_progress", ("downloading",), claimed_at=None,
+              download_attempts=GenerationImage.download_attempts + 1,
+              error_message=f"The download was cut short; the gallery tries again on the next refresh. {reason}")
+    given_up = db.session.execute(
+        update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.state == "in_progress",
+                                      GenerationImage.download_attempts >= DOWNLOAD_ATTEMPTS)
+        .values(state="failed", error_message=f"InvokeAI's image could not be downloaded in {DOWNLOAD_ATTEMPTS} "
+                                              f"attempts: {reason}")
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    log.warning("the download of image %s of session %s was cut short (%s): %s", image.id, image.session_id,
+                "failed for good" if given_up else "tried again later", reason)
 
 
 # --- what a person does with a session ---------------------------------------------------

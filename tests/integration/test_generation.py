@@ -1058,3 +1058,36 @@ def test_items_of_another_batch_are_not_downloaded(fake, generate, poll_until_fi
     assert fake.count("GET", "/api/v1/images/i/") == 0 and not any("/full" in r.path for r in fake.requests)
     assert data_files() == set()
 
+
+# --- a download broken off mid-transfer is tried again (defect 7) --------------------------------
+
+def test_a_download_broken_off_is_tried_again_on_the_next_refresh(fake, generate, status, stored, data_files,
+                                                                  data_dir):
+    fake.steps_to_finish = 0
+    fake.break_downloads = 1
+    session_id = generate(seed=42, count=1)
+    [image] = status(session_id).get_json()["images"]  # finished on InvokeAI; the download broke off
+    assert image["state"] == "in_progress" and "broke off" in image["error"], image
+    assert data_files() == set()  # nothing half-written stays
+
+    [image] = status(session_id).get_json()["images"]
+    assert image["state"] == "done" and image["error"] is None
+    [row] = stored(session_id).values()
+    assert downloads(fake, row.image_name) == 2
+    assert (data_dir / "photos" / row.file_path).read_bytes() == fake.images[row.image_name]["png"]
+
+
+def test_a_download_that_keeps_breaking_fails_after_three_attempts(fake, generate, status, stored, data_files):
+    fake.steps_to_finish = 0
+    fake.break_downloads = 10
+    session_id = generate(seed=42, count=1)
+    for _ in range(2):
+        [image] = status(session_id).get_json()["images"]
+        assert image["state"] == "in_progress"
+    data = status(session_id).get_json()
+    [image] = data["images"]
+    assert data["finished"] and image["state"] == "failed"
+    assert image["error"].startswith("InvokeAI's image could not be downloaded in 3 attempts"), image["error"]
+    assert "broke off" in image["error"]
+    assert downloads(fake, stored(session_id)[42].image_name) == 3
+    assert data_files() == set()
