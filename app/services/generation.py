@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +36,8 @@ MAX_SEED = 2**32 - 1
 MODELS_CACHE_SECONDS = 60
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
 UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
+RECANCELED_AT = "invokeai_unconfirmed_canceled_at"  # in app.extensions: when this worker last did from a poll
+RECANCEL_EVERY = 30.0  # seconds between a worker's cancels of those batches from the polls (every enqueue sends one)
 DOWNLOAD_ATTEMPTS = 3  # downloads cut short before an image fails for good
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
                "completed": "done", "failed": "failed", "canceled": "canceled"}
@@ -110,9 +113,9 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
     its queue for any of it; with room for some seeds only, the rest are recorded as
     failed (tie_queued_seeds). An enqueue that goes unanswered is different: InvokeAI may take the batch
-    after the gallery gave up, where no cancel sent now can reach it. That batch is canceled now, kept on
-    record as a canceled session, and canceled again after each later enqueue until it is old
-    (cancel_unconfirmed_batches).
+    after the gallery gave up. The person is told at once (a cancel sent now to a server that did not
+    answer would keep them waiting another timeout); the batch is kept on record as a canceled session,
+    and the later requests that reach InvokeAI cancel it until it is old (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
     seeds = choose_seeds(params.seed, params.count)
@@ -120,15 +123,14 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     try:
         result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
     except invokeai.InvokeAIError as exc:
-        if exc.status not in (invokeai.BAD_GATEWAY, invokeai.GATEWAY_TIMEOUT):
-            raise  # refused, unreachable or full: nothing was taken
-        cancel_lost_batch(batch_id)
-        if not exc.unanswered:
-            raise
-        record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
-        raise invokeai.InvokeAIError(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
-                                     "(it is listed under Earlier sessions)", exc.status, exc.url,
-                                     unanswered=True) from exc
+        if exc.unanswered:
+            record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
+            raise invokeai.InvokeAIError(f"{exc.message}; the gallery cancels the batch as soon as InvokeAI answers "
+                                         "again, in case it still takes it (it is listed under Earlier sessions)",
+                                         exc.status, exc.url, unanswered=True) from exc
+        if exc.status == invokeai.BAD_GATEWAY:  # answered, but not as InvokeAI does: it may hold the batch
+            cancel_lost_batch(batch_id)
+        raise  # refused, unreachable or full: nothing was taken
     item_ids = [int(i) for i in result["item_ids"]]
     images = [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)]
     if len(item_ids) < len(seeds):
@@ -195,7 +197,7 @@ def record_unconfirmed_session(owner_id: int, params: Parameters, model: dict, s
     """Keep an unanswered batch as a canceled session without item ids: the person sees what became of
     it, and cancel_unconfirmed_batches finds its id. A database failure here is logged, not raised: the
     person is better told about InvokeAI, which is what went wrong first."""
-    message = f"InvokeAI did not confirm this batch in time, so the gallery canceled it: {reason}"[:2000]
+    message = f"InvokeAI did not confirm this batch in time, so the gallery cancels it: {reason}"[:2000]
     session = new_session(owner_id, params, model, batch_id,
                           [GenerationImage(seed_index=index, seed=seed, state="canceled", error_message=message)
                            for index, seed in enumerate(seeds)], canceled=True)
@@ -210,15 +212,22 @@ def record_unconfirmed_session(owner_id: int, params: Parameters, model: dict, s
         db.session.rollback()
         log.error("could not record unanswered batch %s: %s", batch_id, exc)
         return
+    current_app.extensions.pop(RECANCELED_AT, None)  # the next poll that reaches InvokeAI cancels it
     log.warning("the enqueue of batch %s went unanswered: recorded as canceled session %s", batch_id, session.id)
 
 
-def cancel_unconfirmed_batches() -> None:
-    """Cancel again, by id, every recent batch whose enqueue went unanswered: InvokeAI may have taken it since.
+def cancel_unconfirmed_batches(every: float | None = None) -> None:
+    """Cancel, by id, every recent batch whose enqueue went unanswered: InvokeAI may have taken it since.
 
-    Run after a successful enqueue (InvokeAI is answering then); one PUT for all of them, anyone's, until
-    they are older than UNCONFIRMED_WATCH. Canceling a batch that never arrived, or again, is no error.
+    Run after a request got its answers from InvokeAI (an enqueue; a poll at most once `every` seconds per
+    worker, and at its first chance after an enqueue went unanswered); one PUT for all of them, anyone's,
+    until they are older than UNCONFIRMED_WATCH. Canceling a batch that never arrived, or again, is no error.
     """
+    if every is not None:
+        last = current_app.extensions.get(RECANCELED_AT)
+        if last is not None and time.monotonic() - last < every:
+            return
+        current_app.extensions[RECANCELED_AT] = time.monotonic()
     rows = db.session.execute(select(GenerationSession.batch_id, GenerationSession.item_ids).where(
         GenerationSession.canceled.is_(True), GenerationSession.created_at > utcnow() - UNCONFIRMED_WATCH))
     batch_ids = [batch_id for batch_id, item_ids in rows if not item_ids]
@@ -346,6 +355,7 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
             .execution_options(synchronize_session=False))
         db.session.commit()
     db.session.expire_all()
+    cancel_unconfirmed_batches(every=RECANCEL_EVERY)  # InvokeAI answers now: a good moment
     return places
 
 
