@@ -21,7 +21,8 @@ bp = Blueprint("generation", __name__, url_prefix="/generate")
 SESSION_ID = f"<int(max={MAX_ID}):session_id>"
 IMAGE_ID = f"<int(max={MAX_ID}):image_id>"
 # Routes whose trouble is said on the session page they came from, as "prefix: message".
-FLASHED = {"generation.refresh": "", "generation.cancel": "Could not cancel: ", "generation.discard": "Could not discard: "}
+FLASHED = {"generation.refresh": "", "generation.cancel": "Could not cancel: ",
+           "generation.discard": "Could not discard: "}
 
 
 @bp.errorhandler(GalleryError)

@@ -309,7 +309,8 @@ class FakeInvokeAI:
             ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
             ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
             ("PUT", f"{q}/prune", "prune"), ("PUT", f"{q}/clear", "clear"),
-            ("GET", "/api/v1/images/", "images"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"), ("GET", f"{i}/metadata", "image_metadata"))])
+            ("GET", "/api/v1/images/", "images"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
+            ("GET", f"{i}/metadata", "image_metadata"))])
 
     # ---- for tests
     @property

@@ -983,13 +983,13 @@ def test_a_keep_or_reject_naming_another_picture_is_refused_and_changes_nothing(
         for name in ("0b8c0c4e-0000-4000-8000-000000000000.png", ""):
             response = client.post(f"/generate/images/{image.id}/{decide}", data={"image_name": name}, headers=JSON)
             assert response.status_code == 409, (decide, name)
-            assert response.get_json()["problem"] == "This page is out of date: reload it to see the image as it is now."
+            assert response.get_json()["problem"].startswith("This page is out of date: reload it")
     assert stored(session_id)[42].decision == "undecided" and rows(Photo) == 0
     assert data_files() == before
 
     page = client.post(f"/generate/images/{image.id}/keep", data={"image_name": "other.png"})
     assert page.status_code == 303  # without JavaScript: the session page again, saying why
-    assert "This page is out of date" in text_of(client.get(f"/generate/sessions/{session_id}"))
+    assert "This page is out of date: reload it" in text_of(client.get(f"/generate/sessions/{session_id}"))
 
     answer = client.post(f"/generate/images/{image.id}/keep", data={"image_name": image.image_name}, headers=JSON)
     assert answer.status_code == 200 and answer.get_json()["image"]["decision"] == "kept"
