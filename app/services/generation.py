@@ -306,9 +306,10 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
     current_item = None
     lost: list[str] = []  # why items no image is tied to yet cannot be ours
     recent: list[dict] | None = None  # InvokeAI's newest images, asked for once, if an item was forgotten
+    claimed_since = utcnow() - STALE_CLAIM  # an older claim died with its request: download it again
     for item_id in session.item_ids or []:
         image = known.get(item_id)
-        if image is not None and (image.finished or image.state == "downloading"):
+        if image is not None and (image.finished or image.state == "downloading" and image.claimed_at > claimed_since):
             continue
         item = api.get_item(item_id)
         if item is None:
@@ -331,20 +332,7 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
             log.warning("queue item %s of session %s has no seed of ours", item_id, session.id)
             lost.append(OTHER_BATCH.format(item_id=item_id))
             continue
-        if image.item_id is None or image.invokeai_session_id is None:
-            db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id)
-                               .values(item_id=item_id, invokeai_session_id=item.get("session_id"))
-                               .execution_options(synchronize_session=False))
-            db.session.commit()
-        state = ITEM_STATES.get(item.get("status"), "queued")
-        if state == "done":
-            download_result(image, output_image_name(item))
-        elif state == "failed":
-            message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
-            set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
-        elif state != image.state:
-            set_state(image, state, OPEN_STATES)
-        if state == "queued":
+        if follow_item(image, item_id, item) == "queued":
             if current_item is None:
                 current_item = api.queue_status().get("item_id") or 0
             places[image.id] = max(1, item_id - current_item) if current_item else 1
@@ -357,6 +345,24 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
     db.session.expire_all()
     cancel_unconfirmed_batches(every=RECANCEL_EVERY)  # InvokeAI answers now: a good moment
     return places
+
+
+def follow_item(image: GenerationImage, item_id: int, item: dict) -> str:
+    """Tie the image to its queue item and bring it to the item's state (downloading a finished one)."""
+    if image.item_id is None or image.invokeai_session_id is None:
+        db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id)
+                           .values(item_id=item_id, invokeai_session_id=item.get("session_id"))
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    state = ITEM_STATES.get(item.get("status"), "queued")
+    if state == "done":
+        download_result(image, output_image_name(item))
+    elif state == "failed":
+        message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
+        set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
+    elif state != image.state:
+        set_state(image, state, OPEN_STATES)
+    return state
 
 
 FORGOTTEN = ("InvokeAI no longer has this image's queue item ({item_id}): its queue was pruned or cleared before "

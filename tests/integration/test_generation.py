@@ -1123,3 +1123,22 @@ def test_a_download_that_keeps_breaking_fails_after_three_attempts(fake, generat
     assert "broke off" in image["error"]
     assert downloads(fake, stored(session_id)[42].image_name) == 3
     assert data_files() == set()
+
+
+def test_a_download_left_claimed_by_a_request_that_died_is_taken_over(app, fake, generate, poll_until_finished,
+                                                                        stored, data_dir):
+    """A worker killed mid-download leaves its claim behind; once it is stale, a poll downloads the image."""
+    from datetime import timedelta
+    from sqlalchemy import update
+    from app.models import utcnow
+
+    fake.steps_to_finish = 0
+    session_id = generate(seed=42, count=1)
+    with app.app_context():
+        db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session_id).values(
+            item_id=1, state="downloading", claimed_at=utcnow() - generation.STALE_CLAIM - timedelta(seconds=1)))
+        db.session.commit()
+    [image] = poll_until_finished(session_id)["images"]
+    assert image["state"] == "done"
+    [row] = stored(session_id).values()
+    assert (data_dir / "photos" / row.file_path).read_bytes() == fake.images[row.image_name]["png"]
