@@ -111,6 +111,11 @@ class LoginSession(db.Model):
         return f"<LoginSession {self.id} of user {self.user_id}>"
 
 
+# SQLite gives a table without AUTOINCREMENT the newest deleted row's id again: a URL kept in a stale tab
+# would then name another photo or candidate. (PostgreSQL's sequences never go back.)
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
+
 class Photo(db.Model):
     __tablename__ = "photos"
 
@@ -161,6 +166,7 @@ class Photo(db.Model):
         # The grid pages one owner's photos by keyset on (sorted_at, id), with or without a source.
         Index("ix_photos_owner_id_sorted_at_id", "owner_id", "sorted_at", "id"),
         Index("ix_photos_owner_id_source_sorted_at_id", "owner_id", "source", "sorted_at", "id"),
+        NEVER_REUSED_IDS,
     )
 
     def rendition_path(self, size: str) -> str:
@@ -211,6 +217,8 @@ class GenerationSession(db.Model):
     item_ids: Mapped[list | None] = mapped_column(JSON)  # InvokeAI's queue items, in no useful order
     canceled: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    __table_args__ = (NEVER_REUSED_IDS,)
+
     images: Mapped[list[GenerationImage]] = relationship(
         back_populates="session", order_by="GenerationImage.seed_index", cascade="all, delete-orphan")
 
@@ -256,10 +264,14 @@ class GenerationImage(db.Model):
     image_width: Mapped[int | None] = mapped_column(Integer)
     image_height: Mapped[int | None] = mapped_column(Integer)
     photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    download_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # broken off so far
+    # InvokeAI's session of the queue item: how its image is found once InvokeAI forgot the item.
+    invokeai_session_id: Mapped[str | None] = mapped_column(String(64))
 
     session: Mapped[GenerationSession] = relationship(back_populates="images")
 
-    __table_args__ = (UniqueConstraint("session_id", "seed", name="uq_generation_images_session_id_seed"),)
+    __table_args__ = (UniqueConstraint("session_id", "seed", name="uq_generation_images_session_id_seed"),
+                      NEVER_REUSED_IDS)
 
     @property
     def finished(self) -> bool:

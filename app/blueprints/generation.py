@@ -1,43 +1,54 @@
-"""New generation, the session page and its status, keep / reject, cancel, discard."""
+"""New generation, the session page and its status, keep / reject, cancel, discard.
+
+The views do the happy path only: whatever the gallery will not do, or InvokeAI could not, is a
+GalleryError (InvokeAIError among them) with the status it means, answered by `answer_problem` in
+the shape each route's caller reads (the form again, a flash on the page it came from, or JSON).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..access import own_image_or_404, own_photo_or_404, own_session_or_404
-from ..errors import DuplicatePhoto, GalleryError, wants_json
+from ..errors import DuplicatePhoto, GalleryError, error_response, wants_json
+from ..extensions import db
 from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage
 from ..services import candidates, generation
-from ..services.invokeai import InvokeAIError, QueueFull, RequestRejected, TimedOut, Unreachable
 
 bp = Blueprint("generation", __name__, url_prefix="/generate")
 
 SESSION_ID = f"<int(max={MAX_ID}):session_id>"
 IMAGE_ID = f"<int(max={MAX_ID}):image_id>"
+# Routes whose trouble is said on the session page they came from, as "prefix: message".
+FLASHED = {"generation.refresh": "", "generation.cancel": "Could not cancel: ",
+           "generation.discard": "Could not discard: "}
 
 
-def invokeai_status(exc: Exception) -> int:
-    """The HTTP status that tells a person InvokeAI (not the gallery) is the trouble."""
-    if isinstance(exc, GalleryError):
-        return exc.status
-    if isinstance(exc, (Unreachable, QueueFull)):  # QueueFull: InvokeAI is there, with no room for now
-        return 503
-    if isinstance(exc, TimedOut):
-        return 504
-    return 502
-
-
-def form_with_choices(form: GenerateForm) -> tuple[str | None, int]:
-    """Fill the model and scheduler choices; when InvokeAI cannot list models, why and a status."""
-    form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
-    try:
-        models = generation.available_models()
-    except (InvokeAIError, GalleryError) as exc:
-        form.model.choices = []
-        return exc.message, invokeai_status(exc)
-    form.model.choices = [(m["key"], f"{m['name']} ({m['base']})") for m in models]
-    return (None, 200) if models else ("InvokeAI has no SD-1 or SD-2 main model installed.", 503)
+@bp.errorhandler(GalleryError)
+def answer_problem(exc: GalleryError):
+    """One answer per route for what the gallery or InvokeAI would not do, with the error's status."""
+    db.session.rollback()
+    endpoint = request.endpoint
+    if endpoint == "generation.new":
+        form = g.get("form") or GenerateForm()
+        form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
+        form.model.choices = form.model.choices or []
+        return render_template("generation/new.html", form=form, problem=exc.message), exc.status
+    if endpoint == "generation.again":
+        flash(f"Could not generate again: {exc.message}")
+        return redirect(url_for("photos.detail", photo_id=request.view_args["photo_id"])), 303
+    if endpoint == "generation.status":
+        session = g.session
+        return jsonify(finished=session.finished, problem=exc.message,
+                       images=[image_state(image, {}) for image in session.images]), exc.status
+    if endpoint in FLASHED:
+        flash(FLASHED[endpoint] + exc.message)
+        return redirect(url_for("generation.session", session_id=request.view_args["session_id"]), 303)
+    if endpoint in ("generation.keep", "generation.reject") and exc.status != 404:
+        message = "This image is already in the gallery." if isinstance(exc, DuplicatePhoto) else exc.message
+        return decided(g.image, message, exc.status)
+    return error_response(exc.status, exc.message)  # a candidate discarded meanwhile: 404, as a moment later
 
 
 def parameters_from(form: GenerateForm) -> generation.Parameters:
@@ -49,32 +60,26 @@ def parameters_from(form: GenerateForm) -> generation.Parameters:
 
 @bp.route("", methods=["GET", "POST"])
 def new():
-    form = GenerateForm()
+    form = g.form = GenerateForm()
     if request.method == "GET" and request.args.get("from_photo", "").isdigit():
         params = generation.parameters_of(own_photo_or_404(int(request.args["from_photo"])))
-        form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
-    problem, problem_status = form_with_choices(form)
-    if problem is None and form.validate_on_submit():
-        try:
-            session = generation.start_session(current_user.id, parameters_from(form))
-        except RequestRejected as exc:
-            return render_template("generation/new.html", form=form, problem=exc.message), 400
-        except (InvokeAIError, GalleryError) as exc:
-            return render_template("generation/new.html", form=form, problem=exc.message), invokeai_status(exc)
+        form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
+    form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
+    form.model.choices = []  # what answer_problem shows when InvokeAI cannot list them
+    form.model.choices = [(m["key"], f"{m['name']} ({m['base']})") for m in generation.available_models()]
+    if not form.model.choices:
+        return render_template("generation/new.html", form=form,
+                               problem="InvokeAI has no SD-1 or SD-2 main model installed."), 503
+    if form.validate_on_submit():
+        session = generation.start_session(current_user.id, parameters_from(form))
         return redirect(url_for("generation.session", session_id=session.id))
-    status = 400 if form.errors else problem_status
-    return render_template("generation/new.html", form=form, problem=problem), status
+    return render_template("generation/new.html", form=form, problem=None), 400 if form.errors else 200
 
 
 @bp.post(f"/again/<int(max={MAX_ID}):photo_id>")
 def again(photo_id: int):
     """The same parameters as a generated photo, with a new random seed."""
-    params = generation.parameters_of(own_photo_or_404(photo_id))
-    try:
-        session = generation.start_session(current_user.id, params)
-    except (InvokeAIError, GalleryError) as exc:
-        flash(f"Could not generate again: {exc.message}")
-        return redirect(url_for("photos.detail", photo_id=photo_id)), 303
+    session = generation.start_session(current_user.id, generation.parameters_of(own_photo_or_404(photo_id)))
     return redirect(url_for("generation.session", session_id=session.id))
 
 
@@ -91,6 +96,7 @@ def session(session_id: int):
 def image_state(image: GenerationImage, places: dict[int, int]) -> dict:
     return {"id": image.id, "seed": image.seed, "state": image.state, "decision": image.decision,
             "place": places.get(image.id), "error": image.error_message,
+            "image_name": image.image_name if image.state == "done" else "",  # what keep / reject send back
             "grid_url": image.rendition_url("grid") if image.state == "done" else None,
             "preview_url": image.rendition_url("preview") if image.state == "done" else None,
             "photo_url": url_for("photos.detail", photo_id=image.photo_id) if image.photo_id else None}
@@ -99,43 +105,28 @@ def image_state(image: GenerationImage, places: dict[int, int]) -> dict:
 @bp.post(f"/sessions/{SESSION_ID}/status")
 def status(session_id: int):
     """What the session page polls: refresh from InvokeAI, then every image's state."""
-    session = own_session_or_404(session_id)
-    problem, code = None, 200
-    try:
-        places = generation.refresh_session(session)
-    except (InvokeAIError, GalleryError) as exc:
-        places, problem, code = {}, exc.message, invokeai_status(exc)
-    return jsonify(finished=session.finished, problem=problem,
-                   images=[image_state(image, places) for image in session.images]), code
+    session = g.session = own_session_or_404(session_id)
+    places = generation.refresh_session(session)
+    return jsonify(finished=session.finished, problem=None,
+                   images=[image_state(image, places) for image in session.images])
 
 
 @bp.post(f"/sessions/{SESSION_ID}/refresh")
 def refresh(session_id: int):
     """The page's refresh button without JavaScript."""
-    session = own_session_or_404(session_id)
-    try:
-        generation.refresh_session(session)
-    except (InvokeAIError, GalleryError) as exc:
-        flash(exc.message)
+    generation.refresh_session(own_session_or_404(session_id))
     return redirect(url_for("generation.session", session_id=session_id), 303)
 
 
 @bp.post(f"/sessions/{SESSION_ID}/cancel")
 def cancel(session_id: int):
-    try:
-        generation.cancel_session(own_session_or_404(session_id))
-    except (InvokeAIError, GalleryError) as exc:
-        flash(f"Could not cancel: {exc.message}")
+    generation.cancel_session(own_session_or_404(session_id))
     return redirect(url_for("generation.session", session_id=session_id), 303)
 
 
 @bp.post(f"/sessions/{SESSION_ID}/discard")
 def discard(session_id: int):
-    try:
-        count = candidates.discard_session(own_session_or_404(session_id))
-    except (InvokeAIError, GalleryError) as exc:
-        flash(f"Could not discard: {exc.message}")
-        return redirect(url_for("generation.session", session_id=session_id), 303)
+    count = candidates.discard_session(own_session_or_404(session_id))
     flash(f"Discarded {count} image{'' if count == 1 else 's'}; kept ones stay in the gallery.")
     return redirect(url_for("generation.sessions"), 303)
 
@@ -150,25 +141,13 @@ def decided(image: GenerationImage, message: str | None = None, code: int = 200)
 
 @bp.post(f"/images/{IMAGE_ID}/keep")
 def keep(image_id: int):
-    image = own_image_or_404(image_id)
-    try:
-        candidates.keep_image(image)
-    except candidates.ImageGone:
-        abort(404)  # discarded in another tab meanwhile, as a request a moment later would find it
-    except DuplicatePhoto:
-        return decided(image, "This image is already in the gallery.", 409)
-    except GalleryError as exc:
-        return decided(image, exc.message, exc.status)
+    image = g.image = own_image_or_404(image_id)
+    candidates.keep_image(image, shown=request.form.get("image_name", ""))
     return decided(image)
 
 
 @bp.post(f"/images/{IMAGE_ID}/reject")
 def reject(image_id: int):
-    image = own_image_or_404(image_id)
-    try:
-        candidates.reject_image(image)
-    except candidates.ImageGone:
-        abort(404)
-    except GalleryError as exc:
-        return decided(image, exc.message, exc.status)
+    image = g.image = own_image_or_404(image_id)
+    candidates.reject_image(image, shown=request.form.get("image_name", ""))
     return decided(image)

@@ -17,6 +17,7 @@ from .generation import GenerationRefused, cancel_session
 log = logging.getLogger(__name__)
 
 ALREADY_KEPT = "This image is already kept in the gallery."
+STALE_PAGE = "This page is out of date: reload it to see the image as it is now."
 
 
 class ImageGone(GenerationRefused):
@@ -34,7 +35,14 @@ def refuse_gone_or(image: GenerationImage, refusal: GenerationRefused) -> Genera
     return refusal
 
 
-def keep_image(image: GenerationImage) -> Photo:
+def refuse_unless_shown(image: GenerationImage, shown: str) -> None:
+    """A keep or reject names the picture its page showed (InvokeAI's image name; "" before one arrived):
+    a page that showed another is out of date, and acting on it would act on something nobody saw."""
+    if shown != ((image.image_name or "") if image.state == "done" else ""):
+        raise GenerationRefused(STALE_PAGE)
+
+
+def keep_image(image: GenerationImage, shown: str) -> Photo:
     """Move a done candidate into generated/completed/ and make it a photo of the session's owner.
 
     Two tabs may keep the same image at once: a guarded UPDATE (claim_keep) lets one of them in, and
@@ -42,6 +50,7 @@ def keep_image(image: GenerationImage) -> Photo:
     Two candidates with the same bytes kept at once meet at the (owner_id, sha256) constraint: the
     second is a DuplicatePhoto, its files moved back.
     """
+    refuse_unless_shown(image, shown)
     if image.state != "done":
         raise GenerationRefused("Only a finished image can be kept.")
     if image.decision == "kept":
@@ -125,10 +134,11 @@ def same_bytes_photo(owner_id: int, sha256: str | None) -> int | None:
     return db.session.scalar(select(Photo.id).where(Photo.owner_id == owner_id, Photo.sha256 == sha256))
 
 
-def reject_image(image: GenerationImage) -> None:
+def reject_image(image: GenerationImage, shown: str) -> None:
     """Mark a candidate rejected unless it is kept, by a guarded UPDATE: another tab's keep may have
     committed since this request read the image, and a kept image's files are a photo's (discard
     would delete the files of an image it takes for rejected)."""
+    refuse_unless_shown(image, shown)
     result = db.session.execute(
         update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.decision != "kept")
         .values(decision="rejected").execution_options(synchronize_session=False))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,9 @@ BASES = ("sd-1", "sd-2")
 MAX_SEED = 2**32 - 1
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
 UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
+RECANCELED_AT = "invokeai_unconfirmed_canceled_at"  # in app.extensions: when this worker last did from a poll
+RECANCEL_EVERY = 30.0  # seconds between a worker's cancels of those batches from the polls (every enqueue sends one)
+DOWNLOAD_ATTEMPTS = 3  # downloads cut short before an image fails for good
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
                "completed": "done", "failed": "failed", "canceled": "canceled"}
 OPEN_STATES = ("queued", "in_progress")
@@ -106,24 +110,26 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     """Enqueue one batch (one queue item per seed) and record the session.
 
     Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
-    its queue for any of it (invokeai.QueueFull); with room for some seeds only, the rest are recorded as
+    its queue for any of it; with room for some seeds only, the rest are recorded as
     failed (tie_queued_seeds). An enqueue that goes unanswered is different: InvokeAI may take the batch
-    after the gallery gave up, where no cancel sent now can reach it. That batch is canceled now, kept on
-    record as a canceled session, and canceled again after each later enqueue until it is old
-    (cancel_unconfirmed_batches).
+    after the gallery gave up. The person is told at once (a cancel sent now to a server that did not
+    answer would keep them waiting another timeout); the batch is kept on record as a canceled session,
+    and the later requests that reach InvokeAI cancel it until it is old (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
     seeds = choose_seeds(params.seed, params.count)
     batch_id = str(uuid.uuid4())
     try:
         result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
-    except (invokeai.TimedOut, invokeai.BadResponse) as exc:
-        cancel_lost_batch(batch_id)
-        if not exc.unanswered:
-            raise
-        record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
-        raise type(exc)(f"{exc.message}; the gallery canceled the batch in case InvokeAI still takes it "
-                        "(it is listed under Earlier sessions)", exc.url, unanswered=True) from exc
+    except invokeai.InvokeAIError as exc:
+        if exc.unanswered:
+            record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
+            raise invokeai.InvokeAIError(f"{exc.message}; the gallery cancels the batch as soon as InvokeAI answers "
+                                         "again, in case it still takes it (it is listed under Earlier sessions)",
+                                         exc.status, exc.url, unanswered=True) from exc
+        if exc.status == invokeai.BAD_GATEWAY:  # answered, but not as InvokeAI does: it may hold the batch
+            cancel_lost_batch(batch_id)
+        raise  # refused, unreachable or full: nothing was taken
     item_ids = [int(i) for i in result["item_ids"]]
     images = [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)]
     if len(item_ids) < len(seeds):
@@ -190,7 +196,7 @@ def record_unconfirmed_session(owner_id: int, params: Parameters, model: dict, s
     """Keep an unanswered batch as a canceled session without item ids: the person sees what became of
     it, and cancel_unconfirmed_batches finds its id. A database failure here is logged, not raised: the
     person is better told about InvokeAI, which is what went wrong first."""
-    message = f"InvokeAI did not confirm this batch in time, so the gallery canceled it: {reason}"[:2000]
+    message = f"InvokeAI did not confirm this batch in time, so the gallery cancels it: {reason}"[:2000]
     session = new_session(owner_id, params, model, batch_id,
                           [GenerationImage(seed_index=index, seed=seed, state="canceled", error_message=message)
                            for index, seed in enumerate(seeds)], canceled=True)
@@ -205,15 +211,22 @@ def record_unconfirmed_session(owner_id: int, params: Parameters, model: dict, s
         db.session.rollback()
         log.error("could not record unanswered batch %s: %s", batch_id, exc)
         return
+    current_app.extensions.pop(RECANCELED_AT, None)  # the next poll that reaches InvokeAI cancels it
     log.warning("the enqueue of batch %s went unanswered: recorded as canceled session %s", batch_id, session.id)
 
 
-def cancel_unconfirmed_batches() -> None:
-    """Cancel again, by id, every recent batch whose enqueue went unanswered: InvokeAI may have taken it since.
+def cancel_unconfirmed_batches(every: float | None = None) -> None:
+    """Cancel, by id, every recent batch whose enqueue went unanswered: InvokeAI may have taken it since.
 
-    Run after a successful enqueue (InvokeAI is answering then); one PUT for all of them, anyone's, until
-    they are older than UNCONFIRMED_WATCH. Canceling a batch that never arrived, or again, is no error.
+    Run after a request got its answers from InvokeAI (an enqueue; a poll at most once `every` seconds per
+    worker, and at its first chance after an enqueue went unanswered); one PUT for all of them, anyone's,
+    until they are older than UNCONFIRMED_WATCH. Canceling a batch that never arrived, or again, is no error.
     """
+    if every is not None:
+        last = current_app.extensions.get(RECANCELED_AT)
+        if last is not None and time.monotonic() - last < every:
+            return
+        current_app.extensions[RECANCELED_AT] = time.monotonic()
     rows = db.session.execute(select(GenerationSession.batch_id, GenerationSession.item_ids).where(
         GenerationSession.canceled.is_(True), GenerationSession.created_at > utcnow() - UNCONFIRMED_WATCH))
     batch_ids = [batch_id for batch_id, item_ids in rows if not item_ids]
@@ -276,7 +289,13 @@ def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str
 # --- refreshing from InvokeAI's queue ----------------------------------------------------
 
 def refresh_session(session: GenerationSession) -> dict[int, int]:
-    """Bring every unfinished image up to date; download finished ones. {image id: place in queue}."""
+    """Bring every unfinished image up to date; download finished ones. {image id: place in queue}.
+
+    Every queue item ends one way or another, so the page stops polling: an item InvokeAI forgot (Prune,
+    Clear, its history limit) is downloaded from its images if they still hold it, else failed in words;
+    an item of another batch (InvokeAI's database reset, or the URL naming another server) is failed
+    without downloading anything.
+    """
     if session.finished:
         return {}
     api = client()
@@ -284,34 +303,85 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
     known = {image.item_id: image for image in session.images if image.item_id is not None}
     places: dict[int, int] = {}
     current_item = None
+    lost: list[str] = []  # why items no image is tied to yet cannot be ours
+    recent: list[dict] | None = None  # InvokeAI's newest images, asked for once, if an item was forgotten
+    claimed_since = utcnow() - STALE_CLAIM  # an older claim died with its request: download it again
     for item_id in session.item_ids or []:
         image = known.get(item_id)
-        if image is not None and (image.finished or image.state == "downloading"):
+        if image is not None and (image.finished or image.state == "downloading" and image.claimed_at > claimed_since):
             continue
         item = api.get_item(item_id)
+        if item is None:
+            if image is None:
+                lost.append(FORGOTTEN.format(item_id=item_id))
+                continue
+            if image.image_name is None and image.invokeai_session_id and recent is None:
+                recent = api.recent_images()
+            recover_forgotten(image, item_id, recent or [])
+            continue
+        if item.get("batch_id") != session.batch_id:
+            reason = OTHER_BATCH.format(item_id=item_id)
+            if image is None:
+                lost.append(reason)
+            else:
+                set_state(image, "failed", OPEN_STATES, error_message=reason)
+            continue
         image = image or by_seed.get(seed_of(item))
         if image is None:
             log.warning("queue item %s of session %s has no seed of ours", item_id, session.id)
+            lost.append(OTHER_BATCH.format(item_id=item_id))
             continue
-        if image.item_id is None:
-            db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id,
-                                                             GenerationImage.item_id.is_(None))
-                               .values(item_id=item_id).execution_options(synchronize_session=False))
-            db.session.commit()
-        state = ITEM_STATES.get(item.get("status"), "queued")
-        if state == "done":
-            download_result(image, item)
-        elif state == "failed":
-            message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
-            set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
-        elif state != image.state:
-            set_state(image, state, OPEN_STATES)
-        if state == "queued":
+        if follow_item(image, item_id, item) == "queued":
             if current_item is None:
                 current_item = api.queue_status().get("item_id") or 0
             places[image.id] = max(1, item_id - current_item) if current_item else 1
+    if lost:  # every item was asked for: an open image without one now has none left to come from
+        db.session.execute(update(GenerationImage).where(
+            GenerationImage.session_id == session.id, GenerationImage.item_id.is_(None),
+            GenerationImage.state.in_(OPEN_STATES)).values(state="failed", error_message=lost[0])
+            .execution_options(synchronize_session=False))
+        db.session.commit()
     db.session.expire_all()
+    cancel_unconfirmed_batches(every=RECANCEL_EVERY)  # InvokeAI answers now: a good moment
     return places
+
+
+def follow_item(image: GenerationImage, item_id: int, item: dict) -> str:
+    """Tie the image to its queue item and bring it to the item's state (downloading a finished one)."""
+    if image.item_id is None or image.invokeai_session_id is None:
+        db.session.execute(update(GenerationImage).where(GenerationImage.id == image.id)
+                           .values(item_id=item_id, invokeai_session_id=item.get("session_id"))
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+    state = ITEM_STATES.get(item.get("status"), "queued")
+    if state == "done":
+        download_result(image, output_image_name(item))
+    elif state == "failed":
+        message = item.get("error_message") or item.get("error_type") or "InvokeAI reported a failure"
+        set_state(image, "failed", OPEN_STATES, error_message=str(message)[:2000])
+    elif state != image.state:
+        set_state(image, state, OPEN_STATES)
+    return state
+
+
+FORGOTTEN = ("InvokeAI no longer has this image's queue item ({item_id}): its queue was pruned or cleared before "
+             "the gallery saw the image finish, and none of its images could be found.")
+OTHER_BATCH = ("InvokeAI's queue item {item_id} belongs to another batch than this session's: was InvokeAI's "
+               "database reset, or GALLERY_INVOKEAI_URL changed? Nothing was downloaded.")
+
+
+def recover_forgotten(image: GenerationImage, item_id: int, recent: list[dict]) -> None:
+    """An item InvokeAI forgot: its image by the name seen on an earlier poll, or found among InvokeAI's
+    newest images by the item's session; if neither, the image fails saying so."""
+    session_id = image.invokeai_session_id
+    name = image.image_name or next((found["image_name"] for found in recent
+                                     if session_id and found.get("session_id") == session_id), None)
+    if name:
+        log.info("queue item %s of image %s is gone from InvokeAI's queue; downloading its image %s", item_id,
+                 image.id, name)
+        download_result(image, name)
+    else:
+        set_state(image, "failed", OPEN_STATES, error_message=FORGOTTEN.format(item_id=item_id))
 
 
 def seed_of(item: dict) -> int | None:
@@ -331,15 +401,17 @@ def set_state(image: GenerationImage, state: str, from_states: tuple[str, ...], 
     return result.rowcount == 1
 
 
-def claim_download(image: GenerationImage) -> bool:
-    """True for the one request that gets to download this image."""
+def claim_download(image: GenerationImage, name: str | None) -> bool:
+    """True for the one request that gets to download this image. The name is kept from here on: should
+    InvokeAI forget the queue item before a download succeeds, the image is still found by it."""
     now = utcnow()
     result = db.session.execute(
         update(GenerationImage)
         .where(GenerationImage.id == image.id,
                or_(GenerationImage.state.in_(OPEN_STATES),
                    and_(GenerationImage.state == "downloading", GenerationImage.claimed_at < now - STALE_CLAIM)))
-        .values(state="downloading", claimed_at=now).execution_options(synchronize_session=False))
+        .values(state="downloading", claimed_at=now, **({"image_name": name} if name else {}))
+        .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount == 1
 
@@ -358,11 +430,14 @@ def output_image_name(item: dict) -> str | None:
     return None
 
 
-def download_result(image: GenerationImage, item: dict) -> None:
-    """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/."""
-    if not claim_download(image):
+def download_result(image: GenerationImage, name: str | None) -> None:
+    """Download, check and thumbnail a finished image, once, into generated/sessions/<id>/.
+
+    A download cut short (the connection dropped, too slow, InvokeAI gone for a moment) leaves nothing
+    behind and is tried again on a later refresh, DOWNLOAD_ATTEMPTS times in all; anything else wrong with
+    the image fails it at once, saying why."""
+    if not claim_download(image, name):
         return
-    name = output_image_name(item)
     if not name:
         set_state(image, "failed", ("downloading",), error_message="InvokeAI finished without an output image")
         return
@@ -382,21 +457,24 @@ def download_result(image: GenerationImage, item: dict) -> None:
         original = storage.resolve(root, relative)
         storage.move_into_place(temp, original)
         written.append(original)
-        done = set_state(image, "done", ("downloading",), image_name=name, file_path=relative,
+        done = set_state(image, "done", ("downloading",), image_name=name, error_message=None, file_path=relative,
                          rendition_ext=decoded.rendition_ext, sha256=download.sha256, format=decoded.format,
                          file_size=download.size, image_width=decoded.width, image_height=decoded.height)
         if not done:
             raise GenerationRefused("the image was claimed by another request meanwhile")
-    except (invokeai.Unreachable, invokeai.TimedOut):
-        storage.remove_files(written)
-        set_state(image, "in_progress", ("downloading",), claimed_at=None)  # the next poll tries again
-        raise
-    except (invokeai.InvokeAIError, RejectedFile, StorageError, GenerationRefused) as exc:
+    except invokeai.InvokeAIError as exc:
         storage.remove_files(written)
         db.session.rollback()
-        reason = exc.message
-        set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {reason}")
-        log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, reason)
+        if not (exc.unanswered or exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT)):
+            fail_download(image, exc.message)
+            return
+        download_again_later(image, exc.message)
+        if exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT):
+            raise  # InvokeAI itself is in trouble: the page says so
+    except (RejectedFile, StorageError, GenerationRefused) as exc:
+        storage.remove_files(written)
+        db.session.rollback()
+        fail_download(image, exc.message)
     except BaseException:
         storage.remove_files(written)
         db.session.rollback()
@@ -405,6 +483,27 @@ def download_result(image: GenerationImage, item: dict) -> None:
     else:
         storage.remove_files([intent])
         log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
+
+
+def fail_download(image: GenerationImage, reason: str) -> None:
+    set_state(image, "failed", ("downloading",), error_message=f"InvokeAI's image could not be kept: {reason}")
+    log.warning("image %s of session %s failed to download: %s", image.id, image.session_id, reason)
+
+
+def download_again_later(image: GenerationImage, reason: str) -> None:
+    """Count a download cut short; the next refresh tries again, until DOWNLOAD_ATTEMPTS were cut short."""
+    set_state(image, "in_progress", ("downloading",), claimed_at=None,
+              download_attempts=GenerationImage.download_attempts + 1,
+              error_message=f"The download was cut short; the gallery tries again on the next refresh. {reason}")
+    given_up = db.session.execute(
+        update(GenerationImage).where(GenerationImage.id == image.id, GenerationImage.state == "in_progress",
+                                      GenerationImage.download_attempts >= DOWNLOAD_ATTEMPTS)
+        .values(state="failed", error_message=f"InvokeAI's image could not be downloaded in {DOWNLOAD_ATTEMPTS} "
+                                              f"attempts: {reason}")
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    log.warning("the download of image %s of session %s was cut short (%s): %s", image.id, image.session_id,
+                "failed for good" if given_up else "tried again later", reason)
 
 
 # --- what a person does with a session ---------------------------------------------------

@@ -5,7 +5,7 @@ deadline however slowly an answer trickles; redirects never followed; JSON only 
 answer says it is JSON (unknown /api paths answer 200 with the web UI's HTML); image
 downloads streamed to disk with a size cap; idempotent GETs retried on connection errors,
 the enqueue POST never. Every failure is an InvokeAIError whose message says which URL and
-what went wrong, in words a person can act on.
+what went wrong, in words a person can act on, and whose status is the gallery's answer.
 """
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import requests
 import urllib3
+
+from ..errors import GalleryError
 
 log = logging.getLogger(__name__)
 
@@ -28,49 +30,26 @@ CHUNK = 64 * 1024
 MAX_JSON_BYTES = 8 * 1024 * 1024
 MAX_DETAIL = 300
 GET_ATTEMPTS = 3  # uvicorn drops idle keep-alive connections; a GET on one is sent again
+RECENT_IMAGES = 100  # how far back images_of_sessions looks for the image of a forgotten queue item
+
+BAD_GATEWAY, UNAVAILABLE, GATEWAY_TIMEOUT = 502, 503, 504
 
 
-class InvokeAIError(Exception):
+class InvokeAIError(GalleryError):
     """InvokeAI could not do what was asked; `message` says why, naming the URL.
 
-    `unanswered`: the request was sent and no answer came (a read timeout, a connection dropped after
-    sending), so InvokeAI may still be acting on it and may act on it after the caller has given up.
+    `status` is what the gallery answers for it: 502 InvokeAI answered wrongly or refused, 503 nothing
+    answers at its address or its queue has no room, 504 it took too long, 400 it refused the values a
+    person sent (its 422). `unanswered`: the request was sent and no whole answer came back (a read
+    timeout, a connection dropped after sending or in the middle of the answer), so InvokeAI may still
+    act on it after the caller has given up, and asking again may well succeed.
     """
 
-    def __init__(self, message: str, url: str = "", unanswered: bool = False):
+    def __init__(self, message: str, status: int = BAD_GATEWAY, url: str = "", unanswered: bool = False):
         super().__init__(message)
-        self.message = message
+        self.status = status
         self.url = url
         self.unanswered = unanswered
-
-
-class Unreachable(InvokeAIError):
-    """Nothing answered at the address (refused, no route, name unknown)."""
-
-
-class TimedOut(InvokeAIError):
-    """The server took longer than the configured timeout or deadline."""
-
-
-class BadResponse(InvokeAIError):
-    """The server answered, but not as InvokeAI does (HTML, broken JSON, a redirect, a 5xx)."""
-
-
-class RequestRejected(InvokeAIError):
-    """InvokeAI refused the request (422 validation detail, 401/403, 404)."""
-
-    def __init__(self, message: str, url: str = "", status: int = 0, detail: Any = None):
-        super().__init__(message, url)
-        self.status = status
-        self.detail = detail
-
-
-class QueueFull(InvokeAIError):
-    """InvokeAI answered an enqueue but took none of it: its queue is at max_queue_size (pending items)."""
-
-
-class GenerationFailed(InvokeAIError):
-    """A queue item ended failed; the message is InvokeAI's error_message."""
 
 
 class Download(NamedTuple):
@@ -95,11 +74,10 @@ class InvokeAIClient:
     def close(self) -> None:
         self.session.close()
 
-    # --- the calls the gallery makes ------------------------------------------------------
+    def error(self, message: str, status: int = BAD_GATEWAY, unanswered: bool = False) -> InvokeAIError:
+        return InvokeAIError(message, status, self.base_url, unanswered)
 
-    def version(self) -> str:
-        data = self._json("GET", "/api/v1/app/version", auth=False)
-        return str(data.get("version", "unknown")) if isinstance(data, dict) else "unknown"
+    # --- the calls the gallery makes ------------------------------------------------------
 
     def list_models(self, bases: tuple[str, ...] = ("sd-1", "sd-2")) -> list[dict]:
         """Installed main models of these bases, as InvokeAI's model records."""
@@ -107,34 +85,42 @@ class InvokeAIClient:
         data = self._json("GET", "/api/v2/models/", params=params)
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, list):
-            raise BadResponse(f"{self.base_url}/api/v2/models/ answered without a model list", self.base_url)
+            raise self.error(f"{self.base_url}/api/v2/models/ answered without a model list")
         return [m for m in models if isinstance(m, dict) and m.get("key") and m.get("base") in bases]
 
     def enqueue_batch(self, batch: dict) -> dict:
         """POST one batch (never retried: the caller cancels a batch whose answer was lost, by its batch_id).
 
         A full queue still answers 200, with `enqueued` < `requested` and only the taken items' ids (API.md
-        §2.4): none taken is QueueFull; some taken is the caller's to handle, item_ids being shorter."""
+        §2.4): none taken is a 503 saying so; some taken is the caller's to handle, item_ids being shorter."""
         data = self._json("POST", f"{QUEUE}/enqueue_batch", json_body={"batch": batch, "prepend": False})
         if not isinstance(data, dict) or not isinstance(data.get("item_ids"), list):
-            raise BadResponse(f"{self.base_url}{QUEUE}/enqueue_batch answered without item ids", self.base_url)
-        if not data["item_ids"]:
-            raise QueueFull(f"InvokeAI's queue at {self.base_url} is full{self._waiting()}: it took none of the "
-                            f"{data.get('requested', 'requested')} images. Try again when it has room.", self.base_url)
+            raise self.error(f"{self.base_url}{QUEUE}/enqueue_batch answered without item ids")
+        if not data["item_ids"]:  # InvokeAI is there, with no room for now
+            raise self.error(f"InvokeAI's queue at {self.base_url} is full{self._waiting()}: it took none of the "
+                             f"{data.get('requested', 'requested')} images. Try again when it has room.", UNAVAILABLE)
         return data
-
-    def batch_status(self, batch_id: str) -> dict:
-        return self._object(f"{QUEUE}/b/{batch_id}/status", self._json("GET", f"{QUEUE}/b/{batch_id}/status"))
 
     def queue_status(self) -> dict:
         data = self._object(f"{QUEUE}/status", self._json("GET", f"{QUEUE}/status"))
         return self._object(f"{QUEUE}/status", data.get("queue", {}))
 
-    def get_item(self, item_id: int) -> dict:
-        data = self._json("GET", f"{QUEUE}/i/{int(item_id)}")
-        if not isinstance(data, dict) or "status" not in data:
-            raise BadResponse(f"{self.base_url}{QUEUE}/i/{item_id} answered without a status", self.base_url)
+    def get_item(self, item_id: int) -> dict | None:
+        """The queue item, or None when InvokeAI has no such item (pruned, cleared, or its database reset)."""
+        data = self._json("GET", f"{QUEUE}/i/{int(item_id)}", missing_ok=True)
+        if data is not None and (not isinstance(data, dict) or "status" not in data):
+            raise self.error(f"{self.base_url}{QUEUE}/i/{item_id} answered without a status")
         return data
+
+    def recent_images(self, limit: int = RECENT_IMAGES) -> list[dict]:
+        """The newest gallery images (ImageDTOs: image_name, session_id, ...), newest first."""
+        params = {"categories": "general", "is_intermediate": "false", "limit": limit, "offset": 0,
+                  "order_dir": "DESC", "starred_first": "false"}
+        data = self._object("/api/v1/images/", self._json("GET", "/api/v1/images/", params=params))
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise self.error(f"{self.base_url}/api/v1/images/ answered without a list of images")
+        return [image for image in items if isinstance(image, dict) and isinstance(image.get("image_name"), str)]
 
     def cancel_batch(self, batch_id: str) -> int:
         return self.cancel_batches([batch_id])
@@ -151,22 +137,22 @@ class InvokeAIClient:
         as storage.stream_to_temp does: the caller renames it into place, and a rename that outlives a crash
         must not name a file whose bytes did not."""
         if "/" in image_name or "\\" in image_name or image_name in ("", ".", ".."):
-            raise BadResponse(f"InvokeAI at {self.base_url} named an image {image_name[:80]!r}, which is not a file "
-                              "name", self.base_url)
+            raise self.error(f"InvokeAI at {self.base_url} named an image {image_name[:80]!r}, which is not a file "
+                             "name")
         path = f"/api/v1/images/i/{image_name}/full"
         with self._send("GET", path) as response:
             self._check_status(response, path)
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise BadResponse(f"{self.base_url}{path} is {int(declared)} bytes; the gallery takes at most "
-                                  f"{max_bytes}", self.base_url)
+                raise self.error(f"{self.base_url}{path} is {int(declared)} bytes; the gallery takes at most "
+                                 f"{max_bytes}")
             size, digest = 0, hashlib.sha256()
             with open(destination, "wb") as out:
                 for chunk in self._chunks(response, path):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise BadResponse(f"{self.base_url}{path} sent more than {max_bytes} bytes; "
-                                          "the download was stopped", self.base_url)
+                        raise self.error(f"{self.base_url}{path} sent more than {max_bytes} bytes; "
+                                         "the download was stopped")
                     out.write(chunk)
                     digest.update(chunk)
                 out.flush()
@@ -185,38 +171,39 @@ class InvokeAIClient:
 
     def _object(self, path: str, data) -> dict:
         if not isinstance(data, dict):
-            raise BadResponse(f"InvokeAI at {self.base_url} answered {path} with something other than an object",
-                              self.base_url)
+            raise self.error(f"InvokeAI at {self.base_url} answered {path} with something other than an object")
         return data
 
-    def _json(self, method: str, path: str, params=None, json_body=None, auth: bool = True):
-        with self._send(method, path, params=params, json_body=json_body, auth=auth) as response:
+    def _json(self, method: str, path: str, params=None, json_body=None, missing_ok: bool = False):
+        with self._send(method, path, params=params, json_body=json_body) as response:
+            if missing_ok and response.status_code == 404:
+                return None
             self._check_status(response, path)
             kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if kind != "application/json":
-                raise BadResponse(f"{self.base_url}{path} answered with {kind or 'no content type'}, not JSON: "
-                                  "is this the address of an InvokeAI server?", self.base_url)
+                raise self.error(f"{self.base_url}{path} answered with {kind or 'no content type'}, not JSON: "
+                                 "is this the address of an InvokeAI server?")
             body = self._read(response, path, MAX_JSON_BYTES)
         try:
             return json.loads(body)
         except ValueError:
-            raise BadResponse(f"{self.base_url}{path} answered with broken JSON", self.base_url) from None
+            raise self.error(f"{self.base_url}{path} answered with broken JSON") from None
 
-    def _send(self, method: str, path: str, params=None, json_body=None, auth: bool = True) -> requests.Response:
+    def _send(self, method: str, path: str, params=None, json_body=None) -> requests.Response:
         """One request (after a 401 with credentials configured: log in and send it again)."""
-        response = self._request(method, path, params, json_body, auth)
-        if response.status_code == 401 and auth and self.credentials:
+        response = self._request(method, path, params, json_body, auth=True)
+        if response.status_code == 401 and self.credentials:
             response.close()
             self._log_in(force=True)
-            response = self._request(method, path, params, json_body, auth)
+            response = self._request(method, path, params, json_body, auth=True)
         return response
 
     def _request(self, method, path, params, json_body, auth) -> requests.Response:
         """Send once; a GET or HEAD whose connection broke (not refused, not timed out) is sent again.
 
-        Another method whose connection broke after it may have been sent is a BadResponse (like a read timeout, a
-        TimedOut), never Unreachable, and both are `unanswered`: the server may still act on it, so the caller must
-        undo it if it does (enqueue: cancel the batch by its id).
+        Another method whose connection broke after it may have been sent is `unanswered`, like a read
+        timeout: the server may still act on it, so the caller must undo it if it does (enqueue: cancel
+        the batch by its id). Nothing listening is a 503, at once.
         """
         url = self.base_url + path
         headers = {"Accept": "application/json"}
@@ -228,25 +215,24 @@ class InvokeAIClient:
                 return self.session.request(method, url, params=params, json=json_body, headers=headers,
                                             timeout=self.timeout, allow_redirects=False, stream=True)
             except requests.exceptions.ConnectTimeout:
-                raise TimedOut(f"InvokeAI at {self.base_url} did not accept a connection within "
-                               f"{self.timeout[0]:g} s", self.base_url) from None
+                raise self.error(f"InvokeAI at {self.base_url} did not accept a connection within "
+                                 f"{self.timeout[0]:g} s", GATEWAY_TIMEOUT) from None
             except requests.exceptions.ReadTimeout:
-                raise TimedOut(f"InvokeAI at {self.base_url} did not answer {method} {path} within "
-                               f"{self.timeout[1]:g} s", self.base_url, unanswered=True) from None
+                raise self.error(f"InvokeAI at {self.base_url} did not answer {method} {path} within "
+                                 f"{self.timeout[1]:g} s", GATEWAY_TIMEOUT, unanswered=True) from None
             except requests.exceptions.ConnectionError as exc:
                 reason = _reason(exc)
                 never_sent = reason in ("connection refused", "unknown host", "no route to host", "connection failed")
                 if attempts == 1 and not never_sent:  # it may have arrived, or may still arrive
-                    raise BadResponse(f"InvokeAI at {self.base_url} dropped the connection during {method} {path} "
-                                      f"({reason}); the request may have arrived, so it was not sent again",
-                                      self.base_url, unanswered=True) from None
+                    raise self.error(f"InvokeAI at {self.base_url} dropped the connection during {method} {path} "
+                                     f"({reason}); the request may have arrived, so it was not sent again",
+                                     unanswered=True) from None
                 if attempt == attempts or reason in ("connection refused", "unknown host", "no route to host"):
-                    raise Unreachable(f"InvokeAI at {self.base_url} cannot be reached: {reason}",
-                                      self.base_url) from None
+                    raise self.error(f"InvokeAI at {self.base_url} cannot be reached: {reason}", UNAVAILABLE) from None
                 log.warning("InvokeAI connection broke on %s %s (%s); trying again", method, path, reason)
                 time.sleep(0.2 * attempt)
             except requests.exceptions.RequestException as exc:
-                raise BadResponse(f"InvokeAI at {self.base_url}: {_reason(exc)}", self.base_url) from None
+                raise self.error(f"InvokeAI at {self.base_url}: {_reason(exc)}") from None
         raise AssertionError("unreachable")
 
     def _log_in(self, force: bool = False) -> str:
@@ -261,15 +247,13 @@ class InvokeAIClient:
                 raise
             with response:
                 if response.status_code in (401, 403):
-                    raise RequestRejected(f"InvokeAI at {self.base_url} refused the configured login "
-                                          "(GALLERY_INVOKEAI_EMAIL / GALLERY_INVOKEAI_PASSWORD)",
-                                          self.base_url, response.status_code)
+                    raise self.error(f"InvokeAI at {self.base_url} refused the configured login "
+                                     "(GALLERY_INVOKEAI_EMAIL / GALLERY_INVOKEAI_PASSWORD)")
                 self._check_status(response, "/api/v1/auth/login")
                 try:
                     token = json.loads(self._read(response, "/api/v1/auth/login", MAX_JSON_BYTES))["token"]
                 except (ValueError, KeyError, TypeError):
-                    raise BadResponse(f"InvokeAI at {self.base_url} answered the login without a token",
-                                      self.base_url) from None
+                    raise self.error(f"InvokeAI at {self.base_url} answered the login without a token") from None
             self.token = str(token)
             log.info("logged in to InvokeAI at %s", self.base_url)
             return self.token
@@ -280,19 +264,17 @@ class InvokeAIClient:
             return
         url = f"{self.base_url}{path}"
         if 300 <= status < 400:
-            raise BadResponse(f"{url} answered with a redirect to {response.headers.get('Location', '?')[:200]}; "
-                              "the gallery does not follow redirects: check GALLERY_INVOKEAI_URL", self.base_url)
-        detail = self._detail(response, path)
-        if status == 422:
-            raise RequestRejected(f"InvokeAI at {self.base_url} refused {path}: {_describe(detail)}", self.base_url,
-                                  status, detail)
+            raise self.error(f"{url} answered with a redirect to {response.headers.get('Location', '?')[:200]}; "
+                             "the gallery does not follow redirects: check GALLERY_INVOKEAI_URL")
+        detail = _describe(self._detail(response, path))
+        if status == 422:  # the values sent (the person's, through the form) were refused
+            raise self.error(f"InvokeAI at {self.base_url} refused {path}: {detail}", 400)
         if status == 401:
-            raise RequestRejected(f"InvokeAI at {self.base_url} asks for a login: set GALLERY_INVOKEAI_EMAIL and "
-                                  "GALLERY_INVOKEAI_PASSWORD", self.base_url, status, detail)
+            raise self.error(f"InvokeAI at {self.base_url} asks for a login: set GALLERY_INVOKEAI_EMAIL and "
+                             "GALLERY_INVOKEAI_PASSWORD")
         if status in (403, 404, 409):
-            raise RequestRejected(f"InvokeAI at {self.base_url} answered {status} for {path}: {_describe(detail)}",
-                                  self.base_url, status, detail)
-        raise BadResponse(f"InvokeAI at {self.base_url} failed with {status}: {_describe(detail)}", self.base_url)
+            raise self.error(f"InvokeAI at {self.base_url} answered {status} for {path}: {detail}")
+        raise self.error(f"InvokeAI at {self.base_url} failed with {status}: {detail}")
 
     def _detail(self, response: requests.Response, path: str):
         try:
@@ -305,23 +287,25 @@ class InvokeAIClient:
         for chunk in self._chunks(response, path):
             body += chunk
             if len(body) > limit:
-                raise BadResponse(f"{self.base_url}{path} answered with more than {limit} bytes", self.base_url)
+                raise self.error(f"{self.base_url}{path} answered with more than {limit} bytes")
         return bytes(body)
 
     def _chunks(self, response: requests.Response, path: str):
-        """The body as it arrives, stopping at the deadline however slowly the bytes come."""
+        """The body as it arrives, stopping at the deadline however slowly the bytes come. An answer cut
+        short is `unanswered`: InvokeAI may still hold what was asked for, and asking again may succeed."""
         started = time.monotonic()
         try:
             while chunk := response.raw.read1(CHUNK, decode_content=True):
                 if time.monotonic() - started > self.deadline:
-                    raise TimedOut(f"InvokeAI at {self.base_url} took more than {self.deadline:g} s to send {path}",
-                                   self.base_url)
+                    raise self.error(f"InvokeAI at {self.base_url} took more than {self.deadline:g} s to send {path}",
+                                     GATEWAY_TIMEOUT, unanswered=True)
                 yield chunk
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise TimedOut(f"InvokeAI at {self.base_url} stopped sending {path} for more than "
-                           f"{self.timeout[1]:g} s", self.base_url) from None
+            raise self.error(f"InvokeAI at {self.base_url} stopped sending {path} for more than "
+                             f"{self.timeout[1]:g} s", GATEWAY_TIMEOUT, unanswered=True) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BadResponse(f"InvokeAI at {self.base_url} broke off {path}: {_reason(exc)}", self.base_url) from None
+            raise self.error(f"InvokeAI at {self.base_url} broke off {path}: {_reason(exc)}",
+                             unanswered=True) from None
 
 
 def _describe(detail) -> str:

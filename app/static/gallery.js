@@ -166,8 +166,10 @@ for (const section of document.querySelectorAll("[data-session]")) {
 }
 
 async function decide(form, token, section) {
+  // The form names the picture shown (image_name): a page gone stale is answered 409, not acted on.
   const response = await fetch(form.action, {
-    method: "POST", headers: { Accept: "application/json", "X-CSRFToken": token } });
+    method: "POST", headers: { Accept: "application/json", "X-CSRFToken": token },
+    body: new URLSearchParams(new FormData(form)) });
   const problem = section.querySelector("[data-problem]");
   try {
     const data = await response.json();
@@ -218,6 +220,9 @@ function updateCard(section, image) {
     link.href = image.photo_url;
     link.textContent = "In the gallery";
     card.append(link);
+  }
+  for (const input of card.querySelectorAll("form[data-decide] input[name=image_name]")) {
+    input.value = image.image_name || "";
   }
   card.querySelector('form[data-decide="keep"] button').disabled = image.state !== "done" || image.decision === "kept";
   card.querySelector('form[data-decide="reject"] button').disabled = image.decision === "kept" || image.decision === "rejected";

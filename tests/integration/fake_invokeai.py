@@ -16,6 +16,11 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   items as on the real server.
 * `max_queue_size` (default 10000, as InvokeAI's config): an enqueue takes only as many items, in data order, as
   fit beside the pending ones; still a 200, with `enqueued` < `requested` and only the taken items' ids.
+* Forgetting: `PUT .../prune` deletes finished items and `PUT .../clear` every item (canceling the running
+  one), as InvokeAI's Prune and Clear buttons do; a forgotten item answers 404 "Queue item with id N not found"
+  while its image stays listed by `GET /api/v1/images/` (newest first). `reset()` is InvokeAI's database
+  wiped: no items, no images, item ids from 1 again.
+* `break_downloads`: the next N image downloads send half their bytes and drop the connection.
 * `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
   version, auth/status and login; `expire_tokens()` revokes them all.
 * `requests`: one `Logged(method, path (+"?query"), json body or None, headers subset)` per request;
@@ -283,6 +288,7 @@ class FakeInvokeAI:
         self.steps_to_finish = 2
         self.fail_seeds: set[int] = set()
         self.max_queue_size = 10000
+        self.break_downloads = 0
         self.silent_seconds = 30.0
         self.multiuser = False
         self.users = {"artist@example.com": "paint-by-numbers"}
@@ -302,7 +308,9 @@ class FakeInvokeAI:
             ("POST", f"{q}/enqueue_batch", "enqueue"), ("GET", f"{q}/i/<item_id>", "item"),
             ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
             ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
-            ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"), ("GET", f"{i}/metadata", "image_metadata"))])
+            ("PUT", f"{q}/prune", "prune"), ("PUT", f"{q}/clear", "clear"),
+            ("GET", "/api/v1/images/", "images"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
+            ("GET", f"{i}/metadata", "image_metadata"))])
 
     # ---- for tests
     @property
@@ -345,6 +353,13 @@ class FakeInvokeAI:
     def count(self, method: str, path: str) -> int:
         with self.lock:
             return sum(r.method == method and r.path.split("?")[0] == path for r in self.requests)
+
+    def reset(self) -> None:
+        """InvokeAI's database wiped (or the URL now names another server): no items, no images, ids from 1."""
+        with self.lock:
+            self.items.clear()
+            self.images.clear()
+            self._next_id = 1
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -640,17 +655,45 @@ class FakeInvokeAI:
                      **self._counts(self.items.values()), "user_pending": None, "user_in_progress": None}
             return _json({"queue": queue, "processor": {"is_started": True, "is_processing": bool(current)}})
 
+    def _ep_prune(self, request, body, queue_id):
+        with self.lock:
+            finished = [i for i, item in self.items.items() if item["status"] not in UNFINISHED]
+            for item_id in finished:
+                del self.items[item_id]
+        return _json({"deleted": len(finished)})
+
+    def _ep_clear(self, request, body, queue_id):
+        with self.lock:
+            deleted = len(self.items)
+            self.items.clear()
+        return _json({"deleted": deleted})
+
+    def _ep_images(self, request, body):
+        limit, offset = int(request.args.get("limit", 10)), int(request.args.get("offset", 0))
+        intermediate = {"true": True, "false": False}.get(request.args.get("is_intermediate", ""))
+        with self.lock:
+            names = [name for name, image in self.images.items()
+                     if intermediate is None or image["is_intermediate"] is intermediate]
+        if request.args.get("order_dir", "DESC") == "DESC":
+            names.reverse()  # made in order: the newest last
+        return _json({"limit": limit, "offset": offset, "total": len(names),
+                      "items": [self._dto(name, self.images[name]) for name in names[offset:offset + limit]]})
+
     def _ep_image_dto(self, request, body, image_name):
         image = self.images.get(image_name)
         if image is None:
             return _json({"detail": "Not Found"}, 404)
-        return _json({"image_name": image_name, "image_url": f"api/v1/images/i/{image_name}/full",
-                      "thumbnail_url": f"api/v1/images/i/{image_name}/thumbnail", "image_origin": "internal",
-                      "image_category": "general", "width": image["width"], "height": image["height"],
-                      "created_at": image["created_at"], "updated_at": image["created_at"], "deleted_at": None,
-                      "is_intermediate": image["is_intermediate"], "session_id": image["session_id"],
-                      "node_id": image["node_id"], "starred": False, "has_workflow": True, "image_subfolder": "",
-                      "board_id": image["board_id"]})
+        return _json(self._dto(image_name, image))
+
+    @staticmethod
+    def _dto(image_name, image):
+        return {"image_name": image_name, "image_url": f"api/v1/images/i/{image_name}/full",
+                "thumbnail_url": f"api/v1/images/i/{image_name}/thumbnail", "image_origin": "internal",
+                "image_category": "general", "width": image["width"], "height": image["height"],
+                "created_at": image["created_at"], "updated_at": image["created_at"], "deleted_at": None,
+                "is_intermediate": image["is_intermediate"], "session_id": image["session_id"],
+                "node_id": image["node_id"], "starred": False, "has_workflow": True, "image_subfolder": "",
+                "board_id": image["board_id"]}
 
     def _ep_image_metadata(self, request, body, image_name):
         image = self.images.get(image_name)
@@ -662,12 +705,24 @@ class FakeInvokeAI:
             return _json({"detail": "Not Found"}, 404)
         png, headers = image["png"], {"Content-Disposition": f'inline; filename="{image_name}"',
                                       "Cache-Control": "max-age=31536000"}
+        with self.lock:
+            broken, self.break_downloads = self.break_downloads > 0, max(0, self.break_downloads - 1)
+        if broken:
+            headers["Content-Length"] = str(len(png))
+            return Response(self._broken_off(png, request.environ["werkzeug.socket"]), mimetype="image/png",
+                            headers=headers, direct_passthrough=True)
         if self.fault == "truncated_png":
             png = png[: len(png) // 2]
         elif self.fault == "oversized":  # streamed, never built in memory
             headers["Content-Length"] = str(OVERSIZED_BYTES)
             return Response(self._oversized(png), mimetype="image/png", headers=headers, direct_passthrough=True)
         return Response(png, mimetype="image/png", headers=headers)
+
+    @staticmethod
+    def _broken_off(png, connection):
+        """Half the declared bytes, then the connection dropped (a restart or a network cut mid-transfer)."""
+        yield png[: len(png) // 2]
+        connection.shutdown(socket.SHUT_RDWR)
 
     def _oversized(self, png):
         yield png

@@ -68,8 +68,9 @@ def gallery(app, client, upload, photos_dir, data_dir) -> Gallery:
             break
     with app.app_context():
         first, second = db.session.scalars(select(GenerationImage).order_by(GenerationImage.seed_index))
-        keep_id, candidate = first.id, item_of(second)
-    assert client.post(f"/generate/images/{keep_id}/keep", headers=JSON).status_code == 200
+        keep_id, keep_name, candidate = first.id, first.image_name, item_of(second)
+    kept = client.post(f"/generate/images/{keep_id}/keep", data={"image_name": keep_name}, headers=JSON)
+    assert kept.status_code == 200
     with app.app_context():
         photos = [item_of(photo) for photo in db.session.scalars(select(Photo).order_by(Photo.id))]
     assert [p.path.split("/")[0] for p in photos] == ["uploaded"] * 3 + ["generated"]

@@ -160,3 +160,28 @@ def test_the_session_page_says_so_when_its_session_is_gone(page: Page, page_erro
     page.wait_for_timeout(2000)  # longer than the 1.5 s between polls
     assert polls == [], "the page kept polling a session that is gone"
     assert page_errors == []
+
+
+def test_the_page_stops_polling_once_invokeai_forgot_its_items(page: Page, page_errors, fake_invokeai):
+    """InvokeAI's Clear button while the page polls: the images end failed, saying why, and the polling stops."""
+    import requests
+
+    fake_invokeai.steps_to_finish = 1000  # running until the queue is cleared
+    model = next(m for m in fake_invokeai.models if m["base"] == "sd-1" and m["type"] == "main")
+    page.goto("/generate")
+    page.get_by_role("textbox", name="Prompt", exact=True).fill(PROMPT)
+    page.get_by_label("Model").select_option(model["key"])
+    page.get_by_label("Width").fill("64")
+    page.get_by_label("Height").fill("64")
+    page.get_by_role("button", name="Generate").click()
+    expect(candidates(page).locator("[data-state-text]")).to_have_text(["in progress"])
+
+    assert requests.put(f"{fake_invokeai.url}/api/v1/queue/default/clear", timeout=5).json() == {"deleted": 1}
+    expect(candidates(page).locator("[data-state-text]")).to_have_text(["failed"], timeout=IMAGES_TIMEOUT)
+    expect(candidates(page).locator(".problem")).to_have_text(re.compile(r"^InvokeAI no longer has this image"))
+    expect(page.locator("[data-problem]")).to_be_hidden()
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if request.url.endswith("/status") else None)
+    page.wait_for_timeout(2000)  # longer than the 1.5 s between polls
+    assert polls == [], "the page kept polling a session with nothing open"
+    assert page_errors == []

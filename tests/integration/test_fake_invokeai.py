@@ -237,6 +237,45 @@ def test_image_faults(fake_invokeai):
         assert received >= 1024 * 1024
 
 
+def test_a_broken_off_download_sends_half_and_drops_the_connection(fake_invokeai):
+    fake = fake_invokeai
+    fake.steps_to_finish = 0
+    full = image_url(fake, poll_until_done(fake, enqueue(fake).json()["item_ids"][:1]).popitem()[1])
+    whole = requests.get(full, timeout=5).content
+    fake.break_downloads = 1
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):  # requests' word for a body cut short
+        requests.get(full, timeout=5)
+    assert requests.get(full, timeout=5).content == whole  # the next one is whole again
+
+
+def test_prune_and_clear_forget_items_as_invokeai_does(fake_invokeai):
+    """Prune deletes finished items, Clear all of them; a forgotten item is a 404, its image stays listed."""
+    fake = fake_invokeai
+    fake.steps_to_finish = 0
+    first = enqueue(fake, sd1_body(model(fake), seeds=(1, 2))).json()["item_ids"]
+    done = poll_until_done(fake, first)
+    second = enqueue(fake, sd1_body(model(fake), seeds=(3,))).json()["item_ids"]
+    queue = f"{fake.url}/api/v1/queue/default"
+
+    assert requests.put(f"{queue}/prune", timeout=5).json() == {"deleted": 2}
+    gone = requests.get(f"{queue}/i/{first[0]}", timeout=5)
+    assert gone.status_code == 404
+    assert gone.json() == {"detail": f"Queue item with id {first[0]} not found in queue default"}
+    assert fake.item(second[0])["status"] == "pending"
+
+    listed = requests.get(f"{fake.url}/api/v1/images/", params={"categories": "general", "is_intermediate": "false",
+                                                                "limit": 100, "order_dir": "DESC"}, timeout=5).json()
+    assert listed["total"] == 2 and [i["session_id"] for i in listed["items"]] == [
+        done[item_id]["session_id"] for item_id in sorted(first, reverse=True)]  # newest first
+
+    assert requests.put(f"{queue}/clear", timeout=5).json() == {"deleted": 1}
+    assert requests.get(f"{queue}/i/{second[0]}", timeout=5).status_code == 404
+
+    fake.reset()  # its database wiped: item ids start again, the images are gone
+    assert enqueue(fake).json()["item_ids"] == [3, 2, 1]
+    assert requests.get(f"{fake.url}/api/v1/images/", timeout=5).json()["total"] == 0
+
+
 def test_multiuser_auth(fake_invokeai):
     fake = fake_invokeai
     fake.multiuser = True

@@ -123,6 +123,11 @@ def downloads(fake, image_name: str) -> int:
     return fake.count("GET", f"/api/v1/images/i/{image_name}/full")
 
 
+def shown(image) -> dict:
+    """The keep / reject form's body for a downloaded image: the name of the picture the page showed."""
+    return {"image_name": image.image_name}
+
+
 def png_metadata(path) -> dict:
     with Image.open(path) as image:
         return json.loads(image.text["invokeai_metadata"])
@@ -479,7 +484,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
                        for p in {image.file_path} | renditions_of(image.file_path, image.rendition_ext)}
     assert data_files() == candidate_files
 
-    response = client.post(f"/generate/images/{kept.id}/keep", headers=JSON)
+    response = client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON)
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["problem"] is None and answer["image"]["decision"] == "kept"
@@ -498,7 +503,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
             ("tiny-sd15", TINY_SD15, 2, 7.5, "dpmpp_2m")
         assert (photo.generation_width, photo.generation_height, photo.width, photo.height) == (64, 72, 64, 72)
         assert photo.sha256 == kept.sha256
-    assert client.post(f"/generate/images/{kept.id}/keep", headers=JSON).status_code == 409  # once only
+    assert client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON).status_code == 409
 
     grid = client.get("/?source=generated")
     assert grid.status_code == 200 and f"/photos/{photo_id}" in grid.get_data(as_text=True)
@@ -528,7 +533,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
         {k: v for k, v in second["graph"]["nodes"]["noise"].items() if k != "seed"}
 
     # reject one, leave one undecided, discard: both go, files and rows; the kept photo stays
-    assert client.post(f"/generate/images/{rejected.id}/reject").status_code == 303
+    assert client.post(f"/generate/images/{rejected.id}/reject", data=shown(rejected)).status_code == 303
     assert stored(session_id)[43].decision == "rejected"
     response = client.post(f"/generate/sessions/{session_id}/discard")
     assert response.status_code == 303 and urlsplit(response.location).path == "/generate/sessions"
@@ -561,10 +566,12 @@ def keep_at_once(app, user_id, monkeypatch):
 
         monkeypatch.setattr(photos, "photos_root", root_once_both_have_read)
         tabs = [log_in(app.test_client(), user_id) for _ in image_ids]
+        with app.app_context():
+            names = {image_id: shown(db.session.get(GenerationImage, image_id)) for image_id in image_ids}
 
         def post(tab, image_id: int):
             with app.app_context():
-                response = tab.post(f"/generate/images/{image_id}/keep", headers=JSON)
+                response = tab.post(f"/generate/images/{image_id}/keep", data=names[image_id], headers=JSON)
                 return response.status_code, response.get_json()
 
         answers = run_together([lambda tab=tab, image_id=image_id: post(tab, image_id)
@@ -631,7 +638,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
     [image] = stored(session_id).values()
     kept = []
     other_tab = threading.Thread(target=lambda: kept.append(
-        client.post(f"/generate/images/{image.id}/keep", headers=JSON).status_code))  # its own app context
+        client.post(f"/generate/images/{image.id}/keep", data=shown(image), headers=JSON).status_code))
     with app.app_context():
         stale = generation.find_image(user_id, image.id)  # this request read it undecided...
         assert stale.decision == "undecided"
@@ -639,7 +646,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
         other_tab.join(timeout=30)
         assert kept == [200]
         with pytest.raises(generation.GenerationRefused, match="is kept in the gallery"):
-            candidates.reject_image(stale)
+            candidates.reject_image(stale, image.image_name)
     assert stored(session_id)[42].decision == "kept"
     assert client.post(f"/generate/sessions/{session_id}/discard").status_code == 303
     name = image.file_path.rsplit("/", 1)[1]
@@ -654,7 +661,7 @@ def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves
     keeping, other = stored(session_id)[42], stored(session_id)[43]
     kept = []
     other_tab = threading.Thread(target=lambda: kept.append(
-        client.post(f"/generate/images/{keeping.id}/keep", headers=JSON).status_code))  # its own app context
+        client.post(f"/generate/images/{keeping.id}/keep", data=shown(keeping), headers=JSON).status_code))
     with app.app_context():
         stale = generation.find_session(user_id, session_id)  # this request read both undecided...
         assert [image.decision for image in stale.images] == ["undecided", "undecided"]
@@ -676,23 +683,25 @@ def test_deciding_an_image_another_tab_discarded_meanwhile_is_a_404_and_changes_
         app, client, user_id, generate, poll_until_finished, stored, data_files, rows, monkeypatch, decide):
     session_id = generate(seed=42, count=2)
     poll_until_finished(session_id)
-    assert client.post(f"/generate/images/{stored(session_id)[42].id}/keep", headers=JSON).status_code == 200
+    first = stored(session_id)[42]
+    assert client.post(f"/generate/images/{first.id}/keep", data=shown(first), headers=JSON).status_code == 200
     undecided = stored(session_id)[43]
     before = data_files()
     other_tab = log_in(app.test_client(), user_id)
     real_decide = getattr(candidates, f"{decide}_image")
 
-    def decide_after_the_other_tab_discarded(image):  # this request has found the image undecided
+    def decide_after_the_other_tab_discarded(image, shown):  # this request has found the image undecided
         discarded = []
         thread = threading.Thread(target=lambda: discarded.append(
             other_tab.post(f"/generate/sessions/{session_id}/discard").status_code))
         thread.start()
         thread.join(timeout=30)
         assert discarded == [303]
-        return real_decide(image)
+        return real_decide(image, shown)
 
     monkeypatch.setattr(candidates, f"{decide}_image", decide_after_the_other_tab_discarded)
-    assert client.post(f"/generate/images/{undecided.id}/{decide}", headers=JSON).status_code == 404
+    response = client.post(f"/generate/images/{undecided.id}/{decide}", data=shown(undecided), headers=JSON)
+    assert response.status_code == 404
 
     assert set(stored(session_id)) == {42} and rows(Photo) == 1
     assert data_files() == before - {f"photos/{p}" for p in {undecided.file_path} | renditions_of(
@@ -806,19 +815,23 @@ def assert_recorded_as_canceled(app, client, batch_id: str) -> None:
     assert page.status_code == 200 and "did not confirm" in text_of(page)
 
 
-def test_an_enqueue_answered_after_the_timeout_is_canceled_at_once(client, fake, app):
+def test_an_enqueue_answered_after_the_timeout_is_canceled_by_the_next_request(client, fake, app, generate):
     words, batch_id = post_unanswered_enqueue(client, fake, "late_answer")
-    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
-    assert batch_statuses(fake, batch_id) == ["canceled", "canceled"]  # taken, and canceled before anyone saw it
-    assert [r.json for r in fake.requests if r.path == CANCEL] == [{"batch_ids": [batch_id]}]
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "cancels the batch" in words, words
+    assert batch_statuses(fake, batch_id) == ["pending", "pending"]  # taken; the person was not kept waiting
+    assert fake.count("PUT", CANCEL) == 0
     assert_recorded_as_canceled(app, client, batch_id)
+    fake.fault = None
+    generate(seed=60, count=1)
+    assert batch_statuses(fake, batch_id) == ["canceled", "canceled"]
+    assert [r.json for r in fake.requests if r.path == CANCEL] == [{"batch_ids": [batch_id]}]
 
 
 def test_an_enqueue_unanswered_by_a_silent_invokeai_is_said_in_time_and_kept_on_record(client, fake, app):
     """Everything hangs, the cancel too: the person still reads why within seconds, and the batch is on record."""
     words, batch_id = post_unanswered_enqueue(client, fake, "silent")
-    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
-    assert fake.count("PUT", CANCEL) == 1  # sent, and not answered either
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "cancels the batch" in words, words
+    assert fake.count("PUT", CANCEL) == 0  # not sent to a server that does not answer: a later request does
     assert_recorded_as_canceled(app, client, batch_id)
 
 
@@ -826,8 +839,8 @@ def test_an_enqueue_taken_after_the_timeout_is_canceled_by_the_next_generation(c
     """InvokeAI takes the batch only after the gallery gave up and canceled it: a cancel cannot be sent ahead
     of it, so the gallery keeps the batch id and cancels it again until it is old (here: at the next enqueue)."""
     words, batch_id = post_unanswered_enqueue(client, fake, "late_accept")
-    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "canceled the batch" in words, words
-    assert batch_statuses(fake, batch_id) == []  # not taken yet: the gallery's cancel found nothing
+    assert f"did not answer POST {ENQUEUE} within 1 s" in words and "cancels the batch" in words, words
+    assert batch_statuses(fake, batch_id) == []  # not taken yet
     assert_recorded_as_canceled(app, client, batch_id)
 
     fake.fault = None  # InvokeAI now takes the held batch
@@ -929,3 +942,203 @@ class TestMultiUserInvokeAI:
         response = client.get("/generate")
         assert response.status_code == 502  # InvokeAI answered, refusing the login: a bad gateway, not a down one
         assert "refused the configured login" in text_of(response)
+
+
+# --- ids name one thing for good, and a keep / reject names the picture shown (defect 3) --------
+
+def shown_name(client, image_id: int) -> str | None:
+    """The image name the session page's keep form carries for this image."""
+    page = BeautifulSoup(client.get(f"/generate/sessions/{stored_session_of(client, image_id)}").get_data(
+        as_text=True), "html.parser")
+    return page.select_one(f'li[data-image-id="{image_id}"] form[data-decide="keep"] input[name=image_name]')["value"]
+
+
+def stored_session_of(client, image_id: int) -> int:
+    with client.application.app_context():
+        return db.session.get(GenerationImage, image_id).session_id
+
+
+def test_a_discarded_sessions_ids_are_never_given_again(client, generate, poll_until_finished, stored):
+    first = generate(seed=42, count=2)
+    poll_until_finished(first)
+    old_images = {image.id for image in stored(first).values()}
+    assert client.post(f"/generate/sessions/{first}/discard").status_code == 303
+
+    second = generate(seed=7, count=2)
+    poll_until_finished(second)
+    assert second > first
+    assert min(image.id for image in stored(second).values()) > max(old_images)
+    for image_id in old_images:  # a stale tab's keep finds nothing, rather than another picture
+        assert client.post(f"/generate/images/{image_id}/keep", headers=JSON).status_code == 404
+
+
+def test_a_keep_or_reject_naming_another_picture_is_refused_and_changes_nothing(
+        client, generate, poll_until_finished, stored, data_files, rows):
+    session_id = generate(seed=42, count=1)
+    poll_until_finished(session_id)
+    [image] = stored(session_id).values()
+    assert shown_name(client, image.id) == image.image_name  # the page names the picture it shows
+    before = data_files()
+    for decide in ("keep", "reject"):
+        for name in ("0b8c0c4e-0000-4000-8000-000000000000.png", ""):
+            response = client.post(f"/generate/images/{image.id}/{decide}", data={"image_name": name}, headers=JSON)
+            assert response.status_code == 409, (decide, name)
+            assert response.get_json()["problem"].startswith("This page is out of date: reload it")
+    assert stored(session_id)[42].decision == "undecided" and rows(Photo) == 0
+    assert data_files() == before
+
+    page = client.post(f"/generate/images/{image.id}/keep", data={"image_name": "other.png"})
+    assert page.status_code == 303  # without JavaScript: the session page again, saying why
+    assert "This page is out of date: reload it" in text_of(client.get(f"/generate/sessions/{session_id}"))
+
+    answer = client.post(f"/generate/images/{image.id}/keep", data={"image_name": image.image_name}, headers=JSON)
+    assert answer.status_code == 200 and answer.get_json()["image"]["decision"] == "kept"
+
+
+
+# --- InvokeAI forgets queue items: Prune, Clear, its history limit (defect 4) --------------------
+
+QUEUE = "/api/v1/queue/default"
+
+
+def test_items_pruned_after_they_finished_are_downloaded_from_invokeais_images(
+        fake, generate, status, poll_until_finished, stored, data_dir):
+    fake.steps_to_finish = 1000  # running while the page polls once, then finished while nobody looks
+    session_id = generate(seed=42, count=2)
+    assert {image["state"] for image in status(session_id).get_json()["images"]} <= {"queued", "in_progress"}
+    fake.steps_to_finish = 0
+    fake.advance(1)  # the running item finishes; the other still waits
+    with fake.lock:
+        [finished] = [item_id for item_id, item in fake.items.items() if item["status"] == "completed"]
+    assert requests_put(fake, f"{QUEUE}/prune") == {"deleted": 1}
+
+    data = poll_until_finished(session_id)
+    assert data["problem"] is None
+    assert {image["seed"]: image["state"] for image in data["images"]} == {42: "done", 43: "done"}
+    for image in stored(session_id).values():
+        assert (data_dir / "photos" / image.file_path).read_bytes() == fake.images[image.image_name]["png"]
+        assert png_metadata(data_dir / "photos" / image.file_path)["seed"] == image.seed
+    assert stored(session_id)[42].item_id == finished
+
+
+def test_items_cleared_before_they_ran_end_failed_in_words_and_polling_stops(
+        client, fake, generate, status, stored, data_files):
+    session_id = generate(seed=42, count=2)
+    assert requests_put(fake, f"{QUEUE}/clear") == {"deleted": 2}
+
+    response = status(session_id)
+    assert response.status_code == 200
+    data = response.get_json()
+    assert data["finished"] and data["problem"] is None  # the page stops polling
+    for image in data["images"]:
+        assert image["state"] == "failed"
+        assert image["error"].startswith("InvokeAI no longer has this image's queue item"), image["error"]
+    assert data_files() == set()
+    asked = len(fake.requests)
+    assert status(session_id).status_code == 200 and len(fake.requests) == asked  # nothing left to ask
+
+
+def requests_put(fake, path: str) -> dict:
+    import requests
+    return requests.put(fake.url + path, timeout=5).json()
+
+
+# --- a hung InvokeAI answers within one timeout (defect 5) -------------------------------------
+
+class TestHungInvokeAI:
+    @pytest.fixture
+    def app_config(self, fake_invokeai):
+        return {**invokeai_settings(fake_invokeai), "INVOKEAI_READ_TIMEOUT": 2.0}
+
+    def test_a_hung_enqueue_is_answered_within_one_timeout_and_canceled_by_a_later_request(
+            self, client, fake, generate, status, app):
+        earlier = generate(seed=1, count=1)
+        fake.fault = "silent"
+        started = time.monotonic()
+        response = client.post("/generate", data={**FORM, "seed": 50, "count": 2})
+        elapsed = time.monotonic() - started
+        assert response.status_code == 504
+        assert elapsed < 3.5, f"answered after {elapsed:.1f} s; the read timeout is 2 s"
+        assert fake.count("PUT", CANCEL) == 0  # not waited for: a later request cancels it
+        batch_id = enqueued_batches(fake)[-1]["batch_id"]
+
+        fake.fault = None  # InvokeAI wakes up and takes the held batch
+        fake.wait_idle()
+        assert batch_statuses(fake, batch_id) == ["pending", "pending"]
+        assert status(earlier).status_code == 200  # the next request that reaches InvokeAI...
+        assert batch_statuses(fake, batch_id) == ["canceled", "canceled"]  # ...cancels it
+        assert {"batch_ids": [batch_id]} in [r.json for r in fake.requests if r.path == CANCEL]
+
+
+# --- queue items of another batch are not taken (defect 6) ---------------------------------------
+
+def test_items_of_another_batch_are_not_downloaded(fake, generate, poll_until_finished, stored, data_files):
+    """InvokeAI's database was reset (or the URL now names another server): the same item ids now belong to
+    someone else's batch, even with the same seeds."""
+    session_id = generate(seed=42, count=2)
+    fake.reset()
+    import requests
+    from test_fake_invokeai import model, sd1_body
+    body = sd1_body(model(fake), seeds=(42, 43))
+    assert requests.post(fake.url + ENQUEUE, json=body, timeout=5).json()["item_ids"] == [2, 1]
+
+    data = poll_until_finished(session_id)
+    for image in data["images"]:
+        assert image["state"] == "failed"
+        assert image["error"].startswith("InvokeAI's queue item"), image["error"]
+        assert "belongs to another batch" in image["error"]
+    assert fake.count("GET", "/api/v1/images/i/") == 0 and not any("/full" in r.path for r in fake.requests)
+    assert data_files() == set()
+
+
+# --- a download broken off mid-transfer is tried again (defect 7) --------------------------------
+
+def test_a_download_broken_off_is_tried_again_on_the_next_refresh(fake, generate, status, stored, data_files,
+                                                                  data_dir):
+    fake.steps_to_finish = 0
+    fake.break_downloads = 1
+    session_id = generate(seed=42, count=1)
+    [image] = status(session_id).get_json()["images"]  # finished on InvokeAI; the download broke off
+    assert image["state"] == "in_progress" and "broke off" in image["error"], image
+    assert data_files() == set()  # nothing half-written stays
+
+    [image] = status(session_id).get_json()["images"]
+    assert image["state"] == "done" and image["error"] is None
+    [row] = stored(session_id).values()
+    assert downloads(fake, row.image_name) == 2
+    assert (data_dir / "photos" / row.file_path).read_bytes() == fake.images[row.image_name]["png"]
+
+
+def test_a_download_that_keeps_breaking_fails_after_three_attempts(fake, generate, status, stored, data_files):
+    fake.steps_to_finish = 0
+    fake.break_downloads = 10
+    session_id = generate(seed=42, count=1)
+    for _ in range(2):
+        [image] = status(session_id).get_json()["images"]
+        assert image["state"] == "in_progress"
+    data = status(session_id).get_json()
+    [image] = data["images"]
+    assert data["finished"] and image["state"] == "failed"
+    assert image["error"].startswith("InvokeAI's image could not be downloaded in 3 attempts"), image["error"]
+    assert "broke off" in image["error"]
+    assert downloads(fake, stored(session_id)[42].image_name) == 3
+    assert data_files() == set()
+
+
+def test_a_download_left_claimed_by_a_request_that_died_is_taken_over(app, fake, generate, poll_until_finished,
+                                                                        stored, data_dir):
+    """A worker killed mid-download leaves its claim behind; once it is stale, a poll downloads the image."""
+    from datetime import timedelta
+    from sqlalchemy import update
+    from app.models import utcnow
+
+    fake.steps_to_finish = 0
+    session_id = generate(seed=42, count=1)
+    with app.app_context():
+        db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session_id).values(
+            item_id=1, state="downloading", claimed_at=utcnow() - generation.STALE_CLAIM - timedelta(seconds=1)))
+        db.session.commit()
+    [image] = poll_until_finished(session_id)["images"]
+    assert image["state"] == "done"
+    [row] = stored(session_id).values()
+    assert (data_dir / "photos" / row.file_path).read_bytes() == fake.images[row.image_name]["png"]

@@ -36,7 +36,8 @@ def heading(client, path: str = "/") -> str:
 
 def test_a_kept_image_shows_at_once_in_a_cached_grid(client, finished_image):
     assert heading(client) == heading(client, "/?source=generated") == "0 photos"  # cached
-    response = client.post(f"/generate/images/{finished_image['id']}/keep", headers=JSON)
+    response = client.post(f"/generate/images/{finished_image['id']}/keep",
+                           data={"image_name": finished_image["image_name"]}, headers=JSON)
     assert response.status_code == 200, response.get_json()
     assert heading(client) == heading(client, "/?source=generated") == "1 photo"
 

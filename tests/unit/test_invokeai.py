@@ -23,8 +23,8 @@ import responses
 from responses import matchers
 
 from app.services import invokeai
-from app.services.invokeai import (GET_ATTEMPTS, BadResponse, GenerationFailed, InvokeAIClient, InvokeAIError,
-                                   QueueFull, RequestRejected, TimedOut, Unreachable)
+from app.errors import GalleryError
+from app.services.invokeai import GET_ATTEMPTS, InvokeAIClient, InvokeAIError
 
 BASE = "http://127.0.0.1:9090"
 QUEUE = "/api/v1/queue/default"
@@ -47,9 +47,6 @@ WIDTH_NOT_MULTIPLE_OF_8 = [{"type": "multiple_of",
                             "msg": "Input should be a multiple of 8", "input": 63, "ctx": {"multiple_of": 8}}]
 BATCH = {"batch_id": "5b0c7d0e-0000-4000-8000-000000000001", "runs": 1, "origin": "gallery",
          "destination": "gallery", "graph": {"id": "txt2img", "nodes": {}, "edges": []}}
-BATCH_COUNTS = {"queue_id": "default", "batch_id": BATCH["batch_id"], "origin": "gallery", "destination": "gallery",
-                "pending": 1, "in_progress": 1, "waiting": 0, "completed": 1, "failed": 0, "canceled": 0, "total": 3}
-
 
 class FakeClock:
     """Stands in for the module's `time`: monotonic() moves on by `step` per call; sleep() only advances it."""
@@ -145,36 +142,42 @@ def assert_names_base_url(error: InvokeAIError):
 
 # --- the family ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", [Unreachable, TimedOut, BadResponse, RequestRejected, GenerationFailed])
-def test_every_error_is_one_family(kind):
-    assert issubclass(kind, InvokeAIError) and issubclass(InvokeAIError, Exception)
+def test_one_error_type_whose_status_is_the_galleries_answer():
+    error = InvokeAIError("InvokeAI at http://x cannot be reached: connection refused", 503, BASE)
+    assert isinstance(error, GalleryError)  # the blueprint's one handler answers it like the gallery's own
+    assert (error.message, error.status, error.url, error.unanswered) == (str(error), 503, BASE, False)
+    assert InvokeAIError("answered wrongly").status == 502
 
 
-def test_generation_failed_carries_the_message_and_url():
-    error = GenerationFailed("Node denoise_latents missing connections for field unet", BASE)
-    assert error.message == str(error) == "Node denoise_latents missing connections for field unet"
-    assert error.url == BASE
+def raises(status: int, match: str | None = None, unanswered: bool | None = None):
+    """pytest.raises(InvokeAIError) that also checks the status the gallery answers with."""
+    return _Raises(status, match, unanswered)
+
+
+class _Raises:
+    def __init__(self, status, match, unanswered):
+        self.status, self.unanswered = status, unanswered
+        self.context = pytest.raises(InvokeAIError, match=match)
+
+    def __enter__(self):
+        self.info = self.context.__enter__()
+        return self.info
+
+    def __exit__(self, *exc_info):
+        suppressed = self.context.__exit__(*exc_info)
+        assert self.info.value.status == self.status, self.info.value.message
+        if self.unanswered is not None:
+            assert self.info.value.unanswered is self.unanswered
+        return suppressed
 
 
 # --- the calls, answered as InvokeAI answers them ---------------------------------------------------------
 
-def test_version_asks_without_a_login(api, client):
-    answer(api, "GET", "/api/v1/app/version", {"version": "6.14.2"})
-    assert client.version() == "6.14.2"
-    request = api.calls[0].request
-    assert request.headers["Accept"] == "application/json"
-    assert "Authorization" not in request.headers
-
-
-def test_version_without_a_version_field_is_unknown(api, client):
-    answer(api, "GET", "/api/v1/app/version", {"something": "else"})
-    assert client.version() == "unknown"
-
-
 def test_base_url_loses_its_trailing_slash(api, clock):
-    answer(api, "GET", "/api/v1/app/version", {"version": "6.14.2"})
-    assert InvokeAIClient(BASE + "/").version() == "6.14.2"
-    assert api.calls[0].request.url == BASE + "/api/v1/app/version"
+    answer(api, "GET", f"{QUEUE}/status", {"queue": {"total": 0}})
+    assert InvokeAIClient(BASE + "/").queue_status() == {"total": 0}
+    assert api.calls[0].request.url == BASE + f"{QUEUE}/status"
+    assert api.calls[0].request.headers["Accept"] == "application/json"
 
 
 def test_list_models_asks_for_main_sd1_and_sd2_models_and_keeps_only_those(api, client):
@@ -197,7 +200,7 @@ def test_list_models_asks_for_main_sd1_and_sd2_models_and_keeps_only_those(api, 
 @pytest.mark.parametrize("payload", [{"items": []}, {"models": None}, ["models"]])
 def test_list_models_without_a_model_list_is_a_bad_response(api, client, payload):
     answer(api, "GET", "/api/v2/models/", payload)
-    with pytest.raises(BadResponse, match="without a model list") as caught:
+    with raises(502, match="without a model list") as caught:
         client.list_models()
     assert_names_base_url(caught.value)
 
@@ -213,7 +216,7 @@ def test_enqueue_batch_posts_the_batch_unprepended_and_returns_the_answer(api, c
 
 def test_enqueue_batch_answered_without_item_ids_is_a_bad_response(api, client):
     answer(api, "POST", f"{QUEUE}/enqueue_batch", {"queue_id": "default", "enqueued": 1, "requested": 1})
-    with pytest.raises(BadResponse, match="without item ids") as caught:
+    with raises(502, match="without item ids") as caught:
         client.enqueue_batch(BATCH)
     assert_names_base_url(caught.value)
 
@@ -228,7 +231,7 @@ def test_enqueue_batch_that_took_nothing_is_queue_full_naming_the_waiting_items(
     answer(api, "POST", f"{QUEUE}/enqueue_batch", full_queue_answer(0))
     answer(api, "GET", f"{QUEUE}/status", {"queue": {"queue_id": "default", "pending": 10000, "in_progress": 1},
                                            "processor": {"is_started": True, "is_processing": True}})
-    with pytest.raises(QueueFull) as caught:
+    with raises(503) as caught:
         client.enqueue_batch(BATCH)
     assert caught.value.message == (f"InvokeAI's queue at {BASE} is full (10000 items waiting): it took none of the 3 "
                                     "images. Try again when it has room.")
@@ -238,7 +241,7 @@ def test_enqueue_batch_that_took_nothing_is_queue_full_naming_the_waiting_items(
 def test_enqueue_batch_that_took_nothing_is_queue_full_even_when_the_count_cannot_be_read(api, client):
     answer(api, "POST", f"{QUEUE}/enqueue_batch", full_queue_answer(0))
     answer(api, "GET", f"{QUEUE}/status", {"detail": "boom"}, status=500)
-    with pytest.raises(QueueFull, match=r"^InvokeAI's queue at \S+ is full: it took none of the 3 images"):
+    with raises(503, match=r"^InvokeAI's queue at \S+ is full: it took none of the 3 images"):
         client.enqueue_batch(BATCH)
 
 
@@ -260,14 +263,24 @@ def test_get_item_returns_the_real_completed_item(api, client):
 
 def test_get_item_without_a_status_is_a_bad_response(api, client):
     answer(api, "GET", f"{QUEUE}/i/7", {"item_id": 7})
-    with pytest.raises(BadResponse, match="without a status") as caught:
+    with raises(502, match="without a status") as caught:
         client.get_item(7)
     assert_names_base_url(caught.value)
 
 
-def test_batch_status_returns_the_counts(api, client):
-    answer(api, "GET", f"{QUEUE}/b/{BATCH['batch_id']}/status", BATCH_COUNTS)
-    assert client.batch_status(BATCH["batch_id"]) == BATCH_COUNTS
+def test_get_item_of_an_item_invokeai_forgot_is_none(api, client):
+    answer(api, "GET", f"{QUEUE}/i/424242", {"detail": "Queue item with id 424242 not found in queue default"},
+           status=404)
+    assert client.get_item(424242) is None
+
+
+def test_recent_images_lists_the_newest_gallery_images(api, client):
+    dto = {"image_name": "e037ba71-103d-4232-a186-7bb35d97fe9f.png", "session_id": "47f509e8", "node_id": "d008"}
+    answer(api, "GET", "/api/v1/images/", {"limit": 100, "offset": 0, "total": 2, "items": [dto, {"no": "name"}]})
+    assert client.recent_images() == [dto]
+    query = parse_qs(urlsplit(api.calls[0].request.url).query)
+    assert query == {"categories": ["general"], "is_intermediate": ["false"], "limit": ["100"], "offset": ["0"],
+                     "order_dir": ["DESC"], "starred_first": ["false"]}
 
 
 def test_queue_status_returns_the_queue_part(api, client):
@@ -323,7 +336,7 @@ def test_download_image_fsyncs_the_whole_file_before_the_caller_moves_it(api, cl
 def test_download_image_refuses_a_declared_size_over_the_cap_before_reading(api, client, tmp_path):
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png", headers={"Content-Length": str(len(PNG))})
     destination = tmp_path / "download.tmp"
-    with pytest.raises(BadResponse, match=f"is {len(PNG)} bytes; the gallery takes at most 1000") as caught:
+    with raises(502, match=f"is {len(PNG)} bytes; the gallery takes at most 1000") as caught:
         client.download_image(IMAGE, destination, max_bytes=1000)
     assert_names_base_url(caught.value)
     assert not destination.exists()
@@ -333,7 +346,7 @@ def test_download_image_stops_an_undeclared_body_over_the_cap(api, client, tmp_p
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png")  # no Content-Length (chunked)
     destination = tmp_path / "download.tmp"
     cap = len(PNG) - 1
-    with pytest.raises(BadResponse, match=f"sent more than {cap} bytes") as caught:
+    with raises(502, match=f"sent more than {cap} bytes") as caught:
         client.download_image(IMAGE, destination, max_bytes=cap)
     assert_names_base_url(caught.value)
     assert destination.stat().st_size <= cap  # what was written before the cap was crossed
@@ -342,7 +355,7 @@ def test_download_image_stops_an_undeclared_body_over_the_cap(api, client, tmp_p
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "a/b.png", "..", ".", "", "..\\secret.png"])
 def test_download_image_refuses_a_name_that_is_not_a_file_name_without_asking(api, client, tmp_path, name):
-    with pytest.raises(BadResponse, match="not a file name") as caught:
+    with raises(502, match="not a file name") as caught:
         client.download_image(name, tmp_path / "download.tmp", max_bytes=10 ** 6)
     assert_names_base_url(caught.value)
     assert len(api.calls) == 0
@@ -351,9 +364,8 @@ def test_download_image_refuses_a_name_that_is_not_a_file_name_without_asking(ap
 
 def test_download_image_of_an_unknown_image_is_rejected(api, client, tmp_path):
     answer(api, "GET", IMAGE_PATH, {"detail": "Not Found"}, status=404)
-    with pytest.raises(RequestRejected, match="Not Found") as caught:
+    with raises(502, match="answered 404 for .*: Not Found"):
         client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 6)
-    assert caught.value.status == 404
     assert not (tmp_path / "download.tmp").exists()
 
 
@@ -361,52 +373,44 @@ def test_download_image_of_an_unknown_image_is_rejected(api, client, tmp_path):
 
 FAILURES = [
     pytest.param(dict(status=500, json={"detail": "Unexpected error while getting queue item: boom"}),
-                 BadResponse, ["failed with 500", "Unexpected error while getting queue item: boom"], id="500"),
+                 502, ["failed with 500", "Unexpected error while getting queue item: boom"], id="500"),
     pytest.param(dict(status=502, body="<html>Bad Gateway</html>", content_type="text/html"),
-                 BadResponse, ["failed with 502", "no detail given"], id="502-from-a-proxy"),
+                 502, ["failed with 502", "no detail given"], id="502-from-a-proxy"),
     pytest.param(dict(status=200, body="<!DOCTYPE html><html><head><title>Invoke</title></head></html>",
                       content_type="text/html; charset=utf-8"),
-                 BadResponse, ["text/html", "not JSON"], id="spa-fallback-html"),
+                 502, ["text/html", "not JSON"], id="spa-fallback-html"),
     pytest.param(dict(status=200, body='{"item_id": 1, "status": "comp', content_type="application/json"),
-                 BadResponse, ["broken JSON"], id="broken-json"),
+                 502, ["broken JSON"], id="broken-json"),
     pytest.param(dict(status=200, body=b"\xff\xfe{}", content_type="application/json"),
-                 BadResponse, ["broken JSON"], id="json-not-utf8"),
-    pytest.param(dict(status=404, json={"detail": "Queue item with id 424242 not found in queue default"}),
-                 RequestRejected, ["404", "Queue item with id 424242 not found in queue default"], id="404"),
+                 502, ["broken JSON"], id="json-not-utf8"),
     pytest.param(dict(status=409, json={"detail": "Image storage is being maintained"}),
-                 RequestRejected, ["409", "Image storage is being maintained"], id="409"),
+                 502, ["409", "Image storage is being maintained"], id="409"),
     pytest.param(dict(status=403, json={"detail": "Admin only"}),
-                 RequestRejected, ["403", "Admin only"], id="403"),
+                 502, ["403", "Admin only"], id="403"),
     pytest.param(dict(status=401, json={"detail": "Missing authentication credentials"}),
-                 RequestRejected, ["asks for a login", "GALLERY_INVOKEAI_EMAIL", "GALLERY_INVOKEAI_PASSWORD"],
+                 502, ["asks for a login", "GALLERY_INVOKEAI_EMAIL", "GALLERY_INVOKEAI_PASSWORD"],
                  id="401-without-credentials"),
 ]
 
 
-@pytest.mark.parametrize("reply, kind, words", FAILURES)
-def test_a_failed_answer_raises_its_kind_saying_what_went_wrong(api, client, reply, kind, words):
+@pytest.mark.parametrize("reply, status, words", FAILURES)
+def test_a_failed_answer_is_a_bad_gateway_saying_what_went_wrong(api, client, reply, status, words):
     api.add("GET", f"{BASE}{QUEUE}/i/424242", **reply)
-    with pytest.raises(kind) as caught:
+    with raises(status) as caught:
         client.get_item(424242)
     error = caught.value
-    assert type(error) is kind
     assert_names_base_url(error)
     for word in words:
         assert word in error.message
     assert not error.unanswered  # the server answered: it is done with the request
-    if kind is RequestRejected:
-        assert error.status == reply["status"]
-        assert error.detail == reply["json"]["detail"]
     assert len(api.calls) == 1  # none of these is asked again
 
 
-def test_a_validation_error_is_rejected_with_fastapis_detail(api, client):
+def test_a_validation_error_is_a_bad_request_in_fastapis_words(api, client):
     answer(api, "POST", f"{QUEUE}/enqueue_batch", {"detail": WIDTH_NOT_MULTIPLE_OF_8}, status=422)
-    with pytest.raises(RequestRejected) as caught:
+    with raises(400) as caught:  # the values the person sent were refused
         client.enqueue_batch(BATCH)
     error = caught.value
-    assert error.status == 422
-    assert error.detail == WIDTH_NOT_MULTIPLE_OF_8
     assert "width: Input should be a multiple of 8" in error.message
     assert_names_base_url(error)
 
@@ -415,23 +419,23 @@ def test_a_graph_level_validation_error_reads_as_one_line(api, client):
     detail = [{"type": "value_error", "loc": ["body", "batch", "graph"],
                "msg": "Value error, Edge source node ghost does not exist in the graph", "input": {}}]
     answer(api, "POST", f"{QUEUE}/enqueue_batch", {"detail": detail}, status=422)
-    with pytest.raises(RequestRejected, match="batch.graph: Value error, Edge source node ghost does not exist"):
+    with raises(400, match="batch.graph: Value error, Edge source node ghost does not exist"):
         client.enqueue_batch(BATCH)
 
 
 def test_a_long_detail_is_cut_short(api, client):
     answer(api, "GET", f"{QUEUE}/i/1", {"detail": "x" * 5000}, status=500)
-    with pytest.raises(BadResponse) as caught:
+    with raises(502) as caught:
         client.get_item(1)
     assert len(caught.value.message) < 500
 
 
 def test_a_redirect_is_not_followed(api, client):
     api.assert_all_requests_are_fired = False
-    api.get(BASE + "/api/v1/app/version", status=302, headers={"Location": "http://127.0.0.1:8080/login"})
-    elsewhere = api.get("http://127.0.0.1:8080/login", json={"version": "spoofed"})
-    with pytest.raises(BadResponse) as caught:
-        client.version()
+    api.get(BASE + "/api/v2/models/", status=302, headers={"Location": "http://127.0.0.1:8080/login"})
+    elsewhere = api.get("http://127.0.0.1:8080/login", json={"models": []})
+    with raises(502) as caught:
+        client.list_models()
     error = caught.value
     assert "redirect to http://127.0.0.1:8080/login" in error.message
     assert "does not follow redirects" in error.message
@@ -444,9 +448,9 @@ def test_a_redirect_is_not_followed(api, client):
 
 @pytest.mark.parametrize("text, reason", [(REFUSED, "connection refused"), (UNKNOWN_HOST, "unknown host")])
 def test_nothing_listening_is_unreachable_at_once(api, client, clock, text, reason):
-    api.get(BASE + "/api/v1/app/version", body=requests.exceptions.ConnectionError(text))
-    with pytest.raises(Unreachable) as caught:
-        client.version()
+    api.get(BASE + "/api/v2/models/", body=requests.exceptions.ConnectionError(text))
+    with raises(503) as caught:
+        client.list_models()
     assert caught.value.message == f"InvokeAI at {BASE} cannot be reached: {reason}"
     assert_names_base_url(caught.value)
     assert len(api.calls) == 1 and clock.sleeps == []
@@ -463,7 +467,7 @@ def test_a_get_on_a_broken_keep_alive_connection_is_sent_again(api, client, cloc
 
 def test_a_get_whose_connection_keeps_breaking_is_unreachable_in_the_end(api, client, clock):
     api.get(f"{BASE}{QUEUE}/status", body=requests.exceptions.ConnectionError(RESET))
-    with pytest.raises(Unreachable) as caught:
+    with raises(503) as caught:
         client.queue_status()
     assert "Connection reset by peer" in caught.value.message
     assert_names_base_url(caught.value)
@@ -472,7 +476,7 @@ def test_a_get_whose_connection_keeps_breaking_is_unreachable_in_the_end(api, cl
 
 def test_the_enqueue_post_on_a_broken_connection_is_never_sent_again(api, client, clock):
     api.post(f"{BASE}{QUEUE}/enqueue_batch", body=requests.exceptions.ConnectionError(RESET))
-    with pytest.raises(BadResponse) as caught:  # it may have arrived: the caller checks batch_status
+    with raises(502) as caught:  # it may have arrived: the caller checks batch_status
         client.enqueue_batch(BATCH)
     assert "may have" in caught.value.message and "Connection reset by peer" in caught.value.message
     assert caught.value.unanswered  # InvokeAI may still take the batch
@@ -484,7 +488,7 @@ def test_the_enqueue_post_on_a_broken_connection_is_never_sent_again(api, client
                                           (NO_NETWORK, "connection failed")])
 def test_the_enqueue_post_that_never_connected_is_unreachable(api, client, text, reason):
     api.post(f"{BASE}{QUEUE}/enqueue_batch", body=requests.exceptions.ConnectionError(text))
-    with pytest.raises(Unreachable, match=reason) as caught:
+    with raises(503, match=reason) as caught:
         client.enqueue_batch(BATCH)
     assert not caught.value.unanswered  # never sent
     assert len(api.calls) == 1
@@ -496,7 +500,7 @@ def test_the_enqueue_post_that_never_connected_is_unreachable(api, client, text,
 ])
 def test_a_timeout_is_timed_out_and_not_sent_again(api, client, clock, timeout, words, unanswered):
     api.get(f"{BASE}{QUEUE}/status", body=timeout)
-    with pytest.raises(TimedOut, match=words) as caught:
+    with raises(504, match=words) as caught:
         client.queue_status()
     assert_names_base_url(caught.value)
     assert caught.value.unanswered is unanswered  # a read timeout: sent, and the server may still be at it
@@ -505,7 +509,7 @@ def test_a_timeout_is_timed_out_and_not_sent_again(api, client, clock, timeout, 
 
 def test_a_read_timeout_on_the_enqueue_post_is_timed_out_and_unanswered(api, client):
     api.post(f"{BASE}{QUEUE}/enqueue_batch", body=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(TimedOut, match=f"did not answer POST {QUEUE}/enqueue_batch within 30 s") as caught:
+    with raises(504, match=f"did not answer POST {QUEUE}/enqueue_batch within 30 s") as caught:
         client.enqueue_batch(BATCH)
     assert caught.value.unanswered  # InvokeAI may take the batch after the client gave up
     assert len(api.calls) == 1
@@ -517,7 +521,7 @@ def test_a_body_slower_than_the_deadline_is_timed_out(api, client, clock, tmp_pa
     api.get(BASE + IMAGE_PATH, body=PNG, content_type="image/png")
     clock.step = 25.0  # each chunk arrives 25 s after the one before; the deadline is 60 s
     destination = tmp_path / "download.tmp"
-    with pytest.raises(TimedOut, match=f"took more than 60 s to send {IMAGE_PATH}") as caught:
+    with raises(504, match=f"took more than 60 s to send {IMAGE_PATH}") as caught:
         client.download_image(IMAGE, destination, max_bytes=10 ** 7)
     assert_names_base_url(caught.value)
     assert 0 < destination.stat().st_size < len(PNG)
@@ -526,7 +530,7 @@ def test_a_body_slower_than_the_deadline_is_timed_out(api, client, clock, tmp_pa
 def test_a_json_answer_slower_than_the_deadline_is_timed_out(api, client, clock):
     answer(api, "GET", f"{QUEUE}/i/1", {"status": "completed", "padding": "x" * 300_000})
     clock.step = 25.0
-    with pytest.raises(TimedOut, match="took more than 60 s"):
+    with raises(504, match="took more than 60 s"):
         client.get_item(1)
 
 
@@ -541,14 +545,14 @@ def test_a_real_trickle_is_stopped_at_the_deadline(api, tmp_path):
     body = trickle(*[step for _ in range(100) for step in (0.02, b"x" * 16)])
     api.get(BASE + IMAGE_PATH, body=body, content_type="image/png")
     client = InvokeAIClient(BASE, deadline=0.1)
-    with pytest.raises(TimedOut, match="took more than 0.1 s"):
+    with raises(504, match="took more than 0.1 s"):
         client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7)
     assert (tmp_path / "download.tmp").stat().st_size < 1600
 
 
 def test_a_body_that_stops_coming_is_timed_out(api, client, tmp_path):
     api.get(BASE + IMAGE_PATH, body=trickle(b"\x89PNG", socket.timeout("timed out")), content_type="image/png")
-    with pytest.raises(TimedOut, match=f"stopped sending {IMAGE_PATH} for more than 30 s") as caught:
+    with raises(504, match=f"stopped sending {IMAGE_PATH} for more than 30 s") as caught:
         client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7)
     assert_names_base_url(caught.value)
 
@@ -556,7 +560,7 @@ def test_a_body_that_stops_coming_is_timed_out(api, client, tmp_path):
 def test_a_body_broken_off_is_a_bad_response(api, client, tmp_path):
     api.get(BASE + IMAGE_PATH, body=trickle(b"\x89PNG", ConnectionResetError(104, "Connection reset by peer")),
             content_type="image/png")
-    with pytest.raises(BadResponse, match=f"broke off {IMAGE_PATH}") as caught:
+    with raises(502, match=f"broke off {IMAGE_PATH}") as caught:
         client.download_image(IMAGE, tmp_path / "download.tmp", max_bytes=10 ** 7)
     assert_names_base_url(caught.value)
     assert len(api.calls) == 1
@@ -565,7 +569,7 @@ def test_a_body_broken_off_is_a_bad_response(api, client, tmp_path):
 def test_an_oversized_json_answer_is_a_bad_response(api, client, monkeypatch):
     monkeypatch.setattr(invokeai, "MAX_JSON_BYTES", 1000)
     answer(api, "GET", f"{QUEUE}/i/1", {"status": "completed", "padding": "x" * 5000})
-    with pytest.raises(BadResponse, match="more than 1000 bytes"):
+    with raises(502, match="more than 1000 bytes"):
         client.get_item(1)
 
 
@@ -574,15 +578,15 @@ def test_an_oversized_json_answer_is_a_bad_response(api, client, monkeypatch):
 def test_the_first_call_logs_in_and_the_token_is_kept(api, auth_client):
     login = login_answer(api, "tok-1")
     answer(api, "GET", f"{QUEUE}/status", {"queue": {"total": 0}}, match=bearer("tok-1"))
-    answer(api, "GET", f"{QUEUE}/b/{BATCH['batch_id']}/status", BATCH_COUNTS, match=bearer("tok-1"))
+    answer(api, "GET", f"{QUEUE}/i/5", {"item_id": 5, "status": "pending"}, match=bearer("tok-1"))
     answer(api, "PUT", f"{QUEUE}/cancel_by_batch_ids", {"canceled": 0}, match=bearer("tok-1"))
     auth_client.queue_status()
-    auth_client.batch_status(BATCH["batch_id"])
+    auth_client.get_item(5)
     auth_client.queue_status()
     assert auth_client.cancel_batch(BATCH["batch_id"]) == 0
     assert login.call_count == 1
     assert [urlsplit(call.request.url).path for call in api.calls] == [
-        "/api/v1/auth/login", f"{QUEUE}/status", f"{QUEUE}/b/{BATCH['batch_id']}/status", f"{QUEUE}/status",
+        "/api/v1/auth/login", f"{QUEUE}/status", f"{QUEUE}/i/5", f"{QUEUE}/status",
         f"{QUEUE}/cancel_by_batch_ids"]
     assert "Authorization" not in api.calls[0].request.headers
 
@@ -604,9 +608,8 @@ def test_an_expired_token_is_replaced_once_and_the_call_repeated(api, auth_clien
 def test_a_token_refused_even_when_fresh_is_rejected_after_one_new_login(api, auth_client):
     login = login_answer(api, "tok-1")
     call = answer(api, "GET", f"{QUEUE}/i/5", {"detail": "Invalid or expired authentication token"}, status=401)
-    with pytest.raises(RequestRejected) as caught:
+    with raises(502, match="asks for a login"):
         auth_client.get_item(5)
-    assert caught.value.status == 401
     assert login.call_count == 2 and call.call_count == 2
 
 
@@ -619,10 +622,9 @@ def test_a_download_sends_the_token_too(api, auth_client, tmp_path):
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_login_is_rejected_naming_the_settings(api, auth_client, status):
     api.post(BASE + "/api/v1/auth/login", json={"detail": "Incorrect email or password"}, status=status)
-    with pytest.raises(RequestRejected) as caught:
+    with raises(502) as caught:
         auth_client.queue_status()
     error = caught.value
-    assert error.status == status
     assert "refused the configured login" in error.message
     assert "GALLERY_INVOKEAI_EMAIL" in error.message and "GALLERY_INVOKEAI_PASSWORD" in error.message
     assert PASSWORD not in error.message
@@ -632,7 +634,7 @@ def test_a_refused_login_is_rejected_naming_the_settings(api, auth_client, statu
 
 def test_a_login_that_times_out_before_an_enqueue_leaves_the_enqueue_unsent_not_unanswered(api, auth_client):
     api.post(BASE + "/api/v1/auth/login", body=requests.exceptions.ReadTimeout("read timed out"))
-    with pytest.raises(TimedOut, match="did not answer POST /api/v1/auth/login") as caught:
+    with raises(504, match="did not answer POST /api/v1/auth/login") as caught:
         auth_client.enqueue_batch(BATCH)
     assert not caught.value.unanswered  # no batch can arrive late: none was sent
     assert len(api.calls) == 1
@@ -640,17 +642,9 @@ def test_a_login_that_times_out_before_an_enqueue_leaves_the_enqueue_unsent_not_
 
 def test_a_login_answered_without_a_token_is_a_bad_response(api, auth_client):
     answer(api, "POST", "/api/v1/auth/login", {"user": {}})
-    with pytest.raises(BadResponse, match="answered the login without a token") as caught:
+    with raises(502, match="answered the login without a token") as caught:
         auth_client.queue_status()
     assert_names_base_url(caught.value)
-
-
-def test_version_needs_no_login_even_with_credentials(api, auth_client):
-    answer(api, "GET", "/api/v1/app/version", {"version": "6.14.2"})
-    assert auth_client.version() == "6.14.2"
-    assert len(api.calls) == 1
-    assert "Authorization" not in api.calls[0].request.headers
-    assert auth_client.token is None
 
 
 
@@ -689,7 +683,7 @@ def resetting_server():
 def test_a_real_reset_get_is_sent_again_then_unreachable(resetting_server, clock):
     base, state = resetting_server
     client = InvokeAIClient(base, connect_timeout=2, read_timeout=2)
-    with pytest.raises(Unreachable, match="Connection aborted"):
+    with raises(503, match="Connection aborted"):
         client.queue_status()
     client.close()
     assert state["accepted"] == GET_ATTEMPTS
@@ -698,7 +692,7 @@ def test_a_real_reset_get_is_sent_again_then_unreachable(resetting_server, clock
 def test_a_real_reset_post_is_sent_once_and_may_have_arrived(resetting_server, clock):
     base, state = resetting_server
     client = InvokeAIClient(base, connect_timeout=2, read_timeout=2)
-    with pytest.raises(BadResponse, match="may have arrived") as caught:
+    with raises(502, match="may have arrived") as caught:
         client.enqueue_batch(BATCH)
     client.close()
     assert state["accepted"] == 1 and caught.value.unanswered
@@ -708,8 +702,8 @@ def test_a_real_closed_port_is_unreachable(clock):
     with socket.create_server(("127.0.0.1", 0)) as listener:
         base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     client = InvokeAIClient(base, connect_timeout=2, read_timeout=2)
-    for call in (client.version, lambda: client.enqueue_batch(BATCH)):
-        with pytest.raises(Unreachable) as caught:
+    for call in (client.list_models, lambda: client.enqueue_batch(BATCH)):
+        with raises(503) as caught:
             call()
         assert caught.value.message == f"InvokeAI at {base} cannot be reached: connection refused"
     assert clock.sleeps == []
