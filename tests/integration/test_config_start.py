@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
 from app import ConfigError, create_app
 
 SECRET = "config-test-secret-" + "0" * 16
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(tmp_path, **overrides) -> dict:
@@ -79,3 +83,41 @@ def test_a_read_only_data_folder_stops_start(tmp_path):
             create_app(settings(tmp_path, DATA_DIR=str(data)))
     finally:
         data.chmod(0o700)
+
+
+# --- the `flask` command: a bad setting is one line and exit status 2, never a traceback ---------
+
+def flask_command(tmp_path, args: list[str], **variables: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GALLERY_")}
+    env.update({"GALLERY_SECRET_KEY": SECRET, "GALLERY_DATA_DIR": str(tmp_path / "data"),
+                "GALLERY_DATABASE_URL": f"sqlite:///{tmp_path / 'gallery.db'}", "GALLERY_INVOKEAI_URL": "off",
+                **variables})
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args", [["gallery", "check"], ["db", "upgrade"], ["users", "list"],
+                                  ["photos", "import", "."], ["run", "--port", "0"]],
+                         ids=lambda args: " ".join(args))
+def test_a_bad_setting_is_one_line_naming_it_for_every_command(args, tmp_path):
+    result = flask_command(tmp_path, args, GALLERY_PAGE_SIZE="abc")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == ["Error: GALLERY_PAGE_SIZE must be a whole number, not 'abc'"]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("problem", ["an unknown key in the file", "a data folder under a file"])
+def test_a_bad_config_file_or_data_folder_is_one_line_too(problem, tmp_path):
+    if problem == "an unknown key in the file":
+        (tmp_path / "gallery.toml").write_text("PAGE_SIZE = 30\nTHUMB_SIZE = 200\n")
+        variables, expected = {"GALLERY_CONFIG": str(tmp_path / "gallery.toml")}, "Error: GALLERY_CONFIG: unknown"
+    else:
+        (tmp_path / "file.txt").write_text("a file where a folder should be")
+        variables, expected = {"GALLERY_DATA_DIR": str(tmp_path / "file.txt" / "data")}, "Error: GALLERY_DATA_DIR:"
+
+    result = flask_command(tmp_path, ["gallery", "check"], **variables)
+
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(expected)
