@@ -9,8 +9,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from bs4 import BeautifulSoup
+from sqlalchemy import text
 
 from app import ConfigError, create_app
+from app.extensions import db
 
 SECRET = "config-test-secret-" + "0" * 16
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,3 +126,73 @@ def test_a_bad_config_file_or_data_folder_is_one_line_too(problem, tmp_path):
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(expected)
+
+
+# --- a database `flask db upgrade` has not reached: a 503 that says what to run ----------------
+
+UPGRADE = "flask --app app db upgrade"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated(request, tmp_path):
+    """An app on a database with nothing in it (the migrations never ran)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        url = request.getfixturevalue("empty_postgresql_url")
+    app = create_app(settings(tmp_path, DATABASE_URL=url))  # not TESTING: errors reach the error pages
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def flask_db(app, *args: str) -> None:
+    result = app.test_cli_runner().invoke(args=["db", *args])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/setup"])
+def test_a_database_never_upgraded_answers_503_naming_the_command(unmigrated, path):
+    client = unmigrated.test_client()
+
+    page = client.get(path)
+    api = client.get("/setup", headers={"Accept": "application/json"})  # "/" would answer 401 first
+
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert UPGRADE in BeautifulSoup(page.get_data(as_text=True), "html.parser").select_one("code").get_text()
+    assert api.status_code == 503 and UPGRADE in api.get_json()["error"]
+
+
+def test_a_schema_behind_the_code_answers_503_for_a_signed_in_person(unmigrated):
+    heads = ScriptDirectory(str(ROOT / "alembic")).get_heads()
+    with unmigrated.app_context():
+        flask_db(unmigrated, "upgrade", "e2536a97fe8c")  # accounts exist; their photo counts do not yet
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO users (username, password_hash, is_admin, created_at) "
+                                    "VALUES ('alice', 'x', true, CURRENT_TIMESTAMP)"))
+    client = unmigrated.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = "1", True
+
+    page = client.get("/")
+
+    assert page.status_code == 503 and UPGRADE in page.get_data(as_text=True)
+    with unmigrated.app_context():
+        flask_db(unmigrated, "upgrade")
+        with db.engine.connect() as connection:
+            assert set(MigrationContext.configure(connection).get_current_heads()) == set(heads)
+    assert unmigrated.test_client().get("/login").status_code == 200
+
+
+def test_other_database_errors_stay_a_500(unmigrated):
+    with unmigrated.app_context():
+        flask_db(unmigrated, "upgrade")
+
+    @unmigrated.before_request  # runs before the sign-in check
+    def broken():
+        db.session.execute(text("SELECT no_such_column FROM users"))
+
+    response = unmigrated.test_client().get("/login")
+
+    assert response.status_code == 500 and UPGRADE not in response.get_data(as_text=True)
