@@ -273,6 +273,12 @@ def flask_env(app) -> dict[str, str]:
     return env
 
 
+def default_sigint() -> None:
+    """Run in the child before exec: a Ctrl-C reaches it as in a terminal, even when the test runner was
+    started with SIGINT ignored (nohup, some CI runners), which a child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_workers_and_leaves_only_whole_photos(app, user_id, photos_dir, tmp_path, data_dir,
                                                                data_files, library):
     big = tmp_path / "big"
@@ -283,7 +289,8 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_whole_photos(app, user_id, pho
     uploaded = data_dir / "photos" / "uploaded"
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "photos", "import", "--recursive", "--workers", "2", str(big)],
-        cwd=ROOT, env=flask_env(app), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, env=flask_env(app), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint)
     try:
         wait_for(lambda: uploaded.is_dir() and any(uploaded.rglob("*.jpg")), process, "first photo")
         workers = {pid for pid, command in children_of(process.pid).items() if "spawn_main" in command}
