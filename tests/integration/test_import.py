@@ -273,10 +273,11 @@ def flask_env(app) -> dict[str, str]:
     return env
 
 
-def default_sigint() -> None:
-    """Run in the child before exec: a Ctrl-C reaches it as in a terminal, even when the test runner was
-    started with SIGINT ignored (nohup, some CI runners), which a child would otherwise inherit."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# `flask` with Ctrl-C handled as in a terminal, even when the test runner was started with SIGINT ignored
+# (nohup, some CI runners): a child inherits SIG_IGN and Python keeps it, so the import would never see the
+# test's Ctrl-C. Reset in the child itself (a preexec_fn is not safe in a process that has threads).
+FLASK_WITH_CTRL_C = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "from flask.cli import main; sys.argv[0] = 'flask'; main()")
 
 
 def test_ctrl_c_stops_the_workers_and_leaves_only_whole_photos(app, user_id, photos_dir, tmp_path, data_dir,
@@ -288,9 +289,8 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_whole_photos(app, user_id, pho
             (big / f"copy{copy}" / source.name).write_bytes(source.read_bytes() + b"\0" * (copy + 1))
     uploaded = data_dir / "photos" / "uploaded"
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "photos", "import", "--recursive", "--workers", "2", str(big)],
-        cwd=ROOT, env=flask_env(app), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=default_sigint)
+        [sys.executable, "-c", FLASK_WITH_CTRL_C, "--app", "app", "photos", "import", "--recursive", "--workers", "2",
+         str(big)], cwd=ROOT, env=flask_env(app), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: uploaded.is_dir() and any(uploaded.rglob("*.jpg")), process, "first photo")
         workers = {pid for pid, command in children_of(process.pid).items() if "spawn_main" in command}
