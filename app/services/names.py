@@ -40,12 +40,17 @@ def display_name(name: str | None) -> str:
     """The client's name as text to show back: its last path part, without control and format characters
     (a bidi override could make `gpj.exe` read as `exe.jpg`), at most DISPLAY_LENGTH characters with an
     ellipsis where the middle was, so that the start and the extension still show."""
-    return _cleaned(name) or "(no name)"
+    text = _cleaned(name)
+    if len(text) > DISPLAY_LENGTH:
+        tail = 20
+        text = text[: DISPLAY_LENGTH - tail - 1].rstrip() + "…" + text[-tail:].lstrip()
+    return text or "(no name)"
 
 
 def download_name(name: str | None, stored_extension: str) -> str:
-    """The name an original downloads as: its display name, never a dotfile, ending in the stored format's
-    extension. An extension usual for that format stays (`IMG_1.JPEG`); another one is replaced
+    """The name an original downloads as: cleaned as the display name but not shortened (a person's own
+    long name comes back whole; uploads already refuse names over 255 characters), never a dotfile,
+    ending in the stored format's extension. An extension usual for that format stays (`IMG_1.JPEG`); another one is replaced
     (`x.jpg.php` -> `x.jpg`, `page.html` -> `page.jpg`); a name without one gets it (`.htaccess` ->
     `htaccess.jpg`). Replaced rather than appended to: `x.jpg.php.jpg` would still carry `.php`, which a
     server mapping every extension of a name (Apache's AddHandler) runs, and the file is a JPEG whatever
@@ -64,9 +69,6 @@ def download_name(name: str | None, stored_extension: str) -> str:
 
 
 def _cleaned(name: str | None) -> str:
+    """The last path part, without the characters in UNSHOWN, stripped."""
     base = re.split(r"[/\\]", name or "")[-1]
-    text = "".join(ch for ch in base if unicodedata.category(ch) not in UNSHOWN).strip()
-    if len(text) > DISPLAY_LENGTH:
-        tail = 20
-        text = text[: DISPLAY_LENGTH - tail - 1].rstrip() + "…" + text[-tail:].lstrip()
-    return text
+    return "".join(ch for ch in base if unicodedata.category(ch) not in UNSHOWN).strip()

@@ -52,3 +52,7 @@ def test_a_long_name_keeps_its_start_and_its_extension():
 ])
 def test_download_name(name, extension, download):
     assert download_name(name, extension) == download
+
+
+def test_a_long_download_name_comes_back_whole():
+    assert download_name("名" * 251 + ".php", "jpg") == "名" * 251 + ".jpg"
