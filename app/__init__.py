@@ -31,9 +31,13 @@ def create_app(config: dict | None = None) -> Flask:
     from .extensions import cache, csrf, db, login_manager, migrate
 
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
-    settings = load_settings(config)
-    app.config.update(flask_config(settings, app.instance_path))
-    check_data_dir(Path(app.config["DATA_DIR"]))
+    try:
+        settings = load_settings(config)
+        app.config.update(flask_config(settings, app.instance_path))
+        check_data_dir(Path(app.config["DATA_DIR"]))
+    except ConfigError as exc:
+        exit_command_line(exc)
+        raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     remove_stale_temp_files(photos_root(app.config["DATA_DIR"]))  # what a crashed worker left; no database
 
@@ -61,6 +65,22 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_pages(app)
     register_security_headers(app)
     return app
+
+
+def exit_command_line(exc: ConfigError) -> None:
+    """Under the `flask` command (any of its commands, `flask run` too), a bad setting is one line on
+    stderr and exit status 2, as click reports a bad option; elsewhere (gunicorn, tests) this returns
+    and the ConfigError goes on, its message naming the setting.
+
+    The factory is where this can be done: Flask's CLI shows a traceback for any exception the
+    factory raises, and a SystemExit is the one thing it lets through untouched.
+    """
+    import click
+
+    if click.get_current_context(silent=True) is None:
+        return
+    click.echo(f"Error: {exc}", err=True)
+    raise SystemExit(2)
 
 
 def check_data_dir(data_dir: Path) -> None:

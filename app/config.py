@@ -84,6 +84,9 @@ def _read_file(path: str) -> dict:
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise ConfigError(f"GALLERY_CONFIG: unknown setting(s) in {path}: {', '.join(unknown)}")
+    for name in SWITCHABLE & set(data):  # "" or "off" switches it off here as in the environment
+        if isinstance(data[name], str) and data[name].strip().lower() in ("", "off"):
+            data[name] = None
     return data
 
 

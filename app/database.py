@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cache
 from typing import Callable, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from .config import ROOT
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -19,14 +21,19 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 @event.listens_for(Engine, "connect")
 def _set_sqlite_pragmas(dbapi_connection, connection_record):
-    """WAL so readers never wait for the writer, a busy timeout, and enforced foreign keys."""
+    """WAL so readers never wait for the writer, a busy timeout, and enforced foreign keys.
+
+    synchronous=FULL: in WAL mode each commit fsyncs the log before it returns, so an upload, keep or
+    delete the gallery has answered survives a power cut (NORMAL syncs only at checkpoints, and a power
+    cut may take back the last commits while their files stay on disk). It costs one fsync a commit.
+    """
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
 
 
@@ -50,3 +57,34 @@ def run_unit_of_work(work: Callable[[], T], attempts: int) -> T:
                         attempt, attempts, exc.orig)
             time.sleep(0.05 * 2 ** attempt)
     raise AssertionError("unreachable")
+
+
+def schema_is_behind(exc: BaseException | None) -> bool:
+    """Whether `exc`, an error that reached the 500 page, comes from a database the migrations have not
+    brought to this code's head (`flask db upgrade` forgotten, or not re-run after an update).
+
+    Asked only on that error path, never per request: a working gallery pays nothing for it. A
+    database error pays one SELECT of alembic_version (alembic reads the migration files for the
+    head once per process); any other error is answered at once.
+    """
+    if not isinstance(exc, DBAPIError) or is_transient(exc):
+        return False
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        with db.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except DBAPIError:
+        return False  # the database cannot be reached at all: not a schema to upgrade
+    behind = current != migration_heads()
+    if behind:
+        log.error("the database is at migration %s, this code needs %s: run `flask --app app db upgrade`",
+                  ", ".join(sorted(current)) or "none", ", ".join(sorted(migration_heads())))
+    return behind
+
+
+@cache
+def migration_heads() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory(str(ROOT / "alembic")).get_heads())

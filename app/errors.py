@@ -53,7 +53,7 @@ class StorageError(GalleryError):
 
 PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
                413: "Too large", 415: "Unsupported file", 429: "Too many requests",
-               500: "Something went wrong", 507: "Storage full"}
+               500: "Something went wrong", 503: "Database needs an upgrade", 507: "Storage full"}
 
 
 def wants_json() -> bool:
@@ -72,10 +72,27 @@ def error_response(status: int, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+UPGRADE_COMMAND = "flask --app app db upgrade"
+
+
+def upgrade_needed_response():
+    """503: the database's schema is older than the code. The page stands alone and is rendered without
+    the context processors: those ask the database for the signed-in account, whose row may be the very
+    thing the old schema cannot read."""
+    from flask import current_app, jsonify
+
+    message = f"The gallery's database needs an upgrade: run `{UPGRADE_COMMAND}`, then reload this page."
+    if wants_json():
+        return jsonify(error=message, status=503), 503
+    page = current_app.jinja_env.get_template("errors/upgrade.html").render(command=UPGRADE_COMMAND)
+    return page, 503
+
+
 def register_error_pages(app: Flask) -> None:
     """One handler for every HTTP error and every GalleryError: the gallery's error page."""
     from werkzeug.exceptions import HTTPException
 
+    from .database import schema_is_behind
     from .extensions import db
 
     @app.errorhandler(HTTPException)
@@ -92,4 +109,6 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(exc):
         db.session.rollback()
+        if schema_is_behind(getattr(exc, "original_exception", None)):
+            return upgrade_needed_response()
         return error_response(500, "The gallery hit an unexpected error. It has been logged.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
@@ -12,6 +13,7 @@ from flask_login import current_user
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
+from ..services import names
 from ..services import photos as photo_service
 
 bp = Blueprint("photos", __name__)
@@ -76,7 +78,7 @@ class Outcome:
 
 
 def ingest_outcome(upload) -> Outcome:
-    name = upload.filename or "(no name)"
+    name = names.display_name(upload.filename)  # as sent it may hold a path, bidi overrides, 300 characters
     try:
         photo = photo_service.ingest_photo(upload.stream, upload.filename, current_user.id)
     except DuplicatePhoto as exc:
@@ -116,8 +118,9 @@ def original(photo_id: int):
     path = photo_service.original_file(photo)
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
+    download_name = names.download_name(photo.original_name, PurePosixPath(photo.original_path).suffix[1:])
     response = send_photo_file(path, photo.original_path, mimetype=photo.mime_type, as_attachment=True,
-                               download_name=photo.original_name, etag=photo.sha256, max_age=3600)
+                               download_name=download_name, etag=photo.sha256, max_age=3600)
     response.cache_control.public = False  # a person's photo: never kept by a shared cache
     response.cache_control.private = True
     return response

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from ..errors import DuplicatePhoto, GalleryError, StorageError
 from ..extensions import db
 from ..models import Photo, User
-from . import photos, processing, storage
+from . import names, photos, processing, storage
 from .users import find_user
 
 log = logging.getLogger(__name__)
@@ -174,10 +174,14 @@ def import_owner(username: str | None) -> User:
     return users[0]
 
 
+NOT_AN_IMAGE = "not an image by its name"
+
+
 def find_files(folder: Path, recursive: bool, skipped: list[tuple[str, str]]) -> list[Path]:
-    """The files to import, under `folder` resolved: not hidden, regular, and (for symlinks)
-    inside `folder`. The gallery's own photos folder is never walked into. What is passed over
-    for a reason other than being hidden goes to `skipped`, relative to `folder`.
+    """The files to import, under `folder` resolved: not hidden, named as images are (a README or a
+    sidecar .json is no failed photo), regular, and (for symlinks) inside `folder`. The gallery's own
+    photos folder is never walked into. What is passed over for a reason other than being hidden goes
+    to `skipped`, relative to `folder`.
     """
     top = folder.resolve()
     own = photos.photos_root().resolve()
@@ -193,7 +197,9 @@ def find_files(folder: Path, recursive: bool, skipped: list[tuple[str, str]]) ->
             path = here / name
             if name.startswith("."):
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(top):
+            if not names.looks_like_image(name):
+                skipped.append((str(path.relative_to(top)), NOT_AN_IMAGE))
+            elif path.is_symlink() and not path.resolve().is_relative_to(top):
                 skipped.append((str(path.relative_to(top)), "a symbolic link out of the folder"))
             elif not path.is_file():
                 skipped.append((str(path.relative_to(top)), "not a regular file"))

@@ -31,6 +31,20 @@ def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app, database):
         assert db.session.scalar(text("PRAGMA busy_timeout")) >= 5000
 
 
+def test_sqlite_commits_reach_the_disk_before_the_answer(app, database):
+    """SQLite: synchronous=FULL in WAL, so each commit fsyncs the log and an upload answered "stored" survives
+    a power cut (NORMAL may lose the last commits). PostgreSQL: its default, a commit waits for its WAL flush.
+    Asked of a connection the engine has just opened."""
+    with app.app_context():
+        db.engine.dispose()  # the next connection is a new one, made with the engine's own settings
+        with db.engine.connect() as connection:
+            if database.backend == "sqlite":
+                assert connection.scalar(text("PRAGMA synchronous")) == 2  # FULL
+                assert connection.scalar(text("PRAGMA journal_mode")) == "wal"
+            else:
+                assert connection.scalar(text("SHOW synchronous_commit")) == "on"
+
+
 def test_a_transient_error_is_retried_and_logged(app, caplog):
     calls = []
 

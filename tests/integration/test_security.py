@@ -204,6 +204,23 @@ def test_the_download_name_is_encoded_safely(store, client, name):
     assert parse_options_header(header) == ("attachment", {"filename": name})
 
 
+@pytest.mark.parametrize("content, name, download", [
+    (jpeg(), ".htaccess", "htaccess.jpg"),  # never a dotfile
+    (jpeg(), "x.jpg.php", "x.jpg"),  # never another extension than the stored format's
+    (jpeg(), "page.html", "page.jpg"),
+    (jpeg(), "no-extension", "no-extension.jpg"),
+    (jpeg(), "IMG_0001.JPEG", "IMG_0001.JPEG"),  # a usual extension of the format stays as it was
+    (png(), "drawing.svg", "drawing.png"),
+    (png(), "photo.jpg", "photo.png"),
+])
+def test_the_download_name_is_no_dotfile_and_ends_in_the_stored_format(store, client, content, name, download):
+    photo_id = store(content, name)
+
+    header = client.get(f"/photos/{photo_id}/original", buffered=True).headers["Content-Disposition"]
+
+    assert parse_options_header(header) == ("attachment", {"filename": download})
+
+
 # --- no inline code on any page -----------------------------------------------------------
 
 def test_no_page_of_the_library_has_inline_code(client, upload, photo_id):

@@ -224,24 +224,29 @@ def test_the_same_bytes_arriving_at_the_same_moment_are_still_one_photo(monkeypa
 
 
 BAD_FILES = {
-    # id: (client's name, content from the corpus folder, status)
-    "zero bytes": ("empty.jpg", lambda photos: b"", 400),
-    "random bytes named .jpg": ("noise.jpg", lambda photos: random.Random(7).randbytes(64 * 1024), 415),
-    "truncated JPEG": ("cut.jpg", lambda photos: (photos / SMALL_JPEG).read_bytes()[:80_000], 400),
-    "HTML named .jpg": ("page.jpg", lambda photos: HTML, 415),
-    "SVG": ("drawing.svg", lambda photos: SVG, 415),
-    "pixel bomb": ("bomb.png", lambda photos: png_claiming(100_000, 100_000), 413),
-    "name with ../": ("../../etc/cron.d/photo.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
-    "name with backslashes": ("..\\..\\photo.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
-    "name with NUL": ("photo\x00.php.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
-    "name with newline": ("photo\r\n.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
-    "name of 300 characters": ("a" * 296 + ".jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
-    "blank name": ("   ", lambda photos: (photos / TINY_JPEG).read_bytes(), 400),
+    # id: (client's name, content from the corpus folder, status, the name shown back)
+    "zero bytes": ("empty.jpg", lambda photos: b"", 400, "empty.jpg"),
+    "random bytes named .jpg": ("noise.jpg", lambda photos: random.Random(7).randbytes(64 * 1024), 415, "noise.jpg"),
+    "truncated JPEG": ("cut.jpg", lambda photos: (photos / SMALL_JPEG).read_bytes()[:80_000], 400, "cut.jpg"),
+    "HTML named .jpg": ("page.jpg", lambda photos: HTML, 415, "page.jpg"),
+    "SVG": ("drawing.svg", lambda photos: SVG, 415, "drawing.svg"),
+    "pixel bomb": ("bomb.png", lambda photos: png_claiming(100_000, 100_000), 413, "bomb.png"),
+    "name with ../": ("../../etc/cron.d/photo.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400,
+                      "photo.jpg"),
+    "name with backslashes": ("..\\..\\photo.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400,
+                              "photo.jpg"),
+    "name with NUL": ("photo\x00.php.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400, "photo.php.jpg"),
+    "name with newline": ("photo\r\n.jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400, "photo.jpg"),
+    "name with a bidi override": ("photo\u202egpj.exe", lambda photos: (photos / TINY_JPEG).read_bytes(), 400,
+                                  "photogpj.exe"),
+    "name of 300 characters": ("a" * 296 + ".jpg", lambda photos: (photos / TINY_JPEG).read_bytes(), 400,
+                               "a" * 59 + "…" + "a" * 16 + ".jpg"),
+    "blank name": ("   ", lambda photos: (photos / TINY_JPEG).read_bytes(), 400, "(no name)"),
 }
 
 
-@pytest.mark.parametrize("name, content, status", BAD_FILES.values(), ids=BAD_FILES.keys())
-def test_a_bad_file_is_refused_and_leaves_nothing(name, content, status, upload, photos_dir, data_files,
+@pytest.mark.parametrize("name, content, status, shown", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_a_bad_file_is_refused_and_leaves_nothing(name, content, status, shown, upload, photos_dir, data_files,
                                                   photo_count):
     before = data_files()
 
@@ -250,9 +255,21 @@ def test_a_bad_file_is_refused_and_leaves_nothing(name, content, status, upload,
     assert response.status_code == status
     [outcome] = response.get_json()["files"]
     assert outcome["result"] == "rejected" and outcome["photo_id"] is None
-    assert outcome["name"] == name and outcome["message"]
+    assert outcome["name"] == shown and outcome["message"]
     assert data_files() == before == set()
     assert photo_count() == 0
+
+
+def test_the_results_page_shows_a_rejected_name_cleaned(upload):
+    sent = "../../" + "\u202e" + "x" * 290 + "\u200b\u2066.jpg\n"
+
+    response = upload(b"not an image", name=sent, json=False)
+
+    [outcome] = outcomes_of(response, json=False)
+    assert outcome["result"] == "rejected"
+    assert outcome["name"] == "x" * 59 + "…" + "x" * 16 + ".jpg"
+    assert not {"\u202e", "\u200b", "\u2066"} & set(response.get_data(as_text=True))
+    assert "../" not in response.get_data(as_text=True)
 
 
 def test_an_unsupported_file_gets_415_on_the_results_page(upload, photo_count):

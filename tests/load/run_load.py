@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load the gallery as a small household would, all at once, then check that nothing was lost.
 
-    .venv/bin/python tests/load/run_load.py [--seconds 60] [--uploaders 4] [--browsers 4]
+    .venv/bin/python tests/load/run_load.py [--seconds 60] [--at-least N] [--uploaders 4] [--browsers 4]
         [--workers 2] [--threads 4] [--database-url postgresql+psycopg://user@host/EMPTY_DB]
         [--redis-url redis://127.0.0.1:6379/0 | --redis-url ""] [--json figures.json] [--keep]
 
@@ -9,7 +9,10 @@ It makes a fresh data folder in a temp folder (with its SQLite database, unless 
 names an empty PostgreSQL database), runs `flask db upgrade`, creates a user, and starts gunicorn
 itself. Uploaders post real photos from ../shared/photos, each a unique byte variant (a token
 after the JPEG end marker: still decodable, never a duplicate); browsers read grid pages, photo
-pages, renditions and originals. Then it stops gunicorn, prints requests/s and latency per kind
+pages, renditions and originals, for --seconds and, with --at-least N, until N uploads were
+acknowledged and N photo pages and N thumbnails read (a busy machine makes the run longer,
+never a run of nothing; it gives up, as an error, GIVE_UP_AFTER seconds past --seconds).
+The Redis is TEST_REDIS_URL's when that is set. Then it stops gunicorn, prints requests/s and latency per kind
 and the errors by kind (the server's log included: "database is locked", tracebacks, worker
 timeouts), checks that every acknowledged upload has its row and files, and runs `flask gallery
 check` when that command exists. Exit status 1 on any error or lost photo, 2 on bad arguments.
@@ -46,6 +49,9 @@ from app.services.storage import rendition_path  # noqa: E402  (the layout the s
 
 USERNAME, PASSWORD = "load", "load-test-password-" + secrets.token_hex(8)
 REQUEST_TIMEOUT = 120  # seconds: as long as gunicorn's --timeout
+GIVE_UP_AFTER = 240  # seconds past --seconds that --at-least may add
+GOAL_KINDS = ("upload", "detail", "rendition")  # the work --at-least counts
+DEFAULT_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVER_PROBLEMS = {  # kind -> what it looks like in gunicorn's log (the app's log goes there too)
     "database is locked": re.compile(r"database is locked"),
     "server traceback": re.compile(r"^Traceback \(most recent call last\)", re.MULTILINE),
@@ -111,6 +117,7 @@ def stop_gunicorn(process: subprocess.Popen) -> None:
 class Results:
     samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # kind -> seconds
     errors: Counter = field(default_factory=Counter)  # "kind: what" -> count
+    completed: Counter = field(default_factory=Counter)  # kind -> requests answered as expected
     acknowledged: list[int] = field(default_factory=list)  # photo ids of 201 answers
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -123,7 +130,26 @@ class Results:
             self.samples[kind].append(elapsed)
             if error:
                 self.errors[f"{kind}: {error}"] += 1
+            else:
+                self.completed[kind] += 1
         return error is None
+
+
+@dataclass
+class Goal:
+    """When the clients stop: once `end` has passed and `at_least` of each of GOAL_KINDS completed (work
+    done, not a wall-clock window alone), or at `deadline` whatever was done."""
+
+    end: float
+    deadline: float
+    at_least: int = 0
+
+    def reached(self, results: Results) -> bool:
+        now = time.monotonic()
+        return now >= self.deadline or now >= self.end and self.work_done(results)
+
+    def work_done(self, results: Results) -> bool:
+        return all(results.completed[kind] >= self.at_least for kind in GOAL_KINDS)
 
 
 def short_reason(response: requests.Response) -> str:
@@ -163,10 +189,10 @@ def unique_variant(content: bytes) -> bytes:
     return content + b"gallery-load:" + secrets.token_bytes(16)
 
 
-def uploader(url: str, end: float, results: Results, photos: list[tuple[str, bytes]], offset: int) -> None:
+def uploader(url: str, goal: Goal, results: Results, photos: list[tuple[str, bytes]], offset: int) -> None:
     session, token = sign_in(url)
     for name, content in itertools.islice(itertools.cycle(photos), offset, None):
-        if time.monotonic() >= end:
+        if goal.reached(results):
             return
         started = time.monotonic()
         try:
@@ -181,11 +207,11 @@ def uploader(url: str, end: float, results: Results, photos: list[tuple[str, byt
                 results.acknowledged.append(response.json()["files"][0]["photo_id"])
 
 
-def browser(url: str, end: float, results: Results, seed: int) -> None:
+def browser(url: str, goal: Goal, results: Results, seed: int) -> None:
     session, _ = sign_in(url)
     rng = random.Random(seed)
     grid_path = "/"
-    while time.monotonic() < end:
+    while not goal.reached(results):
         grid = fetch(session, url, grid_path, "grid", results)
         if grid is None:
             continue
@@ -211,18 +237,22 @@ def fetch(session: requests.Session, url: str, path: str, kind: str, results: Re
     return response if results.record(kind, started, response) else None
 
 
-def run_clients(url: str, seconds: float, uploaders: int, browsers: int, pattern: str) -> tuple[Results, float]:
+def run_clients(url: str, seconds: float, at_least: int, uploaders: int, browsers: int,
+                pattern: str) -> tuple[Results, float]:
     results = Results()
     photos = [(path.name, path.read_bytes()) for path in jpeg_photos(pattern)]
     random.Random(7).shuffle(photos)
     started = time.monotonic()
-    end = started + seconds
-    threads = [threading.Thread(target=uploader, args=(url, end, results, photos, i * 7)) for i in range(uploaders)]
-    threads += [threading.Thread(target=browser, args=(url, end, results, i)) for i in range(browsers)]
+    goal = Goal(started + seconds, started + seconds + (GIVE_UP_AFTER if at_least else 0), at_least)
+    threads = [threading.Thread(target=uploader, args=(url, goal, results, photos, i * 7)) for i in range(uploaders)]
+    threads += [threading.Thread(target=browser, args=(url, goal, results, i)) for i in range(browsers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if not goal.work_done(results):
+        done = ", ".join(f"{results.completed[kind]} {kind}" for kind in GOAL_KINDS)
+        results.errors[f"run: --at-least {at_least} not reached in {time.monotonic() - started:.0f} s ({done})"] += 1
     return results, time.monotonic() - started
 
 
@@ -294,13 +324,15 @@ def print_report(report: dict) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--at-least", type=int, default=0, help="go on past --seconds until this many uploads "
+                        "were acknowledged and as many photo pages and thumbnails read (default: %(default)s)")
     parser.add_argument("--uploaders", type=int, default=4)
     parser.add_argument("--browsers", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--database-url", help="an EMPTY PostgreSQL database (default: SQLite in the temp folder)")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
-                        help='the shared cache; "" for the in-process cache (default: %(default)s)')
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                        help='the shared cache; "" for the in-process cache (default: TEST_REDIS_URL or %(default)s)')
     parser.add_argument("--photos", default="*", help="which JPEGs of the corpus to upload, as a pattern "
                         "on their manifest path, e.g. 'camera/*tiny*' for a write-heavy run (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -334,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         print("gunicorn:", " ".join(command[2:]), flush=True)
         process, url = start_gunicorn(command, env, server_log, args.workers)
         try:
-            results, elapsed = run_clients(url, args.seconds, args.uploaders, args.browsers, args.photos)
+            results, elapsed = run_clients(url, args.seconds, args.at_least, args.uploaders, args.browsers,
+                                           args.photos)
         finally:
             stop_gunicorn(process)
         report = make_report(args, env, results, elapsed, database_url, data_dir, server_log.read_text())

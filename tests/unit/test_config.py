@@ -1,6 +1,7 @@
 """config: defaults <- TOML file <- GALLERY_* environment; a bad value stops the start and names itself."""
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -130,3 +131,41 @@ def test_flask_config_fills_in_the_database_and_secret_key(tmp_path):
     assert flask["SECRET_KEY"] == (tmp_path / "instance" / "secret_key").read_text().strip()
     assert flask["MAX_CONTENT_LENGTH"] == settings["MAX_REQUEST_BYTES"]
     assert flask["CACHE_TYPE"] == "SimpleCache"
+
+
+# --- the README's settings table names every setting -------------------------------------------
+
+def readme_settings_table() -> dict[str, list[str]]:
+    """{backticked name in the first column: the row's cells} of the table under README's "## Settings"."""
+    text = (config.ROOT / "README.md").read_text()
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| `"):
+            for name in re.findall(r"`([^`]+)`", cells[0]):
+                rows[name] = cells
+    return rows
+
+
+def test_the_readme_lists_every_setting_and_only_those():
+    table = readme_settings_table()
+    assert set(table) == {config.ENV_PREFIX + name for name in config.SETTINGS} | {"GALLERY_CONFIG"}
+
+
+def test_the_readme_gives_the_numeric_defaults_of_config_py():
+    table = readme_settings_table()
+    for name, (default, kind) in config.SETTINGS.items():
+        if kind in (int, float):
+            assert float(table[config.ENV_PREFIX + name][1]) == default, name
+
+
+def test_the_readmes_toml_example_is_read_as_it_says(tmp_path):
+    text = (config.ROOT / "README.md").read_text().split("\n## Settings\n", 1)[1]
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+
+    settings = load_settings(environ=write_toml(tmp_path, example))
+
+    assert settings["PAGE_SIZE"] == 48 and settings["SECURE_COOKIES"] is True
+    assert settings["TRUSTED_HOSTS"] == ["photos.example.org"]
+    assert settings["INVOKEAI_URL"] is None  # "off" in the file switches generation off, as in the environment
