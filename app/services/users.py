@@ -130,7 +130,7 @@ def set_password(user: User, password: str) -> None:
 
 def delete_user(user: User) -> int:
     """Delete the account, its generation sessions and every photo it owns (rows, originals,
-    renditions); returns the number of photos."""
+    thumbnails); returns the number of photos."""
     candidates.delete_sessions_of(user.id)
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:

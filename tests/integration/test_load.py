@@ -30,5 +30,5 @@ def test_a_short_mixed_load_has_no_errors_and_loses_no_photo(database_args, phot
     report = json.loads(figures.read_text())
     assert report["errors"] == {} and report["lost"] == []
     assert report["acknowledged"] == report["rows"] > 0
-    assert {"grid", "detail", "rendition", "upload"} <= set(report["kinds"])
+    assert {"grid", "detail", "thumbnail", "upload"} <= set(report["kinds"])
     assert report["gallery_check"] in ("ok", "skipped")
