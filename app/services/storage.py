@@ -252,9 +252,9 @@ def placing(root: Path, label: str, action: str | None = None, path: str | None 
 
     With an `action`, a note of it is written first (Placing.note; or call note() in the block once
     the path is known), so that `flask gallery check` can finish or undo what a crash interrupts.
-    If the block raises, every file it placed, moved or set aside is put back as it was and its temp
-    files (`temps` too) are removed; if it returns, what it set aside and the note are removed, and
-    temp files it did not place stay for the caller.
+    If the block raises, the files it placed and its temp files (`temps` too) are removed, and what
+    it moved or set aside is put back; if it returns, what it set aside and the note are removed,
+    and temp files it did not place stay for the caller (a worker hands them to the writer).
     """
     place = Placing(root, label, temps)
     try:

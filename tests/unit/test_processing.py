@@ -199,3 +199,16 @@ def test_a_thumbnail_with_alpha_is_webp_with_alpha(photos_dir, tmp_path):
     with Image.open(temps["grid"]) as saved:
         assert saved.mode == "RGBA"
         assert saved.getextrema()[3][0] < 255
+
+
+def test_a_worker_writes_each_thumbnail_once_into_tmp_and_renames_nothing(photos_dir, tmp_path, monkeypatch):
+    """The writer renames each temp file once into place; the worker before it only writes them."""
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(storage.os, "replace", lambda a, b: (renames.append((a, b)), real_replace(a, b))[1])
+    settings = processing.ImageSettings(tmp_path, SETTINGS["MAX_IMAGE_PIXELS"][0], SIZES, 85)
+    with open(photos_dir / "camera/canon-eos-40d_tiny.jpg", "rb") as stream:
+        prepared = processing.prepare_photo(stream, "tiny.jpg", settings, lambda digest: None)
+    assert renames == []
+    assert sorted((tmp_path / storage.TEMP_DIR).iterdir()) == sorted(prepared.temp_files)
+    assert set(prepared.thumbnails) == set(SIZES) and prepared.thumbnail_ext == "jpg"
