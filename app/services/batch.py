@@ -303,7 +303,8 @@ def rebuild_thumbnails(missing_only: bool = False, workers: int | None = None,
             keep = remake.sizes if rendered.thumbnail_ext == photo.thumbnail_ext else tuple(rendered.temps)
             storage.remove_files([temp for size, temp in rendered.temps.items() if size not in keep])
             try:
-                thumbnails.replace_thumbnails(photo, rendered.thumbnail_ext, {size: rendered.temps[size] for size in keep})
+                kept = {size: rendered.temps[size] for size in keep}
+                thumbnails.replace_thumbnails(photo, rendered.thumbnail_ext, kept)
                 report.remade += 1
             except StorageError as exc:
                 report.problems.append((photo.id, remake.original_path, exc.message))

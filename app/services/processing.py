@@ -103,7 +103,8 @@ def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSetting
 
 # --- thumbnails: encoding and writing --------------------------------------------------------
 
-def write_thumbnails(place: storage.Placing, decoded: imaging.DecodedImage, quality: int) -> tuple[str, dict[str, Path]]:
+def write_thumbnails(place: storage.Placing, decoded: imaging.DecodedImage,
+                     quality: int) -> tuple[str, dict[str, Path]]:
     """Encode each thumbnail of a decode once, into a temp file of `place`: (extension, size -> temp)."""
     ext = "webp" if decoded.has_alpha else "jpg"
     return ext, {size: place.write(f"{size}.{ext}", lambda temp, image=image: encode_thumbnail(

@@ -116,8 +116,8 @@ PROCESS_STATE = ("import json, warnings; from PIL import Image; "
 
 def process_state(before: str = "") -> list:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PILLOW_", "PYTHONWARNINGS"))}
-    return json.loads(subprocess.run([sys.executable, "-c", f"{before}\n{PROCESS_STATE}"], cwd=ROOT, capture_output=True,
-                                     text=True, check=True, env=env).stdout)
+    return json.loads(subprocess.run([sys.executable, "-c", f"{before}\n{PROCESS_STATE}"], cwd=ROOT,
+                                     capture_output=True, text=True, check=True, env=env).stdout)
 
 
 def test_importing_the_gallery_changes_nothing_in_the_process():
@@ -212,3 +212,12 @@ def test_a_worker_writes_each_thumbnail_once_into_tmp_and_renames_nothing(photos
     assert renames == []
     assert sorted((tmp_path / storage.TEMP_DIR).iterdir()) == sorted(prepared.temp_files)
     assert set(prepared.thumbnails) == set(SIZES) and prepared.thumbnail_ext == "jpg"
+
+
+def test_the_models_import_no_service():
+    """models.py depends on the extensions only; services import it, never the other way round."""
+    code = ("import json, sys; import app; before = set(sys.modules); import app.models; "
+            "print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith('app.services'))))")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                                       check=True).stdout)
+    assert loaded == []

@@ -189,7 +189,8 @@ def test_placing_moves_files_back_when_its_block_fails(root):
     source.parent.mkdir(parents=True)
     source.write_bytes(b"candidate")
     with pytest.raises(RuntimeError):
-        with storage.placing(root, "keep", "move", "generated/completed/a.png", source="generated/sessions/1/a.png") as place:
+        with storage.placing(root, "keep", "move", "generated/completed/a.png",
+                             source="generated/sessions/1/a.png") as place:
             place.move(source, target)
             assert target.is_file() and not source.exists()
             raise RuntimeError("the commit failed")
