@@ -52,10 +52,10 @@ def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: st
     Raises DuplicatePhoto (the owner has these bytes by now) or StorageError; the temp files are
     gone either way.
     """
-    photo = new_photo_row(prepared, source)
-    photo.owner_id = owner_id
-    # A crash from the note on is finished or undone by `flask gallery check`.
-    with storage.placing(photos_root(), "upload", "place", photo.original_path, temps=prepared.temp_files) as place:
+    with storage.placing(photos_root(), "upload", temps=prepared.temp_files) as place:
+        photo = new_photo_row(prepared, source)
+        photo.owner_id = owner_id
+        place.note("place", photo.original_path)  # a crash from here on is undone by `flask gallery check`
         place.files({**thumbnails.destinations(photo.original_path, prepared.thumbnail_ext, prepared.thumbnails),
                      photo.original_path: prepared.original})
         insert_photo(photo)
