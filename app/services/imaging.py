@@ -264,10 +264,9 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
     pixels, icc = to_display_mode(image)
-    to_srgb = srgb_transform(icc, pixels.mode) if icc and len(icc) > MAX_THUMBNAIL_PROFILE else None
-    thumbnails = make_thumbnails(pixels, sizes, orientation, to_srgb)
-    thumbnail_profile = None if icc and len(icc) > MAX_THUMBNAIL_PROFILE else icc
-    return DecodedImage(image.format, width, height, exif, text, thumbnails, icc, thumbnail_profile)
+    too_large = icc is not None and len(icc) > MAX_THUMBNAIL_PROFILE
+    thumbnails = make_thumbnails(pixels, sizes, orientation, srgb_transform(icc, pixels.mode) if too_large else None)
+    return DecodedImage(image.format, width, height, exif, text, thumbnails, icc, None if too_large else icc)
 
 
 def make_thumbnails(pixels: Image.Image, sizes: dict[str, int], orientation: int,
