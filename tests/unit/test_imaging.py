@@ -5,6 +5,8 @@ import io
 import os
 import random
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -260,6 +262,25 @@ def test_a_large_shrink_is_box_reduced_once_before_the_bands(monkeypatch):
     banded = imaging.resize_to_fit(image, 600)
     whole = image.resize((600, 600), Image.Resampling.BICUBIC, reducing_gap=2.0)
     assert max(high for _, high in ImageChops.difference(banded, whole).getextrema()) <= 2
+
+
+def test_a_forked_child_resizes_on_a_pool_of_its_own():
+    """A forked child (a gunicorn worker of a preloaded app) has none of its parent's pool threads: a
+    task sent to the parent's pool would wait for ever. It starts its own, with no fork hook needed."""
+    code = """
+import os
+from app.services import imaging
+parent = imaging.resize_pool()
+parent.submit(int).result()
+child = os.fork()
+if child == 0:
+    pool = imaging.resize_pool()
+    os._exit(0 if pool is not parent and pool.submit(int, "42").result(timeout=20) == 42 else 1)
+print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "0", result.stderr
 
 
 def test_smaller_thumbnails_of_a_megapixel_or_more_finish_with_many_decodes_at_once(photos_dir):
