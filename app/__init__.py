@@ -22,13 +22,16 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the app from defaults, the optional config file, GALLERY_* and `config`.
 
     Touches neither the database nor the network (on disk it checks the data folder and removes the
-    temp files crashed processes left); a bad setting raises ConfigError.
+    temp files crashed processes left); a bad setting raises ConfigError. Every process that builds
+    the app may ingest (web workers take uploads; the CLI imports, rebuilds and checks), so it tunes
+    the process for that once (imaging.tune_process_for_ingest).
     """
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
     from .extensions import cache, csrf, db, login_manager, migrate
+    from .services.imaging import tune_process_for_ingest
 
     app = Flask(__name__, instance_path=str(ROOT / "instance"))
     try:
@@ -40,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     remove_stale_temp_files(photos_root(app.config["DATA_DIR"]))  # what a crashed worker left; no database
+    tune_process_for_ingest()
 
     if app.config["PROXY_COUNT"]:
         # Behind nginx: the client's address (login throttling) and scheme come from X-Forwarded-*.

@@ -1,48 +1,28 @@
 """The gallery's tables (SQLAlchemy 2 typed mappings)."""
 from __future__ import annotations
 
-import functools
-import hashlib
 import secrets
 from datetime import datetime, timezone
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_login import UserMixin
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint, event, update)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
-from .services.imaging import fitted_size
-from .services.storage import rendition_path
 
 SOURCES = ("uploaded", "generated")
-RENDITION_SIZES = ("grid", "preview")
 # The largest id an Integer primary key holds on every backend (PostgreSQL's int4). SQLite cannot
 # even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
 MAX_ID = 2**31 - 1
 
 
-# Raise when the pixel work of renditions changes (resampling, encoder options).
-RENDITION_CODE_VERSION = 2
-
-
-def rendition_version(sha256: str, settings_tag: str | None = None) -> str:
-    """The image's SHA-256 prefix and a tag of the settings its renditions were made with (hex)."""
-    return sha256[:12] + (settings_tag or rendition_settings_tag())
-
-
-def rendition_settings_tag() -> str:
-    """Six hex digits that change when the renditions' size or quality settings do."""
-    config = current_app.config
-    return _settings_tag(config["GRID_SIZE"], config["PREVIEW_SIZE"], config["JPEG_QUALITY"])
-
-
-@functools.lru_cache(maxsize=8)
-def _settings_tag(grid_size: int, preview_size: int, jpeg_quality: int) -> str:
-    """Hashed once per settings, not once per thumbnail URL on every grid page."""
-    settings = f"{grid_size}:{preview_size}:{jpeg_quality}:{RENDITION_CODE_VERSION}"
-    return hashlib.sha256(settings.encode()).hexdigest()[:6]
+def _thumbnails():
+    """services/thumbnails, which owns the thumbnails' paths, sizes and URL versions. Imported on
+    first use: models depend on the extensions only (and services import models)."""
+    from .services import thumbnails
+    return thumbnails
 
 
 def utcnow() -> datetime:
@@ -124,7 +104,7 @@ class Photo(db.Model):
     source: Mapped[str] = mapped_column(String(16), default="uploaded")
     # Paths are relative to DATA_DIR/photos, POSIX style; made by the server.
     original_path: Mapped[str] = mapped_column(String(255), unique=True)
-    rendition_ext: Mapped[str] = mapped_column(String(8))  # "jpg", or "webp" for images with alpha
+    thumbnail_ext: Mapped[str] = mapped_column(String(8))  # "jpg", or "webp" for images with alpha
     original_name: Mapped[str] = mapped_column(String(255))  # the client's file name: display text only
     sha256: Mapped[str] = mapped_column(String(64))  # unique per owner
     format: Mapped[str] = mapped_column(String(16))
@@ -169,18 +149,18 @@ class Photo(db.Model):
         NEVER_REUSED_IDS,
     )
 
-    def rendition_path(self, size: str) -> str:
-        """Where the rendition lives under photos/: thumbnails/ mirroring the original."""
-        return rendition_path(self.original_path, size, self.rendition_ext)
+    def thumbnail_path(self, size: str) -> str:
+        """Where the `size` thumbnail lives under photos/: thumbnails/ mirroring the original."""
+        return _thumbnails().thumbnail_path(self.original_path, size, self.thumbnail_ext)
 
-    def rendition_url(self, size: str) -> str:
-        # The version changes with the image and with the rendition settings, so the URL can be
+    def thumbnail_url(self, size: str) -> str:
+        # The version changes with the image and with the thumbnail settings, so the URL can be
         # cached as immutable.
-        return url_for("thumbnails.rendition", photo_id=self.id, size=size, v=rendition_version(self.sha256))
+        return url_for("thumbnails.photo", photo_id=self.id, size=size, v=_thumbnails().url_version(self.sha256))
 
     def fitted_size(self, edge: int) -> tuple[int, int]:
-        """The displayed size of a rendition whose long edge is at most `edge`."""
-        return fitted_size((self.width, self.height), edge)
+        """The displayed size of a thumbnail whose long edge is at most `edge`."""
+        return _thumbnails().fitted_size((self.width, self.height), edge)
 
     @property
     def has_generation(self) -> bool:
@@ -242,7 +222,7 @@ DECISIONS = ("undecided", "kept", "rejected")
 
 
 class GenerationImage(db.Model):
-    """One candidate: a seed's queue item, and once done, its file and renditions."""
+    """One candidate: a seed's queue item, and once done, its file and thumbnails."""
 
     __tablename__ = "generation_images"
 
@@ -257,7 +237,7 @@ class GenerationImage(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)  # when a request began downloading it
     image_name: Mapped[str | None] = mapped_column(String(255))  # InvokeAI's name for it
     file_path: Mapped[str | None] = mapped_column(String(255))  # under photos/, made by the server
-    rendition_ext: Mapped[str | None] = mapped_column(String(8))
+    thumbnail_ext: Mapped[str | None] = mapped_column(String(8))
     sha256: Mapped[str | None] = mapped_column(String(64))
     format: Mapped[str | None] = mapped_column(String(16))
     file_size: Mapped[int | None] = mapped_column(BigInteger)
@@ -277,11 +257,12 @@ class GenerationImage(db.Model):
     def finished(self) -> bool:
         return self.state in FINISHED_STATES
 
-    def rendition_path(self, size: str) -> str:
-        return rendition_path(self.file_path, size, self.rendition_ext)
+    def thumbnail_path(self, size: str) -> str:
+        return _thumbnails().thumbnail_path(self.file_path, size, self.thumbnail_ext)
 
-    def rendition_url(self, size: str) -> str:
-        return url_for("thumbnails.candidate", image_id=self.id, size=size, v=rendition_version(self.sha256 or ""))
+    def thumbnail_url(self, size: str) -> str:
+        return url_for("thumbnails.candidate", image_id=self.id, size=size,
+                       v=_thumbnails().url_version(self.sha256 or ""))
 
     def __repr__(self) -> str:
         return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"

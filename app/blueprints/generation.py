@@ -97,8 +97,8 @@ def image_state(image: GenerationImage, places: dict[int, int]) -> dict:
     return {"id": image.id, "seed": image.seed, "state": image.state, "decision": image.decision,
             "place": places.get(image.id), "error": image.error_message,
             "image_name": image.image_name if image.state == "done" else "",  # what keep / reject send back
-            "grid_url": image.rendition_url("grid") if image.state == "done" else None,
-            "preview_url": image.rendition_url("preview") if image.state == "done" else None,
+            "grid_url": image.thumbnail_url("grid") if image.state == "done" else None,
+            "preview_url": image.thumbnail_url("preview") if image.state == "done" else None,
             "photo_url": url_for("photos.detail", photo_id=image.photo_id) if image.photo_id else None}
 
 

@@ -20,11 +20,11 @@ def start_when_many(progress: Progress):
 
 
 @gallery_cli.command("check")
-@click.option("--repair", is_flag=True, help="Re-make missing and stale renditions, move files no row points "
+@click.option("--repair", is_flag=True, help="Re-make missing and stale thumbnails, move files no row points "
                                              "to into data/quarantine/. Originals and rows are never deleted.")
 @click.option("--verbose", "-v", is_flag=True, help="Log every file, not only problems.")
 def check(repair: bool, verbose: bool):
-    """Find missing originals, SHA-256 mismatches, undecodable originals, missing or stale renditions,
+    """Find missing originals, SHA-256 mismatches, undecodable originals, missing or stale thumbnails,
     files no row points to, and rows whose path leaves the photos folder; one line each, then a summary.
 
     Whatever the mode, it tidies what crashed processes left: stale temp files, and uploads, keeps and
@@ -46,7 +46,7 @@ def check(repair: bool, verbose: bool):
 def backup(dest: Path):
     """Back up into DEST (new or empty): the database first (DEST/gallery.db from SQLite's online backup,
     or DEST/gallery.sql from pg_dump), then the originals its rows point to under DEST/photos/, then
-    DEST/manifest.json with the path, size and SHA-256 of every file. Renditions are not copied.
+    DEST/manifest.json with the path, size and SHA-256 of every file. Thumbnails are not copied.
 
     Exits 1 when a file could not be copied (the backup holds the rest), with a line for each.
     """

@@ -1,4 +1,4 @@
-"""flask thumbnails: re-make the renditions of photos from their originals."""
+"""flask thumbnails: re-make the thumbnails of photos from their originals."""
 from __future__ import annotations
 
 import click
@@ -7,25 +7,25 @@ from flask.cli import AppGroup
 from ..services import batch
 from .progress import Progress, echo_list, quiet_logs, verbose_option, workers_option
 
-thumbnails_cli = AppGroup("thumbnails", help="Re-make the renditions of photos.")
+thumbnails_cli = AppGroup("thumbnails", help="Re-make the thumbnails of photos.")
 
 
 @thumbnails_cli.command("rebuild")
-@click.option("--missing-only", is_flag=True, help="Make only the rendition files that are missing.")
+@click.option("--missing-only", is_flag=True, help="Make only the thumbnail files that are missing.")
 @workers_option
 @verbose_option
 def rebuild(missing_only: bool, workers: int | None, verbose: bool):
-    """Re-make the grid and preview renditions of every photo (of every account).
+    """Re-make the grid and preview thumbnails of every photo (of every account).
 
     Exits 1 when an original is missing or cannot be decoded; Ctrl-C stops it (exit 130).
     """
-    with quiet_logs(verbose), Progress("Re-making renditions", "photos/s") as progress:
+    with quiet_logs(verbose), Progress("Re-making thumbnails", "photos/s") as progress:
         try:
-            report = batch.rebuild_renditions(missing_only, workers, on_start=progress.start,
+            report = batch.rebuild_thumbnails(missing_only, workers, on_start=progress.start,
                                               on_photo=progress.advance)
         except batch.BatchError as exc:
             raise click.ClickException(exc.message) from None
-    click.echo(f"Re-made the renditions of {report.remade} of {report.to_remake} photos "
+    click.echo(f"Re-made the thumbnails of {report.remade} of {report.to_remake} photos "
                f"({report.photos} in the gallery); {len(report.problems)} with problems.")
     echo_list("Problems (photo id, original)", report.problems)
     if report.stopped_by:

@@ -62,7 +62,7 @@ def set_password(username: str, password: str):
 @click.argument("username")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(username: str, yes: bool):
-    """Delete an account and all of its photos (originals and renditions); its sessions end."""
+    """Delete an account and all of its photos (originals and thumbnails); its sessions end."""
     user = existing_user(username)
     count = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == user.id))
     if not yes:

@@ -2,7 +2,7 @@
 
 The database comes first and the file list is read from the same snapshot, so every row in the
 backup has its file in the backup, even while people upload: a file that lands after the
-snapshot belongs to a row the backup does not have, and is not copied. Renditions are not copied
+snapshot belongs to a row the backup does not have, and is not copied. Thumbnails are not copied
 (they are re-made from the originals); candidates of generation sessions are, since their rows are
 in the database and InvokeAI may no longer have them. manifest.json is written last: a DEST
 without one is an unfinished backup.

@@ -1,6 +1,6 @@
-"""Work over many photos on every core: import a folder tree, re-make renditions.
+"""Work over many photos on every core: import a folder tree, re-make thumbnails.
 
-Worker processes do the pixel work of `processing` (read, hash, decode, encode renditions into
+Worker processes do the pixel work of `processing` (read, hash, decode, encode thumbnails into
 temp files under data/photos/.tmp) and import only that, not the app; this process is the one
 writer: it moves the files into place, inserts or updates the rows and commits, one file at a
 time, so every file is all or nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from ..errors import DuplicatePhoto, GalleryError, StorageError
 from ..extensions import db
 from ..models import Photo, User
-from . import names, photos, processing, storage
+from . import names, photos, processing, storage, thumbnails
 from .users import find_user
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ def discard_prepared(prepared: processing.Prepared) -> None:
         storage.remove_files(prepared.photo.temp_files)
 
 
-# --- renditions ------------------------------------------------------------------------------
+# --- thumbnails ------------------------------------------------------------------------------
 
 @dataclass
 class RebuildReport:
@@ -280,22 +280,22 @@ class RebuildReport:
 
 
 def remakes(missing_only: bool, root: Path, sizes: Iterable[str]) -> tuple[int, list[processing.Remake]]:
-    """(photos in the gallery, the remakes to do): every rendition, or only the missing files."""
-    rows = list(db.session.execute(select(Photo.id, Photo.original_path, Photo.rendition_ext).order_by(Photo.id)))
+    """(photos in the gallery, the remakes to do): every thumbnail, or only the missing files."""
+    rows = list(db.session.execute(select(Photo.id, Photo.original_path, Photo.thumbnail_ext).order_by(Photo.id)))
     db.session.rollback()  # end the read transaction: no snapshot held open through the run
     todo = []
     for photo_id, original_path, ext in rows:
         wanted = tuple(size for size in sizes if not missing_only or not storage.resolve(
-            root, storage.rendition_path(original_path, size, ext)).is_file())
+            root, thumbnails.thumbnail_path(original_path, size, ext)).is_file())
         if wanted:
             todo.append(processing.Remake(photo_id, original_path, wanted))
     return len(rows), todo
 
 
-def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
+def rebuild_thumbnails(missing_only: bool = False, workers: int | None = None,
                        on_start: Callable[[int], None] = lambda total: None,
                        on_photo: Callable[[int], None] = lambda photo_id: None) -> RebuildReport:
-    """Re-make the renditions of every photo, or only the rendition files that are missing."""
+    """Re-make the thumbnails of every photo, or only the thumbnail files that are missing."""
     settings = photos.image_settings()
     total, todo = remakes(missing_only, settings.root, settings.sizes)
     report = RebuildReport(photos=total, to_remake=len(todo))
@@ -306,10 +306,11 @@ def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
         if rendered.problem and photo is not None:
             report.problems.append((photo.id, remake.original_path, rendered.problem))
         elif photo is not None:
-            keep = remake.sizes if rendered.rendition_ext == photo.rendition_ext else tuple(rendered.temps)
+            keep = remake.sizes if rendered.thumbnail_ext == photo.thumbnail_ext else tuple(rendered.temps)
             storage.remove_files([temp for size, temp in rendered.temps.items() if size not in keep])
             try:
-                photos.replace_renditions(photo, rendered.rendition_ext, {size: rendered.temps[size] for size in keep})
+                kept = {size: rendered.temps[size] for size in keep}
+                thumbnails.replace_thumbnails(photo, rendered.thumbnail_ext, kept)
                 report.remade += 1
             except StorageError as exc:
                 report.problems.append((photo.id, remake.original_path, exc.message))
@@ -319,7 +320,7 @@ def rebuild_renditions(missing_only: bool = False, workers: int | None = None,
 
     report.stopped_by = run_in_workers(processing.render_photo, todo, handle, discard_rendered,
                                        workers or default_workers(), settings)
-    log.info("re-made the renditions of %d of %d photos; %d problems%s", report.remade, report.to_remake,
+    log.info("re-made the thumbnails of %d of %d photos; %d problems%s", report.remade, report.to_remake,
              len(report.problems), " (stopped early)" if report.stopped_by else "")
     return report
 

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import DuplicatePhoto
 from ..extensions import db
-from ..models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo, utcnow
-from . import imaging, invokeai, photos, storage
+from ..models import GenerationImage, GenerationSession, Photo, utcnow
+from . import imaging, invokeai, photos, storage, thumbnails
 from .generation import GenerationRefused, cancel_session
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ def keep_image(image: GenerationImage, shown: str) -> Photo:
     root = photos.photos_root()
     kept_path = str(PurePosixPath("generated", "completed", PurePosixPath(image.file_path).name))
     moves = [(storage.resolve(root, image.file_path), storage.resolve(root, kept_path))]
-    moves += [(storage.resolve(root, image.rendition_path(size)),
-               storage.resolve(root, storage.rendition_path(kept_path, size, image.rendition_ext)))
-              for size in RENDITION_SIZES]
+    moves += [(storage.resolve(root, image.thumbnail_path(size)),
+               storage.resolve(root, thumbnails.thumbnail_path(kept_path, size, image.thumbnail_ext)))
+              for size in thumbnails.SIZES]
     existing = same_bytes_photo(session.owner_id, image.sha256)
     if existing is not None:
         raise DuplicatePhoto(existing)
@@ -71,34 +71,25 @@ def keep_image(image: GenerationImage, shown: str) -> Photo:
     if not claim_keep(image, kept_path):
         db.session.rollback()
         raise refuse_gone_or(image, GenerationRefused(ALREADY_KEPT))  # reloaded: the other request's photo
-    intent = storage.record_intent(root, "move", kept_path, source=image.file_path)  # check undoes a crash
-    moved = []
-
-    def undo() -> None:
-        db.session.rollback()
-        for source, target in moved:
-            target.replace(source)
-        storage.remove_files([intent])
-
     try:
-        for source, target in moves:
-            if source.exists():
-                storage.move_into_place(source, target)
-                moved.append((source, target))
-        db.session.add(photo)
-        db.session.flush()
-        image.photo_id = photo.id
-        db.session.commit()
+        # A crash from the note on is undone by `flask gallery check`; a failure here moves the files back.
+        with storage.placing(root, "keep", "move", kept_path, source=image.file_path) as place:
+            for source, target in moves:
+                if source.exists():
+                    place.move(source, target)
+            db.session.add(photo)
+            db.session.flush()
+            image.photo_id = photo.id
+            db.session.commit()
     except IntegrityError:
-        undo()
+        db.session.rollback()
         existing = same_bytes_photo(session.owner_id, image.sha256)
         if existing is None:
             raise
         raise DuplicatePhoto(existing) from None
     except BaseException:
-        undo()
+        db.session.rollback()  # the claim's row lock goes now, not when the request ends
         raise
-    storage.remove_files([intent])
     log.info("kept image %s of session %s as photo %s", image.id, session.id, photo.id)
     return photo
 
@@ -107,7 +98,7 @@ def kept_photo(image: GenerationImage, kept_path: str) -> Photo:
     """The photo a kept candidate becomes, with its session's parameters as columns."""
     session = image.session
     return Photo(
-        owner_id=session.owner_id, source="generated", original_path=kept_path, rendition_ext=image.rendition_ext,
+        owner_id=session.owner_id, source="generated", original_path=kept_path, thumbnail_ext=image.thumbnail_ext,
         original_name=f"{session.model_name}-{image.seed}.{PurePosixPath(kept_path).suffix.lstrip('.')}",
         sha256=image.sha256, format=image.format, mime_type=imaging.FORMATS[image.format][1],
         file_size=image.file_size, width=image.image_width, height=image.image_height,
@@ -165,7 +156,7 @@ def discard_session(session: GenerationSession) -> int:
     deleted = db.session.execute(
         delete(GenerationImage)
         .where(GenerationImage.session_id == session_id, GenerationImage.decision != "kept")
-        .returning(GenerationImage.file_path, GenerationImage.rendition_ext)
+        .returning(GenerationImage.file_path, GenerationImage.thumbnail_ext)
         .execution_options(synchronize_session=False)).all()
     db.session.execute(delete(GenerationSession).where(
         GenerationSession.id == session_id, ~exists().where(GenerationImage.session_id == session_id)))
@@ -176,15 +167,15 @@ def discard_session(session: GenerationSession) -> int:
 
 
 def candidate_files(root: Path, image: GenerationImage) -> list[Path]:
-    """A candidate's downloaded file and renditions (none before it is downloaded; a kept one's are a photo's)."""
-    return [] if image.decision == "kept" else downloaded_files(root, image.file_path, image.rendition_ext)
+    """A candidate's downloaded file and thumbnails (none before it is downloaded; a kept one's are a photo's)."""
+    return [] if image.decision == "kept" else downloaded_files(root, image.file_path, image.thumbnail_ext)
 
 
-def downloaded_files(root: Path, file_path: str | None, rendition_ext: str | None) -> list[Path]:
+def downloaded_files(root: Path, file_path: str | None, thumbnail_ext: str | None) -> list[Path]:
     if not file_path:
         return []
     return [storage.resolve(root, file_path)] + [
-        storage.resolve(root, storage.rendition_path(file_path, size, rendition_ext)) for size in RENDITION_SIZES]
+        storage.resolve(root, thumbnails.thumbnail_path(file_path, size, thumbnail_ext)) for size in thumbnails.SIZES]
 
 
 def delete_sessions_of(owner_id: int) -> None:

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
@@ -24,7 +24,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, RejectedFile, StorageError
 from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import cache, imaging, invokeai, photos, storage
+from . import cache, imaging, invokeai, photos, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -441,29 +441,23 @@ def download_result(image: GenerationImage, name: str | None) -> None:
     if not name:
         set_state(image, "failed", ("downloading",), error_message="InvokeAI finished without an output image")
         return
-    root = photos.photos_root()
-    temp = storage.temp_path_for(root / storage.TEMP_DIR / "download")
-    written: list[Path] = [temp]
     try:
-        with storage.disk_errors("download the image"):  # the client turns network errors into its own
-            temp.parent.mkdir(parents=True, exist_ok=True)
-            download = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
-        decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], photos.rendition_sizes())
-        relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
-                                     f"{secrets.token_hex(8)}.{decoded.extension}"))
-        intent = storage.record_intent(root, "place", relative)  # a crash from here on is undone by check
-        written.append(intent)
-        photos.write_renditions(root, relative, decoded, written)
-        original = storage.resolve(root, relative)
-        storage.move_into_place(temp, original)
-        written.append(original)
-        done = set_state(image, "done", ("downloading",), image_name=name, error_message=None, file_path=relative,
-                         rendition_ext=decoded.rendition_ext, sha256=download.sha256, format=decoded.format,
-                         file_size=download.size, image_width=decoded.width, image_height=decoded.height)
-        if not done:
-            raise GenerationRefused("the image was claimed by another request meanwhile")
+        with storage.placing(photos.photos_root(), "download") as place:
+            temp = place.temp("download")
+            with storage.disk_errors("download the image"):  # the client turns network errors into its own
+                download = client().download_image(name, temp, current_app.config["INVOKEAI_MAX_IMAGE_BYTES"])
+            decoded = imaging.decode(temp, current_app.config["MAX_IMAGE_PIXELS"], thumbnails.sizes())
+            relative = str(PurePosixPath("generated", "sessions", str(image.session_id),
+                                         f"{secrets.token_hex(8)}.{decoded.extension}"))
+            place.note("place", relative)  # a crash from here on is undone by check
+            ext = thumbnails.make_thumbnails(place, relative, decoded)
+            place.files({relative: temp})
+            done = set_state(image, "done", ("downloading",), image_name=name, error_message=None,
+                             file_path=relative, thumbnail_ext=ext, sha256=download.sha256, format=decoded.format,
+                             file_size=download.size, image_width=decoded.width, image_height=decoded.height)
+            if not done:
+                raise GenerationRefused("the image was claimed by another request meanwhile")
     except invokeai.InvokeAIError as exc:
-        storage.remove_files(written)
         db.session.rollback()
         if not (exc.unanswered or exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT)):
             fail_download(image, exc.message)
@@ -472,16 +466,13 @@ def download_result(image: GenerationImage, name: str | None) -> None:
         if exc.status in (invokeai.UNAVAILABLE, invokeai.GATEWAY_TIMEOUT):
             raise  # InvokeAI itself is in trouble: the page says so
     except (RejectedFile, StorageError, GenerationRefused) as exc:
-        storage.remove_files(written)
         db.session.rollback()
         fail_download(image, exc.message)
     except BaseException:
-        storage.remove_files(written)
         db.session.rollback()
         set_state(image, "in_progress", ("downloading",), claimed_at=None)
         raise
     else:
-        storage.remove_files([intent])
         log.info("downloaded image %s of session %s (%s)", image.id, image.session_id, relative)
 
 

@@ -1,10 +1,12 @@
-"""Pillow: decode with limits, orientation, renditions.
+"""Pillow: decode with limits, orientation, colour, and the resized images thumbnails are made of.
 
-One decode serves both the checks and both rendition sizes: JPEGs are decoded at a
-reduced scale (draft) when the largest rendition allows it, the preview is resized
-from the decoded image and the grid size from the preview (in a thread, while the caller
-encodes the preview), and the rotation from the EXIF orientation is applied to the small
-images, never to the full-size one.
+One decode serves both the checks and both thumbnail sizes: JPEGs are decoded at a reduced scale
+(draft) when the largest thumbnail allows it, the preview is resized from the decoded image and the
+grid size from the preview (in a thread, while the caller encodes the preview), and the rotation
+from the EXIF orientation is applied to the small images, never to the full-size one.
+
+Importing this module changes nothing in the process: a process that ingests calls
+tune_process_for_ingest() once at its start.
 """
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import logging
 import os
 import struct
 import sys
-import warnings
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,28 +27,33 @@ from ..errors import RejectedFile
 
 log = logging.getLogger(__name__)
 
-# A decompression bomb is an error here, never a warning that scrolls by.
-warnings.simplefilter("error", Image.DecompressionBombWarning)
-
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
 IMAGE_BLOCK_SIZE = 2 << 20  # Pillow allocates an image in blocks of this size ...
 IMAGE_BLOCKS_KEPT = 24  # ... and keeps this many freed blocks (48 MB) for the next image
+_tuned = False
 
 
-def budget_image_memory() -> None:
-    """Keep a bounded amount of freed image memory for the next photo and give the rest back.
+def tune_process_for_ingest() -> None:
+    """Set this process up to decode photo after photo: the one place that changes process-wide state.
+
+    Called at the start of every process that ingests (create_app, for the web workers that take
+    uploads and the CLI; each import or rebuild worker process); a second call does nothing.
 
     By default glibc raises its mmap threshold after the first large free and serves later large
     buffers from its heap, which it keeps: a worker's RSS stayed 50-80 MB higher after its first
     24 MP photo. A fixed threshold turns that off, so large buffers (Pillow's image blocks,
     libjpeg's coefficient arrays) go back to the system when freed. Fetching them again costs
-    page faults, about 20 ms a 16 MP photo on this kind of machine; so Pillow keeps up to 48 MB
-    of its own freed blocks (what a 16 MP photo's decode and resize use at once) and reuses them.
-    The peak does not grow by them: a decode takes the kept blocks instead of new ones, and before
-    a progressive JPEG's decode, whose coefficients libjpeg holds beside the image, those the image
-    will not take are given back (make_room_for_the_decoder), as before a HEIC's. PILLOW_BLOCK_SIZE
-    / PILLOW_BLOCKS_MAX, when set, win.
+    page faults on every photo; so Pillow keeps up to 48 MB of its own freed blocks (what a 16 MP
+    photo's decode and resize use at once) and reuses them. The peak does not grow by them: a
+    decode takes the kept blocks instead of new ones, and before a progressive JPEG's decode, whose
+    coefficients libjpeg holds beside the image, those the image will not take are given back
+    (make_room_for_the_decoder), as before a HEIC's. PILLOW_BLOCK_SIZE / PILLOW_BLOCKS_MAX, when
+    set, win.
     """
+    global _tuned
+    if _tuned:
+        return
+    _tuned = True
     if "PILLOW_BLOCK_SIZE" not in os.environ:
         Image.core.set_block_size(IMAGE_BLOCK_SIZE)  # above the mmap threshold, so never in glibc's heap
     if "PILLOW_BLOCKS_MAX" not in os.environ:
@@ -78,8 +84,6 @@ def make_room_for_the_decoder(image: Image.Image) -> None:
         Image.core.set_blocks_max(kept)
 
 
-budget_image_memory()
-
 # Pillow format name -> (extension for the stored original, content type)
 FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
@@ -95,7 +99,6 @@ FORMATS = {
 OPENERS = [name for name in FORMATS if name != "MPO"]
 OPENERS_WITHOUT_HEIF = [name for name in OPENERS if name != "HEIF"]  # until pillow-heif is registered
 SUPPORTED = "JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF"
-RENDITION_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 # EXIF orientation -> the transposes that make the image upright (0 and junk mean 1).
 ORIENTATION_TRANSPOSES = {
@@ -109,10 +112,17 @@ ORIENTATION_TRANSPOSES = {
 }
 EXIF_ORIENTATION = 0x0112
 SRGB_PROFILE = ImageCms.createProfile("sRGB")
+# A photo's colour profile larger than this is not copied into its thumbnails: their pixels are
+# converted to sRGB instead, and they carry no profile (a browser takes an untagged image as sRGB).
+# The profiles cameras, phones and editors embed (sRGB, Display P3, Adobe RGB, ProPhoto) are matrix
+# profiles of well under 10 KB, and even sRGB's v4 LUT profile (60 KB) stays below the bound, so
+# those thumbnails keep their profile as before; printer and scanner profiles of hundreds of KB or
+# several MB would outweigh a grid thumbnail (tens of KB) many times over.
+MAX_THUMBNAIL_PROFILE = 64 * 1024
 
 
-class Renditions(Mapping[str, Image.Image]):
-    """A decode's upright renditions by name, largest first. The largest is made before decode()
+class Thumbnails(Mapping[str, Image.Image]):
+    """A decode's upright thumbnail images by size, largest first. The largest is made before decode()
     returns; the smaller ones are made from it on the resize pool meanwhile, so their resizing runs
     while the caller encodes the largest (Pillow lets go of the GIL in both). Reading one of them
     waits until they are made."""
@@ -135,15 +145,16 @@ class Renditions(Mapping[str, Image.Image]):
 
 @dataclass
 class DecodedImage:
-    """What one decode of a file yields: its facts and its upright renditions."""
+    """What one decode of a file yields: its facts and its upright thumbnail images."""
 
     format: str
     width: int  # as displayed, after orientation
     height: int
     exif: Image.Exif
     text: dict[str, str]  # PNG text chunks
-    renditions: Renditions
-    icc_profile: bytes | None = None
+    thumbnails: Thumbnails
+    icc_profile: bytes | None = None  # the photo's
+    thumbnail_profile: bytes | None = None  # what the thumbnails carry: the photo's, or none when made sRGB
 
     @property
     def extension(self) -> str:
@@ -154,15 +165,14 @@ class DecodedImage:
         return FORMATS[self.format][1]
 
     @property
-    def rendition_ext(self) -> str:
-        largest = next(iter(self.renditions))  # the renditions share one mode
-        return "webp" if self.renditions[largest].mode == "RGBA" else "jpg"
+    def has_alpha(self) -> bool:
+        return self.thumbnails[next(iter(self.thumbnails))].mode == "RGBA"  # the thumbnails share one mode
 
 
 def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
-    """Open and fully decode `path`, checking format and size; make the renditions.
+    """Open and fully decode `path`, checking format and size; make the thumbnail images.
 
-    `sizes` maps a rendition name to its long edge, largest first. Raises
+    `sizes` maps a thumbnail size's name to its long edge. Raises
     RejectedFile with a reason a person can read.
     """
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < max_pixels:
@@ -175,6 +185,8 @@ def decode(path: Path, max_pixels: int, sizes: dict[str, int]) -> DecodedImage:
     except UnidentifiedImageError:
         raise RejectedFile(f"not an image the gallery can read (it takes {SUPPORTED})", 415) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's error (past twice its limit), its warning where warnings are errors (as in the
+        # tests), or the gallery's own check right after open (_decode_open), which needs no filter
         raise RejectedFile(f"the image has more than the {max_pixels / 1e6:g} MP the gallery accepts", 413) from None
     except (OSError, SyntaxError, ValueError, EOFError, UserWarning) as exc:
         # a UserWarning is Pillow's "corrupt data" warning when warnings are errors (as in the tests)
@@ -252,17 +264,24 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
     pixels, icc = to_display_mode(image)
-    return DecodedImage(image.format, width, height, exif, text, make_renditions(pixels, sizes, orientation), icc)
+    too_large = icc is not None and len(icc) > MAX_THUMBNAIL_PROFILE
+    thumbnails = make_thumbnails(pixels, sizes, orientation, srgb_transform(icc, pixels.mode) if too_large else None)
+    return DecodedImage(image.format, width, height, exif, text, thumbnails, icc, None if too_large else icc)
 
 
-def make_renditions(pixels: Image.Image, sizes: dict[str, int], orientation: int) -> Renditions:
-    """The largest rendition at once, the smaller ones each from the one before on the resize pool
-    (see Renditions); each is turned upright after its resize, never the full-size image."""
+def make_thumbnails(pixels: Image.Image, sizes: dict[str, int], orientation: int,
+                    to_srgb: ImageCms.ImageCmsTransform | None = None) -> Thumbnails:
+    """The largest thumbnail image at once, the smaller ones each from the one before on the resize
+    pool (see Thumbnails); each is turned upright after its resize, never the full-size image. With
+    `to_srgb`, the largest is converted before the smaller are made from it: one conversion, of a
+    small image, and no transform shared between threads."""
     order = sorted(sizes.items(), key=lambda item: -item[1])
     name, edge = order[0]
     largest = resize_to_fit(pixels, edge)
+    if to_srgb is not None:
+        largest = to_srgb.apply(largest)
     smaller = resize_pool().submit(make_smaller, largest, order[1:], orientation) if len(order) > 1 else None
-    return Renditions([name for name, _ in order], {name: upright(largest, orientation)}, smaller)
+    return Thumbnails([name for name, _ in order], {name: upright(largest, orientation)}, smaller)
 
 
 def make_smaller(image: Image.Image, order: list[tuple[str, int]], orientation: int) -> dict[str, Image.Image]:
@@ -292,7 +311,7 @@ def fitted_size(size: tuple[int, int], edge: int) -> tuple[int, int]:
 
 def resize_to_fit(image: Image.Image, edge: int, in_bands: bool = True) -> Image.Image:
     """Bicubic, with a box reduce first when shrinking by 4x or more (Pillow's own thumbnail()):
-    about 30 % less CPU than Lanczos (reducing_gap 3), for renditions within 2 grey levels RMS of
+    about 30 % less CPU than Lanczos (reducing_gap 3), for thumbnails within 2 grey levels RMS of
     Lanczos' (PSNR over 40 dB); tests/benchmarks/bench_ingest.py measures the pipeline.
 
     A large result is resized in horizontal bands on the CPUs at once (Pillow lets go of the GIL
@@ -316,6 +335,7 @@ def resize_to_fit(image: Image.Image, edge: int, in_bands: bool = True) -> Image
 REDUCING_GAP = 2.0
 BAND_PIXELS = 1_000_000  # smaller results are not worth a thread
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0  # the process that started _pool
 
 
 def resize_threads() -> int:
@@ -324,19 +344,12 @@ def resize_threads() -> int:
 
 
 def resize_pool() -> ThreadPoolExecutor:
-    """The threads that resize bands and the smaller renditions."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=resize_threads(), thread_name_prefix="resize")
+    """The threads that resize bands and the smaller thumbnails, started on first use. A forked child
+    has none of its parent's threads, so it starts a pool of its own (no fork hook needed)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(max_workers=resize_threads(), thread_name_prefix="resize"), os.getpid()
     return _pool
-
-
-def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has none of its parent's threads: it starts a pool of its own
-
-
-os.register_at_fork(after_in_child=_forget_pool)
 
 
 def resize_bands(size: tuple[int, int]) -> int:
@@ -383,6 +396,17 @@ def to_display_mode(image: Image.Image) -> tuple[Image.Image, bytes | None]:
     return image.convert("RGB"), icc
 
 
+def srgb_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A transform from the photo's profile to sRGB for images of `mode` (RGB, RGBA or L; alpha is
+    carried over); None, and the profile dropped, when the profile cannot be used."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.buildTransform(source, SRGB_PROFILE, mode, "RGBA" if mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError) as exc:
+        log.info("ICC profile unusable, thumbnails made without it: %s", exc)
+        return None
+
+
 def cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
@@ -391,13 +415,3 @@ def cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         except (ImageCms.PyCMSError, OSError) as exc:
             log.info("CMYK ICC profile unusable, converting without it: %s", exc)
     return image.convert("RGB")
-
-
-def save_rendition(image: Image.Image, path: Path, ext: str, quality: int, icc: bytes | None) -> None:
-    """Encode one rendition: baseline JPEG, or WebP at low effort for images with alpha."""
-    options = {"icc_profile": icc} if icc else {}
-    if ext == "webp":
-        image.save(path, "WEBP", quality=quality, method=2, **options)
-    else:
-        image.save(path, "JPEG", quality=quality, **options)
-

@@ -3,7 +3,7 @@ crashed process left half-done. `flask gallery check [--repair]` is this module'
 
 Check never deletes an original and never deletes a row: a row whose original is gone is
 reported for a person to restore from a backup; a file no row points to is moved to
-data/quarantine/, never deleted. Renditions are derived, so they are re-made.
+data/quarantine/, never deleted. Thumbnails are derived, so they are re-made.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from ..errors import GalleryError, RejectedFile
 from ..extensions import db
-from ..models import RENDITION_SIZES, SOURCES, GenerationImage, Photo, User
-from . import imaging, storage
-from .photos import recount_photos, rendition_sizes
+from ..models import SOURCES, GenerationImage, Photo, User
+from . import imaging, storage, thumbnails
+from .photos import recount_photos
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Report:
             return f"{checked}: no problems."
         found = f"{len(self.findings)} problem{'s' if len(self.findings) > 1 else ''}"
         if not self.repair:
-            return f"{checked}: {found} (--repair re-makes renditions, quarantines strays and recounts)."
+            return f"{checked}: {found} (--repair re-makes thumbnails, quarantines strays and recounts)."
         return f"{checked}: {found}, {len(self.findings) - len(self.left)} repaired, {len(self.left)} left."
 
 
@@ -76,10 +76,10 @@ class Tracked:
     label: str  # "photo 12", "generation image 3"
     path: str  # relative to photos/
     sha256: str | None
-    rendition_ext: str
+    thumbnail_ext: str
 
-    def rendition_paths(self) -> dict[str, str]:
-        return {size: storage.rendition_path(self.path, size, self.rendition_ext) for size in RENDITION_SIZES}
+    def thumbnail_paths(self) -> dict[str, str]:
+        return {size: thumbnails.thumbnail_path(self.path, size, self.thumbnail_ext) for size in thumbnails.SIZES}
 
 
 def shown(relative: str) -> str:
@@ -88,11 +88,11 @@ def shown(relative: str) -> str:
 
 def tracked_files() -> list[Tracked]:
     """Every photo's original and every candidate's download (a kept one is its photo's)."""
-    photos = db.session.execute(select(Photo.id, Photo.original_path, Photo.sha256, Photo.rendition_ext)
+    photos = db.session.execute(select(Photo.id, Photo.original_path, Photo.sha256, Photo.thumbnail_ext)
                                 .order_by(Photo.id))
     found = [Tracked(f"photo {id_}", path, sha, ext) for id_, path, sha, ext in photos]
     images = db.session.execute(
-        select(GenerationImage.id, GenerationImage.file_path, GenerationImage.sha256, GenerationImage.rendition_ext)
+        select(GenerationImage.id, GenerationImage.file_path, GenerationImage.sha256, GenerationImage.thumbnail_ext)
         .where(GenerationImage.file_path.is_not(None), GenerationImage.decision != "kept").order_by(GenerationImage.id))
     found += [Tracked(f"generation image {id_}", path, sha, ext or "jpg") for id_, path, sha, ext in images]
     db.session.commit()  # no transaction stays open through a long scan
@@ -118,12 +118,12 @@ def files_on_disk(root: Path) -> list[str]:
     return sorted(found)
 
 
-def with_renditions(relative: str | None) -> set[str]:
-    """A file and every rendition it could have (the note of a crashed process names the original only)."""
+def with_thumbnails(relative: str | None) -> set[str]:
+    """A file and every thumbnail it could have (the note of a crashed process names the original only)."""
     if not relative:
         return set()
-    return {relative} | {storage.rendition_path(relative, size, ext)
-                         for size in RENDITION_SIZES for ext in imaging.RENDITION_TYPES}
+    return {relative} | {thumbnails.thumbnail_path(relative, size, ext)
+                         for size in thumbnails.SIZES for ext in thumbnails.TYPES}
 
 
 def quarantine(root: Path, relative: str) -> str:
@@ -152,7 +152,7 @@ def intents(root: Path) -> tuple[list[tuple[Path, dict]], set[str]]:
         if note is None or not note_stays_inside(root, note):
             continue  # left alone (and logged): nothing here wrote it
         if alive:
-            busy |= with_renditions(note["path"]) | with_renditions(note.get("source"))
+            busy |= with_thumbnails(note["path"]) | with_thumbnails(note.get("source"))
         else:
             dead.append((path, note))
     return dead, busy
@@ -176,15 +176,15 @@ def finish_interrupted(root: Path, intent: Path, note: dict) -> str:
     done = in_a_row(relative)
     if action == "place" and not done:
         # An upload or download that never committed: nobody was told it succeeded.
-        for path in sorted(with_renditions(relative) - {relative}):
+        for path in sorted(with_thumbnails(relative) - {relative}):
             storage.remove_files([root / path])
         moved = quarantine(root, relative) if (root / relative).exists() else "never placed"
         what = "download" if relative.startswith("generated/sessions/") else "upload"
         result = f"undid an interrupted {what} of {shown(relative)} (original {moved})"
     elif action == "move" and not done and note.get("source"):
         pairs = [(relative, note["source"])] + [
-            (storage.rendition_path(relative, size, ext), storage.rendition_path(note["source"], size, ext))
-            for size in RENDITION_SIZES for ext in imaging.RENDITION_TYPES]
+            (thumbnails.thumbnail_path(relative, size, ext), thumbnails.thumbnail_path(note["source"], size, ext))
+            for size in thumbnails.SIZES for ext in thumbnails.TYPES]
         for target, source in pairs:
             if (root / target).exists() and not (root / source).exists():
                 storage.move_into_place(root / target, root / source)
@@ -269,15 +269,15 @@ def check_photo_counts(repair: bool) -> list[Finding]:
 
 
 def check_tracked(root: Path, item: Tracked, repair: bool, busy: set[str], report: Report) -> set[str]:
-    """Check one row's original and renditions; the paths it accounts for."""
+    """Check one row's original and thumbnails; the paths it accounts for."""
     try:
         original = storage.resolve(root, item.path)
     except ValueError:
         report.findings.append(Finding(item.path, f"{item.label}'s path leaves the photos folder; refused, "
                                                   "not read"))
         return set()
-    renditions = item.rendition_paths()
-    accounted = {item.path, *renditions.values()}
+    paths = item.thumbnail_paths()
+    accounted = {item.path, *paths.values()}
     if item.path in busy:
         return accounted
     if not original.is_file():
@@ -290,23 +290,23 @@ def check_tracked(root: Path, item: Tracked, repair: bool, busy: set[str], repor
         report.findings.append(Finding(shown(item.path), f"SHA-256 differs from {item.label}'s row: the file changed "
                                                          "or is damaged; restore it from a backup"))
     try:
-        decoded = imaging.decode(original, current_app.config["MAX_IMAGE_PIXELS"], rendition_sizes())
+        decoded = imaging.decode(original, current_app.config["MAX_IMAGE_PIXELS"], thumbnails.sizes())
     except RejectedFile as exc:
         report.findings.append(Finding(shown(item.path), f"the original of {item.label} cannot be decoded: {exc.message}"))
         decoded = None
-    for size, relative in renditions.items():
-        problem = rendition_problem(root / relative, original)
+    for size, relative in paths.items():
+        problem = thumbnail_problem(root / relative, original)
         if problem is None:
             continue
-        finding = Finding(shown(relative), f"{item.label}'s {size} rendition {problem}")
+        finding = Finding(shown(relative), f"{item.label}'s {size} thumbnail {problem}")
         if repair and decoded is not None and not changed:  # never re-made from bytes that are not the photo's
-            finding.repaired = repaired_by(remake, root, relative, decoded, size, item.rendition_ext)
+            finding.repaired = repaired_by(remake, relative, decoded, size, item.thumbnail_ext)
         report.findings.append(finding)
     return accounted
 
 
-def rendition_problem(path: Path, original: Path) -> str | None:
-    """Why a rendition must be re-made, or None when it is fine."""
+def thumbnail_problem(path: Path, original: Path) -> str | None:
+    """Why a thumbnail must be re-made, or None when it is fine."""
     try:
         made = path.stat().st_mtime_ns
     except FileNotFoundError:
@@ -321,10 +321,8 @@ def rendition_problem(path: Path, original: Path) -> str | None:
     return None
 
 
-def remake(root: Path, relative: str, decoded: imaging.DecodedImage, size: str, ext: str) -> str:
-    quality = current_app.config["JPEG_QUALITY"]
-    storage.write_atomically(root / relative, lambda temp: imaging.save_rendition(
-        decoded.renditions[size], temp, ext, quality, decoded.icc_profile), root=root)
+def remake(relative: str, decoded: imaging.DecodedImage, size: str, ext: str) -> str:
+    thumbnails.repair_thumbnail(relative, decoded, size, ext)
     return "re-made from the original"
 
 

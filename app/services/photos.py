@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -11,15 +10,12 @@ from typing import BinaryIO
 from flask import current_app, request
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import safe_join
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
 from ..extensions import db
-from ..failpoints import crash_point
-from ..models import (MAX_ID, RENDITION_SIZES, SOURCES, Photo, User, count_column, rendition_settings_tag,
-                      rendition_version, utcnow)
-from . import cache, imaging, processing, storage
+from ..models import MAX_ID, SOURCES, Photo, User, count_column, utcnow
+from . import cache, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +27,14 @@ def original_file(photo: Photo) -> Path:
     return storage.resolve(photos_root(), photo.original_path)
 
 
-def rendition_sizes() -> dict[str, int]:
-    config = current_app.config
-    return {"preview": config["PREVIEW_SIZE"], "grid": config["GRID_SIZE"]}
-
-
 def image_settings() -> processing.ImageSettings:
     config = current_app.config
-    return processing.ImageSettings(photos_root(), config["MAX_IMAGE_PIXELS"], rendition_sizes(), config["JPEG_QUALITY"])
+    return processing.ImageSettings(photos_root(), config["MAX_IMAGE_PIXELS"], thumbnails.sizes(),
+                                    config["JPEG_QUALITY"])
 
 
 def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: str = "uploaded") -> Photo:
-    """Validate, hash, store, make renditions and insert one photo of `owner_id`; all or nothing.
+    """Validate, hash, store, make thumbnails and insert one photo of `owner_id`; all or nothing.
 
     Raises RejectedFile, DuplicatePhoto or StorageError; whatever it wrote is removed first.
     """
@@ -57,41 +49,15 @@ def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: st
     Raises DuplicatePhoto (the owner has these bytes by now) or StorageError; the temp files are
     gone either way.
     """
-    root = photos_root()
-    written = prepared.temp_files
-    try:
+    with storage.placing(photos_root(), "upload", temps=prepared.temp_files) as place:
         photo = new_photo_row(prepared, source)
         photo.owner_id = owner_id
-        intent = storage.record_intent(root, "place", photo.original_path)  # a crash from here on: check undoes it
-        written.append(intent)
-        place_renditions(root, photo.original_path, prepared.rendition_ext, prepared.renditions, written)
-        original = storage.resolve(root, photo.original_path)
-        storage.move_into_place(prepared.original, original)
-        written.append(original)
-        crash_point("upload-files-placed")
+        place.note("place", photo.original_path)  # a crash from here on is undone by `flask gallery check`
+        place.files({**thumbnails.destinations(photo.original_path, prepared.thumbnail_ext, prepared.thumbnails),
+                     photo.original_path: prepared.original})
         insert_photo(photo)
-        crash_point("upload-committed")
-    except BaseException:
-        storage.remove_files(written)
-        raise
-    storage.remove_files([intent])
     log.info("stored photo %s (%s) from %r", photo.id, photo.original_path, prepared.name)
     return photo
-
-
-def write_renditions(root: Path, original_path: str, decoded: imaging.DecodedImage, written: list[Path]) -> None:
-    """Write each rendition of `original_path` to its mirrored path; `written` collects them for clean-up."""
-    temps = processing.save_renditions_to_temp(root, decoded, current_app.config["JPEG_QUALITY"], written)
-    place_renditions(root, original_path, decoded.rendition_ext, temps, written)
-
-
-def place_renditions(root: Path, original_path: str, rendition_ext: str, temps: dict[str, Path],
-                     written: list[Path]) -> None:
-    """Move rendition temp files to the paths mirroring `original_path`; `written` collects them."""
-    for size, temp in temps.items():
-        destination = storage.resolve(root, storage.rendition_path(original_path, size, rendition_ext))
-        storage.move_into_place(temp, destination)
-        written.append(destination)
 
 
 def raise_if_duplicate(owner_id: int, digest: str) -> None:
@@ -107,7 +73,7 @@ def new_photo_row(prepared: processing.PreparedPhoto, source: str) -> Photo:
     return Photo(
         source=source,
         original_path=storage.new_original_path(source, prepared.extension, uploaded_at.date()),
-        rendition_ext=prepared.rendition_ext,
+        thumbnail_ext=prepared.thumbnail_ext,
         original_name=prepared.name,
         sha256=prepared.digest,
         format=prepared.format,
@@ -135,38 +101,20 @@ def insert_photo(photo: Photo) -> None:
 
 
 def delete_photo(photo: Photo) -> None:
-    """Remove the row, the original and its renditions together.
+    """Remove the row, the original and its thumbnails together.
 
-    The files are first moved aside into .tmp under a note of where they came from; if the commit
+    The files are first set aside into .tmp under a note of where they came from; if the commit
     fails they are put back, and if the process dies `flask gallery check` puts them back or
     finishes the delete, as the database says.
     """
-    root = photos_root()
-    relatives = [photo.original_path] + [photo.rendition_path(size) for size in RENDITION_SIZES]
-    with storage.disk_errors("delete the photo"):
-        aside = {relative: storage.new_temp_path(root) for relative in relatives}
-    intent = storage.record_intent(root, "delete", photo.original_path,
-                                   staged={relative: staged.name for relative, staged in aside.items()})
-    moved: list[tuple[Path, Path]] = []
-
     def work():
         db.session.delete(photo)
         db.session.commit()
 
-    try:
-        with storage.disk_errors("delete the photo"):
-            for relative, staged in aside.items():
-                path = storage.resolve(root, relative)
-                if path.exists():
-                    os.replace(path, staged)
-                    moved.append((path, staged))
+    relatives = [photo.original_path] + [photo.thumbnail_path(size) for size in thumbnails.SIZES]
+    with storage.placing(photos_root(), "delete") as place:
+        place.set_aside("delete", photo.original_path, relatives, doing="delete the photo")
         run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
-    except BaseException:
-        for path, staged in moved:
-            os.replace(staged, path)
-        storage.remove_files([intent])
-        raise
-    storage.remove_files([staged for _, staged in moved] + [path for path, _ in moved] + [intent])
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
 
 
@@ -198,14 +146,14 @@ class GridPage:
     cache_key: str = ""
 
     def links(self, source: str | None) -> list[GridLink]:
-        """Each photo with its page's URL and its grid rendition's, written here rather than by
+        """Each photo with its page's URL and its grid thumbnail's, written here rather than by
         url_for, with the prefix and the settings tag read once a page: 120 url_for calls were
         nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
         strings: tests/integration/test_grid_queries.py compares them with url_for's."""
-        root, tag = request.script_root, rendition_settings_tag()
+        root, tag = request.script_root, thumbnails.current_settings_tag()
         query = f"?source={source}" if source else ""  # a valid_source(): a bare word
         return [GridLink(photo, f"{root}/photos/{photo.id}{query}",
-                         f"{root}/thumbnails/{photo.id}/grid?v={rendition_version(photo.sha256, tag)}")
+                         f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}")
                 for photo in self.photos]
 
 
@@ -244,7 +192,7 @@ def grid_page(owner: User, source: str | None, older_than: str | None = None, ne
     key = cache.grid_key(owner, source, older_than, newer_than, limit)
     page = cache.read_through(key, lambda: _grid_rows(owner.id, source, older_than, newer_than, limit))
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
-                    f"{key}:{rendition_settings_tag()}")
+                    f"{key}:{thumbnails.current_settings_tag()}")
 
 
 def _grid_rows(owner_id: int, source: str | None, older_than: str | None, newer_than: str | None,
@@ -302,63 +250,6 @@ def recount_photos() -> int:
     return changed
 
 
-@dataclass
-class RenditionFile:
-    path: str  # absolute
-    relative_path: str  # under photos/
-    rendition_ext: str
-
-
-def find_rendition(owner: User, photo_id: int, size: str) -> RenditionFile | None:
-    """Where the owner's photo keeps its `size` rendition; None when the owner has no such photo.
-
-    The hot path of every grid (60 requests a page): the row's two columns are kept in the cache,
-    and the path is joined by safe_join (string checks, no resolve() syscalls). A kept entry can
-    only name this photo's own files (the key has the owner; a path is never reused), and the
-    caller sends the file, falling back to ensure_rendition when it is not there: a photo deleted
-    or re-made since is a missing file, never another photo's.
-    """
-    row = cache.read_through(cache.thumbnail_key(owner, photo_id), lambda: _rendition_columns(owner.id, photo_id))
-    if row is None:
-        return None
-    original_path, rendition_ext = row
-    relative = storage.rendition_path(original_path, size, rendition_ext)
-    path = safe_join(str(photos_root()), relative)
-    if path is None:
-        raise ValueError(f"path leaves the photos folder: {relative!r}")
-    return RenditionFile(path, relative, rendition_ext)
-
-
-def _rendition_columns(owner_id: int, photo_id: int) -> tuple[str, str] | None:
-    row = db.session.connection().execute(select(Photo.original_path, Photo.rendition_ext).where(
-        Photo.owner_id == owner_id, Photo.id == photo_id)).first()
-    return (row.original_path, row.rendition_ext) if row else None
-
-
-def ensure_rendition(photo: Photo, size: str) -> Path:
-    """The rendition's path, re-made from the original when it is missing."""
-    path = storage.resolve(photos_root(), photo.rendition_path(size))
-    if path.exists():
-        return path
-    replace_renditions(photo, *processing.render_original(photo.original_path, image_settings()))
-    log.info("re-made missing renditions of photo %s", photo.id)
-    return storage.resolve(photos_root(), photo.rendition_path(size))
-
-
-def replace_renditions(photo: Photo, rendition_ext: str, temps: dict[str, Path]) -> None:
-    """The writer's half of a re-make: move the new renditions over the old ones."""
-    root = photos_root()
-    try:
-        place_renditions(root, photo.original_path, rendition_ext, temps, [])
-    except BaseException:
-        storage.remove_files(list(temps.values()))
-        raise
-    if rendition_ext != photo.rendition_ext:  # the decoder now judges the alpha otherwise
-        old = [storage.resolve(root, photo.rendition_path(size)) for size in temps]
-        photo.rendition_ext = rendition_ext
-        cache.clear_library(photo.owner_id)
-        db.session.commit()
-        storage.remove_files(old)
 
 
 def valid_source(source: str | None) -> str | None:

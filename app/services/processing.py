@@ -1,10 +1,12 @@
 """The work on a photo's bytes that needs no app, database or cache: check the name, hash,
-decode, encode the renditions into temp files, read the metadata columns; and the worker side of
+decode, encode the thumbnails into temp files, read the metadata columns; and the worker side of
 `batch`, which runs it in processes of their own.
 
 Nothing here imports Flask, SQLAlchemy or Redis (tests/unit/test_processing.py holds it to that),
 so a worker process that imports this module carries Pillow and not the web app: a spawned
-import worker starts in a fraction of the time and about 50 MB smaller.
+import worker starts in a fraction of the time and about 50 MB smaller. That is why the encoding
+of thumbnails lives here and not in services/thumbnails, which owns the rest of them (sizes,
+paths, versions, placing, re-making on request) and needs the app for it.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from PIL import Image
+
 from ..errors import DuplicatePhoto, GalleryError, RejectedFile
-from ..failpoints import crash_point
 from . import imaging, metadata, storage
 
 log = logging.getLogger(__name__)
@@ -47,21 +50,21 @@ class ImageSettings:
 
     root: Path  # the photos root; temp files go to its .tmp folder
     max_pixels: int
-    sizes: dict[str, int]  # rendition name -> long edge, as rendition_sizes()
+    sizes: dict[str, int]  # thumbnail size -> long edge, as thumbnails.sizes()
     quality: int
 
 
 @dataclass
 class PreparedPhoto:
-    """A checked, hashed and decoded file: the original and its renditions in temp files, and the
+    """A checked, hashed and decoded file: the original and its thumbnails in temp files, and the
     values of its row. Plain values only, so a worker process can make it for the writer to store."""
 
     name: str
     digest: str
     file_size: int
     original: Path  # temp file
-    renditions: dict[str, Path]  # rendition name -> temp file
-    rendition_ext: str
+    thumbnails: dict[str, Path]  # thumbnail size -> temp file
+    thumbnail_ext: str
     format: str
     extension: str
     mime_type: str
@@ -71,54 +74,54 @@ class PreparedPhoto:
 
     @property
     def temp_files(self) -> list[Path]:
-        return [self.original, *self.renditions.values()]
+        return [self.original, *self.thumbnails.values()]
 
 
 def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSettings,
                   check_digest: Callable[[str], None]) -> PreparedPhoto:
     """An ingest up to the database: check the name, copy the bytes to a temp file while hashing
-    them, decode, encode the renditions to temp files. Needs no app, so an import worker runs it.
+    them, decode, encode the thumbnails to temp files. Needs no app, so an import worker runs it.
 
     `check_digest(sha256)` may raise DuplicatePhoto before the decode is paid for. Raises
     RejectedFile, DuplicatePhoto or StorageError; on any failure nothing it wrote is left.
     """
     name = check_file_name(filename)
     hasher = hashlib.sha256()
-    temp = storage.stream_to_temp(settings.root, stream, hasher.update)
-    crash_point("upload-original-written")
-    written: list[Path] = [temp]
-    try:
+    with storage.placing(settings.root, "upload") as place:
+        temp = place.stream(stream, hasher.update)
         size = temp.stat().st_size
         if size == 0:
             raise RejectedFile("the file is empty")
         digest = hasher.hexdigest()
         check_digest(digest)
         decoded = imaging.decode(temp, settings.max_pixels, settings.sizes)
-        renditions = save_renditions_to_temp(settings.root, decoded, settings.quality, written)
-        crash_point("upload-renditions-written")
+        ext, thumbnails = write_thumbnails(place, decoded, settings.quality)
         columns = metadata.photo_columns(decoded.exif, decoded.text)
-    except BaseException:
-        storage.remove_files(written)
-        raise
-    return PreparedPhoto(name, digest, size, temp, renditions, decoded.rendition_ext, decoded.format,
-                         decoded.extension, decoded.mime_type, decoded.width, decoded.height, columns)
+    return PreparedPhoto(name, digest, size, temp, thumbnails, ext, decoded.format, decoded.extension,
+                         decoded.mime_type, decoded.width, decoded.height, columns)
 
 
-def save_renditions_to_temp(root: Path, decoded: imaging.DecodedImage, quality: int,
-                            written: list[Path]) -> dict[str, Path]:
-    """Encode each rendition into a temp file of its own under .tmp, fsynced; `written` collects them."""
-    temps = {}
-    for size, image in decoded.renditions.items():
-        temp = storage.temp_path_for(root / storage.TEMP_DIR / f"{size}.{decoded.rendition_ext}")
-        written.append(temp)
-        storage.write_atomically(temp, lambda path, image=image: imaging.save_rendition(
-            image, path, decoded.rendition_ext, quality, decoded.icc_profile))
-        temps[size] = temp
-    return temps
+# --- thumbnails: encoding and writing --------------------------------------------------------
+
+def write_thumbnails(place: storage.Placing, decoded: imaging.DecodedImage,
+                     quality: int) -> tuple[str, dict[str, Path]]:
+    """Encode each thumbnail of a decode once, into a temp file of `place`: (extension, size -> temp)."""
+    ext = "webp" if decoded.has_alpha else "jpg"
+    return ext, {size: place.write(f"{size}.{ext}", lambda temp, image=image: encode_thumbnail(
+        image, temp, ext, quality, decoded.thumbnail_profile)) for size, image in decoded.thumbnails.items()}
+
+
+def encode_thumbnail(image: Image.Image, path: Path, ext: str, quality: int, icc: bytes | None) -> None:
+    """Baseline JPEG, or WebP at low effort for images with alpha; no EXIF (the pixels are upright)."""
+    options = {"icc_profile": icc} if icc else {}
+    if ext == "webp":
+        image.save(path, "WEBP", quality=quality, method=2, **options)
+    else:
+        image.save(path, "JPEG", quality=quality, **options)
 
 
 def render_original(original_path: str, settings: ImageSettings) -> tuple[str, dict[str, Path]]:
-    """Decode a stored original and encode its renditions to temp files: (rendition ext, temp files).
+    """Decode a stored original and encode its thumbnails to temp files: (extension, size -> temp).
 
     Needs no app, so a worker process runs it. FileNotFoundError when the original is gone,
     RejectedFile when it no longer decodes; nothing is left behind either way.
@@ -127,13 +130,8 @@ def render_original(original_path: str, settings: ImageSettings) -> tuple[str, d
     if not original.is_file():
         raise FileNotFoundError(f"the original is missing: {original_path}")
     decoded = imaging.decode(original, settings.max_pixels, settings.sizes)
-    written: list[Path] = []
-    try:
-        return decoded.rendition_ext, save_renditions_to_temp(settings.root, decoded, settings.quality, written)
-    except BaseException:
-        storage.remove_files(written)
-        raise
-
+    with storage.placing(settings.root, "remake") as place:
+        return write_thumbnails(place, decoded, settings.quality)
 
 
 # --- the worker side of batch: what runs in each worker process ----------------------------
@@ -146,6 +144,7 @@ def start_worker(settings: ImageSettings, known: dict[str, int]) -> None:
     """Runs once in each worker process."""
     global _worker_settings, _worker_known
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the writer decides
+    imaging.tune_process_for_ingest()
     _worker_settings, _worker_known = settings, known
     threading.Thread(target=_exit_with_the_writer, daemon=True).start()
 
@@ -190,7 +189,7 @@ def prepare_file(path: Path) -> Prepared:
 
 @dataclass(frozen=True)
 class Remake:
-    """One photo whose renditions are to be made again, and which of them to put in place."""
+    """One photo whose thumbnails are to be made again, and which of them to put in place."""
 
     photo_id: int
     original_path: str
@@ -199,15 +198,15 @@ class Remake:
 
 @dataclass
 class Rendered:
-    """What a worker made of one photo's original: new renditions in temp files, or why not."""
+    """What a worker made of one photo's original: new thumbnails in temp files, or why not."""
 
-    rendition_ext: str = ""
+    thumbnail_ext: str = ""
     temps: dict[str, Path] = field(default_factory=dict)
     problem: str = ""
 
 
 def render_photo(remake: Remake) -> Rendered:
-    """In a worker: decode one original and encode its renditions to temp files."""
+    """In a worker: decode one original and encode its thumbnails to temp files."""
     try:
         return Rendered(*render_original(remake.original_path, _worker_settings))
     except FileNotFoundError:
@@ -217,5 +216,5 @@ def render_photo(remake: Remake) -> Rendered:
     except OSError as exc:
         return Rendered(problem=f"cannot read the original: {exc.strerror or exc}")
     except Exception as exc:  # as in prepare_file: reported and logged, the rest goes on
-        log.exception("unexpected error re-making the renditions of photo %s", remake.photo_id)
+        log.exception("unexpected error re-making the thumbnails of photo %s", remake.photo_id)
         return Rendered(problem=f"unexpected error: {exc!r}")

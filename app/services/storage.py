@@ -1,4 +1,4 @@
-"""The data/photos layout: server-made names, temp-then-rename writes, deletes.
+"""The data/photos layout: server-made names, and placing files crash-safely (placing()).
 
 Every path handed to or returned from here is relative to the photos root and
 written with forward slashes; `resolve` refuses any that would leave the root.
@@ -12,12 +12,14 @@ import logging
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import StorageError
+from ..failpoints import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,6 @@ def new_original_path(source: str, extension: str, today: date | None = None) ->
     """A fresh server-made name such as uploaded/2026-11-21/9f2c4e1ab07d3c55.jpg."""
     day = (today or date.today()).isoformat()
     return str(PurePosixPath(source) / day / f"{secrets.token_hex(8)}.{extension}")
-
-
-def rendition_path(original_path: str, size: str, ext: str) -> str:
-    """thumbnails/ mirroring the original: uploaded/D/x.png -> thumbnails/uploaded/D/x.grid.jpg."""
-    original = PurePosixPath(original_path)
-    return str(PurePosixPath("thumbnails") / original.parent / f"{original.stem}.{size}.{ext}")
 
 
 def _file_mode() -> int:
@@ -127,27 +123,6 @@ def move_into_place(temp: Path, destination: Path) -> None:
         fsync_dir(destination.parent)
 
 
-def write_atomically(destination: Path, write: Callable[[Path], None], root: Path | None = None) -> None:
-    """Call write(temp) then rename temp to destination; on any failure nothing is left.
-
-    The temp file is in root/.tmp (give `root` unless destination itself is in .tmp).
-    """
-    with disk_errors("write a rendition"):
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if root is not None:
-            (root / TEMP_DIR).mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(root / TEMP_DIR / destination.name if root is not None else destination)
-    try:
-        with disk_errors("write a rendition"):
-            write(temp)
-            with open(temp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        move_into_place(temp, destination)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -175,13 +150,130 @@ def remove_files(paths: list[Path]) -> None:
             pass  # not empty, or already gone
 
 
+# --- placing files crash-safely ----------------------------------------------------------------
+
+class Placing:
+    """One crash-safe write in progress: what placing() undoes if its block fails.
+
+    Its steps are crash points for tests/integration/test_crash_safety.py: GALLERY_CRASH_AT=
+    <label>-<name>-written, <label>-original-written, <label>-files-placed and <label>-committed.
+    """
+
+    def __init__(self, root: Path, label: str, temps: Iterable[Path]):
+        self.root, self.label = root, label
+        self.temps: list[Path] = list(temps)  # temp files of the block: removed if it fails
+        self.placed: list[Path] = []  # files moved into place: removed if it fails
+        self.moved: list[tuple[Path, Path]] = []  # (from, to): moved back if it fails
+        self.aside: list[tuple[Path, Path]] = []  # (path, temp): put back if it fails, removed if not
+        self.intent: Path | None = None
+
+    def note(self, action: str, path: str, **details) -> None:
+        """Write down what the block is about to do (record_intent) before it touches a final path."""
+        self.intent = record_intent(self.root, action, path, **details)
+
+    def stream(self, stream: BinaryIO, on_chunk: Callable[[bytes], None]) -> Path:
+        """Copy `stream` into a new temp file of the block (stream_to_temp); its path."""
+        temp = stream_to_temp(self.root, stream, on_chunk)
+        self.temps.append(temp)
+        crash_point(f"{self.label}-original-written")
+        return temp
+
+    def temp(self, name: str) -> Path:
+        """A fresh temp name of the block in .tmp, <pid>-<token>.<name>.part; the file is not made."""
+        with disk_errors("write to the data folder"):
+            (self.root / TEMP_DIR).mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(self.root / TEMP_DIR / name)
+        self.temps.append(temp)
+        return temp
+
+    def write(self, name: str, write: Callable[[Path], None], doing: str = "write a thumbnail") -> Path:
+        """write(temp) into a fresh temp file of the block, made durable; its path."""
+        temp = self.temp(name)
+        with disk_errors(doing):
+            write(temp)
+            with open(temp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        crash_point(f"{self.label}-{name.partition('.')[0]}-written")
+        return temp
+
+    def files(self, destinations: dict[str, Path]) -> None:
+        """Move each finished temp file to its photos/-relative path, durably (over a file there)."""
+        for relative, temp in destinations.items():
+            destination = resolve(self.root, relative)
+            move_into_place(temp, destination)
+            self.placed.append(destination)
+        crash_point(f"{self.label}-files-placed")
+
+    def move(self, source: Path, target: Path) -> None:
+        """Move a placed file to another place, durably; moved back if the block fails."""
+        move_into_place(source, target)
+        self.moved.append((source, target))
+
+    def set_aside(self, action: str, path: str, relatives: list[str], doing: str) -> None:
+        """Move the files at `relatives` (those there) into .tmp under a note naming where each came
+        from: put back if the block fails, removed when it succeeds (a delete that can be undone)."""
+        with disk_errors(doing):
+            staged = {relative: new_temp_path(self.root) for relative in relatives}
+        self.note(action, path, staged={relative: temp.name for relative, temp in staged.items()})
+        with disk_errors(doing):
+            for relative, temp in staged.items():
+                source = resolve(self.root, relative)
+                if source.exists():
+                    os.replace(source, temp)
+                    self.aside.append((source, temp))
+
+    def undo(self) -> None:
+        """Put everything back as it was; the note stays (for `flask gallery check`) if that fails."""
+        settled = True
+        for source, target in [*reversed(self.moved), *((path, temp) for path, temp in self.aside)]:
+            try:
+                move_into_place(target, source)
+            except StorageError as exc:
+                log.error("could not put %s back to %s: %s", target, source, exc)
+                settled = False
+        remove_files(self.placed + self.temps + ([self.intent] if self.intent and settled else []))
+
+    def finish(self) -> None:
+        """The block succeeded: drop what was set aside (and its emptied folders), then the note."""
+        if self.intent is not None:
+            crash_point(f"{self.label}-committed")
+        remove_files([temp for _, temp in self.aside] + [path for path, _ in self.aside]
+                     + ([self.intent] if self.intent else []))
+
+
+@contextmanager
+def placing(root: Path, label: str, action: str | None = None, path: str | None = None,
+            temps: Iterable[Path] = (), **details) -> Iterator[Placing]:
+    """Place files under `root` all or nothing, with the database commit inside the block:
+
+        with storage.placing(root, "upload", "place", relative, temps=[...]) as place:
+            place.files({relative: temp, ...})
+            commit()
+
+    With an `action`, a note of it is written first (Placing.note; or call note() in the block once
+    the path is known), so that `flask gallery check` can finish or undo what a crash interrupts.
+    If the block raises, the files it placed and its temp files (`temps` too) are removed, and what
+    it moved or set aside is put back; if it returns, what it set aside and the note are removed,
+    and temp files it did not place stay for the caller (a worker hands them to the writer).
+    """
+    place = Placing(root, label, temps)
+    try:
+        if action is not None:
+            place.note(action, path, **details)
+        yield place
+    except BaseException:
+        place.undo()
+        raise
+    place.finish()
+
+
 # --- what a crash leaves behind ----------------------------------------------------------------
 
 def record_intent(root: Path, action: str, path: str, **details) -> Path:
     """Write down, durably, that this process is about to `action` ("place", "move" or "delete") the
-    file at `path` (photos/-relative) and its renditions before a commit; returns the note's path.
+    file at `path` (photos/-relative) and its thumbnails before a commit; returns the note's path.
 
-    The caller removes the note once the commit or its own clean-up is done (remove_files takes it
+    placing() removes the note once the commit or its own clean-up is done (remove_files takes it
     last). If the process dies first, `flask gallery check` reads the note and, seeing whether the
     commit happened, finishes or undoes the work.
     """

@@ -150,7 +150,7 @@ def change_own_password(user: User, current: str, new: str, address: str) -> Non
 
 def delete_user(user: User) -> int:
     """Delete the account, its generation sessions and every photo it owns (rows, originals,
-    renditions); returns the number of photos."""
+    thumbnails); returns the number of photos."""
     candidates.delete_sessions_of(user.id)
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:

@@ -1,6 +1,6 @@
 """Grid at scale: 100 000 photos of one user; page 1 and page 1000 under 16 concurrent connections.
 
-The gallery is seeded by seed_grid.py (rows by bulk insert, renditions as hard links), served by
+The gallery is seeded by seed_grid.py (rows by bulk insert, thumbnails as hard links), served by
 gunicorn (2 workers) and loaded with wrk, signed in with the session cookie of a real login. Page
 1000 is reached by the keyset cursor computed from the data (the row just before it in the grid's
 order), and checked against the page the server sends. The gallery is measured twice:

@@ -1,6 +1,7 @@
-"""Ingest: both renditions (1600 px and 400 px, JPEG q85) of each photo, three ways, each in a fresh process.
+"""Ingest: both thumbnails (1600 px and 400 px, JPEG q85) of each photo, three ways, each in a fresh process.
 
-  gallery   app.services.imaging.decode + save_rendition (the code an upload runs)
+  gallery   app.services.imaging.decode + processing.encode_thumbnail (the code an upload runs), in a
+            process tuned as every ingesting process is (imaging.tune_process_for_ingest)
   pyvips    pyvips.Image.thumbnail(path, 1600) (shrink-on-load), held in memory, thumbnail_image(400)
             from it, both written Q=85 keeping only the ICC profile (as the gallery does);
             libvips' default threads (one per CPU), and again with VIPS_CONCURRENCY=1
@@ -50,7 +51,9 @@ def rss_mb(field: str) -> float:
 
 def worker(pipeline: str, path: Path, repeats: int) -> dict:
     if pipeline.startswith("gallery"):
-        from app.services import imaging
+        from app.services import imaging, processing
+
+        imaging.tune_process_for_ingest()  # what create_app and each import worker do at their start
 
         if pipeline in OTHER_FILTERS:
             from PIL import Image
@@ -64,9 +67,9 @@ def worker(pipeline: str, path: Path, repeats: int) -> dict:
 
         def run(out: Path):
             decoded = imaging.decode(path, MAX_PIXELS, SIZES)
-            ext = decoded.rendition_ext
-            for name, image in decoded.renditions.items():
-                imaging.save_rendition(image, out / f"{name}.{ext}", ext, QUALITY, decoded.icc_profile)
+            ext = "webp" if decoded.has_alpha else "jpg"
+            for name, image in decoded.thumbnails.items():
+                processing.encode_thumbnail(image, out / f"{name}.{ext}", ext, QUALITY, decoded.thumbnail_profile)
     elif pipeline.startswith("pyvips"):
         import pyvips
 
@@ -154,7 +157,7 @@ def run_set(title: str, paths: list[Path], repeats: int) -> dict[str, list[dict]
         memory.append([path.name, mp] + [f"{ok[p]['peak_mb']:.0f} ({ok[p]['peak_mb'] - ok[p]['baseline_mb']:.0f})"
                                          if p in ok else "error" for p in PIPELINES])
         print(f"  {path.name}: done", file=sys.stderr, flush=True)
-    print_table(f"{title}: wall ms per photo for both renditions (median of {repeats} runs in one fresh process)",
+    print_table(f"{title}: wall ms per photo for both thumbnails (median of {repeats} runs in one fresh process)",
                 ["photo", "MP"] + PIPELINES + ["gallery/pyvips"], times)
     print_table(f"{title}: peak RSS MB per photo (process VmHWM; in brackets: above the RSS after imports)",
                 ["photo", "MP"] + PIPELINES, memory)
@@ -201,7 +204,7 @@ def psnr(a, b) -> float:
 
 
 def quality(paths: list[Path]) -> None:
-    """PSNR of each pipeline's 1600 px rendition against the gallery's former Lanczos one."""
+    """PSNR of each pipeline's 1600 px thumbnail against the gallery's former Lanczos one."""
     import pyvips
     from benchlib import median, print_table
     from PIL import Image
@@ -211,26 +214,26 @@ def quality(paths: list[Path]) -> None:
     current = imaging.resize_to_fit
     filters = {name: (getattr(Image.Resampling, f), gap) for name, (f, gap) in OTHER_FILTERS.items()}
 
-    def rendition(path, name):
+    def thumbnail(path, name):
         if name in filters:
             resample, gap = filters[name]
             imaging.resize_to_fit = lambda image, edge, in_bands=True: (
                 image if imaging.fitted_size(image.size, edge) == image.size
                 else image.resize(imaging.fitted_size(image.size, edge), resample, reducing_gap=gap))
         try:
-            return imaging.decode(path, MAX_PIXELS, SIZES).renditions["preview"]
+            return imaging.decode(path, MAX_PIXELS, SIZES).thumbnails["preview"]
         finally:
             imaging.resize_to_fit = current
 
     scores: dict[str, list[float]] = {"gallery": [], "gallery-hamming": [], "pyvips": []}
     for path in paths:
-        reference = rendition(path, "gallery-lanczos")
-        scores["gallery"].append(psnr(reference, rendition(path, "gallery")))
-        scores["gallery-hamming"].append(psnr(reference, rendition(path, "gallery-hamming")))
+        reference = thumbnail(path, "gallery-lanczos")
+        scores["gallery"].append(psnr(reference, thumbnail(path, "gallery")))
+        scores["gallery-hamming"].append(psnr(reference, thumbnail(path, "gallery-hamming")))
         vips = pyvips.Image.thumbnail(str(path), SIZES["preview"], size=pyvips.enums.Size.DOWN)
         scores["pyvips"].append(psnr(reference, Image.frombytes("RGB", (vips.width, vips.height),
                                                                 vips.colourspace("srgb")[:3].write_to_memory())))
-    print_table("1600 px rendition against the former Lanczos one: PSNR dB "
+    print_table("1600 px thumbnail against the former Lanczos one: PSNR dB "
                 "(above about 40 dB, differences are commonly taken as invisible)",
                 ["pipeline", "worst photo", "median photo"],
                 [[name, f"{min(v):.1f}", f"{median(v):.1f}"] for name, v in scores.items()])
@@ -248,7 +251,7 @@ def main() -> int:
 
     from benchlib import PHOTOS, goal_table, header, median, workdir
 
-    header("1. Ingest: 1600 px + 400 px JPEG q85 renditions, each pipeline in a fresh process")
+    header("1. Ingest: 1600 px + 400 px JPEG q85 thumbnails, each pipeline in a fresh process")
     large = sorted((PHOTOS / "large").glob("*.jpg"))
     if not large:
         raise SystemExit(f"no photos in {PHOTOS / 'large'}")

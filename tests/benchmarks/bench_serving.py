@@ -1,4 +1,4 @@
-"""Rendition serving: the gallery's thumbnail route against a bare Flask send_file of the same file.
+"""Thumbnail serving: the gallery's thumbnail route against a bare Flask send_file of the same file.
 
 One gunicorn (2 workers) serves both; the bare routes exist only in the benchmark's app instance
 (benchapp.py): /_bench/file/<path> behind the login gate like every route of the app, and
@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
 
-    header(f"4. Rendition serving: gallery route vs bare send_file in the same gunicorn (2 workers), "
+    header(f"4. Thumbnail serving: gallery route vs bare send_file in the same gunicorn (2 workers), "
            f"{args.connections} connections, {args.seconds} s per URL (wrk)")
     checks = []
     with workdir("serving") as tmp:
@@ -69,7 +69,7 @@ def main() -> int:
             versions_ok = set(found) == set(digests) and all(
                 digests[i].startswith(v[:12]) and len(v) >= 12 for i, (_, v) in found.items())
             distinct = len({url for url, _ in found.values()}) == len(found) == len(UPLOADS)
-            checks.append(("grid's rendition URLs carry ?v=<SHA-256 prefix of the image><settings tag>",
+            checks.append(("grid's thumbnail URLs carry ?v=<SHA-256 prefix of the image><settings tag>",
                            "yes" if versions_ok else "no", "yes", versions_ok))
             checks.append(("two images give two different URLs", "yes" if distinct else "no", "yes", distinct))
 
@@ -79,7 +79,7 @@ def main() -> int:
             etag, modified = first.headers.get("ETag"), first.headers.get("Last-Modified")
             immutable = (first.status_code == 200 and "immutable" in cache_control
                          and "max-age=31536000" in cache_control)
-            checks.append(("Cache-Control of a rendition", cache_control or "(none)", "immutable, max-age=1 year",
+            checks.append(("Cache-Control of a thumbnail", cache_control or "(none)", "immutable, max-age=1 year",
                            immutable))
             conditional = session.get(url, headers={"If-None-Match": etag or "x"}, timeout=30)
             checks.append(("If-None-Match: <its ETag>", str(conditional.status_code), "304",
@@ -112,7 +112,7 @@ def main() -> int:
                       "cpu": cpu[targets[name][0][len(base):]],
                       "p50": sum(r["p50"] for r in rs) / len(rs), "p99": max(r["p99"] for r in rs),
                       "errors": sum(r["errors"] for r in rs)} for name, rs in runs.items()}
-    print_table(f"Rendition serving ({len(first.content)} byte JPEG; latency in ms, p99 the worse of {ROUNDS} rounds)",
+    print_table(f"Thumbnail serving ({len(first.content)} byte JPEG; latency in ms, p99 the worse of {ROUNDS} rounds)",
                 ["route", "CPU ms/request in-process", "requests/s", "p50", "p99", "errors"],
                 [[name, f"{f['cpu']:.2f}", f"{f['rps']:.0f}", f"{f['p50']:.1f}", f"{f['p99']:.1f}", f["errors"]]
                  for name, f in figures.items()])

@@ -90,7 +90,7 @@ def main() -> int:
             peaks = server.worker_peaks_mb()
             page = session.get(f"{server.base}/", timeout=30).text
         stored_files = sum(1 for _ in (instance.data_dir / "photos" / "uploaded").rglob("*.jpg"))
-        renditions = sum(1 for _ in (instance.data_dir / "photos" / "thumbnails").rglob("*.jpg"))
+        thumbnails = sum(1 for _ in (instance.data_dir / "photos" / "thumbnails").rglob("*.jpg"))
 
     ok = [r for r in results if r[2] == 201 and r[3] == "stored"]
     errors = [r for r in results if not (r[2] == 201 and r[3] == "stored")]
@@ -109,16 +109,16 @@ def main() -> int:
         ["latency max", f"{max(latencies, default=0):.0f} ms"],
         ["MB uploaded/s", f"{sum(len(dict(photos)[r[4]]) for r in ok) / wall / 1e6:.1f}"],
         ["errors (anything but 201 stored)", len(errors)],
-        ["photos the grid counts / originals on disk / renditions on disk", f"{shown} / {stored_files} / {renditions}"],
+        ["photos the grid counts / originals on disk / thumbnails on disk", f"{shown} / {stored_files} / {thumbnails}"],
         ["gunicorn workers' peak RSS", " / ".join(f"{p:.0f} MB" for p in peaks)],
     ])
     for error in errors[:5]:
         print("  error:", error[2], error[3])
-    consistent = shown == len(ok) == stored_files and renditions == 2 * len(ok)
+    consistent = shown == len(ok) == stored_files and thumbnails == 2 * len(ok)
     verdicts = goal_table("Upload goals", [
         ("uploads/s", f"{rate:.2f}", f"≥ {GOAL_RATE:g}", rate >= GOAL_RATE),
         ("errors", str(len(errors)), "0", not errors),
-        ("rows = originals = renditions / 2 = 201s", "yes" if consistent else "no", "yes", consistent),
+        ("rows = originals = thumbnails / 2 = 201s", "yes" if consistent else "no", "yes", consistent),
     ])
     return 0 if all(verdicts) else 1
 

@@ -3,7 +3,7 @@
 - every response carries `X-Bench-SQL: N`, the SQL statements the request sent (a
   before_cursor_execute listener on db.engine, counted per thread);
 - `/_bench/file/<path under data/photos>`: a bare Flask send_from_directory (send_file after a safe
-  join), the baseline of the rendition-serving benchmark, behind the login gate like every route;
+  join), the baseline of the thumbnail-serving benchmark, behind the login gate like every route;
   `/_bench/public/<path>` is the same outside the gate.
 
 `gunicorn 'benchapp:create()'`, or `benchapp:create(cache="NullCache")` for a gallery whose cached

@@ -1,6 +1,6 @@
-"""Seed a gallery with many photos of one user, for the grid benchmark: rows and tiny renditions.
+"""Seed a gallery with many photos of one user, for the grid benchmark: rows and tiny thumbnails.
 
-Rows go in with bulk inserts through the app's own engine and table (any backend); the renditions
+Rows go in with bulk inserts through the app's own engine and table (any backend); the thumbnails
 are hard links to one 8x8 JPEG (one grid and one preview per photo), so 100 000 photos take seconds
 and a few MB. Taken times are spread over years and shuffled against the ids, and every tenth photo
 shares its taken time with another, so the keyset's id tie-break is exercised.
@@ -38,7 +38,7 @@ def seed(username: str, count: int, files: bool = True) -> dict:
     from app import create_app
     from app.extensions import db
     from app.models import Photo, User
-    from app.services import storage
+    from app.services import storage, thumbnails
     from app.services.photos import recount_photos
 
     app = create_app()
@@ -61,7 +61,7 @@ def seed(username: str, count: int, files: bool = True) -> dict:
             original = f"uploaded/{day}/{i:08x}{rng.getrandbits(32):08x}.jpg"
             paths.append(original)
             rows.append({
-                "owner_id": owner_id, "source": "uploaded", "original_path": original, "rendition_ext": "jpg",
+                "owner_id": owner_id, "source": "uploaded", "original_path": original, "thumbnail_ext": "jpg",
                 "original_name": f"IMG_{i:06d}.JPG", "sha256": f"{rng.getrandbits(256):064x}", "format": "JPEG",
                 "mime_type": "image/jpeg", "file_size": 3_000_000 + i, "width": 4000, "height": 3000,
                 "uploaded_at": uploaded_at - timedelta(seconds=i), "taken_at": when, "sorted_at": when,
@@ -84,7 +84,7 @@ def seed(username: str, count: int, files: bool = True) -> dict:
                         source = root / "thumbnails" / f".bench-tiny-{linked // LINKS_PER_FILE}.jpg"
                         source.parent.mkdir(parents=True, exist_ok=True)
                         source.write_bytes(content)
-                    target = root / storage.rendition_path(original, size, "jpg")
+                    target = root / thumbnails.thumbnail_path(original, size, "jpg")
                     if target.parent not in made_dirs:
                         target.parent.mkdir(parents=True, exist_ok=True)
                         made_dirs.add(target.parent)
@@ -100,11 +100,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--user", required=True)
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--no-files", action="store_true", help="rows only, no rendition files")
+    parser.add_argument("--no-files", action="store_true", help="rows only, no thumbnail files")
     args = parser.parse_args()
     result = seed(args.user, args.count, files=not args.no_files)
     print(f"seeded {result['rows']} photos in {result['rows_seconds']:.1f} s, "
-          f"{result['links']} rendition links, {result['seconds']:.1f} s in all")
+          f"{result['links']} thumbnail links, {result['seconds']:.1f} s in all")
     return 0
 
 

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import GenerationImage, Photo
 from app.services import storage
+from app.services.thumbnails import thumbnail_path
 from testapp import invokeai_settings
 
 UPLOADS = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg",
-           "formats/png-palette-transparent.png"]  # the PNG has alpha: WebP renditions
+           "formats/png-palette-transparent.png"]  # the PNG has alpha: WebP thumbnails
 TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # one of the fake InvokeAI's models
 FORM = {"prompt": "a lighthouse", "negative_prompt": "", "model": TINY_SD15, "width": 64, "height": 72,
         "steps": 2, "cfg_scale": 7.5, "scheduler": "euler", "seed": "7", "count": 2}
@@ -35,10 +36,10 @@ class Item:
     id: int
     path: str  # under photos/
     sha256: str
-    rendition_ext: str
+    thumbnail_ext: str
 
-    def rendition(self, size: str) -> str:
-        return storage.rendition_path(self.path, size, self.rendition_ext)
+    def thumbnail(self, size: str) -> str:
+        return thumbnail_path(self.path, size, self.thumbnail_ext)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def gallery(app, client, upload, photos_dir, data_dir) -> Gallery:
 
 def item_of(row) -> Item:
     if isinstance(row, Photo):
-        return Item(f"photo {row.id}", row.id, row.original_path, row.sha256, row.rendition_ext)
-    return Item(f"generation image {row.id}", row.id, row.file_path, row.sha256, row.rendition_ext)
+        return Item(f"photo {row.id}", row.id, row.original_path, row.sha256, row.thumbnail_ext)
+    return Item(f"generation image {row.id}", row.id, row.file_path, row.sha256, row.thumbnail_ext)
 
 

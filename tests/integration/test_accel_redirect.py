@@ -1,4 +1,4 @@
-"""X-Accel-Redirect: with ACCEL_REDIRECT_PREFIX set, originals and renditions are answered with the
+"""X-Accel-Redirect: with ACCEL_REDIRECT_PREFIX set, originals and thumbnails are answered with the
 headers and an empty body, and nginx's internal location sends the file: after the same access checks."""
 from __future__ import annotations
 
@@ -60,14 +60,14 @@ def test_the_original_is_named_for_nginx_with_its_headers_and_no_body(photo, cli
 
 @pytest.mark.parametrize("name, content_type", [(GPS_JPEG, "image/jpeg"), (TRANSPARENT_PNG, "image/webp")])
 @pytest.mark.parametrize("size", ["grid", "preview"])
-def test_a_rendition_is_named_for_nginx_with_its_headers_and_no_body(size, name, content_type, photo, client,
+def test_a_thumbnail_is_named_for_nginx_with_its_headers_and_no_body(size, name, content_type, photo, client,
                                                                       data_dir):
     stored = photo(name)
 
     response = client.get(f"/thumbnails/{stored.id}/{size}", buffered=True)
 
     assert response.status_code == 200 and response.data == b""
-    assert response.headers["X-Accel-Redirect"] == f"{PREFIX}/{stored.rendition_path(size)}"
+    assert response.headers["X-Accel-Redirect"] == f"{PREFIX}/{stored.thumbnail_path(size)}"
     assert accel_target(response, data_dir).is_file()
     assert response.mimetype == content_type
     assert response.cache_control.immutable and response.cache_control.private
@@ -75,9 +75,9 @@ def test_a_rendition_is_named_for_nginx_with_its_headers_and_no_body(size, name,
     assert response.headers["ETag"]
 
 
-def test_a_missing_rendition_is_made_before_nginx_is_sent_to_it(photo, client, data_dir):
+def test_a_missing_thumbnail_is_made_before_nginx_is_sent_to_it(photo, client, data_dir):
     stored = photo(GPS_JPEG)
-    path = data_dir / "photos" / stored.rendition_path("preview")
+    path = data_dir / "photos" / stored.thumbnail_path("preview")
     path.unlink()
 
     response = client.get(f"/thumbnails/{stored.id}/preview", buffered=True)

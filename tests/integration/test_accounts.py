@@ -632,7 +632,7 @@ def two_libraries(client, bob, data_files):
     bobs_files = data_files()
     for content, name in [(shared, "shared.jpg"), (jpeg((200, 0, 0)), "a.jpg"), (jpeg((0, 200, 0)), "b.jpg")]:
         upload_as(client, content, name)
-    assert (len(bobs_files), len(data_files())) == (2 * 3, 5 * 3)  # an original and two renditions each
+    assert (len(bobs_files), len(data_files())) == (2 * 3, 5 * 3)  # an original and two thumbnails each
     return bobs_files
 
 

@@ -74,7 +74,7 @@ def test_backup_then_restore_into_an_empty_folder_passes_check(gallery, backup, 
 
     database_file = "gallery.db" if database.backend == "sqlite" else "gallery.sql"
     originals = [item.path for item in gallery.photos] + [gallery.candidate.path]
-    # Originals and the candidate; no renditions, no temp files, no -wal beside the database.
+    # Originals and the candidate; no thumbnails, no temp files, no -wal beside the database.
     assert files_under(dest) == {database_file, "manifest.json"} | {f"photos/{path}" for path in originals}
     for path in originals:
         assert (dest / "photos" / path).read_bytes() == gallery.file(path).read_bytes()
@@ -84,15 +84,15 @@ def test_backup_then_restore_into_an_empty_folder_passes_check(gallery, backup, 
     assert {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest["files"]} == {
         path: ((dest / path).stat().st_size, sha256(dest / path)) for path in files_under(dest) - {"manifest.json"}}
 
-    # The README's restore: photos into a new data folder, the database loaded, renditions re-made.
+    # The README's restore: photos into a new data folder, the database loaded, thumbnails re-made.
     data = tmp_path / "restored" / "data"
     shutil.copytree(dest / "photos", data / "photos")
     restored = make_app(restored_database(dest), data)
     try:
         cli = restored.test_cli_runner()
         remade = cli.invoke(args=["gallery", "check", "--repair"])
-        assert remade.exit_code == 1, remade.output  # it found the renditions missing and re-made them all
-        assert remade.stdout.count("rendition is missing -> re-made from the original") == 2 * len(originals)
+        assert remade.exit_code == 1, remade.output  # it found the thumbnails missing and re-made them all
+        assert remade.stdout.count("thumbnail is missing -> re-made from the original") == 2 * len(originals)
         final = cli.invoke(args=["gallery", "check"])
         assert final.exit_code == 0, final.output
         assert final.stdout.endswith(f"Checked 4 photos, 1 generation images and {3 * len(originals)} files: "

@@ -291,8 +291,8 @@ def test_a_thumbnail_is_cached_for_a_year_and_revalidates(size, name, content_ty
     assert again.status_code == 304 and again.data == b""
 
 
-def test_a_rendition_url_changes_with_the_image_and_with_the_rendition_settings(upload_id, client, app):
-    """Renditions are cached as immutable, so whatever changes their pixels must change their URL."""
+def test_a_thumbnail_url_changes_with_the_image_and_with_the_thumbnail_settings(upload_id, client, app):
+    """Thumbnails are cached as immutable, so whatever changes their pixels must change their URL."""
     first, second = upload_id(GPS_JPEG), upload_id(TINY_JPEG)
 
     def preview_src(photo_id: int) -> str:
@@ -306,7 +306,7 @@ def test_a_rendition_url_changes_with_the_image_and_with_the_rendition_settings(
 
 def test_a_missing_thumbnail_is_made_again(upload_id, photo_row, data_dir, client):
     photo = photo_row(upload_id(GPS_JPEG))
-    path = data_dir / "photos" / photo.rendition_path("grid")
+    path = data_dir / "photos" / photo.thumbnail_path("grid")
     with Image.open(path) as image:
         size = image.size
     path.unlink()
@@ -320,7 +320,7 @@ def test_a_missing_thumbnail_is_made_again(upload_id, photo_row, data_dir, clien
 
 
 def test_a_thumbnail_served_before_a_delete_is_a_404_after_it(upload_id, client):
-    """The thumbnail route keeps each photo's rendition path in the cache: a deleted photo's
+    """The thumbnail route keeps each photo's thumbnail path in the cache: a deleted photo's
     kept path must not serve anything."""
     photo_id = upload_id(GPS_JPEG)
     assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
@@ -351,7 +351,7 @@ def test_an_unknown_thumbnail_is_a_404_page(url, upload_id, client):
 
 def test_a_photo_whose_files_are_gone_answers_404_not_500(upload_id, photo_row, data_dir, client):
     photo = photo_row(upload_id(GPS_JPEG))
-    for relative in (photo.original_path, photo.rendition_path("grid"), photo.rendition_path("preview")):
+    for relative in (photo.original_path, photo.thumbnail_path("grid"), photo.thumbnail_path("preview")):
         (data_dir / "photos" / relative).unlink()
 
     assert client.get(f"/photos/{photo.id}/original", buffered=True).status_code == 404

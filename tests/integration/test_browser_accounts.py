@@ -102,7 +102,7 @@ def test_first_run_setup_then_log_out_and_in_and_a_photo_stays_private(page: Pag
     detail_url = page.url
     detail_path = re.sub(r"^https?://[^/]+", "", detail_url)
     preview = page.locator("img.preview")
-    assert loaded_width(preview) > 0  # also puts the rendition in the browser's cache
+    assert loaded_width(preview) > 0  # also puts the thumbnail in the browser's cache
     preview_url = preview.evaluate("img => img.src")
     original_url = page.get_by_role("link", name="Download original").evaluate("a => a.href")
     # Signed in, both URLs give the image: the checks after logout are not vacuous.
@@ -115,7 +115,7 @@ def test_first_run_setup_then_log_out_and_in_and_a_photo_stays_private(page: Pag
     log_out(page)
     login_url = re.sub(r"/photos/\d+$", "/login", detail_url)
 
-    # The photo's page, its rendition and its original now lead to the login page, without bytes.
+    # The photo's page, its thumbnail and its original now lead to the login page, without bytes.
     for url in (preview_url, original_url):
         redirect = page.request.get(url, max_redirects=0)  # shares the context's (now anonymous) cookies
         assert redirect.status == 302, (url, redirect.status)

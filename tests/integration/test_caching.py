@@ -123,7 +123,7 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
         page = photo_service.grid_page(db.session.get(User, user_id), None)
         cached = photo_service._grid_rows(user_id, None, None, None, 60)  # what grid_page keeps in the cache
         photo = db.session.get(Photo, photo_id)
-        assert [link.grid_url for link in page.links(None)] == [photo.rendition_url("grid")]
+        assert [link.grid_url for link in page.links(None)] == [photo.thumbnail_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
     assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256)], "newer": None, "older": None}
 
@@ -215,7 +215,7 @@ def test_an_unreachable_redis_costs_the_cache_not_the_gallery(app, user_id, phot
         with broken.app_context():
             photo = db.session.get(Photo, response.get_json()["files"][0]["photo_id"])
             assert (data_dir / "photos" / photo.original_path).is_file()
-            assert (data_dir / "photos" / photo.rendition_path("grid")).is_file()
+            assert (data_dir / "photos" / photo.thumbnail_path("grid")).is_file()
         assert grid(client) == ("1 photo", ["tiny.jpg"])
         assert "cache unreachable, reading grid from the database" in caplog.text
     finally:

@@ -1,10 +1,10 @@
 """Crash safety, on the real server: gunicorn is SIGKILLed at each stage of an upload, restarted
 without the crash point, and then `flask gallery check` finds nothing, every upload that got a
-success answer is complete (row, original with the SHA-256 of the bytes sent, both renditions),
+success answer is complete (row, original with the SHA-256 of the bytes sent, both thumbnails),
 and the killed upload is either wholly there or wholly gone.
 
 The stages after the body has arrived are reached with app/failpoints.py: GALLERY_CRASH_AT=<name>
-makes the worker SIGKILL itself at that point of the ingest.
+makes the worker SIGKILL itself at that step of storage.placing (named <label>-<step>).
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import RENDITION_SIZES, Photo
+from app.models import Photo
 from app.services import storage
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES, thumbnail_path
 
 ANSWERED = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg"]  # uploaded before the crash
 KILLED = "camera/nikon-d70_6mp.jpg"  # 1.6 MB, so half of its body is a real partial upload
@@ -28,7 +29,7 @@ KILLED = "camera/nikon-d70_6mp.jpg"  # 1.6 MB, so half of its body is a real par
 STAGES = {
     "mid-body": None,  # the client has sent half the body
     "upload-original-written": None,  # the whole original is in a temp file
-    "upload-renditions-written": None,  # and both renditions, in temp files
+    "upload-grid-written": None,  # and both thumbnails, in temp files (the grid one is written last)
     "upload-files-placed": "undid an interrupted upload",  # all three files in place, no row yet
     "upload-committed": "cleared a finished place",  # the row is committed; no answer was sent
 }
@@ -55,7 +56,7 @@ def crash(stage: str, server, env, servers, visit, content: bytes) -> None:
 
 def photo_rows(app) -> dict[int, dict]:
     with app.app_context():
-        rows = {photo.id: {"path": photo.original_path, "sha256": photo.sha256, "ext": photo.rendition_ext}
+        rows = {photo.id: {"path": photo.original_path, "sha256": photo.sha256, "ext": photo.thumbnail_ext}
                 for photo in db.session.scalars(select(Photo))}
         db.session.remove()
     return rows
@@ -64,9 +65,9 @@ def photo_rows(app) -> dict[int, dict]:
 def assert_complete(root: Path, row: dict, content: bytes) -> None:
     assert row["sha256"] == sha256(content)
     assert sha256((root / row["path"]).read_bytes()) == sha256(content)
-    for size in RENDITION_SIZES:
-        with Image.open(root / storage.rendition_path(row["path"], size, row["ext"])) as rendition:
-            rendition.load()
+    for size in THUMBNAIL_SIZES:
+        with Image.open(root / thumbnail_path(row["path"], size, row["ext"])) as thumbnail:
+            thumbnail.load()
 
 
 @pytest.mark.parametrize("stage", list(STAGES))

@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 
 from app import ConfigError, create_app
 from app.extensions import db
-from app.models import RENDITION_SIZES, Photo
+from app.models import Photo
 from app.services import storage
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 TINY = "camera/canon-eos-40d_tiny.jpg"
 SMALL = "camera/nikon-coolpix-p6000_gps.jpg"
@@ -71,7 +72,7 @@ def first_call():
 UPLOAD_FAILURES = {
     # name: (os call, error, a fresh `when`, status, words)
     "disk full while streaming the upload": ("fsync", errno.ENOSPC, first_call, 507, FULL),
-    "disk full placing a rendition": ("replace", errno.ENOSPC, lambda: into("thumbnails/"), 507, FULL),
+    "disk full placing a thumbnail": ("replace", errno.ENOSPC, lambda: into("thumbnails/"), 507, FULL),
     "disk quota placing the original": ("replace", errno.EDQUOT, lambda: into("uploaded/"), 507,
                                         "the disk quota is used up"),
     "no permission in the day folder": ("replace", errno.EACCES, lambda: into("uploaded/"), 500, PERMISSION),
@@ -112,14 +113,14 @@ def test_the_results_page_says_it_in_words(upload, photos_dir, monkeypatch):
     ("replace", errno.ENOSPC, 507, FULL),
     ("mkdir", errno.EACCES, 500, PERMISSION),
 ], ids=["disk full", "no permission"])
-def test_a_rendition_made_on_request_that_the_disk_refuses_says_why_and_leaves_nothing(
+def test_a_thumbnail_made_on_request_that_the_disk_refuses_says_why_and_leaves_nothing(
         call, code, status, words, app_config, client, upload, photos_dir, data_dir, data_files, photo_count,
         monkeypatch):
     photo_id = upload(photos_dir / SMALL).get_json()["files"][0]["photo_id"]
     with client.application.app_context():
         photo = db.session.get(Photo, photo_id)
-        renditions = [data_dir / "photos" / photo.rendition_path(size) for size in RENDITION_SIZES]
-    shutil.rmtree(renditions[0].parent)  # both renditions and their folder are gone
+        thumbnails = [data_dir / "photos" / photo.thumbnail_path(size) for size in THUMBNAIL_SIZES]
+    shutil.rmtree(thumbnails[0].parent)  # both thumbnails and their folder are gone
     before = data_files()
 
     with monkeypatch.context() as patch:
@@ -128,10 +129,10 @@ def test_a_rendition_made_on_request_that_the_disk_refuses_says_why_and_leaves_n
 
     assert failed and response.status_code == status
     assert f": {words}." in response.get_data(as_text=True)
-    assert data_files() == before and photo_count() == 1  # no partial rendition, no temp file
+    assert data_files() == before and photo_count() == 1  # no partial thumbnail, no temp file
     with client.get(f"/thumbnails/{photo_id}/grid") as again:  # made once the disk lets it
         assert again.status_code == 200
-    assert all(path.is_file() for path in renditions)
+    assert all(path.is_file() for path in thumbnails)
 
 
 def test_start_on_a_data_folder_it_cannot_write_names_the_setting_and_the_reason(tmp_path, monkeypatch):
@@ -198,17 +199,17 @@ def test_the_real_server_answers_an_upload_it_may_not_store_with_words(no_dac_ov
     assert response.status_code == 500
     [outcome] = response.json()["files"]
     assert outcome["message"] == f"Could not store the photo: {PERMISSION}."
-    assert data_files() == before and photo_count() == 0  # its renditions and temp files went too
+    assert data_files() == before and photo_count() == 0  # its thumbnails and temp files went too
 
 
-def test_the_real_server_answers_a_rendition_it_may_not_write_with_words(no_dac_override, env, servers, visit,
+def test_the_real_server_answers_a_thumbnail_it_may_not_write_with_words(no_dac_override, env, servers, visit,
                                                                           photos_dir, data_dir, data_files,
                                                                           photo_count, read_only, app):
     server = servers(env, prefix=no_dac_override)
     visitor = visit(server)
     photo_id = visitor.upload((photos_dir / SMALL).read_bytes(), "small.jpg").json()["files"][0]["photo_id"]
     with app.app_context():
-        grid = data_dir / "photos" / db.session.get(Photo, photo_id).rendition_path("grid")
+        grid = data_dir / "photos" / db.session.get(Photo, photo_id).thumbnail_path("grid")
     grid.unlink()
     read_only(str(grid.parent.relative_to(data_dir / "photos")))
     before = data_files()

@@ -27,8 +27,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
+from app.models import GenerationImage, GenerationSession, Photo
 from app.services import candidates, generation, photos, storage
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 ENQUEUE = "/api/v1/queue/default/enqueue_batch"
 MODELS = "/api/v2/models/"
@@ -133,9 +134,9 @@ def png_metadata(path) -> dict:
         return json.loads(image.text["invokeai_metadata"])
 
 
-def renditions_of(file_path: str, ext: str) -> set[str]:
+def thumbnails_of(file_path: str, ext: str) -> set[str]:
     stem = file_path.removesuffix(".png")
-    return {f"thumbnails/{stem}.{size}.{ext}" for size in RENDITION_SIZES}
+    return {f"thumbnails/{stem}.{size}.{ext}" for size in THUMBNAIL_SIZES}
 
 
 # --- the form ----------------------------------------------------------------------------
@@ -316,15 +317,15 @@ def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(
         assert original.read_bytes() == fake.images[image.image_name]["png"]
         assert fake.images[image.image_name]["metadata"]["seed"] == seed
         assert (image.image_width, image.image_height, image.format) == (64, 72, "PNG")
-        renditions = {f"photos/{p}" for p in renditions_of(image.file_path, image.rendition_ext)}
-        assert all(p.startswith(f"photos/thumbnails/generated/sessions/{session_id}/") for p in renditions)
-        expected |= {f"photos/{image.file_path}"} | renditions
+        thumbnails = {f"photos/{p}" for p in thumbnails_of(image.file_path, image.thumbnail_ext)}
+        assert all(p.startswith(f"photos/thumbnails/generated/sessions/{session_id}/") for p in thumbnails)
+        expected |= {f"photos/{image.file_path}"} | thumbnails
     assert data_files() == expected
 
     for image in data["images"]:
-        rendition = client.get(image["grid_url"], buffered=True)
-        assert rendition.status_code == 200 and rendition.mimetype.startswith("image/")
-        with Image.open(io.BytesIO(rendition.data)) as decoded:
+        thumbnail = client.get(image["grid_url"], buffered=True)
+        assert thumbnail.status_code == 200 and thumbnail.mimetype.startswith("image/")
+        with Image.open(io.BytesIO(thumbnail.data)) as decoded:
             decoded.load()
         assert client.get(image["preview_url"], buffered=True).status_code == 200
 
@@ -409,7 +410,7 @@ def test_truncated_download_fails_that_image_and_leaves_nothing(client, fake, ge
     assert image["error"] == ("InvokeAI's image could not be kept: the image is damaged or truncated and cannot be "
                               "decoded")
     assert stored(session_id)[11].file_path is None
-    assert data_files() == set()  # no original, rendition or temp file
+    assert data_files() == set()  # no original, thumbnail or temp file
     assert "damaged or truncated" in text_of(client.get(f"/generate/sessions/{session_id}"))
 
 
@@ -481,7 +482,7 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
     images = stored(session_id)
     kept, rejected = images[42], images[43]  # and images[44] stays undecided
     candidate_files = {f"photos/{p}" for image in images.values()
-                       for p in {image.file_path} | renditions_of(image.file_path, image.rendition_ext)}
+                       for p in {image.file_path} | thumbnails_of(image.file_path, image.thumbnail_ext)}
     assert data_files() == candidate_files
 
     response = client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON)
@@ -492,8 +493,8 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
 
     name = kept.file_path.rsplit("/", 1)[1]
     completed = {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", kept.rendition_ext)}
-    kept_before = {f"photos/{p}" for p in {kept.file_path} | renditions_of(kept.file_path, kept.rendition_ext)}
+        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", kept.thumbnail_ext)}
+    kept_before = {f"photos/{p}" for p in {kept.file_path} | thumbnails_of(kept.file_path, kept.thumbnail_ext)}
     assert data_files() == (candidate_files - kept_before) | completed
     with app.app_context():
         photo = db.session.get(Photo, photo_id)
@@ -597,7 +598,7 @@ def test_two_tabs_keeping_one_image_at_once_make_one_photo(app, generate, poll_u
     assert rows(Photo) == 1
     name = image.file_path.rsplit("/", 1)[1]
     assert data_files() == {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", image.rendition_ext)}
+        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", image.thumbnail_ext)}
     with app.app_context():
         photo = db.session.scalar(select(Photo))
         assert stored(session_id)[42].photo_id == photo.id and photo.original_path == f"generated/completed/{name}"
@@ -624,10 +625,10 @@ def test_two_images_of_the_same_bytes_kept_at_once_make_one_photo(generate, poll
     [loser] = [image for image in (one, other) if image.id == lost["image"]["id"]]
     winner = one if loser is other else other
     assert stored(loser.session_id)[42].file_path == loser.file_path  # still a candidate, files and all
-    won = {f"photos/{p}" for p in {winner.file_path} | renditions_of(winner.file_path, winner.rendition_ext)}
+    won = {f"photos/{p}" for p in {winner.file_path} | thumbnails_of(winner.file_path, winner.thumbnail_ext)}
     name = winner.file_path.rsplit("/", 1)[1]
     completed = {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", winner.rendition_ext)}
+        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", winner.thumbnail_ext)}
     assert data_files() == (before - won) | completed
 
 
@@ -651,7 +652,7 @@ def test_a_reject_that_read_the_image_before_another_tab_kept_it_leaves_it_kept(
     assert client.post(f"/generate/sessions/{session_id}/discard").status_code == 303
     name = image.file_path.rsplit("/", 1)[1]
     assert data_files() == {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", image.rendition_ext)}  # the photo's
+        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", image.thumbnail_ext)}  # the photo's
 
 
 def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves_that_image_kept(
@@ -674,7 +675,7 @@ def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves
     assert rows(Photo) == 1
     name = keeping.file_path.rsplit("/", 1)[1]
     assert data_files() == {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in renditions_of(f"generated/completed/{name}", keeping.rendition_ext)}
+        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", keeping.thumbnail_ext)}
     assert client.get(f"/generate/sessions/{session_id}").status_code == 200  # it still holds the kept image
 
 
@@ -704,8 +705,8 @@ def test_deciding_an_image_another_tab_discarded_meanwhile_is_a_404_and_changes_
     assert response.status_code == 404
 
     assert set(stored(session_id)) == {42} and rows(Photo) == 1
-    assert data_files() == before - {f"photos/{p}" for p in {undecided.file_path} | renditions_of(
-        undecided.file_path, undecided.rendition_ext)}
+    assert data_files() == before - {f"photos/{p}" for p in {undecided.file_path} | thumbnails_of(
+        undecided.file_path, undecided.thumbnail_ext)}
 
 
 # --- InvokeAI down or misbehaving ----------------------------------------------------------

@@ -18,14 +18,15 @@ from flask import url_for
 from sqlalchemy import event
 
 from app.extensions import cache, db
-from app.models import Photo, rendition_version
+from app.models import Photo
 from app.services import storage
+from app.services.thumbnails import url_version
 
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
 GRID_STATEMENTS = 2  # the user (with its photo counts and library version, joined to its login session), the rows
 DETAIL_STATEMENTS = 4  # the user, the photo, its newer and older neighbours
-RENDITION_STATEMENTS = 2  # the user, the photo
+THUMBNAIL_STATEMENTS = 2  # the user, the photo
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def add_photos(app, owner_id: int, count: int, prefix: str) -> list[int]:
         for i in range(count):
             taken = newest - timedelta(hours=i // 2)  # pairs share a time: the id breaks the tie
             photos.append(Photo(owner_id=owner_id, source="uploaded" if i % 3 else "generated",
-                                original_path=f"uploaded/2026-06-01/{prefix}{i:04d}.jpg", rendition_ext="jpg",
+                                original_path=f"uploaded/2026-06-01/{prefix}{i:04d}.jpg", thumbnail_ext="jpg",
                                 original_name=f"{prefix}{i}.jpg", sha256=f"{prefix}{i:04d}".ljust(64, "0"),
                                 format="JPEG", mime_type="image/jpeg", file_size=1000 + i, width=4000,
                                 height=3000, taken_at=taken, sorted_at=taken, exif={"Make": "Test"}))
@@ -138,7 +139,7 @@ def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):
     photo_id = photo_ids[0]
     with app.app_context():
         photo = db.session.get(Photo, photo_id)
-        path = storage.resolve(storage.photos_root(app.config["DATA_DIR"]), photo.rendition_path("grid"))
+        path = storage.resolve(storage.photos_root(app.config["DATA_DIR"]), photo.thumbnail_path("grid"))
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "JPEG")
@@ -147,10 +148,10 @@ def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):
     body = response.get_data()
     response.close()
     assert response.status_code == 200 and body == buffer.getvalue()
-    assert len(statements) <= RENDITION_STATEMENTS, statements
+    assert len(statements) <= THUMBNAIL_STATEMENTS, statements
     again, warm = counted(f"/thumbnails/{photo_id}/grid", cold=False)
     again.close()
-    assert len(warm) == 1, warm  # the user: the photo's rendition path was kept in the cache
+    assert len(warm) == 1, warm  # the user: the photo's thumbnail path was kept in the cache
 
 
 @pytest.mark.parametrize("source", [None, "uploaded"])
@@ -167,8 +168,8 @@ def test_the_grid_links_are_the_urls_url_for_makes(app, client, photo_ids, sourc
         with app.test_request_context(base_url=f"http://localhost{script_root}"):
             photos = {p.id: p for p in db.session.scalars(db.select(Photo).where(Photo.id.in_(photo_ids)))}
             expected = [(url_for("photos.detail", photo_id=photo_id, source=source),
-                         url_for("thumbnails.rendition", photo_id=photo_id, size="grid",
-                                 v=rendition_version(photos[photo_id].sha256)))
+                         url_for("thumbnails.photo", photo_id=photo_id, size="grid",
+                                 v=url_version(photos[photo_id].sha256)))
                         for photo_id in photo_ids if source is None or photos[photo_id].source == source][:PAGE_SIZE]
         assert shown == expected
         assert all(href.startswith(f"{script_root}/photos/") for href, _ in shown)

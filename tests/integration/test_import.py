@@ -20,7 +20,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import RENDITION_SIZES, Photo
+from app.models import Photo
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"  # 100 x 68
@@ -54,9 +55,9 @@ def listed(output: str, title: str) -> dict[str, str]:
 
 
 def files_of(photos: list[Photo]) -> set[str]:
-    """What data/ holds for these photos: each original and its renditions, nothing else."""
+    """What data/ holds for these photos: each original and its thumbnails, nothing else."""
     return {f"photos/{path}" for photo in photos
-            for path in (photo.original_path, *(photo.rendition_path(size) for size in RENDITION_SIZES))}
+            for path in (photo.original_path, *(photo.thumbnail_path(size) for size in THUMBNAIL_SIZES))}
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +104,8 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
         assert (photo.owner_id, photo.original_name) == (user_id, row["path"].name)
         assert (photo.format, photo.width, photo.height) == (row["format"], *display), row["file"]
         assert (data_dir / "photos" / photo.original_path).read_bytes() == row["path"].read_bytes()
-        for size in RENDITION_SIZES:
-            with Image.open(data_dir / "photos" / photo.rendition_path(size)) as image:
+        for size in THUMBNAIL_SIZES:
+            with Image.open(data_dir / "photos" / photo.thumbnail_path(size)) as image:
                 assert max(image.size) == min(app.config[f"{size.upper()}_SIZE"], max(display)), row["file"]
                 assert (image.width >= image.height) == (display[0] >= display[1]), row["file"]
     assert data_files() == files_of(list(photos.values()))

@@ -21,8 +21,9 @@ from sqlalchemy import func, select, update
 from app import create_app
 from app.cli import gallery as gallery_cli
 from app.extensions import db
-from app.models import RENDITION_SIZES, Photo
+from app.models import Photo
 from app.services import storage
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES, thumbnail_path
 
 
 @dataclass
@@ -86,7 +87,7 @@ def test_a_missing_original_is_reported_and_its_row_kept_even_with_repair(galler
     assert repaired.exit_code == 2 and repaired.findings == [finding]
     assert repaired.summary.endswith(": 1 problem, 0 repaired, 1 left.")
     assert photo_count(app) == 4
-    assert gallery.file(photo.rendition("grid")).is_file()  # its renditions stay too
+    assert gallery.file(photo.thumbnail("grid")).is_file()  # its thumbnails stay too
 
 
 def test_a_missing_candidate_file_is_reported(gallery, check):
@@ -98,7 +99,7 @@ def test_a_missing_candidate_file_is_reported(gallery, check):
 def test_files_no_row_points_to_are_reported_then_quarantined_with_their_path(gallery, check, photos_dir,
                                                                                data_dir):
     strays = {"uploaded/2026-01-02/0123456789abcdef.jpg": (photos_dir / UPLOADS[0]).read_bytes(),
-              "thumbnails/uploaded/2026-01-02/0123456789abcdef.grid.jpg": b"\xff\xd8 an orphan rendition",
+              "thumbnails/uploaded/2026-01-02/0123456789abcdef.grid.jpg": b"\xff\xd8 an orphan thumbnail",
               "generated/sessions/999/fedcba9876543210.png": (photos_dir / UPLOADS[2]).read_bytes(),
               "notes.txt": b"dropped here by hand"}
     for relative, content in strays.items():
@@ -135,8 +136,8 @@ def test_a_changed_original_is_a_sha256_mismatch_never_repaired(gallery, check):
     original = gallery.file(photo.path)
     changed = original.read_bytes() + b"appended by some other program"  # still a decodable JPEG
     original.write_bytes(changed)
-    for size in RENDITION_SIZES:  # newer than the original, so only the hash is wrong
-        os.utime(gallery.file(photo.rendition(size)))
+    for size in THUMBNAIL_SIZES:  # newer than the original, so only the hash is wrong
+        os.utime(gallery.file(photo.thumbnail(size)))
     finding = (f"photos/{photo.path}: SHA-256 differs from {photo.label}'s row: the file changed or is damaged; "
                "restore it from a backup")
 
@@ -146,13 +147,13 @@ def test_a_changed_original_is_a_sha256_mismatch_never_repaired(gallery, check):
     assert original.read_bytes() == changed
 
 
-def test_an_undecodable_original_is_reported_and_its_renditions_are_not_touched(gallery, check, app):
+def test_an_undecodable_original_is_reported_and_its_thumbnails_are_not_touched(gallery, check, app):
     photo = gallery.photos[1]
     original = gallery.file(photo.path)
     stat = original.stat()
     truncated = original.read_bytes()[: stat.st_size // 2]
     original.write_bytes(truncated)
-    os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as old as before: the renditions stay fresh
+    os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as old as before: the thumbnails stay fresh
     with app.app_context():  # the row agrees with the bytes, so only the decode can tell
         db.session.execute(update(Photo).where(Photo.id == photo.id)
                            .values(sha256=hashlib.sha256(truncated).hexdigest()))
@@ -171,18 +172,18 @@ def test_an_undecodable_original_is_reported_and_its_renditions_are_not_touched(
     (lambda path: path.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG"), "cannot be decoded"),
 ], ids=["missing", "stale", "undecodable"])
 @pytest.mark.parametrize("which", ["upload", "upload with alpha", "kept generation", "candidate"])
-def test_a_bad_rendition_is_found_and_re_made(gallery, check, damage, problem, which):
+def test_a_bad_thumbnail_is_found_and_re_made(gallery, check, damage, problem, which):
     item = {"upload": gallery.photos[1], "upload with alpha": gallery.photos[2], "kept generation": gallery.photos[3],
             "candidate": gallery.candidate}[which]
-    good = {size: decodes(gallery.file(item.rendition(size))) for size in RENDITION_SIZES}
-    damage(gallery.file(item.rendition("grid")))
-    finding = f"photos/{item.rendition('grid')}: {item.label}'s grid rendition {problem}"
+    good = {size: decodes(gallery.file(item.thumbnail(size))) for size in THUMBNAIL_SIZES}
+    damage(gallery.file(item.thumbnail("grid")))
+    finding = f"photos/{item.thumbnail('grid')}: {item.label}'s grid thumbnail {problem}"
 
     assert check().findings == [finding]
     repaired = check("--repair")
     assert (repaired.exit_code, repaired.findings) == (1, [finding + " -> re-made from the original"])
-    assert {size: decodes(gallery.file(item.rendition(size))) for size in RENDITION_SIZES} == good
-    assert gallery.file(item.rendition("grid")).stat().st_mtime_ns >= gallery.file(item.path).stat().st_mtime_ns
+    assert {size: decodes(gallery.file(item.thumbnail(size))) for size in THUMBNAIL_SIZES} == good
+    assert gallery.file(item.thumbnail("grid")).stat().st_mtime_ns >= gallery.file(item.path).stat().st_mtime_ns
     assert check().exit_code == 0
 
 
@@ -192,7 +193,7 @@ def test_a_row_whose_path_leaves_the_data_folder_is_refused_not_read(gallery, ch
     with app.app_context():
         row = db.session.get(Photo, gallery.photos[0].id)
         db.session.add(Photo(owner_id=row.owner_id, source="uploaded", original_path="../../outside.jpg",
-                             rendition_ext="jpg", original_name="x.jpg", sha256="0" * 64, format="JPEG",
+                             thumbnail_ext="jpg", original_name="x.jpg", sha256="0" * 64, format="JPEG",
                              mime_type="image/jpeg", file_size=1, width=1, height=1, uploaded_at=row.uploaded_at,
                              sorted_at=row.sorted_at))
         db.session.commit()
@@ -213,14 +214,14 @@ def test_repair_never_deletes_an_original(gallery, check, app, photos_dir, data_
     stray = gallery.file("uploaded/2026-01-02/0123456789abcdef.jpg")
     stray.parent.mkdir(parents=True)
     stray.write_bytes((photos_dir / UPLOADS[1]).read_bytes())
-    gallery.file(gallery.photos[2].rendition("preview")).unlink()
+    gallery.file(gallery.photos[2].thumbnail("preview")).unlink()
     originals_before = {path: content for path, content in gallery.all_files().items()
                         if not path.startswith("photos/thumbnails/")}
 
     outcome = check("--repair")
     assert outcome.exit_code == 2
-    # missing; changed, and its renditions older than the changed file (kept: made from the right bytes);
-    # a stray, quarantined; a missing rendition, re-made
+    # missing; changed, and its thumbnails older than the changed file (kept: made from the right bytes);
+    # a stray, quarantined; a missing thumbnail, re-made
     assert outcome.summary.endswith(": 6 problems, 2 repaired, 4 left.")
     after = gallery.all_files()
     for path, content in originals_before.items():  # each one where it was, or in quarantine
@@ -231,7 +232,7 @@ def test_repair_never_deletes_an_original(gallery, check, app, photos_dir, data_
 
 def test_exit_codes_say_nothing_found_all_repaired_or_problems_left(gallery, check):
     assert check().exit_code == 0
-    gallery.file(gallery.photos[0].rendition("grid")).unlink()
+    gallery.file(gallery.photos[0].thumbnail("grid")).unlink()
     assert check().exit_code == 2  # found, not repaired
     assert check("--repair").exit_code == 1  # found, all repaired
     assert check().exit_code == 0
@@ -280,10 +281,10 @@ def test_check_undoes_an_upload_that_crashed_before_its_commit(gallery, check, p
     content = (photos_dir / UPLOADS[1]).read_bytes()
     gallery.file(relative).parent.mkdir(parents=True)
     gallery.file(relative).write_bytes(content)
-    for size in RENDITION_SIZES:
-        rendition = gallery.file(storage.rendition_path(relative, size, "jpg"))
-        rendition.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(gallery.file(gallery.photos[1].rendition(size)), rendition)
+    for size in THUMBNAIL_SIZES:
+        thumbnail = gallery.file(thumbnail_path(relative, size, "jpg"))
+        thumbnail.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gallery.file(gallery.photos[1].thumbnail(size)), thumbnail)
     intent = crashed_note(gallery.root, pid, {"action": "place", "path": relative})
     part = gallery.root / storage.TEMP_DIR / f"{pid}-a1b2c3d4.part"
     part.write_bytes(b"half a photo")
@@ -295,7 +296,7 @@ def test_check_undoes_an_upload_that_crashed_before_its_commit(gallery, check, p
                               f"tidied: removed stale temp file photos/.tmp/{part.name}"]
     assert not intent.exists() and not part.exists()
     assert (data_dir / "quarantine" / relative).read_bytes() == content
-    assert not gallery.file("thumbnails/uploaded/2026-01-02").exists()  # its renditions are gone
+    assert not gallery.file("thumbnails/uploaded/2026-01-02").exists()  # its thumbnails are gone
 
 
 def test_check_clears_the_note_of_an_upload_that_crashed_after_its_commit(gallery, check):
@@ -312,7 +313,7 @@ def test_check_clears_the_note_of_an_upload_that_crashed_after_its_commit(galler
 def test_check_finishes_or_undoes_a_delete_that_crashed(gallery, check, app, committed):
     photo = gallery.photos[1]
     pid = finished_process_id()
-    relatives = [photo.path] + [photo.rendition(size) for size in RENDITION_SIZES]
+    relatives = [photo.path] + [photo.thumbnail(size) for size in THUMBNAIL_SIZES]
     staged = {relative: f"{pid}-{index:016x}.part" for index, relative in enumerate(relatives)}
     contents = {relative: gallery.file(relative).read_bytes() for relative in relatives}
     for relative, name in staged.items():
@@ -340,9 +341,9 @@ def test_check_finishes_or_undoes_a_delete_that_crashed(gallery, check, app, com
 def test_check_moves_back_a_keep_that_crashed_before_its_commit(gallery, check):
     candidate = gallery.candidate
     kept_path = "generated/completed/" + candidate.path.rsplit("/", 1)[1]
-    moves = [(candidate.path, kept_path)] + [(candidate.rendition(size),
-                                              storage.rendition_path(kept_path, size, candidate.rendition_ext))
-                                             for size in RENDITION_SIZES]
+    moves = [(candidate.path, kept_path)] + [(candidate.thumbnail(size),
+                                              thumbnail_path(kept_path, size, candidate.thumbnail_ext))
+                                             for size in THUMBNAIL_SIZES]
     for source, target in moves:
         os.replace(gallery.file(source), gallery.file(target))
     crashed_note(gallery.root, finished_process_id(), {"action": "move", "path": kept_path,

@@ -1,5 +1,5 @@
 """Generation under the operations settings: a kept image shows at once in a cached grid, and a
-candidate's rendition goes through X-Accel-Redirect like a photo's."""
+candidate's thumbnail goes through X-Accel-Redirect like a photo's."""
 from __future__ import annotations
 
 import pytest
@@ -42,10 +42,10 @@ def test_a_kept_image_shows_at_once_in_a_cached_grid(client, finished_image):
     assert heading(client) == heading(client, "/?source=generated") == "1 photo"
 
 
-def test_a_candidates_rendition_is_named_for_nginx(app, client, finished_image, data_dir, make_user):
+def test_a_candidates_thumbnail_is_named_for_nginx(app, client, finished_image, data_dir, make_user):
     with app.app_context():
         image = db.session.get(GenerationImage, finished_image["id"])
-        expected = image.rendition_path("grid")
+        expected = image.thumbnail_path("grid")
 
     response = client.get(f"/thumbnails/candidates/{finished_image['id']}/grid", buffered=True)
 

@@ -33,6 +33,6 @@ def test_a_short_mixed_load_has_no_errors_and_loses_no_photo(database_args, phot
     report = json.loads(figures.read_text())
     assert report["errors"] == {} and report["lost"] == []
     assert report["acknowledged"] == report["rows"] >= 3
-    assert {"grid", "detail", "rendition", "upload"} <= set(report["kinds"])
-    assert min(report["kinds"][kind]["requests"] for kind in ("upload", "detail", "rendition")) >= 3
+    assert {"grid", "detail", "thumbnail", "upload"} <= set(report["kinds"])
+    assert min(report["kinds"][kind]["requests"] for kind in ("upload", "detail", "thumbnail")) >= 3
     assert report["gallery_check"] in ("ok", "skipped")

@@ -168,3 +168,29 @@ def test_names_differing_only_in_case_stop_the_name_key_migration_before_it_chan
         connection.execute(text("UPDATE users SET username = 'ann2' WHERE id = 2"))
         connection.commit()
     assert flask_db(migrating_app, "upgrade") == 0  # renamed as the message says, the upgrade goes through
+
+
+BEFORE_THUMBNAIL_EXT = "7c1e5d2a9b40"  # the revision before rendition_ext became thumbnail_ext
+
+
+def test_the_thumbnail_ext_rename_keeps_every_rows_value_both_ways(migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_THUMBNAIL_EXT) == 0
+    add_users(migrating_app, "ann")
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        for i, ext in enumerate(["jpg", "webp"]):
+            connection.execute(text(
+                "INSERT INTO photos (owner_id, source, original_path, rendition_ext, original_name, sha256, format,"
+                " mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (1, 'uploaded', :path, :ext,"
+                " 'a.png', :sha, 'PNG', 'image/png', 1, 1, 1, '2020-01-01 00:00:00', '2020-01-01 00:00:00')"),
+                {"path": f"uploaded/2020-01-01/{i}.png", "ext": ext, "sha": str(i) * 64})
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        assert connection.execute(text("SELECT thumbnail_ext FROM photos ORDER BY id")).scalars().all() == [
+            "jpg", "webp"]
+        assert "thumbnail_ext" in {column["name"] for column in inspect(connection).get_columns("generation_images")}
+
+    assert flask_db(migrating_app, "downgrade", BEFORE_THUMBNAIL_EXT) == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        assert connection.execute(text("SELECT rendition_ext FROM photos ORDER BY id")).scalars().all() == [
+            "jpg", "webp"]

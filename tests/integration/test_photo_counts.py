@@ -28,7 +28,7 @@ def counts(app, user_id: int) -> tuple[int, int]:
 
 def generated_photo(owner_id: int, name: str) -> Photo:
     return Photo(owner_id=owner_id, source="generated", original_path=f"generated/2026-11-21/{name}.png",
-                 rendition_ext="jpg", original_name=f"{name}.png", sha256=name.ljust(64, "0"), format="PNG",
+                 thumbnail_ext="jpg", original_name=f"{name}.png", sha256=name.ljust(64, "0"), format="PNG",
                  mime_type="image/png", file_size=1, width=1, height=1, sorted_at=datetime(2026, 11, 21))
 
 
@@ -85,7 +85,7 @@ def test_gallery_check_finds_a_wrong_count_and_repair_recounts(app, client, user
 def test_recount_after_a_bulk_insert_that_bypassed_the_orm(app, user_id):
     with app.app_context():
         row = {column: getattr(generated_photo(user_id, "bulk"), column)
-               for column in ("owner_id", "source", "original_path", "rendition_ext", "original_name", "sha256",
+               for column in ("owner_id", "source", "original_path", "thumbnail_ext", "original_name", "sha256",
                               "format", "mime_type", "file_size", "width", "height", "sorted_at")}
         db.session.execute(db.insert(Photo.__table__), [row])
         db.session.commit()

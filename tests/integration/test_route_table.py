@@ -28,7 +28,8 @@ from werkzeug.routing import Rule
 from app import create_app
 from app.blueprints.auth import PUBLIC_ENDPOINTS
 from app.extensions import db
-from app.models import RENDITION_SIZES, GenerationImage, GenerationSession, Photo
+from app.models import GenerationImage, GenerationSession, Photo
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 ALICES_PHOTO = "camera/canon-eos-40d_tiny.jpg"
 ALICES_CANDIDATE = "formats/density-plot.png"  # a generated image of hers, downloaded, not kept yet
@@ -131,7 +132,7 @@ class Gallery:
     alice: FlaskClient
     bob: FlaskClient
     ids: dict[str, int]  # URL argument -> the id of something alice owns
-    secrets: list[bytes]  # every file of alice's: photo, candidate, their renditions
+    secrets: list[bytes]  # every file of alice's: photo, candidate, their thumbnails
     fresh_photo: bytes
 
     @property
@@ -160,7 +161,7 @@ def sign_in_through_the_form(client: FlaskClient, username: str, password: str) 
     return client
 
 
-def add_candidate(app, owner_id: int, original: Path, renditions: dict[str, bytes]) -> tuple[int, int]:
+def add_candidate(app, owner_id: int, original: Path, thumbnails: dict[str, bytes]) -> tuple[int, int]:
     """A finished generation session of `owner_id` with one downloaded candidate: (session id, image id)."""
     with app.app_context():
         session = GenerationSession(owner_id=owner_id, batch_id="route-table-batch", prompt="a lighthouse",
@@ -171,15 +172,15 @@ def add_candidate(app, owner_id: int, original: Path, renditions: dict[str, byte
         with Image.open(original) as decoded:
             width, height = decoded.size
         image = GenerationImage(seed_index=0, seed=1234, item_id=1, state="done", image_name="invokeai.png",
-                                rendition_ext="jpg", sha256=hashlib.sha256(content).hexdigest(), format="PNG",
+                                thumbnail_ext="jpg", sha256=hashlib.sha256(content).hexdigest(), format="PNG",
                                 file_size=len(content), image_width=width, image_height=height)
         session.images.append(image)
         db.session.add(session)
         db.session.flush()
         image.file_path = f"generated/sessions/{session.id}/{'a' * 16}.png"
         root = Path(app.config["DATA_DIR"]) / "photos"
-        for relative, data in [(image.file_path, content)] + [(image.rendition_path(size), renditions[size])
-                                                               for size in RENDITION_SIZES]:
+        for relative, data in [(image.file_path, content)] + [(image.thumbnail_path(size), thumbnails[size])
+                                                               for size in THUMBNAIL_SIZES]:
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
             (root / relative).write_bytes(data)
         db.session.commit()
@@ -194,12 +195,12 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
     root = Path(app.config["DATA_DIR"]) / "photos"
     with app.app_context():
         photo = db.session.get_one(Photo, photo_id)
-        renditions = {size: (root / photo.rendition_path(size)).read_bytes() for size in RENDITION_SIZES}
-    session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, renditions)
+        thumbnails = {size: (root / photo.thumbnail_path(size)).read_bytes() for size in THUMBNAIL_SIZES}
+    session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, thumbnails)
     make_user("bob")
     bob = sign_in_through_the_form(app.test_client(), "bob", password)
     files = [path for path in Path(app.config["DATA_DIR"]).rglob("*") if path.is_file()]
-    assert len(files) == 2 * (1 + len(RENDITION_SIZES)), f"expected two originals and their renditions: {files}"
+    assert len(files) == 2 * (1 + len(THUMBNAIL_SIZES)), f"expected two originals and their thumbnails: {files}"
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id}
     return Gallery(app, fake_invokeai, client, bob, ids, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
@@ -283,7 +284,7 @@ def test_delete_with_the_users_own_token_deletes(gallery):
     assert response.status_code == 302
     after = gallery.snapshot()
     assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) - 1
-    assert len(after["files"]) == len(before["files"]) - 1 - len(RENDITION_SIZES)
+    assert len(after["files"]) == len(before["files"]) - 1 - len(THUMBNAIL_SIZES)
 
 
 def test_the_refused_body_would_store_a_photo(gallery):
@@ -293,7 +294,7 @@ def test_the_refused_body_would_store_a_photo(gallery):
     assert response.status_code == 201, response.json
     after = gallery.snapshot()
     assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) + 1
-    assert len(after["files"]) == len(before["files"]) + 1 + len(RENDITION_SIZES)
+    assert len(after["files"]) == len(before["files"]) + 1 + len(THUMBNAIL_SIZES)
 
 
 # --- 2. another user's id is as unknown as one that never existed ----------------------------
@@ -338,8 +339,8 @@ def test_anonymous_gets_nothing_from_the_files_own_urls(app, gallery, anonymous)
     with app.test_request_context():
         photo = db.session.get_one(Photo, gallery.ids["photo_id"])
         image = db.session.get_one(GenerationImage, gallery.ids["image_id"])
-        urls = [f"/photos/{photo.id}/original"] + [thing.rendition_url(size) for thing in (photo, image)
-                                                     for size in RENDITION_SIZES]
+        urls = [f"/photos/{photo.id}/original"] + [thing.thumbnail_url(size) for thing in (photo, image)
+                                                     for size in THUMBNAIL_SIZES]
     for url in urls:
         for headers in ({}, JSON, {"Accept": "image/*"}):
             response = send(anonymous, "GET", url, headers=headers)

@@ -101,7 +101,7 @@ def photo_id(store) -> int:
 RESPONSES = {
     "grid page": lambda client, anonymous, photo_id: client.get("/"),
     "photo page": lambda client, anonymous, photo_id: client.get(f"/photos/{photo_id}"),
-    "rendition image": lambda client, anonymous, photo_id: client.get(f"/thumbnails/{photo_id}/grid", buffered=True),
+    "thumbnail image": lambda client, anonymous, photo_id: client.get(f"/thumbnails/{photo_id}/grid", buffered=True),
     "original download": lambda client, anonymous, photo_id: client.get(f"/photos/{photo_id}/original", buffered=True),
     "400 page": lambda client, anonymous, photo_id: client.post("/upload", data={}),
     "404 page": lambda client, anonymous, photo_id: client.get("/no/such/page"),
@@ -178,13 +178,13 @@ def test_files_are_served_with_the_type_that_was_decoded(store, client, content,
     photo_id = store(content, name)
 
     original = client.get(f"/photos/{photo_id}/original", buffered=True)
-    renditions = [client.get(f"/thumbnails/{photo_id}/{size}", buffered=True) for size in ("grid", "preview")]
+    thumbnails = [client.get(f"/thumbnails/{photo_id}/{size}", buffered=True) for size in ("grid", "preview")]
 
     assert original.status_code == 200 and original.mimetype == original_type
     assert original.data == content
     assert parse_options_header(original.headers["Content-Disposition"])[0] == "attachment"
-    assert [r.mimetype for r in renditions] == ["image/jpeg", "image/jpeg"]
-    for response in [original, *renditions]:
+    assert [r.mimetype for r in thumbnails] == ["image/jpeg", "image/jpeg"]
+    for response in [original, *thumbnails]:
         assert "html" not in response.content_type and "svg" not in response.content_type
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -1,4 +1,4 @@
-"""`flask thumbnails rebuild`: renditions made again from the originals, all or only the missing."""
+"""`flask thumbnails rebuild`: thumbnails made again from the originals, all or only the missing."""
 from __future__ import annotations
 
 import shutil
@@ -28,7 +28,7 @@ def identity(path: Path) -> tuple[int, int]:
 
 @pytest.fixture
 def photos(runner, app, user_id, photos_dir, tmp_path):
-    """Four imported photos (one with alpha, so WebP renditions), by original name."""
+    """Four imported photos (one with alpha, so WebP thumbnails), by original name."""
     folder = tmp_path / "few"
     folder.mkdir()
     for name in FILES:
@@ -41,9 +41,9 @@ def photos(runner, app, user_id, photos_dir, tmp_path):
 
 
 @pytest.fixture
-def renditions(photos, data_dir):
-    """{(original name, size): path} of every rendition."""
-    return {(name, size): data_dir / "photos" / photo.rendition_path(size)
+def thumbnails(photos, data_dir):
+    """{(original name, size): path} of every thumbnail."""
+    return {(name, size): data_dir / "photos" / photo.thumbnail_path(size)
             for name, photo in photos.items() for size in ("grid", "preview")}
 
 
@@ -55,37 +55,37 @@ def sizes_of(paths) -> dict:
     return result
 
 
-def test_missing_only_makes_exactly_the_missing_files_again(runner, photos, renditions, data_files):
-    gone = {key: renditions[key] for key in [("canon-eos-40d_tiny.jpg", "grid"),
+def test_missing_only_makes_exactly_the_missing_files_again(runner, photos, thumbnails, data_files):
+    gone = {key: thumbnails[key] for key in [("canon-eos-40d_tiny.jpg", "grid"),
                                              ("png-palette-transparent.png", "preview")]}
     expected_sizes = sizes_of(gone)
     for path in gone.values():
         path.unlink()
-    kept = {key: identity(path) for key, path in renditions.items() if key not in gone}
+    kept = {key: identity(path) for key, path in thumbnails.items() if key not in gone}
 
     result = rebuild(runner, "--missing-only")
 
     assert result.exit_code == 0, result.output
-    assert "Re-made the renditions of 2 of 2 photos (4 in the gallery); 0 with problems." in result.output
+    assert "Re-made the thumbnails of 2 of 2 photos (4 in the gallery); 0 with problems." in result.output
     assert sizes_of(gone) == expected_sizes
-    assert {key: identity(renditions[key]) for key in kept} == kept  # the others were not touched
+    assert {key: identity(thumbnails[key]) for key in kept} == kept  # the others were not touched
     assert data_files() == files_of(list(photos.values()))
-    assert "Re-made the renditions of 0 of 0 photos" in rebuild(runner, "--missing-only").output
+    assert "Re-made the thumbnails of 0 of 0 photos" in rebuild(runner, "--missing-only").output
 
 
-def test_a_full_rebuild_makes_every_rendition_again(runner, photos, renditions, data_files):
-    before, expected_sizes = {key: identity(path) for key, path in renditions.items()}, sizes_of(renditions)
+def test_a_full_rebuild_makes_every_thumbnail_again(runner, photos, thumbnails, data_files):
+    before, expected_sizes = {key: identity(path) for key, path in thumbnails.items()}, sizes_of(thumbnails)
 
     result = rebuild(runner)
 
     assert result.exit_code == 0, result.output
-    assert "Re-made the renditions of 4 of 4 photos (4 in the gallery); 0 with problems." in result.output
-    assert all(identity(path) != before[key] for key, path in renditions.items())
-    assert sizes_of(renditions) == expected_sizes
+    assert "Re-made the thumbnails of 4 of 4 photos (4 in the gallery); 0 with problems." in result.output
+    assert all(identity(path) != before[key] for key, path in thumbnails.items())
+    assert sizes_of(thumbnails) == expected_sizes
     assert data_files() == files_of(list(photos.values()))
 
 
-def test_a_missing_or_undecodable_original_is_reported_and_fails_the_run(runner, photos, renditions, data_dir,
+def test_a_missing_or_undecodable_original_is_reported_and_fails_the_run(runner, photos, thumbnails, data_dir,
                                                                          data_files):
     missing, damaged = photos["nikon-coolpix-p6000_gps.jpg"], photos["blackberry-z10_6mp_o6.jpg"]
     (data_dir / "photos" / missing.original_path).unlink()
@@ -95,34 +95,34 @@ def test_a_missing_or_undecodable_original_is_reported_and_fails_the_run(runner,
     result = rebuild(runner)
 
     assert result.exit_code == 1
-    assert "Re-made the renditions of 2 of 4 photos (4 in the gallery); 2 with problems." in result.output
+    assert "Re-made the thumbnails of 2 of 4 photos (4 in the gallery); 2 with problems." in result.output
     assert listed(result.output, "Problems (photo id, original)") == {
         f"{missing.id} {missing.original_path}": "the original is missing",
         f"{damaged.id} {damaged.original_path}": "the original cannot be used: not an image the gallery can read "
                                                  "(it takes JPEG, PNG, WebP, GIF, TIFF, HEIC or AVIF)",
     }
-    assert data_files() == files_before  # their old renditions stay; no temp file is left
+    assert data_files() == files_before  # their old thumbnails stay; no temp file is left
 
 
-def test_renditions_of_the_wrong_kind_are_replaced_and_the_row_follows(runner, app, photos, data_dir, data_files):
-    """A JPEG whose row says its renditions are WebP (as an older decoder might have judged its alpha)."""
+def test_thumbnails_of_the_wrong_kind_are_replaced_and_the_row_follows(runner, app, photos, data_dir, data_files):
+    """A JPEG whose row says its thumbnails are WebP (as an older decoder might have judged its alpha)."""
     photo = photos["nikon-coolpix-p6000_gps.jpg"]
     with app.app_context():
-        db.session.execute(update(Photo).where(Photo.id == photo.id).values(rendition_ext="webp"))
+        db.session.execute(update(Photo).where(Photo.id == photo.id).values(thumbnail_ext="webp"))
         db.session.commit()
     for size in ("grid", "preview"):  # what that older run left on disk
-        jpg = data_dir / "photos" / photo.rendition_path(size)
+        jpg = data_dir / "photos" / photo.thumbnail_path(size)
         jpg.rename(jpg.with_suffix(".webp"))
 
     result = rebuild(runner, "--missing-only")  # the row's WebP files are there: only a full rebuild sees it
 
-    assert "Re-made the renditions of 0 of 0 photos" in result.output
+    assert "Re-made the thumbnails of 0 of 0 photos" in result.output
     result = rebuild(runner)
 
     assert result.exit_code == 0, result.output
     with app.app_context():
-        assert db.session.get(Photo, photo.id).rendition_ext == "jpg"
+        assert db.session.get(Photo, photo.id).thumbnail_ext == "jpg"
     for size in ("grid", "preview"):
-        with Image.open(data_dir / "photos" / photo.rendition_path(size)) as image:
+        with Image.open(data_dir / "photos" / photo.thumbnail_path(size)) as image:
             assert image.format == "JPEG"
     assert data_files() == files_of(list(photos.values()))  # the WebP files are gone

@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Photo
-from app.services import imaging
+from app.services import processing
 from app.services import photos as photo_service
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "photos"  # the `photos_dir` fixture's folder
@@ -33,7 +33,7 @@ SIX_MP_JPEG = "camera/nikon-d70_6mp.jpg"
 # What a person sees the decoded format stored as, whatever the client called the file.
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "TIFF": "tif",
               "HEIF": "heic", "AVIF": "avif"}
-RENDITION_FORMATS = {"jpg": "JPEG", "webp": "WEBP"}
+THUMBNAIL_FORMATS = {"jpg": "JPEG", "webp": "WEBP"}
 ORIGINAL_PATH = re.compile(r"uploaded/(\d{4}-\d\d-\d\d)/([0-9a-f]{16})\.([a-z]+)")
 HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>\n"
 SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64">'
@@ -111,7 +111,7 @@ def stored(app):
     ("formats/", "odd/", "camera/"),
     ("large/leica-t-typ701_16mp_o8.jpg", "large/moto-g9-plus_16mp_emptygps.jpg",
      "orientation/landscape_0.jpg", "orientation/portrait_6.jpg")))
-def test_a_photo_is_stored_byte_for_byte_with_both_renditions(name, manifest, upload, stored, photo_count,
+def test_a_photo_is_stored_byte_for_byte_with_both_thumbnails(name, manifest, upload, stored, photo_count,
                                                                data_files, data_dir, app):
     row = next(row for row in manifest if row["file"] == name)
     original_bytes = row["path"].read_bytes()
@@ -134,19 +134,19 @@ def test_a_photo_is_stored_byte_for_byte_with_both_renditions(name, manifest, up
     original = data_dir / "photos" / photo.original_path
     assert sha256(original.read_bytes()) == sha256(original_bytes) == photo.sha256
 
-    renditions = {}
+    thumbnails = {}
     for size in ("grid", "preview"):
-        relative = f"photos/thumbnails/uploaded/{day}/{stem}.{size}.{photo.rendition_ext}"
+        relative = f"photos/thumbnails/uploaded/{day}/{stem}.{size}.{photo.thumbnail_ext}"
         with Image.open(data_dir / relative) as image:
-            assert image.format == RENDITION_FORMATS[photo.rendition_ext]
+            assert image.format == THUMBNAIL_FORMATS[photo.thumbnail_ext]
             # Upright, in proportion, never upscaled: the long edge is the configured size at most.
             long_edge = min(app.config[f"{size.upper()}_SIZE"], max(display))
             assert max(image.size) == long_edge
             assert (image.width >= image.height) == (display[0] >= display[1])
             assert abs(min(image.size) - min(display) * long_edge / max(display)) <= 1
-        renditions[size] = relative
-    # Exactly the original and its two renditions: no temp file, nothing else.
-    assert data_files() == {f"photos/{photo.original_path}", *renditions.values()}
+        thumbnails[size] = relative
+    # Exactly the original and its two thumbnails: no temp file, nothing else.
+    assert data_files() == {f"photos/{photo.original_path}", *thumbnails.values()}
 
 
 def test_a_form_post_answers_with_the_results_page(upload, photos_dir, photo_count):
@@ -337,19 +337,19 @@ def test_a_photo_over_the_pixel_limit_is_refused(app_config, too_big, upload, ph
     assert upload(photos_dir / TINY_JPEG).status_code == 201
 
 
-def fill_the_disk_on_the_second_rendition(monkeypatch):
-    """The first rendition is written and renamed into place; the second fills the disk half-way."""
-    real_save = imaging.save_rendition
+def fill_the_disk_on_the_second_thumbnail(monkeypatch):
+    """The first thumbnail is written to its temp file; the second fills the disk half-way."""
+    real_save = processing.encode_thumbnail
     calls = []
 
     def save(image, path, *args):
         calls.append(path)
         if len(calls) == 1:
             return real_save(image, path, *args)
-        path.write_bytes(b"\xff\xd8\xff half a rendition")
+        path.write_bytes(b"\xff\xd8\xff half a thumbnail")
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(imaging, "save_rendition", save)
+    monkeypatch.setattr(processing, "encode_thumbnail", save)
 
 
 def fail_the_insert(monkeypatch):
@@ -364,7 +364,7 @@ def fail_the_insert(monkeypatch):
 
 @pytest.mark.parametrize("app_config", [{"PROPAGATE_EXCEPTIONS": False}], ids=["error pages"])
 @pytest.mark.parametrize("break_ingest, status, message", [
-    (fill_the_disk_on_the_second_rendition, 507, "the disk is full"),
+    (fill_the_disk_on_the_second_thumbnail, 507, "the disk is full"),
     (fail_the_insert, 500, "unexpected error"),
 ], ids=["disk full", "database fails"])
 def test_a_failure_mid_upload_leaves_nothing_half_made(break_ingest, status, message, monkeypatch, upload,

@@ -9,7 +9,7 @@ It makes a fresh data folder in a temp folder (with its SQLite database, unless 
 names an empty PostgreSQL database), runs `flask db upgrade`, creates a user, and starts gunicorn
 itself. Uploaders post real photos from ../shared/photos, each a unique byte variant (a token
 after the JPEG end marker: still decodable, never a duplicate); browsers read grid pages, photo
-pages, renditions and originals, for --seconds and, with --at-least N, until N uploads were
+pages, thumbnails and originals, for --seconds and, with --at-least N, until N uploads were
 acknowledged and N photo pages and N thumbnails read (a busy machine makes the run longer,
 never a run of nothing; it gives up, as an error, GIVE_UP_AFTER seconds past --seconds).
 The Redis is TEST_REDIS_URL's when that is set. Then it stops gunicorn, prints requests/s and latency per kind
@@ -45,12 +45,12 @@ from sqlalchemy import create_engine, inspect, text
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = ROOT.parent / "shared" / "photos"
 sys.path.insert(0, str(ROOT))
-from app.services.storage import rendition_path  # noqa: E402  (the layout the server writes)
+from app.services.thumbnails import thumbnail_path  # noqa: E402  (the layout the server writes)
 
 USERNAME, PASSWORD = "load", "load-test-password-" + secrets.token_hex(8)
 REQUEST_TIMEOUT = 120  # seconds: as long as gunicorn's --timeout
 GIVE_UP_AFTER = 240  # seconds past --seconds that --at-least may add
-GOAL_KINDS = ("upload", "detail", "rendition")  # the work --at-least counts
+GOAL_KINDS = ("upload", "detail", "thumbnail")  # the work --at-least counts
 DEFAULT_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVER_PROBLEMS = {  # kind -> what it looks like in gunicorn's log (the app's log goes there too)
     "database is locked": re.compile(r"database is locked"),
@@ -222,7 +222,7 @@ def browser(url: str, goal: Goal, results: Results, seed: int) -> None:
             continue
         photo_id = rng.choice(photo_ids)
         fetch(session, url, f"/photos/{photo_id}", "detail", results)
-        fetch(session, url, f"/thumbnails/{photo_id}/{rng.choice(['grid', 'preview'])}", "rendition", results)
+        fetch(session, url, f"/thumbnails/{photo_id}/{rng.choice(['grid', 'preview'])}", "thumbnail", results)
         if rng.random() < 0.2:
             fetch(session, url, f"/photos/{photo_id}/original", "original", results)
 
@@ -259,12 +259,12 @@ def run_clients(url: str, seconds: float, at_least: int, uploaders: int, browser
 # --- after the run -----------------------------------------------------------------------
 
 def lost_photos(database_url: str, data_dir: Path, acknowledged: list[int]) -> tuple[list[str], int]:
-    """What is missing of each acknowledged photo (row, original, renditions), and how many rows there are."""
+    """What is missing of each acknowledged photo (row, original, thumbnails), and how many rows there are."""
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             rows = {row.id: row for row in connection.execute(
-                text("SELECT id, original_path, rendition_ext FROM photos"))}
+                text("SELECT id, original_path, thumbnail_ext FROM photos"))}
     finally:
         engine.dispose()
     root = data_dir / "photos"
@@ -274,7 +274,7 @@ def lost_photos(database_url: str, data_dir: Path, acknowledged: list[int]) -> t
         if row is None:
             problems.append(f"photo {photo_id}: no row")
             continue
-        paths = [row.original_path] + [rendition_path(row.original_path, size, row.rendition_ext)
+        paths = [row.original_path] + [thumbnail_path(row.original_path, size, row.thumbnail_ext)
                                        for size in ("grid", "preview")]
         problems += [f"photo {photo_id}: {path} missing" for path in paths if not (root / path).is_file()]
     return problems, len(rows)

@@ -1,10 +1,12 @@
-"""imaging: decode() on the real photo corpus, the renditions it makes, and the files it refuses."""
+"""imaging: decode() on the real photo corpus, the thumbnails it makes, and the files it refuses."""
 from __future__ import annotations
 
 import io
 import os
 import random
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -47,21 +49,21 @@ def test_every_corpus_file_decodes_upright_at_its_display_size(corpus_row):
 
     assert decoded.format == corpus_row["format"]
     assert (decoded.width, decoded.height) == display
-    assert set(decoded.renditions) == set(SIZES)
+    assert set(decoded.thumbnails) == set(SIZES)
     for name, edge in SIZES.items():
-        rendition = decoded.renditions[name]
+        thumbnail = decoded.thumbnails[name]
         long_edge = min(edge, max(display))  # never upscaled
         scale = long_edge / max(display)
-        assert max(rendition.size) == long_edge, name
-        assert rendition.width == pytest.approx(display[0] * scale, abs=1), name
-        assert rendition.height == pytest.approx(display[1] * scale, abs=1), name
-        assert rendition.mode in ("RGB", "L", "RGBA"), name
+        assert max(thumbnail.size) == long_edge, name
+        assert thumbnail.width == pytest.approx(display[0] * scale, abs=1), name
+        assert thumbnail.height == pytest.approx(display[1] * scale, abs=1), name
+        assert thumbnail.mode in ("RGB", "L", "RGBA"), name
     assert len(decoded.icc_profile or b"") == int(corpus_row["icc_bytes"])
 
 
 def test_a_photo_smaller_than_the_grid_is_never_upscaled(photos_dir):
     decoded = decode(photos_dir / "camera/canon-eos-40d_tiny.jpg")
-    assert {name: image.size for name, image in decoded.renditions.items()} == {
+    assert {name: image.size for name, image in decoded.thumbnails.items()} == {
         "preview": (100, 68), "grid": (100, 68)}
 
 
@@ -80,18 +82,18 @@ def test_fitted_size(size, edge, expected):
 
 @pytest.fixture(scope="session")
 def upright(photos_dir) -> dict[str, dict[str, Image.Image]]:
-    """The renditions of landscape_1 and portrait_1, whose EXIF orientation 1 means 'as stored'."""
-    return {kind: decode(photos_dir / f"orientation/{kind}_1.jpg").renditions
+    """The thumbnails of landscape_1 and portrait_1, whose EXIF orientation 1 means 'as stored'."""
+    return {kind: decode(photos_dir / f"orientation/{kind}_1.jpg").thumbnails
             for kind in ("landscape", "portrait")}
 
 
 @pytest.mark.parametrize("kind", ["landscape", "portrait"])
 @pytest.mark.parametrize("orientation", range(9))
 def test_every_exif_orientation_comes_out_upright(photos_dir, upright, kind, orientation):
-    renditions = decode(photos_dir / f"orientation/{kind}_{orientation}.jpg").renditions
+    thumbnails = decode(photos_dir / f"orientation/{kind}_{orientation}.jpg").thumbnails
     for name in SIZES:
-        assert renditions[name].size == upright[kind][name].size, name
-        assert difference(renditions[name], upright[kind][name]) < SAME_PICTURE, name
+        assert thumbnails[name].size == upright[kind][name].size, name
+        assert difference(thumbnails[name], upright[kind][name]) < SAME_PICTURE, name
 
 
 @pytest.mark.parametrize("kind", ["landscape", "portrait"])
@@ -111,7 +113,7 @@ def test_the_orientation_check_tells_a_turned_picture_apart(upright, kind, trans
     "formats/png-exif-orientation-3.png",
 ])
 def test_real_rotated_photos_match_pillows_own_transpose(photos_dir, file):
-    grid = decode(photos_dir / file).renditions["grid"]
+    grid = decode(photos_dir / file).thumbnails["grid"]
     expected = opened(photos_dir / file, draft=(400, 400))
     assert grid.width / grid.height == pytest.approx(expected.width / expected.height, rel=0.01)
     assert difference(grid, expected) < SAME_PICTURE
@@ -122,14 +124,14 @@ def test_heic_orientation_tag_is_not_applied_a_second_time(photos_dir):
     path = photos_dir / "formats/samsung-galaxy-s10plus.heic"
     decoded = decode(path)
     assert (decoded.width, decoded.height) == (3024, 4032)
-    assert decoded.renditions["grid"].size == (300, 400)
+    assert decoded.thumbnails["grid"].size == (300, 400)
     with Image.open(path) as as_decoded_by_libheif:
-        assert difference(decoded.renditions["grid"], as_decoded_by_libheif) < SAME_PICTURE
+        assert difference(decoded.thumbnails["grid"], as_decoded_by_libheif) < SAME_PICTURE
 
 
 def test_cmyk_photo_keeps_its_tones_and_turns_upright(photos_dir):
     """The CMYK file (orientation 6) and the greyscale file are the same picture, stored landscape."""
-    grid = decode(photos_dir / "odd/cmyk-orientation6-canon-5d3.jpg").renditions["grid"]
+    grid = decode(photos_dir / "odd/cmyk-orientation6-canon-5d3.jpg").thumbnails["grid"]
     expected = opened(photos_dir / "odd/grayscale-canon-5d3.jpg").transpose(Image.Transpose.ROTATE_270)
     assert grid.mode == "RGB"
     assert difference(grid, expected) < SAME_PICTURE  # inverted CMYK would be ~200 off
@@ -151,13 +153,13 @@ def test_cmyk_photo_keeps_its_tones_and_turns_upright(photos_dir):
 ])
 def test_unusual_files_give_display_modes(photos_dir, file, mode):
     decoded = decode(photos_dir / file)
-    assert {image.mode for image in decoded.renditions.values()} == {mode}
-    assert decoded.rendition_ext == ("webp" if mode == "RGBA" else "jpg")
+    assert {image.mode for image in decoded.thumbnails.values()} == {mode}
+    assert decoded.has_alpha == (mode == "RGBA")
 
 
 def test_sixteen_bit_png_keeps_its_colours(photos_dir):
     """The Dutch flag: red, white and blue bands, not clipped to white by a bad 16-bit conversion."""
-    grid = decode(photos_dir / "formats/png-16bit-rgb.png").renditions["grid"]
+    grid = decode(photos_dir / "formats/png-16bit-rgb.png").thumbnails["grid"]
     red, white, blue = (grid.getpixel((grid.width // 2, y)) for y in (20, grid.height // 2, grid.height - 20))
     assert red[0] > 150 > red[2]
     assert min(white) > 240
@@ -169,13 +171,13 @@ def test_sixteen_bit_greyscale_is_scaled_to_eight_bits(tmp_path):
     for x, value in enumerate([0, 32768, 65535]):
         image.putpixel((x, 0), value)
     image.save(tmp_path / "grey16.png")
-    grid = decode(tmp_path / "grey16.png").renditions["grid"]
+    grid = decode(tmp_path / "grey16.png").thumbnails["grid"]
     assert grid.mode == "L"
     assert [grid.getpixel((x, 0)) for x in range(3)] == [0, 128, 255]
 
 
 def test_palette_transparency_is_kept_as_alpha(photos_dir):
-    grid = decode(photos_dir / "formats/png-palette-transparent.png").renditions["grid"]
+    grid = decode(photos_dir / "formats/png-palette-transparent.png").thumbnails["grid"]
     low, high = grid.getextrema()[3]
     assert low < 255 == high
 
@@ -191,15 +193,15 @@ def test_real_transparency_in_any_format_is_kept(tmp_path, mode, file_format, na
     image.paste((0,) * len(mode), (0, 0, 20, 30))  # left half fully transparent
     image.save(tmp_path / name, file_format, **({"lossless": True} if file_format == "WEBP" else {}))
     decoded = decode(tmp_path / name)
-    assert decoded.renditions["grid"].mode == "RGBA"
-    assert decoded.rendition_ext == "webp"
-    assert decoded.renditions["grid"].getpixel((5, 15))[3] == 0
-    assert decoded.renditions["grid"].getpixel((35, 15))[3] == 255
+    assert decoded.thumbnails["grid"].mode == "RGBA"
+    assert decoded.has_alpha
+    assert decoded.thumbnails["grid"].getpixel((5, 15))[3] == 0
+    assert decoded.thumbnails["grid"].getpixel((35, 15))[3] == 255
 
 
 def test_animated_gif_gives_its_first_frame(photos_dir):
     path = photos_dir / "formats/rotating-earth-animated.gif"
-    grid = decode(path).renditions["grid"]
+    grid = decode(path).thumbnails["grid"]
     with Image.open(path) as animation:
         first = animation.convert("RGB")
         animation.seek(animation.n_frames // 2)
@@ -221,7 +223,7 @@ def test_a_24_mp_jpeg_is_decoded_at_reduced_scale(photos_dir, monkeypatch):
     decoded = decode(photos_dir / "large/unsplash-craft-beer_24mp_progressive.jpg")
     assert (decoded.width, decoded.height) == (6000, 4000)  # the facts are the full size's
     assert SIZES["preview"] <= max(resized_from[0]) <= 3000
-    assert decoded.renditions["preview"].size == (1600, 1067)
+    assert decoded.thumbnails["preview"].size == (1600, 1067)
 
 
 @pytest.mark.parametrize("file", ["large/samsung-galaxy-s7-edge_12mp.jpg", "large/canon-eos-5d_13mp_portrait.jpg",
@@ -262,15 +264,34 @@ def test_a_large_shrink_is_box_reduced_once_before_the_bands(monkeypatch):
     assert max(high for _, high in ImageChops.difference(banded, whole).getextrema()) <= 2
 
 
-def test_smaller_renditions_of_a_megapixel_or_more_finish_with_many_decodes_at_once(photos_dir):
-    """The smaller renditions are made on the resize pool, in one piece even when large: a pool task
+def test_a_forked_child_resizes_on_a_pool_of_its_own():
+    """A forked child (a gunicorn worker of a preloaded app) has none of its parent's pool threads: a
+    task sent to the parent's pool would wait for ever. It starts its own, with no fork hook needed."""
+    code = """
+import os
+from app.services import imaging
+parent = imaging.resize_pool()
+parent.submit(int).result()
+child = os.fork()
+if child == 0:
+    pool = imaging.resize_pool()
+    os._exit(0 if pool is not parent and pool.submit(int, "42").result(timeout=20) == 42 else 1)
+print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "0", result.stderr
+
+
+def test_smaller_thumbnails_of_a_megapixel_or_more_finish_with_many_decodes_at_once(photos_dir):
+    """The smaller thumbnails are made on the resize pool, in one piece even when large: a pool task
     that waited for band tasks could wait for ever once every pool thread did the same."""
     path = photos_dir / "large/kodak-pixpro-s1_16mp.jpg"  # 4640 x 3480
     sizes = {"large": 3000, "medium": 1500, "grid": 400}
     results: list[dict] = []
 
     def decode_and_read():
-        results.append({name: image.size for name, image in imaging.decode(path, MAX_PIXELS, sizes).renditions.items()})
+        results.append({name: image.size for name, image in imaging.decode(path, MAX_PIXELS, sizes).thumbnails.items()})
 
     callers = [threading.Thread(target=decode_and_read, daemon=True) for _ in range(2 * len(os.sched_getaffinity(0)) + 2)]
     for caller in callers:
@@ -280,60 +301,15 @@ def test_smaller_renditions_of_a_megapixel_or_more_finish_with_many_decodes_at_o
     assert results == [{"large": (3000, 2250), "medium": (1500, 1125), "grid": (400, 300)}] * len(callers)
 
 
-# --- saved renditions -----------------------------------------------------------------------------
+# --- colour profiles -----------------------------------------------------------------------------
 
-def quantization_at(quality: int) -> dict:
-    """The quantization tables libjpeg writes at `quality`."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16)).save(buffer, "JPEG", quality=quality)
-    with Image.open(buffer) as image:
-        return image.quantization
-
-
-def saved_rendition(decoded: imaging.DecodedImage, folder: Path, name: str = "grid") -> Path:
-    path = folder / f"{name}.{decoded.rendition_ext}"
-    imaging.save_rendition(decoded.renditions[name], path, decoded.rendition_ext, 85, decoded.icc_profile)
-    return path
-
-
-@pytest.mark.parametrize("file", [
-    "camera/nikon-coolpix-p6000_gps.jpg",  # GPS position: must not travel into the rendition
-    "camera/blackberry-z10_6mp_o6.jpg",  # orientation 6: a tag in the rendition would turn it again
-    "odd/icc-400kb-progressive.jpg",
-    "formats/denali.webp",
-    "formats/png-palette-transparent.png",
-])
-def test_saved_rendition_has_the_colour_profile_and_no_exif(photos_dir, tmp_path, file):
-    decoded = decode(photos_dir / file)
-    with Image.open(saved_rendition(decoded, tmp_path)) as saved:
-        assert saved.format == {"jpg": "JPEG", "webp": "WEBP"}[decoded.rendition_ext]
-        assert saved.size == decoded.renditions["grid"].size
-        assert saved.info.get("icc_profile") == decoded.icc_profile
-        assert "exif" not in saved.info
-        assert len(saved.getexif()) == 0
-
-
-@pytest.mark.parametrize("file, icc_bytes", [("odd/icc-400kb-progressive.jpg", 399_788),
-                                             ("formats/denali.webp", 6_922)])
-def test_colour_profile_is_kept(photos_dir, file, icc_bytes):
+@pytest.mark.parametrize("file, icc_bytes, carried", [("odd/icc-400kb-progressive.jpg", 399_788, False),
+                                                      ("formats/denali.webp", 6_922, True)])
+def test_a_small_colour_profile_is_carried_into_the_thumbnails_and_a_large_one_is_not(photos_dir, file, icc_bytes,
+                                                                                      carried):
     decoded = decode(photos_dir / file)
     assert len(decoded.icc_profile) == icc_bytes
-
-
-def test_jpeg_rendition_is_baseline_at_the_requested_quality(photos_dir, tmp_path):
-    decoded = decode(photos_dir / "odd/icc-400kb-progressive.jpg")  # a progressive source
-    with Image.open(saved_rendition(decoded, tmp_path, "preview")) as saved:
-        assert not saved.info.get("progressive")
-        assert saved.quantization == quantization_at(85)
-        assert saved.quantization != quantization_at(95)
-
-
-def test_rendition_with_alpha_is_saved_as_webp_with_alpha(photos_dir, tmp_path):
-    decoded = decode(photos_dir / "formats/png-palette-transparent.png")
-    assert decoded.rendition_ext == "webp"
-    with Image.open(saved_rendition(decoded, tmp_path)) as saved:
-        assert saved.mode == "RGBA"
-        assert saved.getextrema()[3][0] < 255
+    assert decoded.thumbnail_profile == (decoded.icc_profile if carried else None)
 
 
 # --- files that are refused -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from app.services import imaging, metadata
 
-SMALL = {"grid": 64}  # the metadata does not depend on the rendition sizes
+SMALL = {"grid": 64}  # the metadata does not depend on the thumbnail sizes
 
 
 def columns_of(path: Path) -> dict:

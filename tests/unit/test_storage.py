@@ -1,6 +1,7 @@
 """storage: paths kept under the photos folder, server-made names, writes that leave nothing half-made."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -128,39 +129,102 @@ def test_stream_to_temp_on_a_full_disk_says_so_and_leaves_nothing(root, monkeypa
     assert files_under(root) == []
 
 
-# --- write_atomically and move_into_place ----------------------------------------------------------
+# --- placing --------------------------------------------------------------------------------------
 
-def test_write_atomically_puts_the_file_in_place_and_nothing_else(root):
-    destination = root / "thumbnails/uploaded/2026-11-21/a.jpg"
-    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"rendition"), root=root)
-    assert destination.read_bytes() == b"rendition"
-    assert files_under(root) == [destination]
+THUMBNAIL = "thumbnails/uploaded/2026-11-21/a.grid.jpg"
+ORIGINAL = "uploaded/2026-11-21/a.jpg"
 
 
-def test_write_atomically_leaves_nothing_when_the_writer_fails(root):
-    destination = root / "thumbnails/uploaded/2026-11-21/a.jpg"
+def test_placing_writes_each_file_once_in_tmp_and_renames_it_once_into_place(root, monkeypatch):
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(storage.os, "replace", lambda a, b: (renames.append((Path(a), Path(b))), real_replace(a, b)))
+    with storage.placing(root, "upload", "place", ORIGINAL) as place:
+        temp = place.write("grid.jpg", lambda path: path.write_bytes(b"thumbnail"))
+        assert temp.parent == root / storage.TEMP_DIR and storage.pid_of(temp.name) == os.getpid()
+        place.files({THUMBNAIL: temp})
+    assert (root / THUMBNAIL).read_bytes() == b"thumbnail"
+    assert files_under(root) == [root / THUMBNAIL]  # the note went once the block was done
+    # One rename for the thumbnail (the other is the note's own, in .tmp), from the temp file written.
+    assert [(a, b) for a, b in renames if b.parent != root / storage.TEMP_DIR] == [(temp, root / THUMBNAIL)]
 
-    def half_a_write(temp: Path):
-        temp.write_bytes(b"half a rend")
-        raise ValueError("encoder failed")
 
-    with pytest.raises(ValueError, match="encoder failed"):
-        storage.write_atomically(destination, half_a_write, root=root)
-    assert files_under(root) == []
+def test_placing_undoes_every_file_and_the_note_when_its_block_fails(root):
+    (root / "uploaded/2026-11-21").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match="the commit failed"):
+        with storage.placing(root, "upload", "place", ORIGINAL) as place:
+            original = place.stream(io.BytesIO(b"photo"), lambda chunk: None)
+            thumbnail = place.write("grid.jpg", lambda path: path.write_bytes(b"thumbnail"))
+            spare = place.write("preview.jpg", lambda path: path.write_bytes(b"never placed"))
+            place.files({THUMBNAIL: thumbnail, ORIGINAL: original})
+            assert len([p for p in files_under(root) if p.name.endswith(storage.INTENT_SUFFIX)]) == 1
+            raise RuntimeError("the commit failed")
+    assert files_under(root) == []  # placed files, temp files and the note: all gone
+    assert not spare.exists()
 
 
-def test_write_atomically_keeps_the_old_file_when_the_new_one_fails(root):
-    destination = root / "thumbnails/uploaded/2026-11-21/a.jpg"
-    storage.write_atomically(destination, lambda temp: temp.write_bytes(b"old"), root=root)
+def test_placing_leaves_the_temp_files_it_did_not_place_when_it_succeeds(root):
+    with storage.placing(root, "upload") as place:  # a worker: the writer places them later
+        temp = place.write("grid.jpg", lambda path: path.write_bytes(b"thumbnail"))
+    assert files_under(root) == [temp]
 
-    def full_disk(temp: Path):
-        temp.write_bytes(b"ne")
+
+def test_a_write_the_disk_refuses_leaves_no_temp_file_and_keeps_the_old_file(root):
+    with storage.placing(root, "remake") as place:
+        place.files({THUMBNAIL: place.write("grid.jpg", lambda path: path.write_bytes(b"old"))})
+
+    def full_disk(path: Path):
+        path.write_bytes(b"ne")
         raise disk_error(errno.ENOSPC)
 
-    with pytest.raises(StorageError, match="Could not write a rendition: the disk is full"):
-        storage.write_atomically(destination, full_disk, root=root)
-    assert destination.read_bytes() == b"old"
-    assert files_under(root) == [destination]
+    with pytest.raises(StorageError, match="Could not write a thumbnail: the disk is full"):
+        with storage.placing(root, "remake") as place:
+            place.files({THUMBNAIL: place.write("grid.jpg", full_disk)})
+    assert (root / THUMBNAIL).read_bytes() == b"old"
+    assert files_under(root) == [root / THUMBNAIL]
+
+
+def test_placing_moves_files_back_when_its_block_fails(root):
+    source, target = root / "generated/sessions/1/a.png", root / "generated/completed/a.png"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"candidate")
+    with pytest.raises(RuntimeError):
+        with storage.placing(root, "keep", "move", "generated/completed/a.png",
+                             source="generated/sessions/1/a.png") as place:
+            place.move(source, target)
+            assert target.is_file() and not source.exists()
+            raise RuntimeError("the commit failed")
+    assert files_under(root) == [source]
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["commit", "failed commit"])
+def test_placing_sets_files_aside_under_a_note_and_drops_or_restores_them(root, fails):
+    day = root / "uploaded/2026-11-21"
+    day.mkdir(parents=True)
+    (day / "a.jpg").write_bytes(b"photo")
+    seen = {}
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with storage.placing(root, "delete") as place:
+            place.set_aside("delete", ORIGINAL, [ORIGINAL, THUMBNAIL], doing="delete the photo")
+            [intent] = [p for p in files_under(root) if p.name.endswith(storage.INTENT_SUFFIX)]
+            seen = storage.read_intent(intent)
+            assert not (day / "a.jpg").exists()
+            if fails:
+                raise RuntimeError("the commit failed")
+    assert seen["action"] == "delete" and set(seen["staged"]) == {ORIGINAL, THUMBNAIL}
+    assert files_under(root) == ([] if not fails else [day / "a.jpg"])
+    assert day.exists() == fails  # the emptied day folder goes with a finished delete
+
+
+def test_placing_reaches_each_crash_point_in_order(root, monkeypatch):
+    reached = []
+    monkeypatch.setattr(storage, "crash_point", reached.append)
+    with storage.placing(root, "upload") as place:
+        original = place.stream(io.BytesIO(b"photo"), lambda chunk: None)
+        grid = place.write("grid.jpg", lambda path: path.write_bytes(b"thumbnail"))
+    with storage.placing(root, "upload", "place", ORIGINAL, temps=[original, grid]) as place:
+        place.files({THUMBNAIL: grid, ORIGINAL: original})
+    assert reached == ["upload-original-written", "upload-grid-written", "upload-files-placed", "upload-committed"]
 
 
 def test_move_into_place_makes_the_folders(root):
@@ -255,11 +319,10 @@ def finished_process_id() -> int:
 
 
 def test_every_temp_file_is_in_tmp_and_named_by_its_writer(root):
-    seen = []
-    storage.write_atomically(root / "thumbnails/uploaded/2026-11-21/a.jpg",
-                             lambda temp: (seen.append(temp), temp.write_bytes(b"r")), root=root)
+    with storage.placing(root, "upload") as place:
+        written = place.write("grid.jpg", lambda temp: temp.write_bytes(b"r"))
     upload = storage.stream_to_temp(root, io.BytesIO(b"photo"), lambda chunk: None)
-    for temp in (seen[0], upload, storage.new_temp_path(root), storage.temp_path_for(root / ".tmp" / "grid.jpg")):
+    for temp in (written, upload, storage.new_temp_path(root), storage.temp_path_for(root / ".tmp" / "grid.jpg")):
         assert temp.parent == root / storage.TEMP_DIR
         assert storage.pid_of(temp.name) == os.getpid()
 
@@ -345,13 +408,13 @@ def test_record_intent_writes_a_readable_note_under_this_process(root):
 
 def test_remove_files_removes_intents_last_and_keeps_the_tmp_folder(root, monkeypatch):
     intent = storage.record_intent(root, "place", "uploaded/2026-11-21/a.jpg")
-    rendition = root / "thumbnails/uploaded/2026-11-21/a.grid.jpg"
-    rendition.parent.mkdir(parents=True)
-    rendition.write_bytes(b"r")
+    thumbnail = root / "thumbnails/uploaded/2026-11-21/a.grid.jpg"
+    thumbnail.parent.mkdir(parents=True)
+    thumbnail.write_bytes(b"r")
     order = []
     real_unlink = Path.unlink
     monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: (order.append(self.name),
                                                                         real_unlink(self, missing_ok=missing_ok)))
-    storage.remove_files([intent, rendition])
-    assert order == [rendition.name, intent.name]
+    storage.remove_files([intent, thumbnail])
+    assert order == [thumbnail.name, intent.name]
     assert (root / storage.TEMP_DIR).is_dir()
