@@ -61,26 +61,39 @@ def run_unit_of_work(work: Callable[[], T], attempts: int) -> T:
 
 def schema_is_behind(exc: BaseException | None) -> bool:
     """Whether `exc`, an error that reached the 500 page, comes from a database the migrations have not
-    brought to this code's head (`flask db upgrade` forgotten, or not re-run after an update).
+    brought to this code's head (`flask db upgrade` forgotten, or not re-run after an update); logged.
 
     Asked only on that error path, never per request: a working gallery pays nothing for it. A
     database error pays one SELECT of alembic_version (alembic reads the migration files for the
     head once per process); any other error is answered at once.
     """
+    gap = schema_gap(exc)
+    if gap is not None:
+        log.warning("%s: run `flask --app app db upgrade`", gap)
+    return gap is not None
+
+
+def schema_gap(exc: BaseException | None) -> str | None:
+    """"the database is at migration X, this code needs Y" when `exc` is a database error of a schema
+    behind the migrations' head; None for any other error (or a database that cannot be reached)."""
     if not isinstance(exc, DBAPIError) or is_transient(exc):
-        return False
+        return None
     from alembic.runtime.migration import MigrationContext
 
+    alembic_log = logging.getLogger("alembic.runtime.migration")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)  # its "Context impl SQLiteImpl" lines say nothing here
     try:
         with db.engine.connect() as connection:
             current = set(MigrationContext.configure(connection).get_current_heads())
     except DBAPIError:
-        return False  # the database cannot be reached at all: not a schema to upgrade
-    behind = current != migration_heads()
-    if behind:
-        log.error("the database is at migration %s, this code needs %s: run `flask --app app db upgrade`",
-                  ", ".join(sorted(current)) or "none", ", ".join(sorted(migration_heads())))
-    return behind
+        return None  # the database cannot be reached at all: not a schema to upgrade
+    finally:
+        alembic_log.setLevel(level)
+    if current == migration_heads():
+        return None
+    return (f"the database is at migration {', '.join(sorted(current)) or 'none'}, "
+            f"this code needs {', '.join(sorted(migration_heads()))}")
 
 
 @cache

@@ -196,3 +196,22 @@ def test_other_database_errors_stay_a_500(unmigrated):
     response = unmigrated.test_client().get("/login")
 
     assert response.status_code == 500 and UPGRADE not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("args", [["users", "list"], ["gallery", "check"], ["photos", "import", "."],
+                                  ["thumbnails", "rebuild"]], ids=lambda args: " ".join(args))
+def test_a_command_on_a_database_never_upgraded_is_one_line_naming_the_upgrade(args, tmp_path):
+    result = flask_command(tmp_path, args)
+
+    assert result.returncode == 2, result.stderr
+    head = ", ".join(ScriptDirectory(str(ROOT / "alembic")).get_heads())
+    assert result.stderr.splitlines() == [f"Error: the database is at migration none, this code needs {head}: "
+                                          f"run `{UPGRADE}` first."]
+
+
+def test_a_command_after_the_upgrade_runs(tmp_path):
+    assert flask_command(tmp_path, ["db", "upgrade"]).returncode == 0
+
+    result = flask_command(tmp_path, ["users", "list"])
+
+    assert result.returncode == 0, result.stderr
