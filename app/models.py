@@ -51,7 +51,7 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # How many photos the user has from each source, kept by the Photo events at the end of this
     # module in the same transaction as the row: the grid's "N photos" comes with the signed-in
-    # user, not from a COUNT(*) over the owner's photos (8 ms at 100 000 on SQLite).
+    # user, not from a COUNT(*) over the owner's photos, which grows with the library.
     uploaded_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     generated_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Part of the key of every cached read of this user's library (services/cache.py): bumped in the

@@ -40,8 +40,8 @@ def tune_process_for_ingest() -> None:
     uploads and the CLI; each import or rebuild worker process); a second call does nothing.
 
     By default glibc raises its mmap threshold after the first large free and serves later large
-    buffers from its heap, which it keeps: a worker's RSS stayed 50-80 MB higher after its first
-    24 MP photo. A fixed threshold turns that off, so large buffers (Pillow's image blocks,
+    buffers from its heap, which it keeps: a worker's RSS stays high after its first large photo
+    (tests/benchmarks/README.md has the figures). A fixed threshold turns that off, so large buffers (Pillow's image blocks,
     libjpeg's coefficient arrays) go back to the system when freed. Fetching them again costs
     page faults on every photo; so Pillow keeps up to 48 MB of its own freed blocks (what a 16 MP
     photo's decode and resize use at once) and reuses them. The peak does not grow by them: a
@@ -67,7 +67,7 @@ def tune_process_for_ingest() -> None:
 
 def make_room_for_the_decoder(image: Image.Image) -> None:
     """Give back Pillow's kept blocks that would lie idle beside the decoder's own large buffers: a
-    progressive JPEG's coefficients, which libjpeg holds all at once (72 MB at 24 MP), or the planes
+    progressive JPEG's coefficients, which libjpeg holds all at once (more than the decoded image), or the planes
     libheif decodes a HEIC or AVIF into before the image is copied out of them. They are kept again
     as later images are freed."""
     if image.format in ("HEIF", "AVIF"):
@@ -238,7 +238,7 @@ def heif_registered() -> bool:
 
 
 def register_heif() -> None:
-    """pillow-heif (about 7 MB resident) is loaded on the first ISO media file, so most processes
+    """pillow-heif (libheif and its codecs) is loaded on the first ISO media file, so most processes
     never carry it."""
     if heif_registered():
         return

@@ -4,7 +4,7 @@ decode, encode the thumbnails into temp files, read the metadata columns; and th
 
 Nothing here imports Flask, SQLAlchemy or Redis (tests/unit/test_processing.py holds it to that),
 so a worker process that imports this module carries Pillow and not the web app: a spawned
-import worker starts in a fraction of the time and about 50 MB smaller. That is why the encoding
+import worker starts in a fraction of the time and far smaller (tests/benchmarks/README.md). That is why the encoding
 of thumbnails lives here and not in services/thumbnails, which owns the rest of them (sizes,
 paths, versions, placing, re-making on request) and needs the app for it.
 """

@@ -104,7 +104,7 @@ def create_first_admin(username: str, password: str) -> User:
     sees only the accounts committed before it began, and both inserts would go through.
     """
     username = check_username(username)
-    password_hash = generate_password_hash(check_password(password))  # ~50 ms: not under the lock
+    password_hash = generate_password_hash(check_password(password))  # scrypt is slow on purpose: not under the lock
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text(f"LOCK TABLE {User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
     first = select(literal(username), literal(username_key_of(username)), literal(password_hash),
