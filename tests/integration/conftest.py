@@ -5,6 +5,7 @@ again on PostgreSQL. The schema is made by the migrations, once per backend.
 """
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -13,14 +14,14 @@ from pathlib import Path
 
 import flask_migrate
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
 from testapp import log_in, make_app, multipart_body
 from app.extensions import db
-from app.models import User
+from app.models import Photo, User
 
 
 @dataclass
@@ -145,6 +146,21 @@ def data_files(data_dir):
     def files() -> set[str]:
         return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file()}
     return files
+
+
+@pytest.fixture
+def row_count(app):
+    """row_count(Model) -> how many rows its table holds now."""
+    def count(model) -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(model))
+    return count
+
+
+@pytest.fixture
+def photo_count(row_count):
+    """photo_count() -> how many photos the database holds now (everyone's)."""
+    return functools.partial(row_count, Photo)
 
 
 @pytest.fixture

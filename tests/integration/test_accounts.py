@@ -11,6 +11,8 @@ from bs4 import BeautifulSoup
 from PIL import Image
 from sqlalchemy import insert, select
 
+from testapp import csrf_token, page_text, sign_in
+
 from app.extensions import db
 from app.models import LoginSession, Photo, User
 from app.services import users as user_service
@@ -20,24 +22,12 @@ NEW_PASSWORD = "a brand new passphrase"
 
 # --- helpers ------------------------------------------------------------------------------
 
-def sign_in(client, username: str, password: str, next: str | None = None, address: str = "127.0.0.1"):
-    """POST the login form as a browser at `address` would."""
-    form = {"username": username, "password": password}
-    if next is not None:
-        form["next"] = next
-    return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address})
-
-
 def login_next(response) -> str | None:
     """The `next` of a redirect to the login page; None when it leads elsewhere."""
     location = urlsplit(response.headers.get("Location", ""))
     if location.path != "/login":
         return None
     return parse_qs(location.query).get("next", [""])[0]
-
-
-def page_text(response) -> str:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ", strip=True)
 
 
 def jpeg(colour: tuple[int, int, int]) -> bytes:
@@ -686,10 +676,6 @@ def test_a_deleted_accounts_session_does_not_open_a_new_account(runner, app, mak
 
 # --- with CSRF protection on, as in production ---------------------------------------------
 
-def csrf_token(response) -> str:
-    return BeautifulSoup(response.data, "html.parser").select_one("input[name=csrf_token]")["value"]
-
-
 class TestWithCsrf:
     @pytest.fixture
     def app_config(self):
@@ -699,7 +685,7 @@ class TestWithCsrf:
         assert sign_in(anonymous, "alice", password).status_code == 400
         assert anonymous.get("/").status_code == 302
 
-        token = csrf_token(anonymous.get("/login"))
+        token = csrf_token(anonymous.get("/login").text)
         response = anonymous.post("/login", data={"username": "alice", "password": password, "csrf_token": token})
         assert response.status_code == 302
         assert anonymous.get("/").status_code == 200
@@ -709,7 +695,7 @@ class TestWithCsrf:
         page = client.get("/")
         assert page.status_code == 200
 
-        assert client.post("/logout", data={"csrf_token": csrf_token(page)}).status_code == 302
+        assert client.post("/logout", data={"csrf_token": csrf_token(page.text)}).status_code == 302
         assert client.get("/").status_code == 302
 
     def test_setup_needs_the_token_too(self, anonymous, accounts):
@@ -717,7 +703,7 @@ class TestWithCsrf:
         assert anonymous.post("/setup", data=form).status_code == 400
         assert accounts() == {}
 
-        form["csrf_token"] = csrf_token(anonymous.get("/setup"))
+        form["csrf_token"] = csrf_token(anonymous.get("/setup").text)
         assert anonymous.post("/setup", data=form).status_code == 302
         assert list(accounts()) == ["admin"]
 

@@ -3,14 +3,13 @@ passes `flask gallery check`: on SQLite (online backup API) and on PostgreSQL (p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from testapp import log_in, make_app
+from testapp import log_in, make_app, sha256
 from sample_gallery import app_config, gallery  # noqa: F401  (fixtures)
 from sqlalchemy import create_engine, func, make_url, select, text
 
@@ -18,10 +17,6 @@ from app.extensions import db
 from app.models import GenerationImage, Photo, User
 
 RESTORED_DATABASE = "gallery_h12_restore"  # made and dropped by these tests, next to the test database
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def files_under(folder: Path) -> set[str]:
@@ -105,7 +100,7 @@ def test_backup_then_restore_into_an_empty_folder_passes_check(gallery, backup, 
         visitor = log_in(restored.test_client(), user_id)
         photo = gallery.photos[1]
         with visitor.get(f"/photos/{photo.id}/original") as original:
-            assert original.status_code == 200 and hashlib.sha256(original.data).hexdigest() == photo.sha256
+            assert original.status_code == 200 and sha256(original.data) == photo.sha256
         with visitor.get(f"/thumbnails/{photo.id}/grid") as grid:
             assert grid.status_code == 200
     finally:

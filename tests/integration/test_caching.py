@@ -18,11 +18,9 @@ from app.extensions import db
 from app.models import Photo, User
 from app.services import cache as gallery_cache
 from app.services import photos as photo_service
-from testapp import log_in, make_app, multipart_body
+from testapp import GPS_JPEG, TINY_JPEG, log_in, make_app, multipart_body
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
 
-TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"
-GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 
 
 @pytest.fixture

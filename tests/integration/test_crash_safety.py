@@ -8,7 +8,6 @@ makes the worker SIGKILL itself at that step of storage.placing (named <label>-<
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import requests
 from live_server import TIMEOUT, env, flask_cli, servers, visit  # noqa: F401  (fixtures)
 from PIL import Image
+from testapp import sha256
 from sqlalchemy import select
 
 from app.extensions import db
@@ -33,10 +33,6 @@ STAGES = {
     "upload-files-placed": "undid an interrupted upload",  # all three files in place, no row yet
     "upload-committed": "cleared a finished place",  # the row is committed; no answer was sent
 }
-
-
-def sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
 
 
 def crash(stage: str, server, env, servers, visit, content: bytes) -> None:

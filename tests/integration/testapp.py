@@ -1,11 +1,15 @@
-"""The integration tests' app factory, sign-in, upload bodies and generate form (imported by conftest and tests)."""
+"""The integration tests' app factory, sign-in, upload bodies and generate form, the corpus photos they
+upload and the readers of what comes back (imported by conftest and tests; fixtures live in conftest)."""
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, urlsplit
+
+from bs4 import BeautifulSoup
 
 from fake_invokeai import TINY_SD15
 from app import create_app
@@ -15,6 +19,14 @@ from app.models import User
 from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
+JSON = {"Accept": "application/json"}  # the header of a request made by the page's script
+
+# Photos of the shared corpus (../shared/photos) that many tests upload.
+TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"  # 100 x 68, 8 KB
+GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"  # 640 x 480, 160 KB, with GPS
+OTHER_GPS_JPEG = "camera/nikon-coolpix-p6000_gps2.jpg"  # the same camera, another picture
+SIX_MP_JPEG = "camera/nikon-d70_6mp.jpg"  # 1.6 MB
+TRANSPARENT_PNG = "formats/png-palette-transparent.png"
 
 
 def make_app(database_url: str, data_dir: Path, **overrides):
@@ -55,6 +67,40 @@ def log_in(client, user_id: int):
         session["_fresh"] = True
         session[SESSION_TOKEN] = token
     return client
+
+
+def sign_in(client, username: str, password: str, next: str | None = None, address: str = "127.0.0.1",
+            csrf: bool = False):
+    """POST the login form as a browser at `address` would (with the form's CSRF token when `csrf`);
+    the response. `log_in` is the shortcut for tests that are not about signing in."""
+    form = {"username": username, "password": password}
+    if next is not None:
+        form["next"] = next
+    if csrf:
+        form["csrf_token"] = csrf_token_of(client)
+    return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address})
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of a page's form (the test client's or the live server's answer's `.text`)."""
+    return BeautifulSoup(html, "html.parser").select_one("input[name=csrf_token]")["value"]
+
+
+def csrf_token_of(client) -> str:
+    """A valid CSRF token of this test client's own session, read from the login page's form."""
+    page = client.get("/login")
+    assert page.status_code == 200, f"GET /login answered {page.status_code}"
+    return csrf_token(page.text)
+
+
+def page_text(response) -> str:
+    """A page's words as a person reads them: the text of its HTML, white space folded."""
+    return " ".join(BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ").split())
+
+
+def sha256(content: bytes | Path) -> str:
+    """The hex SHA-256 of bytes, or of a file's bytes."""
+    return hashlib.sha256(content.read_bytes() if isinstance(content, Path) else content).hexdigest()
 
 
 def multipart_body(files: list[tuple[bytes, str]]) -> tuple[bytes, str]:
