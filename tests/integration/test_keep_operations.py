@@ -7,10 +7,9 @@ from bs4 import BeautifulSoup
 
 from app.extensions import db
 from app.models import GenerationImage
-from testapp import generate, invokeai_settings, log_in
+from testapp import JSON, generate, invokeai_settings, log_in
 
 PREFIX = "/protected-photos"
-JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
