@@ -19,9 +19,10 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
-from testapp import log_in, make_app, multipart_body
+import testapp
+from testapp import JSON, log_in, make_app, multipart_body
 from app.extensions import db
-from app.models import Photo, User
+from app.models import GenerationImage, Photo, User
 
 
 @dataclass
@@ -168,7 +169,7 @@ def upload_files(client):
     """upload_files([(bytes, name), ...], json=True) -> response of one POST /upload with them all."""
     def send(files: list[tuple[bytes, str]], json: bool = True, headers: dict | None = None):
         payload, content_type = multipart_body(files)
-        headers = {**({"Accept": "application/json"} if json else {}), **(headers or {})}
+        headers = {**(JSON if json else {}), **(headers or {})}
         return client.post("/upload", data=payload, headers=headers, content_type=content_type)
     return send
 
@@ -181,6 +182,54 @@ def upload(upload_files):
             content, name = Path(content).read_bytes(), name or Path(content).name
         return upload_files([(content, name)], json=json, headers=headers)
     return send
+
+
+# --- generating, against the fake InvokeAI (a module points the app at it in its app_config) -----------
+
+@pytest.fixture
+def fake(fake_invokeai):
+    """The fake InvokeAI, by the short name the generation tests use."""
+    return fake_invokeai
+
+
+@pytest.fixture
+def generate(client):
+    """generate(**form overrides) -> the new session's id (POST /generate, answered with a redirect)."""
+    return functools.partial(testapp.generate, client)
+
+
+@pytest.fixture
+def status(client):
+    """status(session_id, as_client=client) -> the response of the JSON status route the page polls."""
+    def poll(session_id: int, as_client=None):
+        return (as_client or client).post(f"/generate/sessions/{session_id}/status", headers=JSON)
+    return poll
+
+
+@pytest.fixture
+def poll_until_finished(status):
+    """poll_until_finished(session_id) -> the last status JSON; each poll ticks the fake, so no sleeping."""
+    def poll(session_id: int, limit: int = 50) -> dict:
+        for _ in range(limit):
+            response = status(session_id)
+            assert response.status_code == 200, response.get_json()
+            data = response.get_json()
+            if data["finished"]:
+                return data
+        raise AssertionError(f"session {session_id} not finished after {limit} polls: {data}")
+    return poll
+
+
+@pytest.fixture
+def stored_images(app):
+    """stored_images(session_id) -> {seed: GenerationImage} as the database has them (detached copies)."""
+    def load(session_id: int) -> dict[int, GenerationImage]:
+        with app.app_context():
+            images = db.session.scalars(select(GenerationImage).where(GenerationImage.session_id == session_id))
+            result = {image.seed: image for image in images}
+            db.session.expunge_all()
+            return result
+    return load
 
 
 @pytest.fixture

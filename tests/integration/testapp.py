@@ -16,6 +16,7 @@ from app import create_app
 from app.blueprints.auth import SESSION_TOKEN
 from app.extensions import db
 from app.models import User
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
@@ -55,6 +56,12 @@ def generate(client, **overrides) -> int:
     match = re.fullmatch(r"/generate/sessions/(\d+)", urlsplit(response.location).path)
     assert match, response.location
     return int(match[1])
+
+
+def thumbnails_of(file_path: str, ext: str) -> set[str]:
+    """The data-folder paths of the thumbnails of the original at photos/`file_path`."""
+    stem = file_path.rsplit(".", 1)[0]
+    return {f"thumbnails/{stem}.{size}.{ext}" for size in THUMBNAIL_SIZES}
 
 
 def log_in(client, user_id: int):
