@@ -20,9 +20,9 @@ from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
 import testapp
-from testapp import JSON, log_in, make_app, multipart_body
+from testapp import JSON, log_in, make_app, multipart_body, sign_in
 from app.extensions import db
-from app.models import GenerationImage, Photo, User
+from app.models import GenerationImage, LoginSession, Photo, User
 
 
 @dataclass
@@ -126,6 +126,20 @@ def client(app, user_id):
 
 
 @pytest.fixture
+def bob_id(make_user) -> int:
+    """bob: the other account, for tests of what one person may see of another's."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def bob(app, bob_id, password):
+    """A client signed in as bob through the login form."""
+    browser = app.test_client()
+    assert sign_in(browser, "bob", password).status_code == 302
+    return browser
+
+
+@pytest.fixture
 def anonymous(app):
     """A test client nobody has signed in with."""
     return app.test_client()
@@ -147,6 +161,36 @@ def data_files(data_dir):
     def files() -> set[str]:
         return {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file()}
     return files
+
+
+@pytest.fixture
+def accounts(app):
+    """accounts() -> {username: User} as the database holds them now."""
+    def read() -> dict[str, User]:
+        with app.app_context():
+            found = {user.username: user for user in db.session.scalars(select(User))}
+            db.session.expunge_all()
+            return found
+    return read
+
+
+@pytest.fixture
+def login_sessions(app):
+    """login_sessions(user_id) -> (user agent, address) of each of the user's sessions in the database."""
+    def read(user_id: int) -> list[tuple[str, str]]:
+        with app.app_context():
+            return [(row.user_agent, row.address) for row in db.session.scalars(
+                select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.id))]
+    return read
+
+
+@pytest.fixture
+def photos_of(app):
+    """photos_of(user_id) -> the original paths of that user's photos."""
+    def read(owner_id: int) -> set[str]:
+        with app.app_context():
+            return set(db.session.scalars(select(Photo.original_path).where(Photo.owner_id == owner_id)))
+    return read
 
 
 @pytest.fixture

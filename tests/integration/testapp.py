@@ -3,13 +3,15 @@ upload and the readers of what comes back (imported by conftest and tests; fixtu
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from bs4 import BeautifulSoup
+from PIL import Image
 
 from fake_invokeai import TINY_SD15
 from app import create_app
@@ -20,6 +22,7 @@ from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
+NEW_PASSWORD = "a brand new passphrase"  # what a password change sets (every test user starts with conftest's)
 JSON = {"Accept": "application/json"}  # the header of a request made by the page's script
 
 # Photos of the shared corpus (../shared/photos) that many tests upload.
@@ -88,6 +91,19 @@ def sign_in(client, username: str, password: str, next: str | None = None, addre
     return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address})
 
 
+def login_next(response) -> str | None:
+    """The `next` of a redirect to the login page; None when it leads elsewhere."""
+    location = urlsplit(response.headers.get("Location", ""))
+    if location.path != "/login":
+        return None
+    return parse_qs(location.query).get("next", [""])[0]
+
+
+def assert_hashed(stored: str, password: str) -> None:
+    assert stored.startswith(("scrypt:", "pbkdf2:"))
+    assert password not in stored
+
+
 def csrf_token(html: str) -> str:
     """The CSRF token of a page's form (the test client's or the live server's answer's `.text`)."""
     return BeautifulSoup(html, "html.parser").select_one("input[name=csrf_token]")["value"]
@@ -103,6 +119,27 @@ def csrf_token_of(client) -> str:
 def page_text(response) -> str:
     """A page's words as a person reads them: the text of its HTML, white space folded."""
     return " ".join(BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ").split())
+
+
+def grid(client) -> tuple[str, set[int]]:
+    """The grid's heading ("2 photos") and the ids of the photos it links to."""
+    page = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
+    ids = {int(a["href"].split("?")[0].rsplit("/", 1)[1]) for a in page.select("ul.grid li a")}
+    return page.h1.get_text(strip=True), ids
+
+
+def jpeg(colour=(120, 60, 30), exif: Image.Exif | None = None) -> bytes:
+    """A small real JPEG (80 x 60); another colour makes other bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 60), colour).save(buffer, "JPEG", **({"exif": exif} if exif else {}))
+    return buffer.getvalue()
+
+
+def upload_as(client, content: bytes, name: str) -> int:
+    """Upload one small file with `client` (anyone's); the stored photo's id."""
+    response = client.post("/upload", data={"photos": (io.BytesIO(content), name)}, headers=JSON)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()["files"][0]["photo_id"]
 
 
 def sha256(content: bytes | Path) -> str:
