@@ -8,7 +8,7 @@ them must survive it, although foreign keys are on for every connection.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -42,7 +42,12 @@ def rows(app) -> dict:
 
 
 def add_photo(app, owner: int, name: str) -> int:
-    execute(app, "INSERT INTO photos (owner_id, source, original_path, rendition_ext, original_name, sha256, format, "
+    """A photo row at whatever revision the database is: before and after this migration (a later one
+    renamed rendition_ext to thumbnail_ext)."""
+    with app.app_context():
+        columns = {column["name"] for column in inspect(db.engine).get_columns("photos")}
+    ext = "thumbnail_ext" if "thumbnail_ext" in columns else "rendition_ext"
+    execute(app, f"INSERT INTO photos (owner_id, source, original_path, {ext}, original_name, sha256, format, "
                  f"mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (:owner, 'generated', :path, "
                  f"'jpg', :name, :sha, 'PNG', 'image/png', 10, 8, 8, {STAMP}, {STAMP})",
             owner=owner, path=f"generated/completed/{name}.png", name=f"{name}.png", sha=name[0] * 64)
