@@ -36,12 +36,32 @@ def shown(image) -> dict:
 
 # --- keep, reject, discard ---------------------------------------------------------------
 
-def test_keep_reject_discard_and_generate_again(client, app, fake, generate, poll_until_finished, stored_images,
-                                                data_files, user_id):
+@pytest.fixture
+def three_candidates(generate, poll_until_finished, stored_images):
+    """A finished session of three downloaded candidates, seeds 42, 43 and 44: (session id, {seed: image})."""
     session_id = generate(seed=42, count=3)
     poll_until_finished(session_id)
-    images = stored_images(session_id)
-    kept, rejected = images[42], images[43]  # and images[44] stays undecided
+    return session_id, stored_images(session_id)
+
+
+@pytest.fixture
+def kept_photo(client, three_candidates) -> int:
+    """The id of the photo made by keeping seed 42 of three_candidates (43 and 44 stay undecided)."""
+    _, images = three_candidates
+    response = client.post(f"/generate/images/{images[42].id}/keep", data=shown(images[42]), headers=JSON)
+    assert response.status_code == 200, response.get_json()
+    return int(response.get_json()["image"]["photo_url"].rsplit("/", 1)[1])
+
+
+def kept_files(image) -> set[str]:
+    """Where a kept candidate's original and thumbnails go: generated/completed/, under the same name."""
+    original = f"generated/completed/{image.file_path.rsplit('/', 1)[1]}"
+    return {f"photos/{p}" for p in {original} | thumbnails_of(original, image.thumbnail_ext)}
+
+
+def test_keep_moves_the_candidate_into_the_library_once(client, app, three_candidates, data_files, user_id):
+    session_id, images = three_candidates
+    kept = images[42]
     candidate_files = {f"photos/{p}" for image in images.values()
                        for p in {image.file_path} | thumbnails_of(image.file_path, image.thumbnail_ext)}
     assert data_files() == candidate_files
@@ -53,10 +73,8 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
     photo_id = int(answer["image"]["photo_url"].rsplit("/", 1)[1])
 
     name = kept.file_path.rsplit("/", 1)[1]
-    completed = {f"photos/generated/completed/{name}"} | {
-        f"photos/{p}" for p in thumbnails_of(f"generated/completed/{name}", kept.thumbnail_ext)}
     kept_before = {f"photos/{p}" for p in {kept.file_path} | thumbnails_of(kept.file_path, kept.thumbnail_ext)}
-    assert data_files() == (candidate_files - kept_before) | completed
+    assert data_files() == (candidate_files - kept_before) | kept_files(kept)
     with app.app_context():
         photo = db.session.get(Photo, photo_id)
         assert (photo.source, photo.owner_id, photo.original_path) == ("generated", user_id, f"generated/completed/{name}")
@@ -67,15 +85,18 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
         assert photo.sha256 == kept.sha256
     assert client.post(f"/generate/images/{kept.id}/keep", data=shown(kept), headers=JSON).status_code == 409
 
-    grid = client.get("/?source=generated")
-    assert grid.status_code == 200 and f"/photos/{photo_id}" in grid.get_data(as_text=True)
-    assert f"/photos/{photo_id}" not in client.get("/?source=uploaded").get_data(as_text=True)
-    detail = client.get(f"/photos/{photo_id}")
-    assert detail.status_code == 200 and FORM["prompt"] in page_text(detail)
-    assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
 
-    # "Use these settings" pre-fills the form
-    form = BeautifulSoup(client.get(f"/generate?from_photo={photo_id}").get_data(as_text=True), "html.parser")
+def test_a_kept_image_shows_in_the_generated_grid_its_page_and_thumbnail(client, kept_photo):
+    grid = client.get("/?source=generated")
+    assert grid.status_code == 200 and f"/photos/{kept_photo}" in grid.get_data(as_text=True)
+    assert f"/photos/{kept_photo}" not in client.get("/?source=uploaded").get_data(as_text=True)
+    detail = client.get(f"/photos/{kept_photo}")
+    assert detail.status_code == 200 and FORM["prompt"] in page_text(detail)
+    assert client.get(f"/thumbnails/{kept_photo}/grid", buffered=True).status_code == 200
+
+
+def test_use_these_settings_fills_the_form_with_a_kept_images_parameters(client, kept_photo):
+    form = BeautifulSoup(client.get(f"/generate?from_photo={kept_photo}").get_data(as_text=True), "html.parser")
     assert form.select_one("textarea[name=prompt]").get_text().strip() == FORM["prompt"]
     assert form.select_one("textarea[name=negative_prompt]").get_text().strip() == FORM["negative_prompt"]
     assert form.select_one("select[name=model] option[selected]")["value"] == TINY_SD15
@@ -84,27 +105,32 @@ def test_keep_reject_discard_and_generate_again(client, app, fake, generate, pol
               ("width", "height", "steps", "cfg_scale", "seed", "count")}
     assert values == {"width": "64", "height": "72", "steps": "2", "cfg_scale": "7.5", "seed": "", "count": "1"}
 
-    # "Generate again": the same parameters, a new seed
-    again = client.post(f"/generate/again/{photo_id}")
+
+def test_generate_again_sends_a_kept_images_parameters_with_a_new_seed(client, fake, kept_photo):
+    again = client.post(f"/generate/again/{kept_photo}")
     assert again.status_code == 302 and re.fullmatch(r"/generate/sessions/\d+", urlsplit(again.location).path)
     first, second = fake.enqueued_batches()
     assert second["data"][0][0]["items"] != [42] and len(second["data"][0][0]["items"]) == 1
     for node in ("model_loader", "positive", "negative", "denoise"):
-        assert first["graph"]["nodes"][node] == second["graph"]["nodes"][node]
+        assert first["graph"]["nodes"][node] == second["graph"]["nodes"][node], node
     assert {k: v for k, v in first["graph"]["nodes"]["noise"].items() if k != "seed"} == \
         {k: v for k, v in second["graph"]["nodes"]["noise"].items() if k != "seed"}
 
-    # reject one, leave one undecided, discard: both go, files and rows; the kept photo stays
+
+def test_reject_and_discard_remove_the_other_candidates_and_leave_the_kept_photo(
+        client, app, three_candidates, kept_photo, stored_images, data_files):
+    session_id, images = three_candidates
+    rejected = images[43]  # and 44 stays undecided
     assert client.post(f"/generate/images/{rejected.id}/reject", data=shown(rejected)).status_code == 303
     assert stored_images(session_id)[43].decision == "rejected"
     response = client.post(f"/generate/sessions/{session_id}/discard")
     assert response.status_code == 303 and urlsplit(response.location).path == "/generate/sessions"
     assert set(stored_images(session_id)) == {42}
-    assert data_files() == completed  # (the "again" session is not polled yet: no files)
-    assert client.get(f"/photos/{photo_id}").status_code == 200
+    assert data_files() == kept_files(images[42])  # both others go, files and rows; the kept photo stays
+    assert client.get(f"/photos/{kept_photo}").status_code == 200
     assert client.get(f"/generate/sessions/{session_id}").status_code == 200  # it still holds the kept image
     with app.app_context():
-        assert db.session.get(Photo, photo_id) is not None
+        assert db.session.get(Photo, kept_photo) is not None
 
 
 @pytest.fixture
