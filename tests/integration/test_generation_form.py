@@ -99,7 +99,7 @@ def test_submit_enqueues_one_batch_and_redirects_at_once(client, fake, generate,
         assert session.item_ids == [3, 2, 1]
     nodes, edges = batch["graph"]["nodes"], batch["graph"]["edges"]
     assert {key: node["type"] for key, node in nodes.items()} == NODE_TYPES
-    assert all(node["id"] == key for key, node in nodes.items())
+    assert all(node["id"] == key for key, node in nodes.items()), {key: node["id"] for key, node in nodes.items()}
     assert {(f"{e['source']['node_id']}.{e['source']['field']}",
              f"{e['destination']['node_id']}.{e['destination']['field']}") for e in edges} == EDGES
     assert len(edges) == len(EDGES)

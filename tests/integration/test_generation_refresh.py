@@ -48,7 +48,7 @@ def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(
     places = []
     for _ in range(30):
         data = status(session_id).get_json()
-        assert data["problem"] is None
+        assert data["problem"] is None, f"while polling: {data['problem']}"
         for image in data["images"]:
             history = seen.setdefault(image["seed"], [])
             if not history or history[-1] != image["state"]:
@@ -57,40 +57,42 @@ def test_polling_moves_images_along_and_downloads_each_from_its_own_seed(
                 places.append(image["place"])
         if data["finished"]:
             break
-    assert data["finished"] and {image["state"] for image in data["images"]} == {"done"}
-    for history in seen.values():  # in order, never backwards
+    assert data["finished"] and {image["state"] for image in data["images"]} == {"done"}, f"after 30 polls: {seen}"
+    for seed, history in seen.items():  # in order, never backwards
         order = ["queued", "in_progress", "done"]
-        assert history == sorted(history, key=order.index) and history[-1] == "done"
-    assert {state for history in seen.values() for state in history} == {"queued", "in_progress", "done"}
-    assert places and all(isinstance(place, int) and place >= 1 for place in places)
-    assert 2 in places  # the third image waited behind two others
+        assert history == sorted(history, key=order.index) and history[-1] == "done", f"seed {seed}: {history}"
+    assert {state for history in seen.values() for state in history} == {"queued", "in_progress", "done"}, seen
+    assert places and all(isinstance(place, int) and place >= 1 for place in places), f"queue places: {places}"
+    assert 2 in places, f"queue places: {places}"  # the third image waited behind two others
 
     images = stored_images(session_id)
     assert sorted(images) == [700, 701, 702]
     assert {seed: image.item_id for seed, image in images.items()} == {700: 1, 701: 2, 702: 3}  # not [3, 2, 1]
     expected = set()
     for seed, image in images.items():
-        assert SESSION_FILE.fullmatch(image.file_path)[1] == str(session_id)
+        assert SESSION_FILE.fullmatch(image.file_path)[1] == str(session_id), f"seed {seed}: {image.file_path}"
         original = data_dir / "photos" / image.file_path
-        assert png_metadata(original)["seed"] == seed  # the file made from ITS seed
-        assert original.read_bytes() == fake.images[image.image_name]["png"]
-        assert fake.images[image.image_name]["metadata"]["seed"] == seed
-        assert (image.image_width, image.image_height, image.format) == (64, 72, "PNG")
+        assert png_metadata(original)["seed"] == seed, f"seed {seed}'s file"  # the file made from ITS seed
+        assert original.read_bytes() == fake.images[image.image_name]["png"], f"seed {seed}'s file"
+        assert fake.images[image.image_name]["metadata"]["seed"] == seed, f"seed {seed}'s InvokeAI image"
+        assert (image.image_width, image.image_height, image.format) == (64, 72, "PNG"), f"seed {seed}"
         thumbnails = {f"photos/{p}" for p in thumbnails_of(image.file_path, image.thumbnail_ext)}
-        assert all(p.startswith(f"photos/thumbnails/generated/sessions/{session_id}/") for p in thumbnails)
+        assert all(p.startswith(f"photos/thumbnails/generated/sessions/{session_id}/") for p in thumbnails), \
+            thumbnails
         expected |= {f"photos/{image.file_path}"} | thumbnails
     assert data_files() == expected
 
     for image in data["images"]:
         thumbnail = client.get(image["grid_url"], buffered=True)
-        assert thumbnail.status_code == 200 and thumbnail.mimetype.startswith("image/")
+        assert thumbnail.status_code == 200 and thumbnail.mimetype.startswith("image/"), image["grid_url"]
         with Image.open(io.BytesIO(thumbnail.data)) as decoded:
             decoded.load()
-        assert client.get(image["preview_url"], buffered=True).status_code == 200
+        assert client.get(image["preview_url"], buffered=True).status_code == 200, image["preview_url"]
 
     for _ in range(10):
-        assert status(session_id).status_code == 200
-    assert all(fake.downloads(image.image_name) == 1 for image in images.values())
+        assert status(session_id).status_code == 200, "a poll after the session finished"
+    downloads = {seed: fake.downloads(image.image_name) for seed, image in images.items()}
+    assert downloads == {700: 1, 701: 1, 702: 1}, "downloads by seed, after ten more polls"
 
     page = client.get(f"/generate/sessions/{session_id}")
     soup = BeautifulSoup(page.get_data(as_text=True), "html.parser")

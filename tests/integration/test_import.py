@@ -93,9 +93,9 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
     for row in manifest:
         photo = photos[sha256(row["path"])]
         display = int(row["display_width"]), int(row["display_height"])
-        assert (photo.owner_id, photo.original_name) == (user_id, row["path"].name)
+        assert (photo.owner_id, photo.original_name) == (user_id, row["path"].name), row["file"]
         assert (photo.format, photo.width, photo.height) == (row["format"], *display), row["file"]
-        assert (data_dir / "photos" / photo.original_path).read_bytes() == row["path"].read_bytes()
+        assert (data_dir / "photos" / photo.original_path).read_bytes() == row["path"].read_bytes(), row["file"]
         for size in THUMBNAIL_SIZES:
             with Image.open(data_dir / "photos" / photo.thumbnail_path(size)) as image:
                 assert max(image.size) == min(app.config[f"{size.upper()}_SIZE"], max(display)), row["file"]
@@ -106,7 +106,7 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
 
     assert again.exit_code == 0, again.output
     assert f"Imported 0, duplicates {count}, rejected 0, failed 0, skipped 0 (of {count} files)." in again.output
-    assert data_files() == files_of(list(photos.values())) and len(library()) == count
+    assert data_files() == files_of(list(photos.values())) and len(library()) == count, "after the second run"
 
     # The corpus folder itself also holds its README and manifest: not images by their names, so skipped.
     corpus = import_photos(runner, "--recursive", photos_dir)
@@ -114,7 +114,7 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
     assert corpus.exit_code == 0, corpus.output
     assert f"Imported 0, duplicates {count}, rejected 0, failed 0, skipped 2 (of {count + 2} files)." in corpus.output
     assert f"{NOT_IMAGES}: README.md, manifest.csv" in corpus.output.splitlines()
-    assert data_files() == files_of(list(photos.values()))
+    assert data_files() == files_of(list(photos.values())), "after importing the corpus folder itself"
 
 
 def test_bad_files_are_listed_with_their_reasons_and_leave_nothing(runner, user_id, photos_dir, folder, library,

@@ -102,9 +102,9 @@ def test_a_photo_is_stored_byte_for_byte_with_both_thumbnails(name, manifest, up
 
     response = upload(row["path"])
 
-    assert response.status_code == 201
+    assert response.status_code == 201, response.get_json()
     [outcome] = response.get_json()["files"]
-    assert outcome["result"] == "stored" and outcome["name"] == row["path"].name
+    assert outcome["result"] == "stored" and outcome["name"] == row["path"].name, outcome
     photo = stored(outcome["photo_id"])
     assert outcome["url"] == f"/photos/{photo.id}"
     assert photo_count() == 1
@@ -121,12 +121,12 @@ def test_a_photo_is_stored_byte_for_byte_with_both_thumbnails(name, manifest, up
     for size in ("grid", "preview"):
         relative = f"photos/thumbnails/uploaded/{day}/{stem}.{size}.{photo.thumbnail_ext}"
         with Image.open(data_dir / relative) as image:
-            assert image.format == THUMBNAIL_FORMATS[photo.thumbnail_ext]
+            assert image.format == THUMBNAIL_FORMATS[photo.thumbnail_ext], f"{size} thumbnail"
             # Upright, in proportion, never upscaled: the long edge is the configured size at most.
             long_edge = min(app.config[f"{size.upper()}_SIZE"], max(display))
-            assert max(image.size) == long_edge
-            assert (image.width >= image.height) == (display[0] >= display[1])
-            assert abs(min(image.size) - min(display) * long_edge / max(display)) <= 1
+            assert max(image.size) == long_edge, f"{size} thumbnail {image.size}"
+            assert (image.width >= image.height) == (display[0] >= display[1]), f"{size} thumbnail {image.size}"
+            assert abs(min(image.size) - min(display) * long_edge / max(display)) <= 1, f"{size} thumbnail {image.size}"
         thumbnails[size] = relative
     # Exactly the original and its two thumbnails: no temp file, nothing else.
     assert data_files() == {f"photos/{photo.original_path}", *thumbnails.values()}
