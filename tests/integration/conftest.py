@@ -229,6 +229,10 @@ def upload(upload_files):
 
 
 # --- generating, against the fake InvokeAI (a module points the app at it in its app_config) -----------
+# The gallery's side is driven only through its routes (the test client); InvokeAI's side is read from the
+# fake's request log (`fake.requests`, `fake.count`, `fake.enqueued_batches()`). Each polling GET the gallery
+# makes is one tick of the fake's queue, so polling the session's status route moves the images along
+# without any sleep.
 
 @pytest.fixture
 def fake(fake_invokeai):

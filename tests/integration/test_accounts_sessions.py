@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import pytest
 from bs4 import BeautifulSoup
-from sqlalchemy import select
 from testapp import NEW_PASSWORD, login_next, page_text, sign_in
-
-from app.extensions import db
-from app.models import LoginSession
 
 
 # --- a session ends for good ----------------------------------------------------------------
@@ -33,16 +29,6 @@ def signed_in(client) -> bool:
         return True
     assert login_next(page) == "/" and data.status_code == 401, (page.status_code, data.status_code)
     return False
-
-
-@pytest.fixture
-def login_sessions(app):
-    """login_sessions(user_id) -> (user agent, address) of each of the user's sessions in the database."""
-    def read(user_id: int) -> list[tuple[str, str]]:
-        with app.app_context():
-            return [(row.user_agent, row.address) for row in db.session.scalars(
-                select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.id))]
-    return read
 
 
 def test_a_cookie_copied_before_logout_is_refused_after_it(anonymous, user_id, password):

@@ -1,11 +1,8 @@
 """Generating while InvokeAI is down, misbehaving, hung (answered within one timeout: defect 5) or in
 multi-user mode.
 
-The gallery's side is driven only through its routes (the test client); InvokeAI's side is read from
-the fake's request log (`fake.requests`, `fake.count`, `fake.enqueued_batches()`). Each polling GET the
-gallery makes is one tick of the fake's queue, so polling the session's status route moves the images along
-without any sleep. Every test checks what is left behind: rows, and files under data/. The generation
-fixtures (`fake`, `generate`, `status`, `poll_until_finished`, `stored_images`, `row_count`) are in conftest.py.
+Driven through the routes against the fake InvokeAI, with the generation fixtures of conftest.py (whose
+comment says how); every test checks what is left behind: rows, and files under data/.
 """
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """The unit tests of the InvokeAI client (app/services/invokeai.py): InvokeAI's answers through `responses`,
 a fake clock in place of the module's `time`, and the fixtures the test_invokeai_*.py files import:
 `from invokeai_answers import api, auth_client, client, clock`.
+
+Every call goes through `responses` (it stands in for the HTTP adapter, so no socket is opened); the failure
+tables follow API.md §5. The module's clock is a fake one, so retries do not sleep and the total deadline can
+be crossed without waiting.
 """
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """invokeai: the one HTTP client of InvokeAI, its calls against InvokeAI's real answers
 (../shared/invokeai/API.md), and its one error type.
 
-Every call goes through `responses` (it stands in for the HTTP adapter, so no socket is opened); the
-module's clock is a fake one, so retries do not sleep and the total deadline can be crossed without
-waiting. The fixtures and answer helpers are in invokeai_answers.py.
+With the fixtures and answer helpers of invokeai_answers.py (no socket, a fake clock).
 """
 from __future__ import annotations
 

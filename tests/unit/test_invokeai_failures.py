@@ -1,9 +1,7 @@
 """invokeai: the failure modes of API.md §5, answers that are not what was asked for and broken
 connections (retried only where that is safe), the same failures met on a real socket.
 
-Every call goes through `responses` (it stands in for the HTTP adapter, so no socket is opened); the
-module's clock is a fake one, so retries do not sleep and the total deadline can be crossed without
-waiting. The fixtures and answer helpers are in invokeai_answers.py.
+With the fixtures and answer helpers of invokeai_answers.py (no socket, a fake clock).
 """
 from __future__ import annotations
 
