@@ -121,6 +121,13 @@ def page_text(response) -> str:
     return " ".join(BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ").split())
 
 
+def heading(client, path: str = "/") -> str:
+    """The heading of a grid page ("2 photos"), which counts the photos it lists."""
+    page = client.get(path)
+    assert page.status_code == 200, f"GET {path} answered {page.status_code}"
+    return BeautifulSoup(page.get_data(as_text=True), "html.parser").select_one("section.toolbar h1").get_text()
+
+
 def grid(client) -> tuple[str, set[int]]:
     """The grid's heading ("2 photos") and the ids of the photos it links to."""
     page = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
