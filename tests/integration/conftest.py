@@ -5,6 +5,7 @@ again on PostgreSQL. The schema is made by the migrations, once per backend.
 """
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -13,14 +14,15 @@ from pathlib import Path
 
 import flask_migrate
 import pytest
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
-from testapp import log_in, make_app, multipart_body
+import testapp
+from testapp import JSON, log_in, make_app, multipart_body, sign_in
 from app.extensions import db
-from app.models import User
+from app.models import GenerationImage, LoginSession, Photo, User
 
 
 @dataclass
@@ -124,6 +126,20 @@ def client(app, user_id):
 
 
 @pytest.fixture
+def bob_id(make_user) -> int:
+    """bob: the other account, for tests of what one person may see of another's."""
+    return make_user("bob")
+
+
+@pytest.fixture
+def bob(app, bob_id, password):
+    """A client signed in as bob through the login form."""
+    browser = app.test_client()
+    assert sign_in(browser, "bob", password).status_code == 302
+    return browser
+
+
+@pytest.fixture
 def anonymous(app):
     """A test client nobody has signed in with."""
     return app.test_client()
@@ -148,11 +164,56 @@ def data_files(data_dir):
 
 
 @pytest.fixture
+def accounts(app):
+    """accounts() -> {username: User} as the database holds them now."""
+    def read() -> dict[str, User]:
+        with app.app_context():
+            found = {user.username: user for user in db.session.scalars(select(User))}
+            db.session.expunge_all()
+            return found
+    return read
+
+
+@pytest.fixture
+def login_sessions(app):
+    """login_sessions(user_id) -> (user agent, address) of each of the user's sessions in the database."""
+    def read(user_id: int) -> list[tuple[str, str]]:
+        with app.app_context():
+            return [(row.user_agent, row.address) for row in db.session.scalars(
+                select(LoginSession).where(LoginSession.user_id == user_id).order_by(LoginSession.id))]
+    return read
+
+
+@pytest.fixture
+def photos_of(app):
+    """photos_of(user_id) -> the original paths of that user's photos."""
+    def read(owner_id: int) -> set[str]:
+        with app.app_context():
+            return set(db.session.scalars(select(Photo.original_path).where(Photo.owner_id == owner_id)))
+    return read
+
+
+@pytest.fixture
+def row_count(app):
+    """row_count(Model) -> how many rows its table holds now."""
+    def count(model) -> int:
+        with app.app_context():
+            return db.session.scalar(select(func.count()).select_from(model))
+    return count
+
+
+@pytest.fixture
+def photo_count(row_count):
+    """photo_count() -> how many photos the database holds now (everyone's)."""
+    return functools.partial(row_count, Photo)
+
+
+@pytest.fixture
 def upload_files(client):
     """upload_files([(bytes, name), ...], json=True) -> response of one POST /upload with them all."""
     def send(files: list[tuple[bytes, str]], json: bool = True, headers: dict | None = None):
         payload, content_type = multipart_body(files)
-        headers = {**({"Accept": "application/json"} if json else {}), **(headers or {})}
+        headers = {**(JSON if json else {}), **(headers or {})}
         return client.post("/upload", data=payload, headers=headers, content_type=content_type)
     return send
 
@@ -165,6 +226,58 @@ def upload(upload_files):
             content, name = Path(content).read_bytes(), name or Path(content).name
         return upload_files([(content, name)], json=json, headers=headers)
     return send
+
+
+# --- generating, against the fake InvokeAI (a module points the app at it in its app_config) -----------
+# The gallery's side is driven only through its routes (the test client); InvokeAI's side is read from the
+# fake's request log (`fake.requests`, `fake.count`, `fake.enqueued_batches()`). Each polling GET the gallery
+# makes is one tick of the fake's queue, so polling the session's status route moves the images along
+# without any sleep.
+
+@pytest.fixture
+def fake(fake_invokeai):
+    """The fake InvokeAI, by the short name the generation tests use."""
+    return fake_invokeai
+
+
+@pytest.fixture
+def generate(client):
+    """generate(**form overrides) -> the new session's id (POST /generate, answered with a redirect)."""
+    return functools.partial(testapp.generate, client)
+
+
+@pytest.fixture
+def status(client):
+    """status(session_id, as_client=client) -> the response of the JSON status route the page polls."""
+    def poll(session_id: int, as_client=None):
+        return (as_client or client).post(f"/generate/sessions/{session_id}/status", headers=JSON)
+    return poll
+
+
+@pytest.fixture
+def poll_until_finished(status):
+    """poll_until_finished(session_id) -> the last status JSON; each poll ticks the fake, so no sleeping."""
+    def poll(session_id: int, limit: int = 50) -> dict:
+        for _ in range(limit):
+            response = status(session_id)
+            assert response.status_code == 200, response.get_json()
+            data = response.get_json()
+            if data["finished"]:
+                return data
+        raise AssertionError(f"session {session_id} not finished after {limit} polls: {data}")
+    return poll
+
+
+@pytest.fixture
+def stored_images(app):
+    """stored_images(session_id) -> {seed: GenerationImage} as the database has them (detached copies)."""
+    def load(session_id: int) -> dict[int, GenerationImage]:
+        with app.app_context():
+            images = db.session.scalars(select(GenerationImage).where(GenerationImage.session_id == session_id))
+            result = {image.seed: image for image in images}
+            db.session.expunge_all()
+            return result
+    return load
 
 
 @pytest.fixture

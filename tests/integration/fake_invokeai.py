@@ -24,7 +24,9 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
 * `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
   version, auth/status and login; `expire_tokens()` revokes them all.
 * `requests`: one `Logged(method, path (+"?query"), json body or None, headers subset)` per request;
-  `count(method, path)` counts them by path. `errors`: tracebacks of bugs in the fake (fail the fixture).
+  `count(method, path)` counts them by path; `enqueued_batches()`, `downloads(image_name)` and
+  `batch_statuses(batch_id)` read what the gallery sent and asked. `errors`: tracebacks of bugs in the fake
+  (fail the fixture).
 """
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import ClosingIterator
 
 VERSION = "6.14.2"
+QUEUE = "/api/v1/queue/default"  # the paths a test counts in the request log
+ENQUEUE = f"{QUEUE}/enqueue_batch"
+CANCEL = f"{QUEUE}/cancel_by_batch_ids"
 TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # the key of the fake's first SD-1 main model
 FAULTS = ("500", "html", "invalid_json", "redirect", "silent", "truncated_png", "oversized", "item_fails",
           "late_accept", "late_answer")
@@ -353,6 +358,20 @@ class FakeInvokeAI:
     def count(self, method: str, path: str) -> int:
         with self.lock:
             return sum(r.method == method and r.path.split("?")[0] == path for r in self.requests)
+
+    def enqueued_batches(self) -> list[dict]:
+        """The `batch` of every enqueue request received, in order."""
+        with self.lock:
+            return [r.json["batch"] for r in self.requests if r.method == "POST" and r.path == ENQUEUE]
+
+    def downloads(self, image_name: str) -> int:
+        """How many times the image's full PNG was asked for."""
+        return self.count("GET", f"/api/v1/images/i/{image_name}/full")
+
+    def batch_statuses(self, batch_id: str) -> list[str]:
+        """The statuses of a batch's queue items, in item order."""
+        with self.lock:
+            return [item["status"] for item in self.items.values() if item["batch_id"] == batch_id]
 
     def reset(self) -> None:
         """InvokeAI's database wiped (or the URL now names another server): no items, no images, ids from 1."""

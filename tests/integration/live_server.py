@@ -1,11 +1,12 @@
 """The real server (gunicorn, two workers) as a subprocess on a free loopback port, for the tests that
-kill it or take its permissions away, and a client that logs in through the login form.
+kill it, take its permissions away or watch its two workers, and a client that logs in through the login form.
 
 Test modules import the fixtures: `from live_server import env, servers, visit`.
 """
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -18,8 +19,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from bs4 import BeautifulSoup
-from testapp import SECRET
+from testapp import SECRET, csrf_token
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -79,13 +79,24 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def worker_pids(self, count: int = 2) -> set[int]:
+        """The pids of the workers gunicorn says it booted, once `count` of them have."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:  # bounded polling of gunicorn's own log
+            workers = {int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", self.output())}
+            if len(workers) >= count or self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert len(workers) >= count, f"gunicorn did not boot {count} workers:\n{self.output()}"
+        return workers
 
-def start_server(env: dict[str, str], log: Path, prefix: tuple[str, ...] = ()) -> Server:
-    """gunicorn 'app:create_app()' with two workers; returns once a worker has answered (so it has made
-    the app, and removed what crashed processes left in .tmp)."""
+
+def start_server(env: dict[str, str], log: Path, prefix: tuple[str, ...] = (), args: tuple[str, ...] = ()) -> Server:
+    """gunicorn 'app:create_app()' with two workers (and `args`, more of gunicorn's options); returns once
+    a worker has answered (so it has made the app, and removed what crashed processes left in .tmp)."""
     port = free_port()
     command = [*prefix, str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
-               "--graceful-timeout", "5", "--timeout", "60", "app:create_app()"]
+               "--graceful-timeout", "5", "--timeout", "60", *args, "app:create_app()"]
     with open(log, "ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -126,12 +137,10 @@ class Visitor:
 
     def log_in(self, username: str, password: str) -> None:
         page = self.http.get(f"{self.base_url}/login", timeout=TIMEOUT)
-        token = BeautifulSoup(page.text, "html.parser").select_one("input[name=csrf_token]")["value"]
         answer = self.http.post(f"{self.base_url}/login", timeout=TIMEOUT, allow_redirects=False,
-                                data={"username": username, "password": password, "csrf_token": token})
+                                data={"username": username, "password": password, "csrf_token": csrf_token(page.text)})
         assert answer.status_code == 302, answer.text
-        upload_page = self.http.get(f"{self.base_url}/upload", timeout=TIMEOUT)
-        self.csrf_token = BeautifulSoup(upload_page.text, "html.parser").select_one("input[name=csrf_token]")["value"]
+        self.csrf_token = csrf_token(self.http.get(f"{self.base_url}/upload", timeout=TIMEOUT).text)
 
     def upload_request(self, content: bytes, name: str) -> tuple[bytes, dict[str, str]]:
         body, content_type = multipart({"csrf_token": self.csrf_token}, [(content, name)])
@@ -163,11 +172,11 @@ def env(app, data_dir) -> dict[str, str]:
 
 @pytest.fixture
 def servers(app, tmp_path):
-    """start(env) -> a running Server; every one still running is killed at the end."""
+    """start(env, prefix=(), args=()) -> a running Server; every one still running is killed at the end."""
     started = []
 
-    def start(env: dict[str, str], prefix: tuple[str, ...] = ()):
-        started.append(start_server(env, tmp_path / "server.log", prefix))
+    def start(env: dict[str, str], prefix: tuple[str, ...] = (), args: tuple[str, ...] = ()):
+        started.append(start_server(env, tmp_path / "server.log", prefix, args))
         return started[-1]
 
     yield start

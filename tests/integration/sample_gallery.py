@@ -15,14 +15,10 @@ from app.extensions import db
 from app.models import GenerationImage, Photo
 from app.services import storage
 from app.services.thumbnails import thumbnail_path
-from testapp import invokeai_settings
+from testapp import GENERATE_FORM, GPS_JPEG, JSON, TINY_JPEG, TRANSPARENT_PNG, invokeai_settings
 
-UPLOADS = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg",
-           "formats/png-palette-transparent.png"]  # the PNG has alpha: WebP thumbnails
-TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # one of the fake InvokeAI's models
-FORM = {"prompt": "a lighthouse", "negative_prompt": "", "model": TINY_SD15, "width": 64, "height": 72,
-        "steps": 2, "cfg_scale": 7.5, "scheduler": "euler", "seed": "7", "count": 2}
-JSON = {"Accept": "application/json"}
+UPLOADS = [TINY_JPEG, GPS_JPEG, TRANSPARENT_PNG]  # the PNG has alpha: WebP thumbnails
+FORM = {**GENERATE_FORM, "prompt": "a lighthouse", "negative_prompt": "", "scheduler": "euler", "seed": "7", "count": 2}
 
 
 @pytest.fixture

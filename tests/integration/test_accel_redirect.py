@@ -9,11 +9,9 @@ from werkzeug.http import parse_options_header
 
 from app.extensions import db
 from app.models import Photo
-from testapp import log_in
+from testapp import GPS_JPEG, TRANSPARENT_PNG, log_in
 
 PREFIX = "/protected-photos"
-GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
-TRANSPARENT_PNG = "formats/png-palette-transparent.png"
 
 
 @pytest.fixture

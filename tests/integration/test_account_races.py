@@ -11,10 +11,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from bs4 import BeautifulSoup
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
 from sqlalchemy import event, select
-from testapp import make_app, run_together
+from testapp import make_app, page_text, run_together
 
 from app.extensions import db
 from app.models import User
@@ -22,10 +21,6 @@ from app.services import users as user_service
 
 WAIT = 10  # seconds a gate waits before giving up, so a broken test fails instead of hanging
 OVERLAP = 1.0  # seconds a setup's INSERT waits for the other's before committing
-
-
-def page_text(response) -> str:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ", strip=True)
 
 
 # --- first-run setup ----------------------------------------------------------------------

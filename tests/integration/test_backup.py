@@ -3,14 +3,13 @@ passes `flask gallery check`: on SQLite (online backup API) and on PostgreSQL (p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from testapp import log_in, make_app
+from testapp import log_in, make_app, sha256
 from sample_gallery import app_config, gallery  # noqa: F401  (fixtures)
 from sqlalchemy import create_engine, func, make_url, select, text
 
@@ -18,10 +17,6 @@ from app.extensions import db
 from app.models import GenerationImage, Photo, User
 
 RESTORED_DATABASE = "gallery_h12_restore"  # made and dropped by these tests, next to the test database
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def files_under(folder: Path) -> set[str]:
@@ -77,8 +72,9 @@ def test_backup_then_restore_into_an_empty_folder_passes_check(gallery, backup, 
     # Originals and the candidate; no thumbnails, no temp files, no -wal beside the database.
     assert files_under(dest) == {database_file, "manifest.json"} | {f"photos/{path}" for path in originals}
     for path in originals:
-        assert (dest / "photos" / path).read_bytes() == gallery.file(path).read_bytes()
-        assert (dest / "photos" / path).stat().st_mtime_ns == gallery.file(path).stat().st_mtime_ns
+        assert (dest / "photos" / path).read_bytes() == gallery.file(path).read_bytes(), f"backup of {path}"
+        assert (dest / "photos" / path).stat().st_mtime_ns == gallery.file(path).stat().st_mtime_ns, \
+            f"backup of {path}: its time"
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["database"] == database.backend and manifest["database_file"] == database_file
     assert {entry["path"]: (entry["size"], entry["sha256"]) for entry in manifest["files"]} == {
@@ -92,22 +88,23 @@ def test_backup_then_restore_into_an_empty_folder_passes_check(gallery, backup, 
         cli = restored.test_cli_runner()
         remade = cli.invoke(args=["gallery", "check", "--repair"])
         assert remade.exit_code == 1, remade.output  # it found the thumbnails missing and re-made them all
-        assert remade.stdout.count("thumbnail is missing -> re-made from the original") == 2 * len(originals)
+        assert remade.stdout.count("thumbnail is missing -> re-made from the original") == 2 * len(originals), \
+            remade.stdout
         final = cli.invoke(args=["gallery", "check"])
         assert final.exit_code == 0, final.output
         assert final.stdout.endswith(f"Checked 4 photos, 1 generation images and {3 * len(originals)} files: "
-                                     "no problems.\n")
+                                     "no problems.\n"), final.stdout
 
         with restored.app_context():
-            assert db.session.scalar(select(func.count(Photo.id))) == 4
-            assert db.session.scalar(select(func.count(GenerationImage.id))) == 2
-            assert db.session.scalar(select(User.username).where(User.id == user_id)) == "alice"
+            assert db.session.scalar(select(func.count(Photo.id))) == 4, "photos in the restored database"
+            assert db.session.scalar(select(func.count(GenerationImage.id))) == 2, "its generation images"
+            assert db.session.scalar(select(User.username).where(User.id == user_id)) == "alice", "its user"
         visitor = log_in(restored.test_client(), user_id)
         photo = gallery.photos[1]
         with visitor.get(f"/photos/{photo.id}/original") as original:
-            assert original.status_code == 200 and hashlib.sha256(original.data).hexdigest() == photo.sha256
+            assert original.status_code == 200 and sha256(original.data) == photo.sha256, "the restored original"
         with visitor.get(f"/thumbnails/{photo.id}/grid") as grid:
-            assert grid.status_code == 200
+            assert grid.status_code == 200, "the re-made thumbnail"
     finally:
         with restored.app_context():
             db.session.remove()

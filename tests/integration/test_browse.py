@@ -14,15 +14,12 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.http import parse_options_header
 
-from testapp import log_in
+from testapp import GPS_JPEG, TINY_JPEG, TRANSPARENT_PNG, log_in
 
 from app.extensions import db
 from app.models import Photo
 
 ONE_YEAR = 365 * 24 * 3600
-TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"
-GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
-TRANSPARENT_PNG = "formats/png-palette-transparent.png"
 # Uploaded in this order; two have no DateTimeOriginal, so they sort by upload time (newest).
 GALLERY = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg", "formats/density-plot.png",
            "odd/nintendo-3ds.mpo", "camera/nikon-coolpix-p6000_gps2.jpg", "formats/png-16bit-rgb.png",

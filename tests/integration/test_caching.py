@@ -8,7 +8,6 @@ another at once, with or without Redis.
 from __future__ import annotations
 
 import pickle
-import socket
 
 import pytest
 from bs4 import BeautifulSoup
@@ -18,11 +17,10 @@ from app.extensions import db
 from app.models import Photo, User
 from app.services import cache as gallery_cache
 from app.services import photos as photo_service
-from testapp import log_in, make_app, multipart_body
+from testapp import GPS_JPEG, TINY_JPEG, log_in, make_app, multipart_body
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
+from live_server import free_port  # a port nothing listens on
 
-TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"
-GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 
 
 @pytest.fixture
@@ -196,16 +194,10 @@ def test_an_import_by_another_process_shows_at_once_without_redis(app, user_id, 
                 db.engine.dispose()
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_unreachable_redis_costs_the_cache_not_the_gallery(app, user_id, photos_dir, data_dir, caplog):
     """Reads go to the database, and an upload's commit stands with its files: clearing needs no cache."""
     broken = make_app(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"],
-                      CACHE_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
+                      CACHE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     try:
         client = log_in(broken.test_client(), user_id)
         assert grid(client) == ("0 photos", [])

@@ -8,7 +8,6 @@ makes the worker SIGKILL itself at that step of storage.placing (named <label>-<
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import requests
 from live_server import TIMEOUT, env, flask_cli, servers, visit  # noqa: F401  (fixtures)
 from PIL import Image
+from testapp import sha256
 from sqlalchemy import select
 
 from app.extensions import db
@@ -33,10 +33,6 @@ STAGES = {
     "upload-files-placed": "undid an interrupted upload",  # all three files in place, no row yet
     "upload-committed": "cleared a finished place",  # the row is committed; no answer was sent
 }
-
-
-def sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
 
 
 def crash(stage: str, server, env, servers, visit, content: bytes) -> None:
@@ -62,9 +58,10 @@ def photo_rows(app) -> dict[int, dict]:
     return rows
 
 
-def assert_complete(root: Path, row: dict, content: bytes) -> None:
-    assert row["sha256"] == sha256(content)
-    assert sha256((root / row["path"]).read_bytes()) == sha256(content)
+def assert_complete(root: Path, row: dict, content: bytes, what: str) -> None:
+    """`what` (which upload, for the failure message) has its row, its original and its thumbnails whole."""
+    assert row["sha256"] == sha256(content), f"{what}: its row's sha256"
+    assert sha256((root / row["path"]).read_bytes()) == sha256(content), f"{what}: its original {row['path']}"
     for size in THUMBNAIL_SIZES:
         with Image.open(root / thumbnail_path(row["path"], size, row["ext"])) as thumbnail:
             thumbnail.load()
@@ -89,7 +86,7 @@ def test_a_crash_at_any_stage_of_an_upload_leaves_a_consistent_gallery(stage, ap
     server = servers(env)  # the restart, without the crash point
     left = sorted(path.name for path in (root / storage.TEMP_DIR).iterdir())
     assert not [name for name in left if name.endswith(storage.TEMP_SUFFIX)], left  # start removed them
-    assert len(left) == (1 if STAGES[stage] else 0)  # a note only check can settle: it needs the database
+    assert len(left) == (1 if STAGES[stage] else 0), left  # a note only check can settle: it needs the database
 
     checked = flask_cli(env, "gallery", "check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -100,13 +97,13 @@ def test_a_crash_at_any_stage_of_an_upload_leaves_a_consistent_gallery(stage, ap
 
     rows = photo_rows(app)
     for photo_id, content in answered.items():  # every upload that was answered is whole
-        assert_complete(root, rows[photo_id], content)
+        assert_complete(root, rows[photo_id], content, f"answered photo {photo_id}")
         with visitor.http.get(f"{server.url}/photos/{photo_id}/original", timeout=TIMEOUT) as original:
-            assert original.status_code == 200 and original.content == content
+            assert original.status_code == 200 and original.content == content, f"answered photo {photo_id}"
     killed_rows = [row for photo_id, row in rows.items() if photo_id not in answered]
     if stage == "upload-committed":  # committed, only the answer was lost: whole
         [row] = killed_rows
-        assert_complete(root, row, killed)
+        assert_complete(root, row, killed, "the upload killed after its commit")
     else:  # never committed: no row, and no file of it in the gallery
         assert killed_rows == []
     if stage == "upload-files-placed":  # its original was kept aside, never deleted

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from live_server import ServerDidNotStart, env, servers, visit  # noqa: F401  (fixtures)
-from sqlalchemy import func, select
+from testapp import GPS_JPEG, TINY_JPEG
 
 from app import ConfigError, create_app
 from app.extensions import db
@@ -24,19 +24,9 @@ from app.models import Photo
 from app.services import storage
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
-TINY = "camera/canon-eos-40d_tiny.jpg"
-SMALL = "camera/nikon-coolpix-p6000_gps.jpg"
 FULL = "the disk is full"
 PERMISSION = "permission denied (the server may not write to its data folder, GALLERY_DATA_DIR)"
 NO_DAC = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")  # root without its override
-
-
-@pytest.fixture
-def photo_count(app):
-    def count() -> int:
-        with app.app_context():
-            return db.session.scalar(select(func.count(Photo.id)))
-    return count
 
 
 def failing(monkeypatch, name: str, code: int, when) -> list:
@@ -84,26 +74,26 @@ UPLOAD_FAILURES = {
 @pytest.mark.parametrize("failure", list(UPLOAD_FAILURES))
 def test_an_upload_the_disk_refuses_says_why_and_leaves_nothing(failure, upload, photos_dir, data_files,
                                                                   photo_count, monkeypatch):
-    assert upload(photos_dir / TINY).status_code == 201
+    assert upload(photos_dir / TINY_JPEG).status_code == 201
     before = data_files()
     call, code, when, status, words = UPLOAD_FAILURES[failure]
 
     with monkeypatch.context() as patch:
         failed = failing(patch, call, code, when())
-        response = upload(photos_dir / SMALL)
+        response = upload(photos_dir / GPS_JPEG)
 
     assert failed, "the failure was never reached"
     assert response.status_code == status
     [outcome] = response.get_json()["files"]
     assert outcome["result"] == "rejected" and outcome["message"].endswith(f": {words}.")
     assert data_files() == before and photo_count() == 1
-    assert upload(photos_dir / SMALL).status_code == 201  # nothing stale stands in the way
+    assert upload(photos_dir / GPS_JPEG).status_code == 201  # nothing stale stands in the way
 
 
 def test_the_results_page_says_it_in_words(upload, photos_dir, monkeypatch):
     with monkeypatch.context() as patch:
         failing(patch, "fsync", errno.ENOSPC, first_call())
-        response = upload(photos_dir / SMALL, json=False)
+        response = upload(photos_dir / GPS_JPEG, json=False)
     assert response.status_code == 507
     assert "Could not store the upload: the disk is full." in response.get_data(as_text=True)
 
@@ -116,7 +106,7 @@ def test_the_results_page_says_it_in_words(upload, photos_dir, monkeypatch):
 def test_a_thumbnail_made_on_request_that_the_disk_refuses_says_why_and_leaves_nothing(
         call, code, status, words, app_config, client, upload, photos_dir, data_dir, data_files, photo_count,
         monkeypatch):
-    photo_id = upload(photos_dir / SMALL).get_json()["files"][0]["photo_id"]
+    photo_id = upload(photos_dir / GPS_JPEG).get_json()["files"][0]["photo_id"]
     with client.application.app_context():
         photo = db.session.get(Photo, photo_id)
         thumbnails = [data_dir / "photos" / photo.thumbnail_path(size) for size in THUMBNAIL_SIZES]
@@ -195,7 +185,7 @@ def test_the_real_server_answers_an_upload_it_may_not_store_with_words(no_dac_ov
     read_only("uploaded")
     before = data_files()
 
-    response = visitor.upload((photos_dir / SMALL).read_bytes(), "small.jpg")
+    response = visitor.upload((photos_dir / GPS_JPEG).read_bytes(), "small.jpg")
     assert response.status_code == 500
     [outcome] = response.json()["files"]
     assert outcome["message"] == f"Could not store the photo: {PERMISSION}."
@@ -207,7 +197,7 @@ def test_the_real_server_answers_a_thumbnail_it_may_not_write_with_words(no_dac_
                                                                           photo_count, read_only, app):
     server = servers(env, prefix=no_dac_override)
     visitor = visit(server)
-    photo_id = visitor.upload((photos_dir / SMALL).read_bytes(), "small.jpg").json()["files"][0]["photo_id"]
+    photo_id = visitor.upload((photos_dir / GPS_JPEG).read_bytes(), "small.jpg").json()["files"][0]["photo_id"]
     with app.app_context():
         grid = data_dir / "photos" / db.session.get(Photo, photo_id).thumbnail_path("grid")
     grid.unlink()

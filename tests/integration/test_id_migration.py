@@ -42,9 +42,11 @@ def rows(app) -> dict:
 
 
 def add_photo(app, owner: int, name: str) -> int:
-    with app.app_context():  # named rendition_ext before a later migration, thumbnail_ext after it
-        ext = next(column["name"] for column in inspect(db.engine).get_columns("photos")
-                   if column["name"] in ("rendition_ext", "thumbnail_ext"))
+    """A photo row at whatever revision the database is: before and after this migration (a later one
+    renamed rendition_ext to thumbnail_ext)."""
+    with app.app_context():
+        columns = {column["name"] for column in inspect(db.engine).get_columns("photos")}
+    ext = "thumbnail_ext" if "thumbnail_ext" in columns else "rendition_ext"
     execute(app, f"INSERT INTO photos (owner_id, source, original_path, {ext}, original_name, sha256, format, "
                  f"mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (:owner, 'generated', :path, "
                  f"'jpg', :name, :sha, 'PNG', 'image/png', 10, 8, 8, {STAMP}, {STAMP})",

@@ -5,7 +5,6 @@ checked for what it leaves under data/ (each row's files, nothing else, no temp 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import shutil
@@ -18,22 +17,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from sqlalchemy import select
+from testapp import GPS_JPEG, OTHER_GPS_JPEG, SIX_MP_JPEG, TINY_JPEG, sha256
 
 from app.extensions import db
 from app.models import Photo
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"  # 100 x 68
-SMALL_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"  # 640 x 480
-OTHER_SMALL_JPEG = "camera/nikon-coolpix-p6000_gps2.jpg"
-SIX_MP_JPEG = "camera/nikon-d70_6mp.jpg"
 UNREADABLE = "not an image the gallery can read"
 NOT_IMAGES = "Skipped, not images by their names"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def import_photos(runner, *args):
@@ -101,9 +93,9 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
     for row in manifest:
         photo = photos[sha256(row["path"])]
         display = int(row["display_width"]), int(row["display_height"])
-        assert (photo.owner_id, photo.original_name) == (user_id, row["path"].name)
+        assert (photo.owner_id, photo.original_name) == (user_id, row["path"].name), row["file"]
         assert (photo.format, photo.width, photo.height) == (row["format"], *display), row["file"]
-        assert (data_dir / "photos" / photo.original_path).read_bytes() == row["path"].read_bytes()
+        assert (data_dir / "photos" / photo.original_path).read_bytes() == row["path"].read_bytes(), row["file"]
         for size in THUMBNAIL_SIZES:
             with Image.open(data_dir / "photos" / photo.thumbnail_path(size)) as image:
                 assert max(image.size) == min(app.config[f"{size.upper()}_SIZE"], max(display)), row["file"]
@@ -114,7 +106,7 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
 
     assert again.exit_code == 0, again.output
     assert f"Imported 0, duplicates {count}, rejected 0, failed 0, skipped 0 (of {count} files)." in again.output
-    assert data_files() == files_of(list(photos.values())) and len(library()) == count
+    assert data_files() == files_of(list(photos.values())) and len(library()) == count, "after the second run"
 
     # The corpus folder itself also holds its README and manifest: not images by their names, so skipped.
     corpus = import_photos(runner, "--recursive", photos_dir)
@@ -122,16 +114,16 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
     assert corpus.exit_code == 0, corpus.output
     assert f"Imported 0, duplicates {count}, rejected 0, failed 0, skipped 2 (of {count + 2} files)." in corpus.output
     assert f"{NOT_IMAGES}: README.md, manifest.csv" in corpus.output.splitlines()
-    assert data_files() == files_of(list(photos.values()))
+    assert data_files() == files_of(list(photos.values())), "after importing the corpus folder itself"
 
 
 def test_bad_files_are_listed_with_their_reasons_and_leave_nothing(runner, user_id, photos_dir, folder, library,
                                                                    data_files):
     shutil.copyfile(photos_dir / TINY_JPEG, folder / "good.jpg")
     (folder / "noise.jpg").write_bytes(random.Random(7).randbytes(64 * 1024))
-    (folder / "cut.jpg").write_bytes((photos_dir / SMALL_JPEG).read_bytes()[:80_000])
+    (folder / "cut.jpg").write_bytes((photos_dir / GPS_JPEG).read_bytes()[:80_000])
     (folder / "empty.jpg").write_bytes(b"")
-    shutil.copyfile(photos_dir / OTHER_SMALL_JPEG, folder / "two\nlines.jpg")  # fine bytes, a name uploads refuse
+    shutil.copyfile(photos_dir / OTHER_GPS_JPEG, folder / "two\nlines.jpg")  # fine bytes, a name uploads refuse
 
     result = import_photos(runner, folder)
 
@@ -151,9 +143,9 @@ def test_bad_files_are_listed_with_their_reasons_and_leave_nothing(runner, user_
 def test_hidden_files_other_files_and_links_out_of_the_folder_are_passed_over(runner, user_id, photos_dir, folder,
                                                                               tmp_path, library, data_files):
     shutil.copyfile(photos_dir / TINY_JPEG, folder / "good.jpg")
-    shutil.copyfile(photos_dir / SMALL_JPEG, folder / ".hidden.jpg")
+    shutil.copyfile(photos_dir / GPS_JPEG, folder / ".hidden.jpg")
     (folder / "sub").mkdir()
-    shutil.copyfile(photos_dir / OTHER_SMALL_JPEG, folder / "sub" / "nested.jpg")
+    shutil.copyfile(photos_dir / OTHER_GPS_JPEG, folder / "sub" / "nested.jpg")
     (folder / ".thumbnails").mkdir()
     shutil.copyfile(photos_dir / SIX_MP_JPEG, folder / ".thumbnails" / "cached.jpg")
     (folder / "inside.jpg").symlink_to(folder / "good.jpg")  # stays in the folder: the same photo again
@@ -182,7 +174,7 @@ def test_hidden_files_other_files_and_links_out_of_the_folder_are_passed_over(ru
 def test_files_not_images_by_their_names_are_skipped_and_only_images_that_fail_exit_1(runner, user_id, photos_dir,
                                                                                     folder, library, data_files):
     shutil.copyfile(photos_dir / TINY_JPEG, folder / "good.jpg")
-    shutil.copyfile(photos_dir / SMALL_JPEG, folder / "IMG_0002.JPEG")  # any case, any usual JPEG extension
+    shutil.copyfile(photos_dir / GPS_JPEG, folder / "IMG_0002.JPEG")  # any case, any usual JPEG extension
     (folder / "README").write_text("holiday photos\n")
     (folder / "notes.txt").write_text("the second one is blurry\n")
     (folder / "good.jpg.json").write_text('{"title": "good"}\n')  # a sidecar, as Google Takeout writes

@@ -4,7 +4,6 @@ repaired where it can be, and never by deleting an original or a row.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from testapp import sha256
 from sample_gallery import UPLOADS, app_config, gallery  # noqa: F401  (fixtures)
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from app import create_app
 from app.cli import gallery as gallery_cli
@@ -47,11 +47,6 @@ def check(runner):
     return run
 
 
-def photo_count(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count(Photo.id)))
-
-
 def set_mtime_back(path: Path, seconds: int = 3600) -> None:
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - seconds * 10**9))
@@ -76,7 +71,7 @@ def test_a_healthy_gallery_passes_with_its_candidates_tracked(gallery, check, da
 
 # --- each problem it promises to find -----------------------------------------------------------
 
-def test_a_missing_original_is_reported_and_its_row_kept_even_with_repair(gallery, check, app):
+def test_a_missing_original_is_reported_and_its_row_kept_even_with_repair(gallery, check, photo_count):
     photo = gallery.photos[1]
     gallery.file(photo.path).unlink()
     finding = (f"photos/{photo.path}: the original of {photo.label} is missing; restore it from a backup "
@@ -86,7 +81,7 @@ def test_a_missing_original_is_reported_and_its_row_kept_even_with_repair(galler
     repaired = check("--repair")
     assert repaired.exit_code == 2 and repaired.findings == [finding]
     assert repaired.summary.endswith(": 1 problem, 0 repaired, 1 left.")
-    assert photo_count(app) == 4
+    assert photo_count() == 4
     assert gallery.file(photo.thumbnail("grid")).is_file()  # its thumbnails stay too
 
 
@@ -156,7 +151,7 @@ def test_an_undecodable_original_is_reported_and_its_thumbnails_are_not_touched(
     os.utime(original, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as old as before: the thumbnails stay fresh
     with app.app_context():  # the row agrees with the bytes, so only the decode can tell
         db.session.execute(update(Photo).where(Photo.id == photo.id)
-                           .values(sha256=hashlib.sha256(truncated).hexdigest()))
+                           .values(sha256=sha256(truncated)))
         db.session.commit()
 
     outcome = check("--repair")
@@ -208,7 +203,7 @@ def test_a_row_whose_path_leaves_the_data_folder_is_refused_not_read(gallery, ch
 
 # --- repair never deletes an original; exit codes ------------------------------------------------
 
-def test_repair_never_deletes_an_original(gallery, check, app, photos_dir, data_dir):
+def test_repair_never_deletes_an_original(gallery, check, app, photos_dir, data_dir, photo_count):
     gallery.file(gallery.photos[0].path).unlink()  # missing: reported
     gallery.file(gallery.photos[1].path).write_bytes((photos_dir / UPLOADS[0]).read_bytes())  # mismatch
     stray = gallery.file("uploaded/2026-01-02/0123456789abcdef.jpg")
@@ -227,7 +222,7 @@ def test_repair_never_deletes_an_original(gallery, check, app, photos_dir, data_
     for path, content in originals_before.items():  # each one where it was, or in quarantine
         assert after.get(path, after.get(path.replace("photos/", "quarantine/", 1))) == content, path
     assert "quarantine/uploaded/2026-01-02/0123456789abcdef.jpg" in after
-    assert photo_count(app) == 4
+    assert photo_count() == 4
 
 
 def test_exit_codes_say_nothing_found_all_repaired_or_problems_left(gallery, check):

@@ -3,14 +3,12 @@ candidate's thumbnail goes through X-Accel-Redirect like a photo's."""
 from __future__ import annotations
 
 import pytest
-from bs4 import BeautifulSoup
 
 from app.extensions import db
 from app.models import GenerationImage
-from testapp import generate, invokeai_settings, log_in
+from testapp import JSON, generate, heading, invokeai_settings, log_in
 
 PREFIX = "/protected-photos"
-JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
@@ -28,10 +26,6 @@ def finished_image(client) -> dict:
             (image,) = status["images"]
             return image
     raise AssertionError("the session did not finish")
-
-
-def heading(client, path: str = "/") -> str:
-    return BeautifulSoup(client.get(path).get_data(as_text=True), "html.parser").h1.get_text(strip=True)
 
 
 def test_a_kept_image_shows_at_once_in_a_cached_grid(client, finished_image):

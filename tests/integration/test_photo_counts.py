@@ -3,21 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bs4 import BeautifulSoup
 from sqlalchemy import select, update
+from testapp import TINY_JPEG, heading
 
 from app.extensions import db
 from app.models import Photo, User
 from app.services import photos as photo_service
 
-TINY = "camera/canon-eos-40d_tiny.jpg"
 OTHERS = ["camera/nikon-coolpix-p6000_gps.jpg", "camera/blackberry-z10_6mp_o6.jpg"]
-
-
-def heading(client, query: str = "") -> str:
-    page = client.get(f"/{query}")
-    assert page.status_code == 200
-    return BeautifulSoup(page.get_data(as_text=True), "html.parser").select_one("section.toolbar h1").get_text()
 
 
 def counts(app, user_id: int) -> tuple[int, int]:
@@ -34,15 +27,15 @@ def generated_photo(owner_id: int, name: str) -> Photo:
 
 def test_uploads_and_deletes_move_the_count_the_grid_shows(app, client, user_id, upload, photos_dir):
     assert heading(client) == "0 photos"
-    ids = [upload(photos_dir / name).get_json()["files"][0]["photo_id"] for name in [TINY, *OTHERS]]
-    upload(photos_dir / TINY)  # a duplicate: no new photo, no new count
+    ids = [upload(photos_dir / name).get_json()["files"][0]["photo_id"] for name in [TINY_JPEG, *OTHERS]]
+    upload(photos_dir / TINY_JPEG)  # a duplicate: no new photo, no new count
     assert heading(client) == "3 photos"
     assert counts(app, user_id) == (3, 0)
 
     assert client.post(f"/photos/{ids[0]}/delete").status_code == 302
     assert heading(client) == "2 photos"
-    assert heading(client, "?source=uploaded") == "2 photos"
-    assert heading(client, "?source=generated") == "0 photos"
+    assert heading(client, "/?source=uploaded") == "2 photos"
+    assert heading(client, "/?source=generated") == "0 photos"
 
 
 def test_a_rejected_upload_counts_nothing(app, client, user_id, upload):
@@ -56,7 +49,7 @@ def test_generated_photos_are_counted_apart_and_another_users_count_stays(app, c
         db.session.add_all([generated_photo(user_id, "mine"), generated_photo(bob, "bobs")])
         db.session.commit()
     assert heading(client) == "1 photo"
-    assert heading(client, "?source=generated") == "1 photo"
+    assert heading(client, "/?source=generated") == "1 photo"
     assert counts(app, user_id) == (0, 1) and counts(app, bob) == (0, 1)
     with app.app_context():
         db.session.delete(db.session.scalar(select(Photo).where(Photo.owner_id == bob)))
@@ -65,7 +58,7 @@ def test_generated_photos_are_counted_apart_and_another_users_count_stays(app, c
 
 
 def test_gallery_check_finds_a_wrong_count_and_repair_recounts(app, client, user_id, runner, upload, photos_dir):
-    upload(photos_dir / TINY)
+    upload(photos_dir / TINY_JPEG)
     with app.app_context():
         db.session.execute(update(User).where(User.id == user_id).values(uploaded_photos=7, generated_photos=2))
         db.session.commit()

@@ -9,7 +9,6 @@ sha256) and every write request the (fake) InvokeAI server received, taken befor
 """
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass
 from io import BytesIO
@@ -17,8 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
 from fake_invokeai import FakeInvokeAI
+from testapp import JSON, csrf_token_of, sha256, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -38,7 +37,6 @@ FRESH_PHOTO = "formats/png-16bit-rgb.png"  # in nobody's gallery: a refused uplo
 PUBLIC = {"auth.login", "auth.setup", "static"}  # the only endpoints an anonymous visitor may reach
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}  # added to every rule by Werkzeug and Flask
-JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
@@ -86,13 +84,6 @@ def fill_url(rule: Rule, values: dict) -> str:
     return rule.build({name: values[name] for name in rule.arguments}, append_unknown=False)[1]
 
 
-def csrf_token_of(client: FlaskClient) -> str:
-    """A valid CSRF token of this client's own session, read from the login page's form."""
-    page = client.get("/login")
-    assert page.status_code == 200, f"GET /login answered {page.status_code}"
-    return BeautifulSoup(page.text, "html.parser").select_one("input[name=csrf_token]")["value"]
-
-
 def snapshot(app, invokeai) -> dict:
     """Every row of every table, every file under data/ with its sha256, every write InvokeAI was sent."""
     with app.app_context():
@@ -100,7 +91,7 @@ def snapshot(app, invokeai) -> dict:
                     select(table).order_by(*(table.primary_key.columns or table.columns)))]
                 for table in db.metadata.sorted_tables}
     data_dir = Path(app.config["DATA_DIR"])
-    files = {str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+    files = {str(path.relative_to(data_dir)): sha256(path)
              for path in sorted(data_dir.rglob("*")) if path.is_file()}
     writes = [(logged.method, logged.path) for logged in invokeai.requests if logged.method in WRITE_METHODS]
     return {"rows": rows, "files": files, "invokeai": writes}
@@ -154,13 +145,6 @@ class Gallery:
         assert not any(secret in response.data for secret in self.secrets), "sent the bytes of alice's files"
 
 
-def sign_in_through_the_form(client: FlaskClient, username: str, password: str) -> FlaskClient:
-    response = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": csrf_token_of(client)})
-    assert response.status_code == 302, f"{username} could not log in: {response.status_code}"
-    return client
-
-
 def add_candidate(app, owner_id: int, original: Path, thumbnails: dict[str, bytes]) -> tuple[int, int]:
     """A finished generation session of `owner_id` with one downloaded candidate: (session id, image id)."""
     with app.app_context():
@@ -172,7 +156,7 @@ def add_candidate(app, owner_id: int, original: Path, thumbnails: dict[str, byte
         with Image.open(original) as decoded:
             width, height = decoded.size
         image = GenerationImage(seed_index=0, seed=1234, item_id=1, state="done", image_name="invokeai.png",
-                                thumbnail_ext="jpg", sha256=hashlib.sha256(content).hexdigest(), format="PNG",
+                                thumbnail_ext="jpg", sha256=sha256(content), format="PNG",
                                 file_size=len(content), image_width=width, image_height=height)
         session.images.append(image)
         db.session.add(session)
@@ -198,7 +182,9 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
         thumbnails = {size: (root / photo.thumbnail_path(size)).read_bytes() for size in THUMBNAIL_SIZES}
     session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, thumbnails)
     make_user("bob")
-    bob = sign_in_through_the_form(app.test_client(), "bob", password)
+    bob = app.test_client()
+    signed_in = sign_in(bob, "bob", password, csrf=True)
+    assert signed_in.status_code == 302, f"bob could not log in: {signed_in.status_code}"
     files = [path for path in Path(app.config["DATA_DIR"]).rglob("*") if path.is_file()]
     assert len(files) == 2 * (1 + len(THUMBNAIL_SIZES)), f"expected two originals and their thumbnails: {files}"
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id}

@@ -10,6 +10,7 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import ExifTags, Image
 from PIL.PngImagePlugin import PngInfo
+from testapp import jpeg
 from werkzeug.http import parse_options_header
 
 SECURITY_HEADERS = {
@@ -64,12 +65,6 @@ def assert_no_inline_code(page: BeautifulSoup) -> None:
     assert page.find_all(style=True) == []
     links = [tag.get(name, "") for tag in page.find_all(True) for name in ("href", "src", "action")]
     assert not any(link.strip().lower().startswith("javascript:") for link in links)
-
-
-def jpeg(colour=(120, 60, 30), exif: Image.Exif | None = None) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (80, 60), colour).save(buffer, "JPEG", **({"exif": exif} if exif else {}))
-    return buffer.getvalue()
 
 
 def png(text: dict[str, str] | None = None) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import random
 import re
 import struct
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
-from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from testapp import GPS_JPEG, OTHER_GPS_JPEG, SIX_MP_JPEG, TINY_JPEG, sha256
 
 from app.extensions import db
 from app.models import Photo
@@ -26,10 +25,6 @@ from app.services import processing
 from app.services import photos as photo_service
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "photos"  # the `photos_dir` fixture's folder
-TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"  # 100 x 68, 8 KB
-SMALL_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"  # 640 x 480, 160 KB
-OTHER_SMALL_JPEG = "camera/nikon-coolpix-p6000_gps2.jpg"
-SIX_MP_JPEG = "camera/nikon-d70_6mp.jpg"
 # What a person sees the decoded format stored as, whatever the client called the file.
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "TIFF": "tif",
               "HEIF": "heic", "AVIF": "avif"}
@@ -48,10 +43,6 @@ def corpus_files(folders: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
     except FileNotFoundError:
         return []
     return [name for name in names if name.startswith(folders) or name in extra]
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -88,14 +79,6 @@ def keep_pillow_limit(monkeypatch):
 
 
 @pytest.fixture
-def photo_count(app):
-    def count() -> int:
-        with app.app_context():
-            return db.session.scalar(select(func.count()).select_from(Photo))
-    return count
-
-
-@pytest.fixture
 def stored(app):
     """stored(photo_id) -> the Photo row, read in its own app context."""
     def get(photo_id: int) -> Photo:
@@ -119,9 +102,9 @@ def test_a_photo_is_stored_byte_for_byte_with_both_thumbnails(name, manifest, up
 
     response = upload(row["path"])
 
-    assert response.status_code == 201
+    assert response.status_code == 201, response.get_json()
     [outcome] = response.get_json()["files"]
-    assert outcome["result"] == "stored" and outcome["name"] == row["path"].name
+    assert outcome["result"] == "stored" and outcome["name"] == row["path"].name, outcome
     photo = stored(outcome["photo_id"])
     assert outcome["url"] == f"/photos/{photo.id}"
     assert photo_count() == 1
@@ -138,26 +121,26 @@ def test_a_photo_is_stored_byte_for_byte_with_both_thumbnails(name, manifest, up
     for size in ("grid", "preview"):
         relative = f"photos/thumbnails/uploaded/{day}/{stem}.{size}.{photo.thumbnail_ext}"
         with Image.open(data_dir / relative) as image:
-            assert image.format == THUMBNAIL_FORMATS[photo.thumbnail_ext]
+            assert image.format == THUMBNAIL_FORMATS[photo.thumbnail_ext], f"{size} thumbnail"
             # Upright, in proportion, never upscaled: the long edge is the configured size at most.
             long_edge = min(app.config[f"{size.upper()}_SIZE"], max(display))
-            assert max(image.size) == long_edge
-            assert (image.width >= image.height) == (display[0] >= display[1])
-            assert abs(min(image.size) - min(display) * long_edge / max(display)) <= 1
+            assert max(image.size) == long_edge, f"{size} thumbnail {image.size}"
+            assert (image.width >= image.height) == (display[0] >= display[1]), f"{size} thumbnail {image.size}"
+            assert abs(min(image.size) - min(display) * long_edge / max(display)) <= 1, f"{size} thumbnail {image.size}"
         thumbnails[size] = relative
     # Exactly the original and its two thumbnails: no temp file, nothing else.
     assert data_files() == {f"photos/{photo.original_path}", *thumbnails.values()}
 
 
 def test_a_form_post_answers_with_the_results_page(upload, photos_dir, photo_count):
-    response = upload(photos_dir / SMALL_JPEG, json=False)
+    response = upload(photos_dir / GPS_JPEG, json=False)
 
     assert response.status_code == 201
     assert response.mimetype == "text/html"
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
     assert page.select_one("header.site a.brand") is not None
     [outcome] = outcomes_of(response, json=False)
-    assert outcome["name"] == Path(SMALL_JPEG).name and outcome["result"] == "stored"
+    assert outcome["name"] == Path(GPS_JPEG).name and outcome["result"] == "stored"
     assert outcome["class"] == ["stored"]
     assert re.fullmatch(r"/photos/\d+", outcome["link"])
     assert photo_count() == 1
@@ -165,9 +148,9 @@ def test_a_form_post_answers_with_the_results_page(upload, photos_dir, photo_cou
 
 @pytest.mark.parametrize("json", [True, False], ids=["json", "form"])
 def test_a_mixed_upload_reports_every_file(json, upload_files, upload, photos_dir, photo_count, stored):
-    existing_id = upload(photos_dir / SMALL_JPEG).get_json()["files"][0]["photo_id"]
-    new = (photos_dir / OTHER_SMALL_JPEG).read_bytes()
-    files = [(new, "new.jpg"), ((photos_dir / SMALL_JPEG).read_bytes(), "again.jpg"), (HTML, "page.jpg"),
+    existing_id = upload(photos_dir / GPS_JPEG).get_json()["files"][0]["photo_id"]
+    new = (photos_dir / OTHER_GPS_JPEG).read_bytes()
+    files = [(new, "new.jpg"), ((photos_dir / GPS_JPEG).read_bytes(), "again.jpg"), (HTML, "page.jpg"),
              (new, "new, twice in one request.jpg")]
 
     response = upload_files(files, json=json)
@@ -186,10 +169,10 @@ def test_a_mixed_upload_reports_every_file(json, upload_files, upload, photos_di
 
 
 def test_the_same_bytes_again_are_a_duplicate_and_nothing_new(upload, photos_dir, data_files, photo_count):
-    first = upload(photos_dir / SMALL_JPEG).get_json()["files"][0]
+    first = upload(photos_dir / GPS_JPEG).get_json()["files"][0]
     files_after_first = data_files()
 
-    response = upload(photos_dir / SMALL_JPEG, name="renamed copy.jpg")
+    response = upload(photos_dir / GPS_JPEG, name="renamed copy.jpg")
 
     assert response.status_code == 200
     [outcome] = response.get_json()["files"]
@@ -202,7 +185,7 @@ def test_the_same_bytes_again_are_a_duplicate_and_nothing_new(upload, photos_dir
 def test_the_same_bytes_arriving_at_the_same_moment_are_still_one_photo(monkeypatch, upload, photos_dir,
                                                                        data_files, photo_count):
     """Both requests pass the early duplicate check; the unique sha256 column settles it."""
-    first = upload(photos_dir / SMALL_JPEG).get_json()["files"][0]
+    first = upload(photos_dir / GPS_JPEG).get_json()["files"][0]
     files_after_first = data_files()
     real_check, checks = photo_service.raise_if_duplicate, []
 
@@ -213,7 +196,7 @@ def test_the_same_bytes_arriving_at_the_same_moment_are_still_one_photo(monkeypa
 
     monkeypatch.setattr(photo_service, "raise_if_duplicate", check_before_the_other_commit)
 
-    response = upload(photos_dir / SMALL_JPEG, name="same moment.jpg")
+    response = upload(photos_dir / GPS_JPEG, name="same moment.jpg")
 
     assert len(checks) == 2  # the insert was refused and the check asked again
     assert response.status_code == 200
@@ -227,7 +210,7 @@ BAD_FILES = {
     # id: (client's name, content from the corpus folder, status, the name shown back)
     "zero bytes": ("empty.jpg", lambda photos: b"", 400, "empty.jpg"),
     "random bytes named .jpg": ("noise.jpg", lambda photos: random.Random(7).randbytes(64 * 1024), 415, "noise.jpg"),
-    "truncated JPEG": ("cut.jpg", lambda photos: (photos / SMALL_JPEG).read_bytes()[:80_000], 400, "cut.jpg"),
+    "truncated JPEG": ("cut.jpg", lambda photos: (photos / GPS_JPEG).read_bytes()[:80_000], 400, "cut.jpg"),
     "HTML named .jpg": ("page.jpg", lambda photos: HTML, 415, "page.jpg"),
     "SVG": ("drawing.svg", lambda photos: SVG, 415, "drawing.svg"),
     "pixel bomb": ("bomb.png", lambda photos: png_claiming(100_000, 100_000), 413, "bomb.png"),
@@ -298,7 +281,7 @@ def test_no_file_chosen_is_a_bad_request(files, upload_files, photo_count):
 @pytest.mark.parametrize("app_config", [{"MAX_FILES_PER_UPLOAD": 2}], ids=["two files at most"])
 def test_more_files_than_allowed_stores_none_of_them(upload_files, photos_dir, data_files, photo_count):
     files = [((photos_dir / name).read_bytes(), Path(name).name)
-             for name in (TINY_JPEG, SMALL_JPEG, OTHER_SMALL_JPEG)]
+             for name in (TINY_JPEG, GPS_JPEG, OTHER_GPS_JPEG)]
 
     response = upload_files(files)
 
@@ -311,7 +294,7 @@ def test_more_files_than_allowed_stores_none_of_them(upload_files, photos_dir, d
 
 @pytest.mark.parametrize("app_config", [{"MAX_REQUEST_BYTES": 100_000}], ids=["100 KB requests"])
 def test_a_request_over_the_size_limit_gets_the_gallerys_413_page(upload, photos_dir, data_files, photo_count):
-    response = upload(photos_dir / SMALL_JPEG, json=False)  # 160 KB
+    response = upload(photos_dir / GPS_JPEG, json=False)  # 160 KB
 
     assert response.status_code == 413
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
@@ -323,7 +306,7 @@ def test_a_request_over_the_size_limit_gets_the_gallerys_413_page(upload, photos
 
 @pytest.mark.parametrize("app_config, too_big", [
     ({"MAX_IMAGE_PIXELS": 1_000_000}, SIX_MP_JPEG),  # six times the limit
-    ({"MAX_IMAGE_PIXELS": 250_000}, SMALL_JPEG),  # 1.2 times: where Pillow's own guard only warns
+    ({"MAX_IMAGE_PIXELS": 250_000}, GPS_JPEG),  # 1.2 times: where Pillow's own guard only warns
 ], ids=["6x the limit", "1.2x the limit"])
 def test_a_photo_over_the_pixel_limit_is_refused(app_config, too_big, upload, photos_dir, data_files,
                                                  photo_count):
@@ -371,12 +354,12 @@ def test_a_failure_mid_upload_leaves_nothing_half_made(break_ingest, status, mes
                                                       photos_dir, data_files, photo_count):
     with monkeypatch.context() as patch:
         break_ingest(patch)
-        response = upload(photos_dir / SMALL_JPEG)
+        response = upload(photos_dir / GPS_JPEG)
 
     assert response.status_code == status
     assert message in response.get_data(as_text=True)
     assert data_files() == set()
     assert photo_count() == 0
     # Nothing stale (a row, a file, a cached count) stands in the way of the same upload now.
-    assert upload(photos_dir / SMALL_JPEG).status_code == 201
+    assert upload(photos_dir / GPS_JPEG).status_code == 201
     assert photo_count() == 1 and len(data_files()) == 3

@@ -7,11 +7,8 @@ it ignores, and the log line is gunicorn's own.
 """
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,18 +17,16 @@ from pathlib import Path
 import pytest
 import requests
 from bs4 import BeautifulSoup
+from live_server import TIMEOUT, env, servers, visit  # noqa: F401  (fixtures)
+from testapp import GPS_JPEG
 
 from app.extensions import db
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
 
-ROOT = Path(__file__).resolve().parents[2]
-PHOTO = "camera/nikon-coolpix-p6000_gps.jpg"
-START_SECONDS = 30
-TIMEOUT = 30  # seconds for any one HTTP request
-
 
 @dataclass
 class Server:
+    """The live server, its workers' pids and the access log that names the worker of each answer."""
     url: str
     workers: set[int]
     access_log: Path
@@ -48,60 +43,17 @@ class Server:
         raise AssertionError(f"no access-log line for probe {probe}")
 
 
-def wait_for_workers(process: subprocess.Popen, error_log: Path, count: int) -> tuple[int, set[int]]:
-    """The port gunicorn bound (it was given port 0) and its workers' pids, once all have booted."""
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        text = error_log.read_text() if error_log.exists() else ""
-        port = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-        workers = {int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", text)}
-        if port and len(workers) >= count:
-            return int(port.group(1)), workers
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"gunicorn did not start {count} workers:\n{error_log.read_text()}")
-
-
 @pytest.fixture
-def server(app, user_id, redis_cache, tmp_path):
-    """gunicorn -w 2 on a free port over the test's database and data folder, caching in Redis."""
+def server(app, user_id, redis_cache, env, servers, tmp_path):
+    """gunicorn -w 2 over the test's database and data folder, caching in Redis, logging each answer's worker."""
     url, prefix = redis_cache
     with app.app_context():
         db.engine.dispose()  # the workers open their own connections
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GALLERY_")}
-    env.update(GALLERY_DATA_DIR=app.config["DATA_DIR"], GALLERY_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               GALLERY_SECRET_KEY=secrets.token_hex(24), GALLERY_INVOKEAI_URL="off",
-               GALLERY_CACHE_REDIS_URL=url, GALLERY_CACHE_KEY_PREFIX=prefix)
-    error_log, access_log = tmp_path / "gunicorn.log", tmp_path / "access.log"
-    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:0", "--no-control-socket",
-               "--error-logfile", str(error_log), "--access-logfile", str(access_log),
-               "--access-logformat", "%(p)s %({x-probe}i)s %(s)s", "app:create_app()"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        port, workers = wait_for_workers(process, error_log, 2)
-        yield Server(f"http://127.0.0.1:{port}", workers, access_log)
-    finally:
-        process.terminate()  # SIGTERM to the master, by its own pid: a graceful stop of both workers
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def csrf_token(html: str) -> str:
-    return BeautifulSoup(html, "html.parser").select_one("input[name=csrf_token]")["value"]
-
-
-def sign_in(server: Server, username: str, password: str) -> requests.Session:
-    session = requests.Session()
-    form = session.get(f"{server.url}/login", timeout=TIMEOUT)
-    response = session.post(f"{server.url}/login", allow_redirects=False, timeout=TIMEOUT, data={
-        "username": username, "password": password, "next": "", "csrf_token": csrf_token(form.text)})
-    assert response.status_code == 302, response.text
-    return session
+    access_log = tmp_path / "access.log"
+    started = servers({**env, "GALLERY_CACHE_REDIS_URL": url, "GALLERY_CACHE_KEY_PREFIX": prefix},
+                      args=("--no-control-socket", "--access-logfile", str(access_log),
+                            "--access-logformat", "%(p)s %({x-probe}i)s %(s)s"))
+    return Server(started.url, started.worker_pids(2), access_log)
 
 
 def view_grid(server: Server, cookies) -> tuple[int, str, int]:
@@ -127,16 +79,17 @@ def views_from_both_workers(server: Server, cookies) -> dict[int, set[tuple[str,
     raise AssertionError(f"only workers {sorted(seen)} of {sorted(server.workers)} answered")
 
 
-def test_an_upload_through_one_worker_shows_at_once_in_the_others_grid(server, password, photos_dir):
-    session = sign_in(server, "alice", password)
+def test_an_upload_through_one_worker_shows_at_once_in_the_others_grid(server, visit, photos_dir):
+    alice = visit(server)
+    session = alice.http
 
     before = views_from_both_workers(server, session.cookies)  # both workers' grids, cached: 0 photos
     assert before == {pid: {("0 photos", 0)} for pid in server.workers}
 
     probe = secrets.token_hex(8)
     response = session.post(
-        f"{server.url}/upload", timeout=TIMEOUT, data={"csrf_token": csrf_token(session.get(f"{server.url}/").text)},
-        files={"photos": ("gps.jpg", (photos_dir / PHOTO).read_bytes(), "image/jpeg")},
+        f"{server.url}/upload", timeout=TIMEOUT, data={"csrf_token": alice.csrf_token},
+        files={"photos": ("gps.jpg", (photos_dir / GPS_JPEG).read_bytes(), "image/jpeg")},
         headers={"Accept": "application/json", "X-Probe": probe})
     assert response.status_code == 201, response.text
     assert server.answered_by(probe) in server.workers

@@ -1,20 +1,36 @@
-"""The integration tests' app factory, sign-in, upload bodies and generate form (imported by conftest and tests)."""
+"""The integration tests' app factory, sign-in, upload bodies and generate form, the corpus photos they
+upload and the readers of what comes back (imported by conftest and tests; fixtures live in conftest)."""
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
+
+from bs4 import BeautifulSoup
+from PIL import Image
 
 from fake_invokeai import TINY_SD15
 from app import create_app
 from app.blueprints.auth import SESSION_TOKEN
 from app.extensions import db
 from app.models import User
+from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
+NEW_PASSWORD = "a brand new passphrase"  # what a password change sets (every test user starts with conftest's)
+JSON = {"Accept": "application/json"}  # the header of a request made by the page's script
+
+# Photos of the shared corpus (../shared/photos) that many tests upload.
+TINY_JPEG = "camera/canon-eos-40d_tiny.jpg"  # 100 x 68, 8 KB
+GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"  # 640 x 480, 160 KB, with GPS
+OTHER_GPS_JPEG = "camera/nikon-coolpix-p6000_gps2.jpg"  # the same camera, another picture
+SIX_MP_JPEG = "camera/nikon-d70_6mp.jpg"  # 1.6 MB
+TRANSPARENT_PNG = "formats/png-palette-transparent.png"
 
 
 def make_app(database_url: str, data_dir: Path, **overrides):
@@ -45,6 +61,12 @@ def generate(client, **overrides) -> int:
     return int(match[1])
 
 
+def thumbnails_of(file_path: str, ext: str) -> set[str]:
+    """The data-folder paths of the thumbnails of the original at photos/`file_path`."""
+    stem = file_path.rsplit(".", 1)[0]
+    return {f"thumbnails/{stem}.{size}.{ext}" for size in THUMBNAIL_SIZES}
+
+
 def log_in(client, user_id: int):
     """Sign the test client in as a successful login would (see auth.start_session): a login session
     row, and its token in the session cookie."""
@@ -55,6 +77,81 @@ def log_in(client, user_id: int):
         session["_fresh"] = True
         session[SESSION_TOKEN] = token
     return client
+
+
+def sign_in(client, username: str, password: str, next: str | None = None, address: str = "127.0.0.1",
+            csrf: bool = False):
+    """POST the login form as a browser at `address` would (with the form's CSRF token when `csrf`);
+    the response. `log_in` is the shortcut for tests that are not about signing in."""
+    form = {"username": username, "password": password}
+    if next is not None:
+        form["next"] = next
+    if csrf:
+        form["csrf_token"] = csrf_token_of(client)
+    return client.post("/login", data=form, environ_base={"REMOTE_ADDR": address})
+
+
+def login_next(response) -> str | None:
+    """The `next` of a redirect to the login page; None when it leads elsewhere."""
+    location = urlsplit(response.headers.get("Location", ""))
+    if location.path != "/login":
+        return None
+    return parse_qs(location.query).get("next", [""])[0]
+
+
+def assert_hashed(stored: str, password: str) -> None:
+    assert stored.startswith(("scrypt:", "pbkdf2:"))
+    assert password not in stored
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of a page's form (the test client's or the live server's answer's `.text`)."""
+    return BeautifulSoup(html, "html.parser").select_one("input[name=csrf_token]")["value"]
+
+
+def csrf_token_of(client) -> str:
+    """A valid CSRF token of this test client's own session, read from the login page's form."""
+    page = client.get("/login")
+    assert page.status_code == 200, f"GET /login answered {page.status_code}"
+    return csrf_token(page.text)
+
+
+def page_text(response) -> str:
+    """A page's words as a person reads them: the text of its HTML, white space folded."""
+    return " ".join(BeautifulSoup(response.get_data(as_text=True), "html.parser").get_text(" ").split())
+
+
+def heading(client, path: str = "/") -> str:
+    """The heading of a grid page ("2 photos"), which counts the photos it lists."""
+    page = client.get(path)
+    assert page.status_code == 200, f"GET {path} answered {page.status_code}"
+    return BeautifulSoup(page.get_data(as_text=True), "html.parser").select_one("section.toolbar h1").get_text()
+
+
+def grid(client) -> tuple[str, set[int]]:
+    """The grid's heading ("2 photos") and the ids of the photos it links to."""
+    page = BeautifulSoup(client.get("/").get_data(as_text=True), "html.parser")
+    ids = {int(a["href"].split("?")[0].rsplit("/", 1)[1]) for a in page.select("ul.grid li a")}
+    return page.h1.get_text(strip=True), ids
+
+
+def jpeg(colour=(120, 60, 30), exif: Image.Exif | None = None) -> bytes:
+    """A small real JPEG (80 x 60); another colour makes other bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 60), colour).save(buffer, "JPEG", **({"exif": exif} if exif else {}))
+    return buffer.getvalue()
+
+
+def upload_as(client, content: bytes, name: str) -> int:
+    """Upload one small file with `client` (anyone's); the stored photo's id."""
+    response = client.post("/upload", data={"photos": (io.BytesIO(content), name)}, headers=JSON)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()["files"][0]["photo_id"]
+
+
+def sha256(content: bytes | Path) -> str:
+    """The hex SHA-256 of bytes, or of a file's bytes."""
+    return hashlib.sha256(content.read_bytes() if isinstance(content, Path) else content).hexdigest()
 
 
 def multipart_body(files: list[tuple[bytes, str]]) -> tuple[bytes, str]:
