@@ -14,9 +14,11 @@ from .users import users_cli
 
 
 
+GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli)
+
+
 def register_cli(app: Flask) -> None:
-    for group in (users_cli, photos_cli, thumbnails_cli, gallery_cli):
-        say_when_upgrade_is_needed(group)
+    for group in GROUPS:
         app.cli.add_command(group)
 
 
@@ -37,3 +39,7 @@ def say_when_upgrade_is_needed(group: AppGroup) -> None:
             ctx.exit(2)
 
     group.invoke = invoke
+
+
+for _group in GROUPS:  # once a process: the groups are module objects every create_app registers again
+    say_when_upgrade_is_needed(_group)

@@ -215,3 +215,17 @@ def test_a_command_after_the_upgrade_runs(tmp_path):
     result = flask_command(tmp_path, ["users", "list"])
 
     assert result.returncode == 0, result.stderr
+
+
+def test_many_apps_in_one_process_run_their_commands(tmp_path):
+    """The CLI groups are module objects that every create_app registers: nothing may pile up on them."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)  # a test run makes hundreds of apps; so many nested wrappers would overflow it
+    try:
+        for _ in range(400):
+            create_app(settings(tmp_path))
+        result = create_app(settings(tmp_path)).test_cli_runner().invoke(args=["users", "list"])
+    finally:
+        sys.setrecursionlimit(limit)
+
+    assert not isinstance(result.exception, RecursionError)
