@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from flask import url_for
 from flask_login import UserMixin
-from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, event, update)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Text, UniqueConstraint, event, false, update)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -16,6 +16,7 @@ SOURCES = ("uploaded", "generated")
 # The largest id an Integer primary key holds on every backend (PostgreSQL's int4). SQLite cannot
 # even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
 MAX_ID = 2**31 - 1
+MAX_RATING = 5  # stars a photo can have
 
 
 def _thumbnails():
@@ -116,6 +117,11 @@ class Photo(db.Model):
     taken_at: Mapped[datetime | None] = mapped_column(DateTime)
     # taken_at, else uploaded_at: the grid's order, paged by keyset on (sorted_at, id).
     sorted_at: Mapped[datetime] = mapped_column(DateTime)
+    # The owner's marks (services/library.py); the grid can show only favourites, or a rating and up.
+    favourite: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    rating: Mapped[int] = mapped_column(Integer, CheckConstraint(f"rating BETWEEN 0 AND {MAX_RATING}",
+                                                                 name="rating_range"),
+                                        default=0, server_default="0")  # stars; 0 is unrated
 
     camera_make: Mapped[str | None] = mapped_column(String(128))
     camera_model: Mapped[str | None] = mapped_column(String(128))
@@ -146,6 +152,11 @@ class Photo(db.Model):
         # The grid pages one owner's photos by keyset on (sorted_at, id), with or without a source.
         Index("ix_photos_owner_id_sorted_at_id", "owner_id", "sorted_at", "id"),
         Index("ix_photos_owner_id_source_sorted_at_id", "owner_id", "source", "sorted_at", "id"),
+        # ... or by (uploaded_at, id) when sorted by the date added, and favourites alone by either.
+        Index("ix_photos_owner_id_uploaded_at_id", "owner_id", "uploaded_at", "id"),
+        Index("ix_photos_owner_id_source_uploaded_at_id", "owner_id", "source", "uploaded_at", "id"),
+        Index("ix_photos_owner_id_favourite_sorted_at_id", "owner_id", "favourite", "sorted_at", "id"),
+        Index("ix_photos_owner_id_favourite_uploaded_at_id", "owner_id", "favourite", "uploaded_at", "id"),
         NEVER_REUSED_IDS,
     )
 

@@ -1,4 +1,5 @@
-"""The gallery grid, upload, a photo's page, its original, and delete."""
+"""The gallery grid (sorted and filtered as its URL says), upload, a photo's page with its favourite and
+rating, its original, and delete."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from flask_login import current_user
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import names
+from ..services import library, names
 from ..services import photos as photo_service
 
 bp = Blueprint("photos", __name__)
@@ -21,11 +22,12 @@ bp = Blueprint("photos", __name__)
 PHOTO_ID = f"<int(max={MAX_ID}):photo_id>"  # a larger id is a 404, never a database error
 
 
-def requested_source() -> str | None:
+def requested_options() -> photo_service.GridOptions:
+    """The grid's sort and filters from the query string; a 400 that names the value it does not know."""
     try:
-        return photo_service.valid_source(request.args.get("source"))
-    except ValueError:
-        abort(400, "Unknown source: choose uploaded or generated.")
+        return photo_service.GridOptions.from_args(request.args)
+    except ValueError as exc:
+        abort(400, str(exc))
 
 
 @bp.app_template_filter("filesize")
@@ -46,14 +48,14 @@ def exposure(seconds: float) -> str:
 
 @bp.get("/")
 def index():
-    source = requested_source()
+    options = requested_options()
     try:
-        page = photo_service.grid_page(current_user, source, request.args.get("older"),
+        page = photo_service.grid_page(current_user, options, request.args.get("older"),
                                        request.args.get("newer"), current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
-    return render_template("photos/index.html", page=page, source=source,
-                           total=current_user.photo_count(source))
+    return render_template("photos/index.html", page=page, options=options,
+                           total=current_user.photo_count(options.source))
 
 
 @bp.get("/upload")
@@ -107,9 +109,33 @@ def upload():
 @bp.get(f"/photos/{PHOTO_ID}")
 def detail(photo_id: int):
     photo = own_photo_or_404(photo_id)
-    source = requested_source()
-    newer, older = photo_service.neighbours(photo, source)
-    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, source=source)
+    options = requested_options()
+    newer, older = photo_service.neighbours(photo, options)
+    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options)
+
+
+@bp.post(f"/photos/{PHOTO_ID}/favourite")
+def favourite(photo_id: int):
+    """favourite=1 marks the photo a favourite, favourite=0 unmarks it (what the heart's button sends)."""
+    photo, options = own_photo_or_404(photo_id), requested_options()
+    library.set_favourite(photo, library.favourite_from(request.form.get("favourite")))
+    return marked(photo, options)
+
+
+@bp.post(f"/photos/{PHOTO_ID}/rating")
+def rating(photo_id: int):
+    """rating=0 to 5: the stars' buttons."""
+    photo, options = own_photo_or_404(photo_id), requested_options()
+    library.set_rating(photo, library.rating_from(request.form.get("rating")))
+    return marked(photo, options)
+
+
+def marked(photo, options: photo_service.GridOptions):
+    """The photo's marks as JSON for the page's script, else back to the photo's page, in the grid's
+    sort and filters the form's URL carried."""
+    if wants_json():
+        return jsonify(photo={"id": photo.id, "favourite": photo.favourite, "rating": photo.rating})
+    return redirect(url_for("photos.detail", photo_id=photo.id, **options.args), 303)
 
 
 @bp.get(f"/photos/{PHOTO_ID}/original")

@@ -1,8 +1,9 @@
 """What the gallery caches, under which key, and the named clear functions.
 
 Cached, each as plain values (never ORM objects):
-- a page of an owner's grid: its photos' (id, name, sha256) and its cursors (grid_key), and the
-  page's HTML, which photos/index.html keeps under the same key (GridPage.cache_key);
+- a page of an owner's grid as sorted and filtered: its photos' (id, name, sha256, favourite, rating)
+  and its cursors (grid_key), and the page's HTML, which photos/index.html keeps under the same key
+  (GridPage.cache_key); a favourite or a rating changed calls clear_library();
 - a photo's thumbnail columns: its original's path and its thumbnail type (thumbnail_key);
 - the models InvokeAI has installed, for a minute (models_key).
 
@@ -61,8 +62,9 @@ def library_key(kind: str, owner: User, *parts: object) -> str:
     return ":".join([kind, f"{owner.id}.{owner.library_version}", *map(str, parts)])
 
 
-def grid_key(owner: User, source: str | None, older_than: str | None, newer_than: str | None, limit: int) -> str:
-    return library_key("grid", owner, source, older_than, newer_than, limit)
+def grid_key(owner: User, options: str, older_than: str | None, newer_than: str | None, limit: int) -> str:
+    """`options`: the grid's sort and filters as one string (services.photos.GridOptions.key)."""
+    return library_key("grid", owner, options, older_than, newer_than, limit)
 
 
 def thumbnail_key(owner: User, photo_id: int) -> str:

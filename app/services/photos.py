@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, request
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto
 from ..extensions import db
-from ..models import MAX_ID, SOURCES, Photo, User, count_column, utcnow
+from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, User, count_column, utcnow
 from . import cache, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,65 @@ def delete_photo(photo: Photo) -> None:
 
 # --- reads -------------------------------------------------------------------------------
 
+SORTS = {"taken": Photo.sorted_at, "added": Photo.uploaded_at}  # ?sort=: date taken (else added), date added
+ORDERS = ("newest", "oldest")  # ?order=
+CURSOR_STAMP = "%Y%m%dT%H%M%S%f"
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    """How a grid is sorted and filtered, as its URL says (?sort=added&order=oldest&source=generated
+    &favourites=1&rating=3); the defaults (date taken, newest first, everything) say nothing."""
+
+    sort: str = "taken"
+    order: str = "newest"
+    source: str | None = None
+    favourites: bool = False
+    rating: int = 0  # at least this many stars; 0 is any
+
+    @classmethod
+    def from_args(cls, args) -> GridOptions:
+        """From a query string's mapping; ValueError, in words a person reads, for a value it does not know."""
+        sort, order = args.get("sort") or "taken", args.get("order") or "newest"
+        if sort not in SORTS:
+            raise ValueError("Unknown sort: choose taken or added.")
+        if order not in ORDERS:
+            raise ValueError("Unknown order: choose newest or oldest.")
+        try:
+            source = valid_source(args.get("source"))
+        except ValueError:
+            raise ValueError("Unknown source: choose uploaded or generated.") from None
+        favourites = args.get("favourites") or "0"
+        if favourites not in ("0", "1"):
+            raise ValueError("favourites is 1 (favourites only) or 0.")
+        rating = args.get("rating") or "0"
+        if rating not in {str(n) for n in range(MAX_RATING + 1)}:
+            raise ValueError(f"rating is a number of stars from 0 to {MAX_RATING}.")
+        return cls(sort, order, source, favourites == "1", int(rating))
+
+    @property
+    def args(self) -> dict[str, str]:
+        """The query arguments that say these options (none for the defaults), in a fixed order: for
+        url_for(..., **options.args), and what every link of a grid or a photo page carries on."""
+        args = {"sort": self.sort if self.sort != "taken" else None,
+                "order": self.order if self.order != "newest" else None,
+                "source": self.source, "favourites": "1" if self.favourites else None,
+                "rating": str(self.rating) if self.rating else None}
+        return {name: value for name, value in args.items() if value}
+
+    @property
+    def filtered(self) -> bool:
+        """Whether only some of the source's photos show (so the owner's counts do not count them)."""
+        return self.favourites or self.rating > 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}"
+
+
+DEFAULT_OPTIONS = GridOptions()
+
+
 @dataclass(frozen=True)
 class GridPhoto:
     """What the grid shows of one photo: plain values, cheap to cache and to share between workers."""
@@ -127,6 +186,8 @@ class GridPhoto:
     id: int
     original_name: str
     sha256: str
+    favourite: bool = False
+    rating: int = 0
 
 
 @dataclass
@@ -134,41 +195,62 @@ class GridLink:
     photo: GridPhoto
     detail_url: str
     grid_url: str
+    favourite_url: str
 
 
 @dataclass
 class GridPage:
     photos: list[GridPhoto]
-    newer: str | None  # cursor of the page before this one, or None on the first
-    older: str | None  # cursor of the page after this one, or None on the last
-    # Names what the page shows (owner and library version, filter, cursors, thumbnail settings): the
+    newer: str | None  # cursor of the adjoining page of newer photos (by the sort's date), or None
+    older: str | None  # cursor of the adjoining page of older photos, or None
+    # Names what the page shows (owner and library version, options, cursors, thumbnail settings): the
     # grid template caches its HTML under it, and a write to the owner's library changes it.
     cache_key: str = ""
+    options: GridOptions = DEFAULT_OPTIONS
 
-    def links(self, source: str | None) -> list[GridLink]:
-        """Each photo with its page's URL and its grid thumbnail's, written here rather than by
-        url_for, with the prefix and the settings tag read once a page: 120 url_for calls were
-        nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
+    @property
+    def prev_link(self) -> tuple[str, str] | None:
+        """(query argument, cursor) of the page before this one in the shown order, or None on the first."""
+        return self._link(self.newer, self.older, "newer", "older")
+
+    @property
+    def next_link(self) -> tuple[str, str] | None:
+        """(query argument, cursor) of the page after this one, or None on the last."""
+        return self._link(self.older, self.newer, "older", "newer")
+
+    def _link(self, if_newest, if_oldest, name_newest, name_oldest):
+        cursor, name = ((if_newest, name_newest) if self.options.order == "newest" else (if_oldest, name_oldest))
+        return (name, cursor) if cursor else None
+
+    def links(self) -> list[GridLink]:
+        """Each photo with its page's URL, its grid thumbnail's and its favourite route's, written here
+        rather than by url_for, with the prefix and the settings tag read once a page: 120 url_for calls
+        were nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
         strings: tests/integration/test_grid_queries.py compares them with url_for's."""
         root, tag = request.script_root, thumbnails.current_settings_tag()
-        query = f"?source={source}" if source else ""  # a valid_source(): a bare word
+        args = self.options.args  # bare words and digits: nothing to quote
+        query = "?" + "&".join(f"{name}={value}" for name, value in args.items()) if args else ""
         return [GridLink(photo, f"{root}/photos/{photo.id}{query}",
-                         f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}")
+                         f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}",
+                         f"{root}/photos/{photo.id}/favourite{query}")
                 for photo in self.photos]
 
 
-def encode_cursor(photo) -> str:
-    """The keyset position of a Photo or of a row with its sorted_at and id."""
-    return f"{photo.sorted_at:%Y%m%dT%H%M%S%f}.{photo.id}"
+def encode_cursor(photo, sort: str = "taken") -> str:
+    """The keyset position of a Photo (or of a row with the sort's column and id) in the `sort` order;
+    it names its sort, so a cursor of another sort is refused rather than misread."""
+    return f"{sort}.{getattr(photo, SORTS[sort].key):{CURSOR_STAMP}}.{photo.id}"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """ValueError for anything this module did not make."""
-    stamp, _, number = cursor.partition(".")
-    sorted_at, photo_id = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f"), int(number)
+def decode_cursor(cursor: str, sort: str = "taken") -> tuple[datetime, int]:
+    """ValueError for anything this module did not make for `sort`."""
+    parts = cursor.split(".")
+    if len(parts) != 3 or parts[0] != sort:
+        raise ValueError(f"not a cursor of the {sort} order: {cursor!r}")
+    at, photo_id = datetime.strptime(parts[1], CURSOR_STAMP), int(parts[2])
     if not 0 < photo_id <= MAX_ID:
         raise ValueError(f"photo id out of range: {photo_id}")
-    return sorted_at, photo_id
+    return at, photo_id
 
 
 def photos_of(owner_id: int, source: str | None):
@@ -177,59 +259,78 @@ def photos_of(owner_id: int, source: str | None):
     return query.where(Photo.source == source) if source else query
 
 
+def grid_photos(owner_id: int, options: GridOptions):
+    """SELECT of the owner's photos that `options` show (in no order yet)."""
+    query = photos_of(owner_id, options.source)
+    if options.favourites:
+        query = query.where(Photo.favourite == true())
+    if options.rating:
+        query = query.where(Photo.rating >= options.rating)
+    return query
+
+
 def find_photo(owner_id: int, photo_id: int) -> Photo | None:
     """The photo with this id when `owner_id` owns it; None otherwise, whoever else owns it."""
     return db.session.scalar(photos_of(owner_id, None).where(Photo.id == photo_id))
 
 
-def grid_page(owner: User, source: str | None, older_than: str | None = None, newer_than: str | None = None,
-              limit: int = 60) -> GridPage:
-    """One page of an owner's grid, newest first, by keyset on (sorted_at, id): no OFFSET.
+def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: str | None = None,
+              newer_than: str | None = None, limit: int = 60) -> GridPage:
+    """One page of an owner's grid as `options` sort and filter it, by keyset on (the sort's date, id):
+    no OFFSET, whatever the sort.
 
-    Cached until the owner's library changes; ValueError for a cursor this module did not make.
+    Cached until the owner's library changes; ValueError for a cursor this module did not make for
+    the options' sort.
     """
     older_than, newer_than = older_than or None, newer_than or None
-    key = cache.grid_key(owner, source, older_than, newer_than, limit)
-    page = cache.read_through(key, lambda: _grid_rows(owner.id, source, older_than, newer_than, limit))
+    key = cache.grid_key(owner, options.key, older_than, newer_than, limit)
+    page = cache.read_through(key, lambda: _grid_rows(owner.id, options, older_than, newer_than, limit))
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
-                    f"{key}:{thumbnails.current_settings_tag()}")
+                    f"{key}:{thumbnails.current_settings_tag()}", options)
 
 
-def _grid_rows(owner_id: int, source: str | None, older_than: str | None, newer_than: str | None,
+def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
-    """The page as plain values (no ORM objects in the cache): (id, name, sha256) rows and the cursors."""
-    key = tuple_(Photo.sorted_at, Photo.id)
-    query = photos_of(owner_id, source).with_only_columns(Photo.id, Photo.original_name, Photo.sha256,
-                                                          Photo.sorted_at)
-    if newer_than:
-        query = query.where(key > tuple_(*decode_cursor(newer_than)))
-        query = query.order_by(Photo.sorted_at.asc(), Photo.id.asc())
-    else:
-        if older_than:
-            query = query.where(key < tuple_(*decode_cursor(older_than)))
-        query = query.order_by(Photo.sorted_at.desc(), Photo.id.desc())
+    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating) rows
+    and the cursors of the newer and the older page.
+
+    The rows are read walking away from the cursor (down the dates for `older_than`, up for
+    `newer_than`, from the start of the order for neither), one more than a page to tell whether
+    there are more, then put in the order shown.
+    """
+    column = SORTS[options.sort]
+    key = tuple_(column, Photo.id)
+    query = grid_photos(owner_id, options).with_only_columns(
+        Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, column)
+    downwards = older_than is not None or (newer_than is None and options.order == "newest")
+    if older_than:
+        query = query.where(key < tuple_(*decode_cursor(older_than, options.sort)))
+    elif newer_than:
+        query = query.where(key > tuple_(*decode_cursor(newer_than, options.sort)))
+    query = query.order_by(*((column.desc(), Photo.id.desc()) if downwards else (column.asc(), Photo.id.asc())))
     rows = list(db.session.execute(query.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if newer_than:
+    more, rows = len(rows) > limit, rows[:limit]
+    started_from = older_than or newer_than
+    has_newer, has_older = (started_from is not None, more) if downwards else (more, started_from is not None)
+    if rows:
+        newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
+    if downwards != (options.order == "newest"):
         rows.reverse()
-        has_newer, has_older = more, True
-    else:
-        has_newer, has_older = older_than is not None, more
     return {
-        "photos": [(row.id, row.original_name, row.sha256) for row in rows],
-        "newer": encode_cursor(rows[0]) if rows and has_newer else None,
-        "older": encode_cursor(rows[-1]) if rows and has_older else None,
+        "photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating) for row in rows],
+        "newer": encode_cursor(newest, options.sort) if rows and has_newer else None,
+        "older": encode_cursor(oldest, options.sort) if rows and has_older else None,
     }
 
 
-def neighbours(photo: Photo, source: str | None) -> tuple[Photo | None, Photo | None]:
-    """The photos just newer and just older than `photo` in the grid's order."""
-    key = tuple_(Photo.sorted_at, Photo.id)
-    here = tuple_(photo.sorted_at, photo.id)
-    base = photos_of(photo.owner_id, source)
-    newer = db.session.scalar(base.where(key > here).order_by(Photo.sorted_at.asc(), Photo.id.asc()).limit(1))
-    older = db.session.scalar(base.where(key < here).order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1))
+def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Photo | None, Photo | None]:
+    """The photos just newer and just older than `photo` by the options' sort, among those they show."""
+    column = SORTS[options.sort]
+    key = tuple_(column, Photo.id)
+    here = tuple_(getattr(photo, column.key), photo.id)
+    base = grid_photos(photo.owner_id, options)
+    newer = db.session.scalar(base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1))
+    older = db.session.scalar(base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1))
     return newer, older
 
 

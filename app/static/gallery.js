@@ -227,3 +227,105 @@ function updateCard(section, image) {
   card.querySelector('form[data-decide="keep"] button').disabled = image.state !== "done" || image.decision === "kept";
   card.querySelector('form[data-decide="reject"] button').disabled = image.decision === "kept" || image.decision === "rejected";
 }
+
+// Favourites and ratings: the photo page's heart and stars, and the grid's hearts, sent with fetch
+// (the forms post and come back without this); on a photo's page F toggles the heart, 0-5 set the stars.
+function csrfToken() {
+  const input = document.querySelector("input[name=csrf_token]");  // every signed-in page has one
+  return input ? input.value : "";
+}
+
+async function sendMark(url, name, value) {
+  // The photo's marks as the gallery now holds them, or an Error with its words.
+  const response = await fetch(url, {
+    method: "POST", headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: new URLSearchParams({ [name]: value }) });
+  let data = null;
+  try { data = await response.json(); } catch (error) { /* not JSON: said below */ }
+  if (!response.ok || !data || !data.photo) {
+    throw new Error((data && data.error) || `The gallery answered ${response.status}.`);
+  }
+  return data.photo;
+}
+
+for (const section of document.querySelectorAll("[data-marks]")) {
+  const heartForm = section.querySelector('form[data-mark="favourite"]');
+  const starsForm = section.querySelector('form[data-mark="rating"]');
+  const heart = heartForm.querySelector("button");
+  const problem = section.querySelector("[data-problem]");
+
+  const show = (photo) => {
+    heart.setAttribute("aria-pressed", String(photo.favourite));
+    heart.value = photo.favourite ? "0" : "1";
+    heart.querySelector(".label").textContent = photo.favourite ? "Favourite" : "Add to favourites";
+    starsForm.dataset.rating = String(photo.rating);
+    starsForm.querySelector(".stars").setAttribute("aria-label", `Rating: ${photo.rating} of 5 stars`);
+    for (const star of starsForm.querySelectorAll("button[data-stars]")) {
+      const n = Number(star.dataset.stars);
+      star.setAttribute("aria-pressed", String(n <= photo.rating));
+      star.value = n === photo.rating ? "0" : String(n);
+    }
+  };
+  const mark = async (form, name, value) => {
+    try {
+      show(await sendMark(form.action, name, value));
+      problem.hidden = true;
+    } catch (error) {
+      problem.textContent = error.message;
+      problem.hidden = false;
+    }
+  };
+  for (const form of [heartForm, starsForm]) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = event.submitter;
+      if (button && button.name) mark(form, button.name, button.value);
+    });
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.key === "f" || event.key === "F") {
+      mark(heartForm, "favourite", heart.value);
+    } else if (/^[0-5]$/.test(event.key)) {
+      mark(starsForm, "rating", event.key);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+}
+
+// The grid: a heart on each tile (hidden without this script, where the photo's page has the form).
+for (const heart of document.querySelectorAll("ul.grid button.heart[data-favourite-url]")) {
+  heart.hidden = false;
+  heart.addEventListener("click", async () => {
+    const wanted = heart.getAttribute("aria-pressed") !== "true";
+    heart.disabled = true;
+    try {
+      const photo = await sendMark(heart.dataset.favouriteUrl, "favourite", wanted ? "1" : "0");
+      heart.setAttribute("aria-pressed", String(photo.favourite));
+      heart.title = "";
+    } catch (error) {
+      heart.title = error.message;  // the tile keeps its state; the title says why
+    } finally {
+      heart.disabled = false;
+    }
+  });
+}
+
+// The grid's sort and filter form: shown at once on change, with only the choices that differ from
+// the defaults in the URL (the same page the form's plain submit reaches).
+for (const form of document.querySelectorAll("form[data-arrange]")) {
+  form.classList.add("live");
+  form.addEventListener("change", () => form.requestSubmit());
+  form.addEventListener("submit", () => {
+    for (const select of form.querySelectorAll("select[data-default]")) {
+      if (select.value === select.dataset.default) select.disabled = true;  // left out of the query
+    }
+  });
+  // Coming back to this page from the history shows the form as it was left: usable again.
+  window.addEventListener("pageshow", () => {
+    for (const select of form.querySelectorAll("select")) select.disabled = false;
+  });
+}

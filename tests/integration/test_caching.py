@@ -118,12 +118,14 @@ def test_clearing_without_an_owner_drops_everyones_reads(app, client, make_user,
 def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id, upload, photos_dir):
     photo_id = stored(upload(photos_dir / TINY_JPEG))
     with app.test_request_context():
-        page = photo_service.grid_page(db.session.get(User, user_id), None)
-        cached = photo_service._grid_rows(user_id, None, None, None, 60)  # what grid_page keeps in the cache
+        page = photo_service.grid_page(db.session.get(User, user_id))
+        # what grid_page keeps in the cache
+        cached = photo_service._grid_rows(user_id, photo_service.DEFAULT_OPTIONS, None, None, 60)
         photo = db.session.get(Photo, photo_id)
-        assert [link.grid_url for link in page.links(None)] == [photo.thumbnail_url("grid")]
+        assert [link.grid_url for link in page.links()] == [photo.thumbnail_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
-    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256)], "newer": None, "older": None}
+    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256, False, 0)],
+                      "newer": None, "older": None}
 
 
 def test_a_write_through_one_worker_is_seen_by_another_through_redis(app, user_id, redis_cache, photos_dir):

@@ -128,6 +128,35 @@ def test_a_cached_grid_page_takes_only_the_user(counted, photo_ids):
     assert "login_sessions" in warm[0] and "FROM users" in warm[0]  # the session is checked in the same statement
 
 
+ARRANGEMENTS = [{"sort": sort, "order": order, **filters}
+                for sort in ("taken", "added") for order in ("newest", "oldest")
+                for filters in ({}, {"source": "generated"}, {"favourites": "1"}, {"rating": "2", "source": "uploaded"})]
+
+
+@pytest.mark.parametrize("query", ARRANGEMENTS, ids=lambda query: "&".join(f"{k}={v}" for k, v in query.items()))
+def test_every_sort_and_filter_pages_in_two_statements_cold_and_one_warm(app, counted, photo_ids, query):
+    with app.app_context():  # a third of the photos favourites with 2 stars, so the filters show two pages
+        for photo in db.session.scalars(db.select(Photo).where(Photo.id.in_(photo_ids[::2]))):
+            photo.favourite, photo.rating = True, 2
+        db.session.commit()
+    url, pages, shown = "/?" + "&".join(f"{k}={v}" for k, v in query.items()), 0, []
+    while url:
+        response, cold = counted(url)
+        assert response.status_code == 200
+        assert len(cold) <= GRID_STATEMENTS, cold
+        again, warm = counted(url, cold=False)
+        assert grid_ids(again) == grid_ids(response)
+        assert len(warm) == 1, warm
+        shown += grid_ids(response)
+        pages += 1
+        url = link(response, "next")
+    assert shown and len(shown) == len(set(shown)) and pages == -(-len(shown) // PAGE_SIZE)
+    for photo_id in shown[:: PAGE_SIZE - 1]:  # a photo page, its neighbours in the same sort and filter
+        response, statements = counted(f"/photos/{photo_id}?" + "&".join(f"{k}={v}" for k, v in query.items()))
+        assert response.status_code == 200
+        assert len(statements) <= DETAIL_STATEMENTS, statements
+
+
 def test_a_photo_page_takes_at_most_four_statements(counted, photo_ids):
     for photo_id in (photo_ids[0], photo_ids[PHOTOS // 2], photo_ids[-1]):
         response, statements = counted(f"/photos/{photo_id}")
@@ -154,22 +183,31 @@ def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):
     assert len(warm) == 1, warm  # the user: the photo's thumbnail path was kept in the cache
 
 
-@pytest.mark.parametrize("source", [None, "uploaded"])
-def test_the_grid_links_are_the_urls_url_for_makes(app, client, photo_ids, source):
-    """The grid writes its links without url_for (for speed): they must be exactly url_for's, under a
-    prefix (SCRIPT_NAME) too, so no link of the grid points elsewhere than its route; and the page's
-    cached HTML is never served under another prefix."""
-    query = f"?source={source}" if source else ""
+@pytest.mark.parametrize("query", [{}, {"source": "uploaded"},
+                                   {"sort": "added", "order": "oldest", "source": "generated", "rating": "2"},
+                                   {"order": "oldest", "favourites": "1"}])
+def test_the_grid_links_are_the_urls_url_for_makes(app, client, photo_ids, query):
+    """The grid writes its links without url_for (for speed): they must be exactly url_for's, with the
+    grid's sort and filters carried on, under a prefix (SCRIPT_NAME) too, so no link of the grid points
+    elsewhere than its route; and the page's cached HTML is never served under another prefix."""
+    with app.app_context():
+        marked = db.session.scalars(db.select(Photo).where(Photo.id.in_(photo_ids[::2]))).all()
+        for photo in marked:  # some photos the filters show
+            photo.favourite, photo.rating = True, 3
+        db.session.commit()
     for script_root in ["", "/gallery", ""]:
-        response = client.get(f"/{query}", base_url=f"http://localhost{script_root}")
+        response = client.get("/", query_string=query, base_url=f"http://localhost{script_root}")
         assert response.status_code == 200
         soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
-        shown = [(a["href"], a.img["src"]) for a in soup.select("ul.grid a")]
+        shown = [(li.a["href"], li.img["src"], li.select_one("button.heart")["data-favourite-url"])
+                 for li in soup.select("ul.grid li")]
+        assert shown, "the filters show no photo: the comparison would be empty"
         with app.test_request_context(base_url=f"http://localhost{script_root}"):
             photos = {p.id: p for p in db.session.scalars(db.select(Photo).where(Photo.id.in_(photo_ids)))}
-            expected = [(url_for("photos.detail", photo_id=photo_id, source=source),
+            expected = [(url_for("photos.detail", photo_id=photo_id, **query),
                          url_for("thumbnails.photo", photo_id=photo_id, size="grid",
-                                 v=url_version(photos[photo_id].sha256)))
-                        for photo_id in photo_ids if source is None or photos[photo_id].source == source][:PAGE_SIZE]
+                                 v=url_version(photos[photo_id].sha256)),
+                         url_for("photos.favourite", photo_id=photo_id, **query))
+                        for photo_id in [int(href.split("?")[0].rsplit("/", 1)[1]) for href, _, _ in shown]]
         assert shown == expected
-        assert all(href.startswith(f"{script_root}/photos/") for href, _ in shown)
+        assert all(href.startswith(f"{script_root}/photos/") for href, _, _ in shown)

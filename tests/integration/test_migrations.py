@@ -13,6 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from app import create_app
 from app.extensions import db
@@ -194,3 +195,37 @@ def test_the_thumbnail_ext_rename_keeps_every_rows_value_both_ways(migrating_app
     with migrating_app.app_context(), db.engine.connect() as connection:
         assert connection.execute(text("SELECT rendition_ext FROM photos ORDER BY id")).scalars().all() == [
             "jpg", "webp"]
+
+
+BEFORE_MARKS = "a0a558dcea18"  # the revision before photos.favourite and photos.rating
+
+
+def test_the_marks_migration_leaves_photos_unmarked_and_refuses_a_seventh_star(migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_MARKS) == 0
+    add_users(migrating_app, "ann")
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO photos (owner_id, source, original_path, thumbnail_ext, original_name, sha256, format,"
+            " mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (1, 'uploaded', 'uploaded/a.png',"
+            " 'jpg', 'a.png', :sha, 'PNG', 'image/png', 1, 1, 1, '2020-01-01 00:00:00', '2020-01-01 00:00:00')"),
+            {"sha": "a" * 64})
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(text("SELECT favourite, rating FROM photos"))] in (
+            [(False, 0)], [(0, 0)])
+        indexes = {index["name"] for index in inspect(connection).get_indexes("photos")}
+        assert {"ix_photos_owner_id_uploaded_at_id", "ix_photos_owner_id_favourite_sorted_at_id"} <= indexes
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        with pytest.raises(IntegrityError):
+            connection.execute(text("UPDATE photos SET rating = 6"))
+        connection.rollback()
+        connection.execute(text("UPDATE photos SET rating = 5, favourite = :yes"), {"yes": True})
+        connection.commit()
+
+    assert flask_db(migrating_app, "downgrade", BEFORE_MARKS) == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("photos")}
+        assert not {"favourite", "rating"} & columns
+        assert connection.execute(text("SELECT original_name FROM photos")).scalars().all() == ["a.png"]
+    assert flask_db(migrating_app, "upgrade") == 0

@@ -1,0 +1,68 @@
+"""A library's marks on its photos: favourites and star ratings (photos and kept generations alike).
+
+Each write retires the owner's cached reads in its own transaction (cache.clear_library), since the
+grid's cached rows carry the marks and its favourites and rating filters select by them.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import update
+
+from ..database import run_unit_of_work
+from ..errors import GalleryError
+from ..extensions import db
+from ..models import MAX_RATING, Photo
+from . import cache
+
+log = logging.getLogger(__name__)
+
+RATINGS = range(MAX_RATING + 1)  # 0 is unrated
+
+
+class InvalidMark(GalleryError):
+    """A favourite or a rating the gallery does not know: said in words, nothing changed."""
+
+
+def set_favourite(photo: Photo, favourite: bool) -> None:
+    """Mark `photo` as a favourite of its owner's, or unmark it."""
+    if not isinstance(favourite, bool):
+        raise InvalidMark("A favourite is yes or no.")
+    _set(photo, favourite=favourite)
+
+
+def set_rating(photo: Photo, rating: int) -> None:
+    """Give `photo` 0 (unrated) to MAX_RATING stars."""
+    if isinstance(rating, bool) or not isinstance(rating, int) or rating not in RATINGS:
+        raise InvalidMark(f"A rating is a whole number of stars from 0 to {MAX_RATING}, not {rating!r}.")
+    _set(photo, rating=rating)
+
+
+def rating_from(text: str | None) -> int:
+    """A rating as a form sends it ("0" to "5"); InvalidMark for anything else ("7", "x", "", " 3")."""
+    if text is None or text not in {str(n) for n in RATINGS}:
+        raise InvalidMark(f"A rating is a whole number of stars from 0 to {MAX_RATING}.")
+    return int(text)
+
+
+def favourite_from(text: str | None) -> bool:
+    """A favourite as a form sends it: "1" (a favourite) or "0"; InvalidMark for anything else."""
+    if text not in ("0", "1"):
+        raise InvalidMark("Say favourite=1 to mark a favourite, favourite=0 to unmark it.")
+    return text == "1"
+
+
+def _set(photo: Photo, **values) -> None:
+    """One UPDATE of the photo's marks and the owner's library version, committed together (and tried
+    again whole on a transient error: an UPDATE of values, not of the ORM object, survives a rollback)."""
+    if all(getattr(photo, name) == value for name, value in values.items()):
+        return  # nothing changes, so nothing cached goes stale
+
+    def work():
+        db.session.execute(update(Photo).where(Photo.id == photo.id).values(**values))
+        cache.clear_library(photo.owner_id)
+        db.session.commit()
+
+    run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    log.info("photo %s: %s", photo.id, ", ".join(f"{name}={value}" for name, value in values.items()))
