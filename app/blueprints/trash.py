@@ -16,9 +16,10 @@ bp = Blueprint("trash", __name__)
 @bp.get("/trash")
 def index():
     """The trash, most recently trashed first; what has passed its days is deleted for good first."""
+    trash.purge_due(current_user.id)
     try:
-        page = trash.visit_trash(current_user.id, lambda: trash.trash_page(
-            current_user.id, request.args.get("older"), request.args.get("newer"), current_app.config["PAGE_SIZE"]))
+        page = trash.trash_page(current_user.id, request.args.get("older"), request.args.get("newer"),
+                                current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("trash/index.html", page=page, removal_date=trash.removal_date,

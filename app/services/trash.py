@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -190,8 +190,7 @@ def trash_page(owner_id: int, older_than: str | None = None, newer_than: str | N
                      encode_cursor(rows[-1]) if rows and has_older else None)
 
 
-def visit_trash(owner_id: int, read: Callable[[], TrashPage]) -> TrashPage:
-    """What the trash page does: delete for good what is due (one BATCH at most, so a visit stays quick
-    after a long absence; `gallery purge-trash` or the next visits take the rest), then read the page."""
-    purge_expired(owner_id, limit=BATCH)
-    return read()
+def purge_due(owner_id: int) -> int:
+    """What a visit to the trash page does first: delete for good what is due, one BATCH at most, so a
+    visit stays quick after a long absence (`gallery purge-trash` or the next visits take the rest)."""
+    return purge_expired(owner_id, limit=BATCH)
