@@ -173,3 +173,36 @@ def test_without_pg_dump_the_backup_says_what_to_install(gallery, backup, databa
     assert result.exit_code == 1
     assert "pg_dump is not installed" in result.output and "apt-get install postgresql-client" in result.output
     assert not dest.exists()
+
+
+def test_a_backup_keeps_the_trash_and_a_restore_brings_it_back(gallery, backup, restored_database, client, user_id,
+                                                                tmp_path):
+    trashed = gallery.photos[1]
+    assert client.post(f"/photos/{trashed.id}/delete").status_code == 302
+    dest = tmp_path / "backup"
+    assert backup(dest).exit_code == 0
+
+    assert (dest / "photos" / trashed.path).read_bytes() == gallery.file(trashed.path).read_bytes(), \
+        "a photo in the trash is backed up with the rest"
+    data = tmp_path / "restored" / "data"
+    shutil.copytree(dest / "photos", data / "photos")
+    restored = make_app(restored_database(dest), data)
+    try:
+        cli = restored.test_cli_runner()
+        assert cli.invoke(args=["gallery", "check", "--repair"]).exit_code == 1  # re-made the thumbnails
+        final = cli.invoke(args=["gallery", "check"])
+        assert final.exit_code == 0, final.output
+        with restored.app_context():
+            user = db.session.get_one(User, user_id)
+            assert (user.uploaded_photos, user.generated_photos, user.trashed_photos) == (2, 1, 1)
+            assert db.session.scalar(select(Photo.trashed_at).where(Photo.id == trashed.id)) is not None
+        visitor = log_in(restored.test_client(), user_id)
+        trash_page = visitor.get("/trash").get_data(as_text=True)
+        assert f'href="/photos/{trashed.id}"' in trash_page
+        assert visitor.post(f"/photos/{trashed.id}/restore").status_code == 302
+        with restored.app_context():
+            assert db.session.get_one(User, user_id).uploaded_photos == 3
+    finally:
+        with restored.app_context():
+            db.session.remove()
+            db.engine.dispose()
