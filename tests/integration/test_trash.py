@@ -294,7 +294,7 @@ def test_the_trash_page_pages_by_keyset_most_recently_trashed_first(app, client,
         path = link["href"] if link else None
     assert seen == [[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]
     removal = html(client.get("/trash")).select_one("ul.grid li time.removal")
-    assert removal.get_text() == "Deleted on 2026-12-31" and removal["datetime"] == "2026-12-31T04:00:00Z"
+    assert removal.get_text() == "Kept until 2026-12-31" and removal["datetime"] == "2026-12-31T04:00:00Z"
     assert client.get("/trash?older=nonsense").status_code == 400
 
 
