@@ -387,3 +387,25 @@ def test_gallery_check_is_clean_with_photos_in_the_trash_and_mends_a_wrong_trash
     assert "account alice: says 0 photos in the trash; the database holds 1" in wrong.output
     assert runner.invoke(args=["gallery", "check", "--repair"]).exit_code == 1
     assert counts() == (1, 0, 1)
+
+
+def test_a_thousand_photos_go_to_the_trash_and_back_in_one_call_each_with_every_count(app, client, user_id,
+                                                                                     counts):
+    from app.services import trash as trash_service
+
+    with app.app_context():
+        db.session.add_all(Photo(owner_id=user_id, source="generated" if i % 5 < 2 else "uploaded",
+                                 original_path=f"uploaded/2026-12-01/{i:04}.jpg", thumbnail_ext="jpg",
+                                 original_name=f"{i}.jpg", sha256=f"{i:064}", format="JPEG", mime_type="image/jpeg",
+                                 file_size=1, width=1, height=1, sorted_at=datetime(2026, 12, 1) + timedelta(seconds=i))
+                           for i in range(1000))
+        db.session.commit()
+        ids = list(db.session.scalars(select(Photo.id)))
+    assert counts() == (600, 400, 0) and heading(client) == "1000 photos"
+
+    with app.test_request_context():
+        assert trash_service.move_to_trash(user_id, ids) == 1000
+    assert counts() == (0, 0, 1000) and heading(client) == "0 photos" and grid_ids(client) == []
+    with app.test_request_context():
+        assert trash_service.restore_from_trash(user_id, ids + [ids[0]]) == 1000
+    assert counts() == (600, 400, 0) and heading(client) == "1000 photos"
