@@ -22,7 +22,13 @@ def register_cli(app: Flask) -> None:
 
 def say_when_upgrade_is_needed(group: AppGroup) -> None:
     """Make a database error of `group`'s commands one line naming `flask db upgrade` (exit 2), as the web
-    pages answer 503, when the cause is a schema the migrations have not brought to this code's head."""
+    pages answer 503, when the cause is a schema the migrations have not brought to this code's head.
+
+    The groups are module-level, and a process may build many apps (the test suite builds over a
+    thousand): a group is wrapped once, or each build would nest one more wrapper around its commands."""
+    if getattr(group, "says_when_upgrade_is_needed", False):
+        return
+    group.says_when_upgrade_is_needed = True
     run = group.invoke
 
     def invoke(ctx: click.Context):

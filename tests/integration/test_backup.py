@@ -16,7 +16,11 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from app.extensions import db
 from app.models import GenerationImage, Photo, User
 
-RESTORED_DATABASE = "gallery_h12_restore"  # made and dropped by these tests, next to the test database
+
+def restored_name(database_url: str) -> str:
+    """The database these tests make and drop beside the test database, named after it: two checkouts
+    testing on one server (each with its own test database) never drop each other's."""
+    return f"{make_url(database_url).database}_restore"
 
 
 def files_under(folder: Path) -> set[str]:
@@ -42,12 +46,13 @@ def restored_database(database, tmp_path):
             target.parent.mkdir(exist_ok=True)
             shutil.copy2(dest / "gallery.db", target)
             return f"sqlite:///{target}"
+        name = restored_name(database.url)
         admin = create_engine(database.url, isolation_level="AUTOCOMMIT")
         engines.append(admin)
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {RESTORED_DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {RESTORED_DATABASE}"))
-        url = make_url(database.url).set(database=RESTORED_DATABASE)
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(database.url).set(database=name)
         libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
         subprocess.run(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", f"--dbname={libpq}",
                         "--file", str(dest / "gallery.sql")], check=True, capture_output=True, timeout=120)
@@ -56,7 +61,7 @@ def restored_database(database, tmp_path):
     yield load
     for admin in engines:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {RESTORED_DATABASE} WITH (FORCE)"))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{restored_name(database.url)}" WITH (FORCE)'))
         admin.dispose()
 
 
