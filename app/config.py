@@ -24,6 +24,7 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "PREVIEW_SIZE": (1600, int),
     "JPEG_QUALITY": (85, int),
     "PAGE_SIZE": (60, int),
+    "TRASH_DAYS": (30, int),  # days a photo stays in the trash before it is deleted for good
     "CACHE_REDIS_URL": (None, str),
     "CACHE_TIMEOUT": (300, int),
     "CACHE_KEY_PREFIX": ("gallery:", str),  # keeps galleries sharing one Redis apart
@@ -131,6 +132,8 @@ def _check(values: dict) -> None:
         raise ConfigError(f"{ENV_PREFIX}GRID_SIZE must not be larger than {ENV_PREFIX}PREVIEW_SIZE")
     if not 1 <= values["JPEG_QUALITY"] <= 95:
         raise ConfigError(f"{ENV_PREFIX}JPEG_QUALITY must be between 1 and 95, not {values['JPEG_QUALITY']}")
+    if not 1 <= values["TRASH_DAYS"] <= 3650:
+        raise ConfigError(f"{ENV_PREFIX}TRASH_DAYS must be between 1 and 3650 days, not {values['TRASH_DAYS']}")
     if values["PAGE_SIZE"] > 500:
         raise ConfigError(f"{ENV_PREFIX}PAGE_SIZE must be at most 500, not {values['PAGE_SIZE']}")
     url = values["DATABASE_URL"]

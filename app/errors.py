@@ -42,6 +42,12 @@ class DuplicatePhoto(GalleryError):
         self.existing_id = existing_id
 
 
+class NotInTrash(GalleryError):
+    """A delete for good (or a restore) of a photo that is not in the trash."""
+
+    status = 409
+
+
 class StorageError(GalleryError):
     """The disk refused a write: 507 when it is full, 500 when it is read-only or denies permission
     (the server's set-up is wrong, not the request), with the reason in words either way."""
@@ -51,7 +57,7 @@ class StorageError(GalleryError):
         self.status = status
 
 
-PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
                413: "Too large", 415: "Unsupported file", 429: "Too many requests",
                500: "Something went wrong", 503: "Database needs an upgrade", 507: "Storage full"}
 

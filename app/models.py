@@ -55,6 +55,9 @@ class User(UserMixin, db.Model):
     # user, not from a COUNT(*) over the owner's photos, which grows with the library.
     uploaded_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     generated_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Photos in the trash (of either source), counted apart: the two counts above are the library's,
+    # this one is the header's "Trash (N)". services/trash.py moves a photo from one to the other.
+    trashed_photos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Part of the key of every cached read of this user's library (services/cache.py): bumped in the
     # transaction of every write to it, by the Photo events below or by cache.clear_library(), so a
     # write by any process (a worker, the CLI) retires what every process cached. A new account starts
@@ -122,6 +125,9 @@ class Photo(db.Model):
     rating: Mapped[int] = mapped_column(Integer, CheckConstraint(f"rating BETWEEN 0 AND {MAX_RATING}",
                                                                  name="rating_range"),
                                         default=0, server_default="0")  # stars; 0 is unrated
+    # When it was moved to the trash (services/trash.py); None while it is in the library. A trashed
+    # photo keeps its files where they are, and its row, until it is deleted for good.
+    trashed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     camera_make: Mapped[str | None] = mapped_column(String(128))
     camera_model: Mapped[str | None] = mapped_column(String(128))
@@ -157,6 +163,9 @@ class Photo(db.Model):
         Index("ix_photos_owner_id_source_uploaded_at_id", "owner_id", "source", "uploaded_at", "id"),
         Index("ix_photos_owner_id_favourite_sorted_at_id", "owner_id", "favourite", "sorted_at", "id"),
         Index("ix_photos_owner_id_favourite_uploaded_at_id", "owner_id", "favourite", "uploaded_at", "id"),
+        # The trash page pages one owner's trash by keyset on (trashed_at, id), and the expiry finds
+        # what is due by a range on trashed_at: one index for both.
+        Index("ix_photos_owner_id_trashed_at_id", "owner_id", "trashed_at", "id"),
         NEVER_REUSED_IDS,
     )
 
@@ -282,8 +291,10 @@ class GenerationImage(db.Model):
 # --- the users' photo counts and library versions ---------------------------------------------
 # Every insert and delete of a Photo through the ORM (an upload, an import, a kept generation, a
 # delete, an account's removal) moves its owner's count and bumps the owner's library version in the
-# same flush, so no write path can forget either. A bulk insert or delete that bypasses the ORM must recount (services.photos.recount_photos);
-# `flask gallery check` compares the counts with the rows and --repair recounts.
+# same flush, so no write path can forget either. A photo in the trash counts in trashed_photos, not
+# in its source's count; services/trash.py moves it between the two by guarded UPDATEs. A bulk insert
+# or delete that bypasses the ORM must recount (services.photos.recount_photos); `flask gallery check`
+# compares the counts with the rows and --repair recounts.
 
 def count_column(source: str):
     return User.__table__.c[f"{source}_photos"]
@@ -291,16 +302,29 @@ def count_column(source: str):
 
 @event.listens_for(Photo, "after_insert")
 def _count_new_photo(mapper, connection, photo: Photo) -> None:
-    _move_count(connection, photo, 1)
+    _move_count(connection, photo.owner_id, photo.source, photo.trashed_at is not None, 1)
+
+
+@event.listens_for(Photo, "before_delete")
+def _read_trash_state_of_deleted_photo(mapper, connection, photo: Photo) -> None:
+    """Whether the row is in the trash as the database has it now, not as this object was loaded: a
+    restore or trash in another request may have come between. The no-op UPDATE locks the row (and
+    on SQLite takes the write lock) until the commit, so nothing moves it before the DELETE."""
+    photos = Photo.__table__
+    found = connection.execute(update(photos).where(photos.c.id == photo.id)
+                               .values(trashed_at=photos.c.trashed_at).returning(photos.c.trashed_at)).first()
+    photo._deleted_from = None if found is None else ("trash" if found.trashed_at else "library")
 
 
 @event.listens_for(Photo, "after_delete")
 def _count_deleted_photo(mapper, connection, photo: Photo) -> None:
-    _move_count(connection, photo, -1)
+    deleted_from = getattr(photo, "_deleted_from", "library")
+    if deleted_from is not None:  # None: another request deleted the row first, and counted it
+        _move_count(connection, photo.owner_id, photo.source, deleted_from == "trash", -1)
 
 
-def _move_count(connection, photo: Photo, step: int) -> None:
-    column = count_column(photo.source)
+def _move_count(connection, owner_id: int, source: str, trashed: bool, step: int) -> None:
     users = User.__table__
-    connection.execute(update(users).where(users.c.id == photo.owner_id).values(
+    column = users.c.trashed_photos if trashed else count_column(source)
+    connection.execute(update(users).where(users.c.id == owner_id).values(
         {column: column + step, users.c.library_version: users.c.library_version + 1}))

@@ -1,5 +1,5 @@
 """The gallery grid (sorted and filtered as its URL says), upload, a photo's page with its favourite and
-rating, its original, and delete."""
+rating, its original, and delete (which moves to the trash)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,12 +10,14 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
                    send_file, url_for)
 
 from flask_login import current_user
+from markupsafe import Markup
 
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
 from ..services import library, names
 from ..services import photos as photo_service
+from ..services import trash
 
 bp = Blueprint("photos", __name__)
 
@@ -111,7 +113,9 @@ def detail(photo_id: int):
     photo = own_photo_or_404(photo_id)
     options = requested_options()
     newer, older = photo_service.neighbours(photo, options)
-    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options)
+    removal_at = trash.removal_date(photo) if photo.trashed_at else None
+    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
+                           removal_at=removal_at)
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")
@@ -168,16 +172,15 @@ def send_photo_file(path, relative_path: str, **options):
     return response
 
 
-@bp.get(f"/photos/{PHOTO_ID}/delete")
-def confirm_delete(photo_id: int):
-    photo = own_photo_or_404(photo_id)
-    return render_template("photos/delete.html", photo=photo)
-
-
 @bp.post(f"/photos/{PHOTO_ID}/delete")
 def delete(photo_id: int):
+    """Move to the trash (the URL is the old delete's, so its links and forms keep working): undoable
+    from the flash message, the photo's page and the trash page until the trash's days pass."""
     photo = own_photo_or_404(photo_id)
     name = photo.original_name
-    photo_service.delete_photo(photo)
-    flash(f"Deleted {name}.")
+    trash.move_to_trash(current_user.id, [photo.id])
+    if wants_json():
+        return jsonify(photo_id=photo_id, in_trash=True, removal_at=trash.removal_date(photo).isoformat(),
+                       restore_url=url_for("trash.restore", photo_id=photo_id))
+    flash(Markup(render_template("trash/_undo.html", photo_id=photo_id, name=name)))
     return redirect(url_for("photos.index"))

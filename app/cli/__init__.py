@@ -12,8 +12,6 @@ from .photos import photos_cli
 from .thumbnails import thumbnails_cli
 from .users import users_cli
 
-
-
 GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli)
 
 

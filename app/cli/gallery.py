@@ -1,4 +1,4 @@
-"""flask gallery: check the data folder against the database; back both up."""
+"""flask gallery: check the data folder against the database; back both up; purge the trash."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +7,10 @@ import click
 from flask.cli import AppGroup
 
 from ..services import backup as backup_service
-from ..services import integrity
+from ..services import integrity, trash
 from .progress import Progress, quiet_logs
 
-gallery_cli = AppGroup("gallery", help="Check the data folder against the database; back both up.")
+gallery_cli = AppGroup("gallery", help="Check the data folder against the database; back both up; purge the trash.")
 PROGRESS_FROM = 100  # rows or files: fewer finish before a bar would be worth reading
 
 
@@ -61,3 +61,14 @@ def backup(dest: Path):
                f"{result.size / 1e6:.1f} MB in all, to {dest}; the list is in {dest / backup_service.MANIFEST}.")
     if result.warnings:
         raise SystemExit(1)
+
+
+@gallery_cli.command("purge-trash")
+@click.option("--verbose", "-v", is_flag=True, help="Log every photo deleted, not only problems.")
+def purge_trash(verbose: bool):
+    """Delete for good every photo whose GALLERY_TRASH_DAYS in the trash have passed (rows, originals,
+    thumbnails), a batch of rows at a time; for cron. Prints how many; exits 0."""
+    with quiet_logs(verbose):
+        deleted = trash.purge_expired()
+    click.echo(f"Deleted {deleted} photo{'' if deleted == 1 else 's'} from the trash for good "
+               f"(in the trash for more than {trash.trash_days()} days).")

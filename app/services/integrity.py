@@ -250,16 +250,23 @@ def check_gallery(repair: bool = False, on_start: Callable[[int], None] = lambda
 
 
 def check_photo_counts(repair: bool) -> list[Finding]:
-    """Each account's kept photo counts (the grid's "N photos") against its rows; --repair recounts."""
-    rows = db.session.execute(select(Photo.owner_id, Photo.source, db.func.count(Photo.id))
-                              .group_by(Photo.owner_id, Photo.source))
-    counted = {(owner_id, source): number for owner_id, source, number in rows}
+    """Each account's kept photo counts (the grid's "N photos", not counting the trash, and the
+    trash's own) against its rows; --repair recounts."""
+    trashed = Photo.trashed_at.is_not(None)
+    rows = db.session.execute(select(Photo.owner_id, Photo.source, trashed, db.func.count(Photo.id))
+                              .group_by(Photo.owner_id, Photo.source, trashed))
+    counted: dict[tuple[int, str], int] = {}
+    for owner_id, source, in_trash, number in rows:
+        key = (owner_id, "in the trash" if in_trash else source)
+        counted[key] = counted.get(key, 0) + number
     findings = []
     for user in db.session.scalars(select(User).order_by(User.id)):
-        for source in SOURCES:
-            kept, actual = user.photo_count(source), counted.get((user.id, source), 0)
+        kept_counts = [(source, user.photo_count(source)) for source in SOURCES]
+        for what, kept in kept_counts + [("in the trash", user.trashed_photos)]:
+            actual = counted.get((user.id, what), 0)
             if kept != actual:
-                findings.append(Finding(f"account {user.username}", f"says {kept} {source} photos; "
+                words = f"{what} photos" if what in SOURCES else f"photos {what}"
+                findings.append(Finding(f"account {user.username}", f"says {kept} {words}; "
                                                                      f"the database holds {actual}"))
     if findings and repair:
         recount_photos()

@@ -1,4 +1,4 @@
-"""Photos: ingest an upload, delete, and the grid's queries."""
+"""Photos: ingest an upload, delete, and the grid's queries (which leave out the trash: photos_of)."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +12,7 @@ from sqlalchemy import select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
-from ..errors import DuplicatePhoto
+from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
 from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, User, count_column, utcnow
 from . import cache, processing, storage, thumbnails
@@ -100,22 +100,41 @@ def insert_photo(photo: Photo) -> None:
         raise
 
 
-def delete_photo(photo: Photo) -> None:
+def delete_photo(photo: Photo, from_trash: bool = False) -> None:
     """Remove the row, the original and its thumbnails together.
 
     The files are first set aside into .tmp under a note of where they came from; if the commit
     fails they are put back, and if the process dies `flask gallery check` puts them back or
-    finishes the delete, as the database says.
+    finishes the delete, as the database says. With `from_trash`, the row goes only while it is
+    still in the trash, checked under its lock, taken before any file moves: a restore or a delete
+    for good in another tab that came first wins (NotInTrash, and no file of the photo is touched).
     """
+    name = photo.original_name  # read now: a rollback expires the object, whose row may be gone
+
+    def refuse_unless_in_trash():
+        if from_trash and not lock_if_trashed(photo.id):
+            db.session.rollback()
+            raise NotInTrash(f"{name} is no longer in the trash: nothing was deleted.")
+
     def work():
+        refuse_unless_in_trash()  # again, should a transient error have rolled the lock back
         db.session.delete(photo)
         db.session.commit()
 
     relatives = [photo.original_path] + [photo.thumbnail_path(size) for size in thumbnails.SIZES]
+    refuse_unless_in_trash()
     with storage.placing(photos_root(), "delete") as place:
         place.set_aside("delete", photo.original_path, relatives, doing="delete the photo")
         run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
+
+
+def lock_if_trashed(photo_id: int) -> bool:
+    """Whether the photo is in the trash, its row locked until the commit (a no-op UPDATE: a row lock on
+    PostgreSQL, the write lock on SQLite) so that no restore comes between this and the caller's write."""
+    photos = Photo.__table__
+    return db.session.execute(update(photos).where(photos.c.id == photo_id, photos.c.trashed_at.is_not(None))
+                              .values(trashed_at=photos.c.trashed_at)).rowcount == 1
 
 
 # --- reads -------------------------------------------------------------------------------
@@ -254,8 +273,9 @@ def decode_cursor(cursor: str, sort: str = "taken") -> tuple[datetime, int]:
 
 
 def photos_of(owner_id: int, source: str | None):
-    """SELECT of one owner's photos from `source` (None: every source)."""
-    query = select(Photo).where(Photo.owner_id == owner_id)
+    """SELECT of one owner's library from `source` (None: every source): every query that lists or
+    counts photos starts here, so none shows a photo in the trash (services/trash.py lists those)."""
+    query = select(Photo).where(Photo.owner_id == owner_id, Photo.trashed_at.is_(None))
     return query.where(Photo.source == source) if source else query
 
 
@@ -270,8 +290,9 @@ def grid_photos(owner_id: int, options: GridOptions):
 
 
 def find_photo(owner_id: int, photo_id: int) -> Photo | None:
-    """The photo with this id when `owner_id` owns it; None otherwise, whoever else owns it."""
-    return db.session.scalar(photos_of(owner_id, None).where(Photo.id == photo_id))
+    """The photo with this id when `owner_id` owns it, in the trash or not (its page says which and
+    offers a restore); None otherwise, whoever else owns it."""
+    return db.session.scalar(select(Photo).where(Photo.owner_id == owner_id, Photo.id == photo_id))
 
 
 def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: str | None = None,
@@ -324,7 +345,10 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
 
 
 def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Photo | None, Photo | None]:
-    """The photos just newer and just older than `photo` by the options' sort, among those they show."""
+    """The photos just newer and just older than `photo` by the options' sort, among those they show
+    (none for a photo in the trash, which is in no order of the library)."""
+    if photo.trashed_at is not None:
+        return None, None
     column = SORTS[options.sort]
     key = tuple_(column, Photo.id)
     here = tuple_(getattr(photo, column.key), photo.id)
@@ -339,10 +363,10 @@ def recount_photos() -> int:
     when `flask gallery check` finds them off); returns how many users' counts changed."""
     users = User.__table__
     changed = 0
-    for source in SOURCES:
-        column = count_column(source)
-        rows = (select(db.func.count(Photo.id)).where(Photo.owner_id == users.c.id, Photo.source == source)
-                .scalar_subquery())
+    library = Photo.trashed_at.is_(None)
+    counted = [(count_column(source), (Photo.source == source) & library) for source in SOURCES]
+    for column, which in counted + [(users.c.trashed_photos, ~library)]:
+        rows = select(db.func.count(Photo.id)).where(Photo.owner_id == users.c.id, which).scalar_subquery()
         changed += db.session.execute(update(users).where(column != rows).values(
             {column: rows, users.c.library_version: users.c.library_version + 1})).rowcount  # retires the cache
     db.session.commit()

@@ -16,7 +16,11 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from app.extensions import db
 from app.models import GenerationImage, Photo, User
 
-RESTORED_DATABASE = "gallery_h12_restore"  # made and dropped by these tests, next to the test database
+
+def restored_name(database_url: str) -> str:
+    """The database these tests make and drop beside the test database, named after it: two checkouts
+    testing on one server (each with its own test database) never drop each other's."""
+    return f"{make_url(database_url).database}_restore"
 
 
 def files_under(folder: Path) -> set[str]:
@@ -42,12 +46,13 @@ def restored_database(database, tmp_path):
             target.parent.mkdir(exist_ok=True)
             shutil.copy2(dest / "gallery.db", target)
             return f"sqlite:///{target}"
+        name = restored_name(database.url)
         admin = create_engine(database.url, isolation_level="AUTOCOMMIT")
         engines.append(admin)
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {RESTORED_DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {RESTORED_DATABASE}"))
-        url = make_url(database.url).set(database=RESTORED_DATABASE)
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(database.url).set(database=name)
         libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
         subprocess.run(["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", f"--dbname={libpq}",
                         "--file", str(dest / "gallery.sql")], check=True, capture_output=True, timeout=120)
@@ -56,7 +61,7 @@ def restored_database(database, tmp_path):
     yield load
     for admin in engines:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {RESTORED_DATABASE} WITH (FORCE)"))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{restored_name(database.url)}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -173,3 +178,36 @@ def test_without_pg_dump_the_backup_says_what_to_install(gallery, backup, databa
     assert result.exit_code == 1
     assert "pg_dump is not installed" in result.output and "apt-get install postgresql-client" in result.output
     assert not dest.exists()
+
+
+def test_a_backup_keeps_the_trash_and_a_restore_brings_it_back(gallery, backup, restored_database, client, user_id,
+                                                                tmp_path):
+    trashed = gallery.photos[1]
+    assert client.post(f"/photos/{trashed.id}/delete").status_code == 302
+    dest = tmp_path / "backup"
+    assert backup(dest).exit_code == 0
+
+    assert (dest / "photos" / trashed.path).read_bytes() == gallery.file(trashed.path).read_bytes(), \
+        "a photo in the trash is backed up with the rest"
+    data = tmp_path / "restored" / "data"
+    shutil.copytree(dest / "photos", data / "photos")
+    restored = make_app(restored_database(dest), data)
+    try:
+        cli = restored.test_cli_runner()
+        assert cli.invoke(args=["gallery", "check", "--repair"]).exit_code == 1  # re-made the thumbnails
+        final = cli.invoke(args=["gallery", "check"])
+        assert final.exit_code == 0, final.output
+        with restored.app_context():
+            user = db.session.get_one(User, user_id)
+            assert (user.uploaded_photos, user.generated_photos, user.trashed_photos) == (2, 1, 1)
+            assert db.session.scalar(select(Photo.trashed_at).where(Photo.id == trashed.id)) is not None
+        visitor = log_in(restored.test_client(), user_id)
+        trash_page = visitor.get("/trash").get_data(as_text=True)
+        assert f'href="/photos/{trashed.id}"' in trash_page
+        assert visitor.post(f"/photos/{trashed.id}/restore").status_code == 302
+        with restored.app_context():
+            assert db.session.get_one(User, user_id).uploaded_photos == 3
+    finally:
+        with restored.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -1,4 +1,5 @@
-"""Browsing: the grid and its paging, a photo's page, the original, thumbnails, delete, error pages."""
+"""Browsing: the grid and its paging, a photo's page, the original, thumbnails, delete for good, error pages.
+(Moving to the trash and back: test_trash.py.)"""
 from __future__ import annotations
 
 import io
@@ -316,12 +317,14 @@ def test_a_missing_thumbnail_is_made_again(upload_id, photo_row, data_dir, clien
         assert image.size == size
 
 
-def test_a_thumbnail_served_before_a_delete_is_a_404_after_it(upload_id, client):
+def test_a_thumbnail_served_before_a_delete_for_good_is_a_404_after_it(upload_id, client):
     """The thumbnail route keeps each photo's thumbnail path in the cache: a deleted photo's
-    kept path must not serve anything."""
+    kept path must not serve anything (while it is in the trash, the trash page shows it)."""
     photo_id = upload_id(GPS_JPEG)
     assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
     assert client.post(f"/photos/{photo_id}/delete").status_code == 302
+    assert client.get(f"/thumbnails/{photo_id}/grid", buffered=True).status_code == 200
+    assert client.post(f"/photos/{photo_id}/purge").status_code == 302
     assert client.get(f"/thumbnails/{photo_id}/grid").status_code == 404
 
 
@@ -358,28 +361,32 @@ def test_a_photo_whose_files_are_gone_answers_404_not_500(upload_id, photo_row, 
 
 # --- delete -------------------------------------------------------------------------------
 
-def test_delete_asks_first_then_removes_the_row_and_every_file(upload_id, client, data_files, app):
+def test_delete_forever_asks_first_then_removes_the_row_and_every_file(upload_id, client, data_files, app):
     kept = upload_id(TINY_JPEG)
     files_of_kept = data_files()
     doomed = upload_id(GPS_JPEG)  # the same day folder as `kept`
     assert len(data_files() - files_of_kept) == 3
+    assert client.post(f"/photos/{doomed}/delete").status_code == 302  # to the trash: nothing goes yet
+    assert len(data_files() - files_of_kept) == 3
 
-    confirm = html(client.get(f"/photos/{doomed}/delete"))
-    form = confirm.select_one("main form")
-    assert form["method"] == "post" and form["action"] == f"/photos/{doomed}/delete"
+    confirm = html(client.get(f"/photos/{doomed}/purge"))
+    form = confirm.select_one("section.confirm form")
+    assert form["method"] == "post" and form["action"] == f"/photos/{doomed}/purge"
     assert client.get(f"/photos/{doomed}").status_code == 200  # asking deleted nothing
 
     response = client.post(form["action"])
 
-    assert response.status_code == 302 and response.headers["Location"] == "/"
-    grid = html(client.get("/"))
-    assert "Deleted nikon-coolpix-p6000_gps.jpg." in grid.select_one("ul.flashes").get_text()
-    assert grid_ids(grid) == [kept]
+    assert response.status_code == 302 and response.headers["Location"] == "/trash"
+    trash = html(client.get("/trash"))
+    assert "Deleted nikon-coolpix-p6000_gps.jpg for good." in trash.select_one("ul.flashes").get_text()
+    assert trash.select("ul.grid li") == []
+    assert grid_ids(html(client.get("/"))) == [kept]
     assert data_files() == files_of_kept
     with app.app_context():
         assert db.session.scalars(select(Photo.id)).all() == [kept]
     for url in (f"/photos/{doomed}", f"/thumbnails/{doomed}/grid", f"/photos/{doomed}/original"):
         assert client.get(url, buffered=True).status_code == 404
+    assert client.post(f"/photos/{doomed}/purge").status_code == 404
     assert client.post(f"/photos/{doomed}/delete").status_code == 404
     assert client.get(f"/thumbnails/{kept}/grid", buffered=True).status_code == 200
 
@@ -394,10 +401,11 @@ def fail_the_commit():
                          ids=["error pages"])
 def test_a_delete_the_database_refuses_puts_every_file_back(upload_id, client, data_files, monkeypatch):
     photo_id = upload_id(GPS_JPEG)
+    assert client.post(f"/photos/{photo_id}/delete").status_code == 302  # to the trash first
     files = data_files()
     with monkeypatch.context() as patch:
         patch.setattr(db.session, "commit", fail_the_commit)
-        response = client.post(f"/photos/{photo_id}/delete")
+        response = client.post(f"/photos/{photo_id}/purge")
 
     assert response.status_code == 500
     assert data_files() == files

@@ -212,7 +212,7 @@ def drop_files(page: Page, paths) -> None:
     }""", files)
 
 
-def test_drop_photos_then_delete_one_from_its_page(page: Page, page_errors, photos_dir):
+def test_drop_photos_then_trash_one_undo_and_delete_it_forever(page: Page, page_errors, photos_dir):
     page.goto("/")
     # The same photo twice in one drop: the second is a duplicate, linked to the first.
     drop_files(page, [photos_dir / GPS_PHOTO, photos_dir / PORTRAIT, photos_dir / GPS_PHOTO])
@@ -226,18 +226,33 @@ def test_drop_photos_then_delete_one_from_its_page(page: Page, page_errors, phot
     page.locator('ul.grid a[title="nikon-coolpix-p6000_gps.jpg"]').click()
     expect(page).to_have_url(re.compile(r"/photos/\d+$"))
     detail_url = page.url
-    page.get_by_role("link", name="Delete…").click()
-    expect(page).to_have_url(re.compile(r"/photos/\d+/delete$"))
-    expect(page.locator("h1")).to_have_text("Delete this photo?")
-    assert loaded_width(page.locator("img.confirm-thumb")) > 0
-
-    page.get_by_role("link", name="Cancel").click()  # changing one's mind keeps it
-    expect(page).to_have_url(detail_url)
-    page.get_by_role("link", name="Delete…").click()
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Move to trash").click()
 
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator(".flashes")).to_have_text("Deleted nikon-coolpix-p6000_gps.jpg.")
+    expect(page.locator(".flashes")).to_have_text(re.compile(r"Moved nikon-coolpix-p6000_gps.jpg to the trash\.\s*Undo"))
+    expect(page.locator("h1")).to_have_text("1 photo")
+    page.locator(".flashes").get_by_role("button", name="Undo").click()  # changing one's mind keeps it
+    expect(page).to_have_url(detail_url)
+    expect(page.locator(".flashes")).to_have_text("Restored nikon-coolpix-p6000_gps.jpg.")
+
+    page.get_by_role("button", name="Move to trash").click()
+    page.locator("header.site").get_by_role("link", name=re.compile("^Trash")).click()
+    expect(page.locator("h1")).to_have_text("Trash · 1 photo")
+    expect(page.locator("ul.grid li .name")).to_have_text(["nikon-coolpix-p6000_gps.jpg"])
+    assert loaded_width(grid_images(page).first) > 0
+    page.get_by_role("link", name="Delete forever…").click()
+    expect(page).to_have_url(re.compile(r"/photos/\d+/purge$"))
+    expect(page.locator("h1")).to_have_text("Delete this photo for good?")
+    assert loaded_width(page.locator("img.confirm-thumb")) > 0
+    page.get_by_role("link", name="Cancel").click()
+    expect(page).to_have_url(re.compile(r"/trash$"))
+    page.get_by_role("link", name="Delete forever…").click()
+    page.get_by_role("button", name="Delete forever").click()
+
+    expect(page).to_have_url(re.compile(r"/trash$"))
+    expect(page.locator(".flashes")).to_have_text("Deleted nikon-coolpix-p6000_gps.jpg for good.")
+    expect(page.locator("h1")).to_have_text("Trash · 0 photos")
+    page.locator("header.site").get_by_role("link", name="Photos").click()
     expect(page.locator("h1")).to_have_text("1 photo")
     expect(grid_images(page)).to_have_count(1)
     expect(grid_images(page)).to_have_attribute("alt", "portrait_6.jpg")

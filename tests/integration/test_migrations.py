@@ -228,4 +228,33 @@ def test_the_marks_migration_leaves_photos_unmarked_and_refuses_a_seventh_star(m
         columns = {column["name"] for column in inspect(connection).get_columns("photos")}
         assert not {"favourite", "rating"} & columns
         assert connection.execute(text("SELECT original_name FROM photos")).scalars().all() == ["a.png"]
+
+
+BEFORE_TRASH = "b7e3f0c2d915"  # the revision before photos.trashed_at and users.trashed_photos
+
+
+def test_the_trash_migration_adds_an_empty_trash_and_its_downgrade_returns_trashed_photos_to_the_library(
+        migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_TRASH) == 0
+    add_users(migrating_app, "ann")
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        for i in range(3):
+            connection.execute(text(
+                "INSERT INTO photos (owner_id, source, original_path, thumbnail_ext, original_name, sha256, format,"
+                " mime_type, file_size, width, height, uploaded_at, sorted_at) VALUES (1, 'uploaded', :path, 'jpg',"
+                " 'a.png', :sha, 'PNG', 'image/png', 1, 1, 1, '2020-01-01 00:00:00', '2020-01-01 00:00:00')"),
+                {"path": f"uploaded/2020-01-01/{i}.png", "sha": str(i) * 64})
+        connection.execute(text("UPDATE users SET uploaded_photos = 3"))
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        assert connection.execute(text("SELECT uploaded_photos, trashed_photos FROM users")).one() == (3, 0)
+        assert connection.execute(text("SELECT count(*) FROM photos WHERE trashed_at IS NOT NULL")).scalar() == 0
+        connection.execute(text("UPDATE photos SET trashed_at = '2026-12-01 00:00:00' WHERE id = 1"))
+        connection.execute(text("UPDATE users SET uploaded_photos = 2, trashed_photos = 1"))
+
+    assert flask_db(migrating_app, "downgrade", BEFORE_TRASH) == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        assert connection.execute(text("SELECT uploaded_photos FROM users")).scalar() == 3
+        assert "trashed_at" not in {column["name"] for column in inspect(connection).get_columns("photos")}
     assert flask_db(migrating_app, "upgrade") == 0

@@ -26,9 +26,10 @@ def test_another_accounts_photo_is_as_unknown_as_a_missing_one(client, bob, phot
     photo_id = upload_as(client, jpeg((255, 0, 0)), "mine.jpg")
 
     for path in [f"/photos/{photo_id}", f"/photos/{photo_id}/original", f"/thumbnails/{photo_id}/grid",
-                 f"/photos/{photo_id}/delete"]:
+                 f"/photos/{photo_id}/purge"]:
         assert bob.get(path).status_code == 404
-    assert bob.post(f"/photos/{photo_id}/delete").status_code == 404
+    for action in ("delete", "restore", "purge"):
+        assert bob.post(f"/photos/{photo_id}/{action}").status_code == 404
     assert len(photos_of(user_id)) == 1
 
 

@@ -262,11 +262,16 @@ def test_write_with_the_users_own_token_gets_past_csrf(gallery, rule, method):
     assert not refused_for_csrf(response), response.json
 
 
-def test_delete_with_the_users_own_token_deletes(gallery):
-    """The harness sees a change when there is one: the photo's row and its files go."""
+def test_trash_then_delete_forever_with_the_users_own_token_deletes(gallery):
+    """The harness sees a change when there is one: the photo's row changes (to the trash), then its row
+    and its files go."""
+    token = {"csrf_token": csrf_token_of(gallery.alice)}
     before = gallery.snapshot()
-    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/delete",
-                                  data={"csrf_token": csrf_token_of(gallery.alice)})
+    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/delete", data=token)
+    assert response.status_code == 302
+    trashed = gallery.snapshot()
+    assert trashed["rows"]["photos"] != before["rows"]["photos"] and trashed["files"] == before["files"]
+    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/purge", data=token)
     assert response.status_code == 302
     after = gallery.snapshot()
     assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) - 1

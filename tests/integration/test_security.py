@@ -227,12 +227,18 @@ def test_no_page_of_the_library_has_inline_code(client, upload, photo_id):
         "duplicate results": upload(jpeg((1, 1, 1)), "again.jpg", json=False),
         "rejected results": upload(b"not an image", "junk.jpg", json=False),
         "detail": client.get(f"/photos/{photo_id}"),
-        "delete confirm": client.get(f"/photos/{photo_id}/delete"),
+        "trash": client.get("/trash"),
+        "empty trash confirm": client.get("/trash/empty"),
         "400": client.get("/?source=bogus"),
         "404": client.get("/photos/999999"),
         "405": client.get("/logout"),
         "login, signed in": client.get("/login"),
     }
+    assert client.post(f"/photos/{photo_id}/delete").status_code == 302
+    pages["flash with undo"] = client.get("/")
+    pages["detail, in the trash"] = client.get(f"/photos/{photo_id}")
+    pages["trash, with a photo"] = client.get("/trash")
+    pages["delete forever confirm"] = client.get(f"/photos/{photo_id}/purge")
     for name, response in pages.items():
         assert response.mimetype == "text/html", name
         assert_no_inline_code(soup(response))
@@ -281,12 +287,19 @@ def test_a_hostile_file_name_is_text_on_every_page(client, upload, name):
     assert detail.select_one("figure img")["alt"] == name
     assert name in detail.title.get_text()
 
-    confirm = soup(client.get(f"/photos/{photo_id}/delete"))
+    trashed = client.post(f"/photos/{photo_id}/delete", follow_redirects=True)
+    assert_shown_as_text(soup(trashed), f"Moved {name} to the trash.")
+
+    trash = soup(client.get("/trash"))
+    assert_shown_as_text(trash, name)
+    assert trash.select_one("ul.grid li img")["alt"] == name
+
+    confirm = soup(client.get(f"/photos/{photo_id}/purge"))
     assert_shown_as_text(confirm, name)
     assert confirm.select_one("img.confirm-thumb")["alt"] == name
 
-    deleted = client.post(f"/photos/{photo_id}/delete", follow_redirects=True)
-    assert_shown_as_text(soup(deleted), f"Deleted {name}.")
+    deleted = client.post(f"/photos/{photo_id}/purge", follow_redirects=True)
+    assert_shown_as_text(soup(deleted), f"Deleted {name} for good.")
 
 
 def test_hostile_exif_text_is_text_on_the_photo_page(store, client):

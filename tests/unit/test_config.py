@@ -23,6 +23,7 @@ def write_toml(folder: Path, text: str) -> dict:
 def test_defaults():
     settings = load_settings(environ={})
     assert settings["PAGE_SIZE"] == 60
+    assert settings["TRASH_DAYS"] == 30
     assert (settings["GRID_SIZE"], settings["PREVIEW_SIZE"], settings["JPEG_QUALITY"]) == (400, 1600, 85)
     assert settings["MAX_IMAGE_PIXELS"] == 100_000_000
     assert settings["SECRET_KEY"] is None and settings["DATABASE_URL"] is None
@@ -80,6 +81,9 @@ def test_overrides_win_over_everything(tmp_path):
     ("GALLERY_CACHE_REDIS_URL", "http://127.0.0.1:6379"),
     ("GALLERY_SECRET_KEY", "short"),
     ("GALLERY_DB_RETRY_ATTEMPTS", "0"),
+    ("GALLERY_TRASH_DAYS", "0"),
+    ("GALLERY_TRASH_DAYS", "3651"),
+    ("GALLERY_TRASH_DAYS", "a month"),
 ])
 def test_a_bad_environment_value_is_refused_by_name(name, value):
     with pytest.raises(ConfigError, match=name):
