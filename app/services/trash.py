@@ -157,12 +157,13 @@ class TrashPage:
 
 
 def encode_cursor(photo: Photo) -> str:
-    return f"{photo.trashed_at:%Y%m%dT%H%M%S%f}.{photo.id}"
+    """The grid's cursor shape, named for the trash's own order: "trashed.<trashed_at>.<id>"."""
+    return f"trashed.{photo.trashed_at:{photo_service.CURSOR_STAMP}}.{photo.id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """ValueError for anything encode_cursor did not make (the grid's cursors have the same shape)."""
-    return photo_service.decode_cursor(cursor)
+    """ValueError for anything encode_cursor did not make (a grid's cursor included)."""
+    return photo_service.decode_cursor(cursor, "trashed")
 
 
 def trash_page(owner_id: int, older_than: str | None = None, newer_than: str | None = None,
