@@ -157,12 +157,13 @@ class TrashPage:
 
 
 def encode_cursor(photo: Photo) -> str:
-    return f"{photo.trashed_at:%Y%m%dT%H%M%S%f}.{photo.id}"
+    return f"trashed.{photo.trashed_at.strftime(photo_service.CURSOR_STAMP)}.{photo.id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """ValueError for anything encode_cursor did not make (the grid's cursors have the same shape)."""
-    return photo_service.decode_cursor(cursor)
+    """ValueError for anything encode_cursor did not make: the grid's cursors have the same shape, with
+    the grid's sort where this has "trashed"."""
+    return photo_service.decode_cursor(cursor, sort="trashed")
 
 
 def trash_page(owner_id: int, older_than: str | None = None, newer_than: str | None = None,
