@@ -263,3 +263,23 @@ def test_the_trash_page_is_a_form_with_restore_and_delete_forever(app, client, u
     uploaded, generated, trashed = counts()
     assert (uploaded + generated, trashed) == (1, 2)
     assert len(html(client.get("/trash")).select("ul.grid li")) == 2
+
+
+def test_the_undo_of_two_hundred_fits_the_session_cookie_and_a_larger_trashing_points_to_the_trash(
+        app, client, user_id, counts, monkeypatch):
+    from app.blueprints import selection as selection_view
+
+    ids = add_photos(app, user_id, 201)
+    response = act(client, ids[:200], "trash", next="/")
+    cookie = response.headers["Set-Cookie"]
+    assert len(cookie) < 4000, f"the session cookie carrying the undo is {len(cookie)} bytes"
+    page = html(client.get("/"))
+    undo = page.select_one("form.undo")
+    client.post(undo["action"], data={field["name"]: field["value"] for field in undo.select("input")})
+    assert counts() == (120, 81, 0)  # every one back
+
+    monkeypatch.setattr(selection_view, "UNDO_LIMIT", 2)
+    act(client, ids[:3], "trash")
+    page = html(client.get("/"))
+    assert page.select_one("form.undo") is None
+    assert page.select_one(".flashes a[href='/trash']").get_text() == "Restore them from the trash"
