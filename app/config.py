@@ -25,6 +25,7 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "JPEG_QUALITY": (85, int),
     "PAGE_SIZE": (60, int),
     "TRASH_DAYS": (30, int),  # days a photo stays in the trash before it is deleted for good
+    "MAX_SELECTION": (5000, int),  # photos one selection action may name
     "CACHE_REDIS_URL": (None, str),
     "CACHE_TIMEOUT": (300, int),
     "CACHE_KEY_PREFIX": ("gallery:", str),  # keeps galleries sharing one Redis apart
@@ -134,6 +135,10 @@ def _check(values: dict) -> None:
         raise ConfigError(f"{ENV_PREFIX}JPEG_QUALITY must be between 1 and 95, not {values['JPEG_QUALITY']}")
     if not 1 <= values["TRASH_DAYS"] <= 3650:
         raise ConfigError(f"{ENV_PREFIX}TRASH_DAYS must be between 1 and 3650 days, not {values['TRASH_DAYS']}")
+    # A selection's ids go to the database as one IN list, one bound parameter each: SQLite allows
+    # 32766 of them in a statement (PostgreSQL 65535), so a selection stays well under that.
+    if not 1 <= values["MAX_SELECTION"] <= 30000:
+        raise ConfigError(f"{ENV_PREFIX}MAX_SELECTION must be between 1 and 30000 photos, not {values['MAX_SELECTION']}")
     if values["PAGE_SIZE"] > 500:
         raise ConfigError(f"{ENV_PREFIX}PAGE_SIZE must be at most 500, not {values['PAGE_SIZE']}")
     url = values["DATABASE_URL"]

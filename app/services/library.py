@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from ..database import run_unit_of_work
 from ..errors import GalleryError
@@ -66,3 +66,42 @@ def _set(photo: Photo, **values) -> None:
 
     run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
     log.info("photo %s: %s", photo.id, ", ".join(f"{name}={value}" for name, value in values.items()))
+
+
+# --- many photos at once (a selection in the grid: services/selection.py) ----------------------
+
+def favourite_photos(owner_id: int, photo_ids: list[int], favourite: bool) -> int:
+    """Mark (or unmark) the owner's photos among `photo_ids` as favourites in one UPDATE; how many changed."""
+    if not isinstance(favourite, bool):
+        raise InvalidMark("A favourite is yes or no.")
+    return _set_many(owner_id, photo_ids, favourite=favourite)
+
+
+def rate_photos(owner_id: int, photo_ids: list[int], rating: int) -> int:
+    """Give the owner's photos among `photo_ids` `rating` stars in one UPDATE; how many changed."""
+    if isinstance(rating, bool) or not isinstance(rating, int) or rating not in RATINGS:
+        raise InvalidMark(f"A rating is a whole number of stars from 0 to {MAX_RATING}, not {rating!r}.")
+    return _set_many(owner_id, photo_ids, rating=rating)
+
+
+def _set_many(owner_id: int, photo_ids: list[int], **values) -> int:
+    """One set-based UPDATE of the rows that differ and one library version bump, committed together.
+    The marks are no counts, so a photo in the trash may be marked too (it keeps them when restored)."""
+    photos = Photo.__table__
+    differs = [photos.c[name] != value for name, value in values.items()]
+
+    def work() -> int:
+        changed = db.session.execute(
+            update(photos).where(photos.c.owner_id == owner_id, photos.c.id.in_(photo_ids), or_(*differs))
+            .values(**values)).rowcount
+        if changed:
+            cache.clear_library(owner_id)
+        db.session.commit()
+        return changed
+
+    if not photo_ids:
+        return 0
+    changed = run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    log.info("user %s: %d of %d photos %s", owner_id, changed, len(photo_ids),
+             ", ".join(f"{name}={value}" for name, value in values.items()))
+    return changed

@@ -329,3 +329,68 @@ for (const form of document.querySelectorAll("form[data-arrange]")) {
     for (const select of form.querySelectorAll("select")) select.disabled = false;
   });
 }
+
+// Selection of many (the grid and the trash page): the checkboxes show on a tile's hover or focus,
+// shift-click ticks a range, "Select page" ticks every tile, and the action bar says how many are
+// selected. While any photo is selected a plain click on a tile ticks it instead of opening it.
+// The form posts as it does without this script.
+for (const form of document.querySelectorAll("form[data-selection]")) {
+  const grid = document.querySelector("ul[data-selectable]");
+  if (!grid) continue;
+  const boxes = Array.from(grid.querySelectorAll('input[type=checkbox][form="selection"]'));
+  const count = form.querySelector("[data-selected-count]");
+  const selectPage = form.querySelector("[data-select-page]");
+  const selectNone = form.querySelector("[data-select-none]");
+  const action = form.querySelector("select[name=action]");
+  const rating = form.querySelector("select[name=rating]");
+  let last = null;  // the box ticked or unticked last: one end of a shift-click's range
+
+  form.classList.add("live");
+  grid.classList.add("live-selection");
+  selectPage.hidden = false;
+  selectNone.hidden = false;
+
+  const update = () => {
+    const selected = boxes.filter((box) => box.checked).length;
+    form.classList.toggle("active", selected > 0);
+    grid.classList.toggle("selecting", selected > 0);
+    count.textContent = selected === 0 ? "Select photos to act on them" : `${selected} selected`;
+    selectPage.hidden = selected === boxes.length;
+    selectNone.hidden = selected === 0;
+    if (rating) rating.closest("label").hidden = action.value !== "rate";
+  };
+  const tick = (box, checked, shift) => {
+    if (shift && last !== null && last !== box) {
+      const [from, to] = [boxes.indexOf(last), boxes.indexOf(box)].sort((a, b) => a - b);
+      for (const other of boxes.slice(from, to + 1)) other.checked = checked;
+    }
+    box.checked = checked;
+    last = box;
+    update();
+  };
+
+  for (const box of boxes) {
+    // The click has already toggled the box; a shift-click carries its new state over the range.
+    box.addEventListener("click", (event) => tick(box, box.checked, event.shiftKey));
+    const link = box.closest("li").querySelector("a");
+    link.addEventListener("click", (event) => {
+      if (!grid.classList.contains("selecting") && !event.shiftKey) return;  // opens the photo
+      if (event.ctrlKey || event.metaKey || event.button !== 0) return;  // a new tab still opens it
+      event.preventDefault();
+      tick(box, !box.checked, event.shiftKey);
+    });
+  }
+  selectPage.addEventListener("click", () => {
+    for (const box of boxes) box.checked = true;
+    last = null;
+    update();
+  });
+  selectNone.addEventListener("click", () => {
+    for (const box of boxes) box.checked = false;
+    last = null;
+    update();
+  });
+  action.addEventListener("change", update);
+  window.addEventListener("pageshow", update);  // boxes the browser kept ticked on coming back
+  update();
+}

@@ -24,6 +24,7 @@ def test_defaults():
     settings = load_settings(environ={})
     assert settings["PAGE_SIZE"] == 60
     assert settings["TRASH_DAYS"] == 30
+    assert settings["MAX_SELECTION"] == 5000
     assert (settings["GRID_SIZE"], settings["PREVIEW_SIZE"], settings["JPEG_QUALITY"]) == (400, 1600, 85)
     assert settings["MAX_IMAGE_PIXELS"] == 100_000_000
     assert settings["SECRET_KEY"] is None and settings["DATABASE_URL"] is None
@@ -84,6 +85,8 @@ def test_overrides_win_over_everything(tmp_path):
     ("GALLERY_TRASH_DAYS", "0"),
     ("GALLERY_TRASH_DAYS", "3651"),
     ("GALLERY_TRASH_DAYS", "a month"),
+    ("GALLERY_MAX_SELECTION", "0"),
+    ("GALLERY_MAX_SELECTION", "30001"),  # one IN list of ids must stay under SQLite's 32766 parameters
 ])
 def test_a_bad_environment_value_is_refused_by_name(name, value):
     with pytest.raises(ConfigError, match=name):

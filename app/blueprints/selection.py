@@ -1,0 +1,60 @@
+"""An action on a selection of photos: the grid's and the trash page's checkboxes and action menu
+post here (services/selection.py does the action), and the answer goes back to the page they came from."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from ..errors import wants_json
+from ..services import library, selection
+from .auth import safe_next
+
+bp = Blueprint("selection", __name__)
+
+# The most ids an Undo in a flash message carries: the message lives in the session cookie, which a
+# browser keeps to 4 KB. A larger trashing says where to restore it instead.
+UNDO_LIMIT = 200
+
+
+def photos(n: int) -> str:
+    return f"{n} photo{'' if n == 1 else 's'}"
+
+
+@bp.post("/selection")
+def act():
+    """ids (repeated), action, rating (for "rate"), next (the page to go back to), confirm (for "delete")."""
+    back = safe_next(request.form.get("next")) or url_for("photos.index")
+    action = request.form.get("action", "")
+    photo_ids = selection.ids_from(request.form.getlist("ids"))
+    rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
+    if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
+        return render_template("trash/purge_selection.html", ids=photo_ids, back=back)
+    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating)
+    if wants_json():
+        return jsonify(action=action, selected=len(photo_ids), changed=outcome.changed, next=back)
+    flash(message(outcome, rating, back))
+    return redirect(back, 303)
+
+
+def message(outcome: selection.Outcome, rating: int | None, back: str):
+    selected, changed = len(outcome.selected), outcome.changed
+    if outcome.action == "favourite":
+        return f"Added {photos(selected)} to your favourites."
+    if outcome.action == "unfavourite":
+        return f"Removed {photos(selected)} from your favourites."
+    if outcome.action == "rate":
+        return f"Rated {photos(selected)} {'★' * rating}." if rating else f"Cleared the rating of {photos(selected)}."
+    if outcome.action == "trash":
+        return Markup(render_template("trash/_undo_selection.html", ids=outcome.selected, count=changed,
+                                      back=back, undo=selected <= UNDO_LIMIT))
+    if outcome.action == "restore":
+        return f"Restored {photos(changed)}."
+    return f"Deleted {photos(changed)} for good."
+
+
+@bp.app_context_processor
+def selection_actions() -> dict:
+    """What the action menus of the grid and the trash page offer (photos/_selection_bar.html)."""
+    return {"action_labels": selection.ACTIONS, "library_actions": selection.IN_LIBRARY,
+            "trash_actions": selection.IN_TRASH}

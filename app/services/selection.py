@@ -1,0 +1,128 @@
+"""An action on a selection of many photos (the grid's and the trash page's checkboxes): favourite,
+unfavourite, rate, move to the trash, restore, delete for good.
+
+Every id must be one of the owner's photos, checked by one query before anything is written: an
+unknown or foreign id refuses the whole action, so nothing is ever half done. Each action is then one
+set-based UPDATE in one transaction with one library version bump (services/library.py,
+services/trash.py), except deleting for good, which goes a photo at a time through the crash-safe
+delete (trash.delete_forever) because it removes files as well as rows.
+
+To add an action (the tags' "tag" and "untag", an album's "add"), give ACTIONS a line and
+act_on_selection a branch that calls the action's own service.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..errors import GalleryError
+from ..extensions import db
+from ..models import MAX_ID, Photo
+from . import library, trash
+
+log = logging.getLogger(__name__)
+
+# action -> what the action menu calls it. Where it is offered: IN_LIBRARY on the grid, IN_TRASH on the
+# trash page.
+ACTIONS = {
+    "favourite": "Add to favourites",
+    "unfavourite": "Remove from favourites",
+    "rate": "Rate",
+    # "tag": "Add a tag", "untag": "Remove a tag",   <- the tags' actions go here
+    "trash": "Move to trash",
+    "restore": "Restore",
+    "delete": "Delete forever",
+}
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "trash"]
+IN_TRASH = ["restore", "delete"]
+
+
+class BadSelection(GalleryError):
+    """A selection or an action the gallery will not carry out, said in words; nothing changed."""
+
+
+class SelectionTooLarge(BadSelection):
+    status = 413
+
+
+class UnknownPhotos(BadSelection):
+    status = 404
+
+
+@dataclass
+class Outcome:
+    action: str
+    selected: list[int]  # the ids named, each once, in the order sent
+    changed: int  # photos the action changed (a favourite already a favourite is not counted)
+
+
+def ids_from(values: list[str]) -> list[int]:
+    """Photo ids as a form sends them (repeated `ids`, or comma-separated as an Undo sends them), each
+    once, in order; BadSelection for an empty selection, a value that is not an id, or more than
+    GALLERY_MAX_SELECTION."""
+    values = [part for value in values for part in value.split(",")]
+    if not values:
+        raise BadSelection("Select at least one photo first.")
+    limit = current_app.config["MAX_SELECTION"]
+    if len(values) > limit:
+        raise SelectionTooLarge(f"At most {limit} photos can be changed at once; {len(values)} were selected.")
+    ids: dict[int, None] = {}
+    for value in values:
+        if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
+            raise BadSelection(f"{value[:20]!r} is not a photo id.")
+        ids[int(value)] = None
+    return list(ids)
+
+
+def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None) -> Outcome:
+    """Carry out `action` on the owner's photos `photo_ids`, all or none of them."""
+    if action not in ACTIONS:
+        raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
+                           f"{', '.join(ACTIONS)}.")
+    if action == "rate" and rating is None:
+        raise BadSelection("Choose how many stars to give.")
+    if not photo_ids:
+        raise BadSelection("Select at least one photo first.")
+    owned, in_trash = _count_owned(owner_id, photo_ids)
+    if owned != len(photo_ids):
+        missing = len(photo_ids) - owned
+        raise UnknownPhotos(f"{missing} of the {len(photo_ids)} selected photos {'is' if missing == 1 else 'are'} "
+                            "not in your gallery; nothing was changed.")
+    if action == "delete" and in_trash != owned:
+        raise BadSelection("Only photos in the trash can be deleted for good: move them to the trash first; "
+                           "nothing was changed.")
+    if action in ("favourite", "unfavourite"):
+        changed = library.favourite_photos(owner_id, photo_ids, action == "favourite")
+    elif action == "rate":
+        changed = library.rate_photos(owner_id, photo_ids, rating)
+    elif action == "trash":
+        changed = trash.move_to_trash(owner_id, photo_ids)
+    elif action == "restore":
+        changed = trash.restore_from_trash(owner_id, photo_ids)
+    else:
+        changed = _delete_forever(photo_ids)
+    log.info("user %s: %s on %d selected photos changed %d", owner_id, action, len(photo_ids), changed)
+    return Outcome(action, photo_ids, changed)
+
+
+def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:
+    """How many of `photo_ids` are the owner's, and how many of those are in the trash: one query (one
+    IN list, within every database's bound-parameter limit: config.py caps GALLERY_MAX_SELECTION)."""
+    row = db.session.execute(
+        select(func.count(), func.count(Photo.trashed_at))
+        .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids))).one()
+    return row[0], row[1]
+
+
+def _delete_forever(photo_ids: list[int]) -> int:
+    deleted = 0
+    for photo_id in photo_ids:
+        photo = db.session.get(Photo, photo_id)
+        if photo is None or photo.trashed_at is None:
+            continue  # deleted or restored by another request since the check
+        trash.delete_forever(photo)
+        deleted += 1
+    return deleted
