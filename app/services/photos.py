@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
-from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, User, count_column, utcnow
+from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, PhotoTag, User, count_column, utcnow
 from . import cache, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,9 @@ class GridOptions:
     source: str | None = None
     favourites: bool = False
     rating: int = 0  # at least this many stars; 0 is any
+    # Only the photos with this tag (a tag's page, services/tags.py): named by the page's path, not
+    # by the query string, so it is not in `args`.
+    tag_id: int | None = None
 
     @classmethod
     def from_args(cls, args) -> GridOptions:
@@ -192,7 +195,7 @@ class GridOptions:
 
     @property
     def key(self) -> str:
-        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}"
+        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -286,6 +289,8 @@ def grid_photos(owner_id: int, options: GridOptions):
         query = query.where(Photo.favourite == true())
     if options.rating:
         query = query.where(Photo.rating >= options.rating)
+    if options.tag_id is not None:
+        query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == options.tag_id)))
     return query
 
 
