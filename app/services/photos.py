@@ -55,7 +55,7 @@ def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: st
         place.note("place", photo.original_path)  # a crash from here on is undone by `flask gallery check`
         place.files({**thumbnails.destinations(photo.original_path, prepared.thumbnail_ext, prepared.thumbnails),
                      photo.original_path: prepared.original})
-        insert_photo(photo)
+        insert_photo(photo, prepared.keywords)
     log.info("stored photo %s (%s) from %r", photo.id, photo.original_path, prepared.name)
     return photo
 
@@ -87,9 +87,17 @@ def new_photo_row(prepared: processing.PreparedPhoto, source: str) -> Photo:
     )
 
 
-def insert_photo(photo: Photo) -> None:
+def insert_photo(photo: Photo, keywords: tuple[str, ...] = ()) -> None:
+    """Insert the row, and the tags of the file's `keywords` (those that make good names) with it, in
+    one transaction."""
+    from . import tags  # imported here: services/tags reads the grid's queries from this module
+    names = tags.usable_names(keywords)
+
     def work():
         db.session.add(photo)
+        if names:
+            db.session.flush()  # the photo's id, for its tags
+            tags.add_tags(photo.owner_id, [photo.id], names)
         db.session.commit()
 
     try:
