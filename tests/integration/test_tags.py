@@ -266,3 +266,16 @@ def test_a_foreign_or_unknown_photo_id_refuses_the_whole_action(app, user_id, ma
             with pytest.raises(tag_service.UnknownPhotos):
                 tag_service.tag_photos(alice, ids + wrong, ["x"])
     assert state(app) == before
+
+
+def test_deleting_an_account_takes_its_tags_and_leaves_anothers(app, user_id, make_user):
+    from app.services.users import delete_user
+
+    bob_id = make_user("bob")
+    mine, bobs = add_photos(app, user_id, 1), add_photos(app, bob_id, 1, start=5)
+    with app.app_context():
+        tag_service.tag_photos(db.session.get_one(User, user_id), mine, ["shared name"])
+        tag_service.tag_photos(db.session.get_one(User, bob_id), bobs, ["shared name"])
+        delete_user(db.session.get_one(User, bob_id))
+        assert db.session.execute(select(Tag.owner_id, Tag.name)).all() == [(user_id, "shared name")]
+        assert db.session.execute(select(PhotoTag.photo_id)).scalars().all() == mine
