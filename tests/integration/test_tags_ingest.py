@@ -8,7 +8,7 @@ import struct
 import pytest
 from PIL import Image
 from sqlalchemy import select
-from testapp import GENERATE_FORM, JSON, invokeai_settings, upload_as
+from testapp import JSON, invokeai_settings, upload_as
 
 from app.extensions import db
 from app.models import PhotoTag, Tag
