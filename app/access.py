@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import abort
 from flask_login import current_user
 
-from .models import GenerationImage, GenerationSession, Photo
-from .services import generation
+from .models import GenerationImage, GenerationSession, Photo, Tag
+from .services import generation, tags
 from .services import photos as photo_service
 
 
@@ -32,3 +32,10 @@ def own_image_or_404(image_id: int) -> GenerationImage:
     if image is None:
         abort(404, "No such generated image.")
     return image
+
+
+def own_tag_or_404(tag_id: int) -> Tag:
+    tag = tags.find_tag(current_user.id, tag_id)
+    if tag is None:
+        abort(404, "No such tag.")
+    return tag

@@ -194,6 +194,47 @@ class Photo(db.Model):
         return f"<Photo {self.id} {self.original_path}>"
 
 
+MAX_TAG_LENGTH = 100  # characters of a tag's name, as typed
+
+
+def tag_key_of(name: str) -> str:
+    """What makes a tag's name unique in one library: "Beach" and "beach" are one tag. casefold(), not
+    lower(): names are free Unicode text ("Straße" and "STRASSE" are one word)."""
+    return name.strip().casefold()
+
+
+class Tag(db.Model):
+    """A free-text tag of one account's, on any of its photos (services/tags.py)."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(MAX_TAG_LENGTH))  # as the person typed it, trimmed
+    # The name as compared: unique per owner, so two requests adding "Beach" and "beach" at the same
+    # moment make one tag (the index tells them apart, not a check before the INSERT).
+    name_key: Mapped[str] = mapped_column(String(4 * MAX_TAG_LENGTH))  # casefold() can lengthen a name
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("owner_id", "name_key", name="uq_tags_owner_id_name_key"),
+                      NEVER_REUSED_IDS)
+
+    def __repr__(self) -> str:
+        return f"<Tag {self.id} {self.name}>"
+
+
+class PhotoTag(db.Model):
+    """One photo carries one tag."""
+
+    __tablename__ = "photo_tags"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+
+    # The primary key finds a photo's tags; a tag page finds its photos by this one.
+    __table_args__ = (Index("ix_photo_tags_tag_id_photo_id", "tag_id", "photo_id"),)
+
+
 class GenerationSession(db.Model):
     """One submitted batch: the parameters a person typed, and one image per seed."""
 

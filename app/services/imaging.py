@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ..errors import RejectedFile
+from . import metadata
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class DecodedImage:
     thumbnails: Thumbnails
     icc_profile: bytes | None = None  # the photo's
     thumbnail_profile: bytes | None = None  # what the thumbnails carry: the photo's, or none when made sRGB
+    keywords: tuple[str, ...] = ()  # IPTC Keywords and XMP dc:subject (metadata.keywords)
 
     @property
     def extension(self) -> str:
@@ -266,7 +268,8 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     pixels, icc = to_display_mode(image)
     too_large = icc is not None and len(icc) > MAX_THUMBNAIL_PROFILE
     thumbnails = make_thumbnails(pixels, sizes, orientation, srgb_transform(icc, pixels.mode) if too_large else None)
-    return DecodedImage(image.format, width, height, exif, text, thumbnails, icc, None if too_large else icc)
+    return DecodedImage(image.format, width, height, exif, text, thumbnails, icc, None if too_large else icc,
+                        tuple(metadata.keywords(image)))
 
 
 def make_thumbnails(pixels: Image.Image, sizes: dict[str, int], orientation: int,

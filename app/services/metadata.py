@@ -208,3 +208,64 @@ def _json_value(value):
         items = [_json_value(item) for item in value]
         return None if any(item is None for item in items) else items
     return None
+
+
+# --- keywords: the tags a file carries ---------------------------------------------------------
+
+IPTC_KEYWORDS = (2, 25)  # IPTC-IIM record 2, dataset 25: Keywords, one dataset per keyword
+XMP_NAMESPACES = {"dc": "http://purl.org/dc/elements/1.1/", "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#"}
+MAX_XMP = 256 * 1024  # bytes of an XMP packet parsed; a larger one is left unread
+MAX_KEYWORDS = 50  # keywords taken from one file
+
+
+def keywords(image: Image.Image) -> list[str]:
+    """The file's keywords, IPTC Keywords then XMP dc:subject, as plain strings (not yet checked as tag
+    names: services/tags.usable_names does that), at most MAX_KEYWORDS; [] when it carries none or
+    they cannot be read."""
+    found = _iptc_keywords(image) + _xmp_subjects(image)
+    return list(dict.fromkeys(word.strip() for word in found if word.strip()))[:MAX_KEYWORDS]
+
+
+def _iptc_keywords(image: Image.Image) -> list[str]:
+    from PIL import IptcImagePlugin
+
+    try:
+        info = IptcImagePlugin.getiptcinfo(image) or {}
+    except Exception as exc:  # a damaged IPTC block must not refuse the photo
+        log.info("unreadable IPTC block: %s", exc)
+        return []
+    values = info.get(IPTC_KEYWORDS) or []
+    if isinstance(values, bytes):
+        values = [values]
+    return [_iptc_text(value) for value in values[:MAX_KEYWORDS] if isinstance(value, bytes)]
+
+
+def _iptc_text(value: bytes) -> str:
+    """IPTC text is UTF-8 in files of this century (CodedCharacterSet ESC % G), Latin-1 in older ones."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _xmp_subjects(image: Image.Image) -> list[str]:
+    """dc:subject's rdf:li values. Parsed with the standard library's ElementTree rather than Pillow's
+    getxmp() (which needs defusedxml, not installed): it resolves no external entity, its expat refuses
+    entity-expansion bombs, and the packet is bounded by MAX_XMP."""
+    import xml.etree.ElementTree as ElementTree
+
+    packet = image.info.get("xmp") or getattr(image, "text", {}).get("XML:com.adobe.xmp") or b""
+    if isinstance(packet, str):
+        packet = packet.encode("utf-8")
+    if not packet or len(packet) > MAX_XMP:
+        return []
+    start, end = packet.find(b"<x:xmpmeta"), packet.rfind(b"</x:xmpmeta>")
+    if start >= 0 and end > start:  # the packet's <?xpacket?> wrapper and padding left out
+        packet = packet[start:end + len(b"</x:xmpmeta>")]
+    try:
+        root = ElementTree.fromstring(packet)
+    except ElementTree.ParseError as exc:
+        log.info("unreadable XMP packet: %s", exc)
+        return []
+    return [item.text or "" for subject in root.iter(f"{{{XMP_NAMESPACES['dc']}}}subject")
+            for item in subject.iter(f"{{{XMP_NAMESPACES['rdf']}}}li")]

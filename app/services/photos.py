@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
-from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, User, count_column, utcnow
+from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, PhotoTag, User, count_column, utcnow
 from . import cache, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: st
         place.note("place", photo.original_path)  # a crash from here on is undone by `flask gallery check`
         place.files({**thumbnails.destinations(photo.original_path, prepared.thumbnail_ext, prepared.thumbnails),
                      photo.original_path: prepared.original})
-        insert_photo(photo)
+        insert_photo(photo, prepared.keywords)
     log.info("stored photo %s (%s) from %r", photo.id, photo.original_path, prepared.name)
     return photo
 
@@ -87,9 +87,17 @@ def new_photo_row(prepared: processing.PreparedPhoto, source: str) -> Photo:
     )
 
 
-def insert_photo(photo: Photo) -> None:
+def insert_photo(photo: Photo, keywords: tuple[str, ...] = ()) -> None:
+    """Insert the row, and the tags of the file's `keywords` (those that make good names) with it, in
+    one transaction."""
+    from . import tags  # imported here: services/tags reads the grid's queries from this module
+    names = tags.usable_names(keywords)
+
     def work():
         db.session.add(photo)
+        if names:
+            db.session.flush()  # the photo's id, for its tags
+            tags.add_tags(photo.owner_id, [photo.id], names)
         db.session.commit()
 
     try:
@@ -154,6 +162,9 @@ class GridOptions:
     source: str | None = None
     favourites: bool = False
     rating: int = 0  # at least this many stars; 0 is any
+    # Only the photos with this tag (a tag's page, services/tags.py): named by the page's path, not
+    # by the query string, so it is not in `args`.
+    tag_id: int | None = None
 
     @classmethod
     def from_args(cls, args) -> GridOptions:
@@ -192,7 +203,7 @@ class GridOptions:
 
     @property
     def key(self) -> str:
-        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}"
+        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -286,6 +297,8 @@ def grid_photos(owner_id: int, options: GridOptions):
         query = query.where(Photo.favourite == true())
     if options.rating:
         query = query.where(Photo.rating >= options.rating)
+    if options.tag_id is not None:
+        query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == options.tag_id)))
     return query
 
 

@@ -71,6 +71,7 @@ class PreparedPhoto:
     width: int  # as displayed, after orientation
     height: int
     columns: dict  # metadata columns
+    keywords: tuple[str, ...] = ()  # the file's IPTC / XMP keywords: tags for the writer to add
 
     @property
     def temp_files(self) -> list[Path]:
@@ -98,7 +99,7 @@ def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSetting
         ext, thumbnails = write_thumbnails(place, decoded, settings.quality)
         columns = metadata.photo_columns(decoded.exif, decoded.text)
     return PreparedPhoto(name, digest, size, temp, thumbnails, ext, decoded.format, decoded.extension,
-                         decoded.mime_type, decoded.width, decoded.height, columns)
+                         decoded.mime_type, decoded.width, decoded.height, columns, decoded.keywords)
 
 
 # --- thumbnails: encoding and writing --------------------------------------------------------

@@ -27,7 +27,8 @@ from werkzeug.routing import Rule
 from app import create_app
 from app.blueprints.auth import PUBLIC_ENDPOINTS
 from app.extensions import db
-from app.models import GenerationImage, GenerationSession, Photo
+from app.models import GenerationImage, GenerationSession, Photo, User
+from app.services.tags import tag_photos
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
 ALICES_PHOTO = "camera/canon-eos-40d_tiny.jpg"
@@ -116,7 +117,7 @@ def assert_csrf_refusal(response) -> None:
 
 @dataclass
 class Gallery:
-    """alice, signed in, with one photo and one generated candidate; bob, signed in, with nothing."""
+    """alice, signed in, with one photo (tagged) and one generated candidate; bob, signed in, with nothing."""
 
     app: Flask
     invokeai: FakeInvokeAI
@@ -187,7 +188,9 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
     assert signed_in.status_code == 302, f"bob could not log in: {signed_in.status_code}"
     files = [path for path in Path(app.config["DATA_DIR"]).rglob("*") if path.is_file()]
     assert len(files) == 2 * (1 + len(THUMBNAIL_SIZES)), f"expected two originals and their thumbnails: {files}"
-    ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id}
+    with app.app_context():
+        tag_id = tag_photos(db.session.get_one(User, user_id), [photo_id], ["lighthouse"])[0].id
+    ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id}
     return Gallery(app, fake_invokeai, client, bob, ids, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
 

@@ -1,0 +1,279 @@
+"""Tags: free-text names an account puts on its photos (uploaded and kept generations alike), a tag's
+page, rename, merge and delete.
+
+Every write is set-based SQL in one transaction with the owner's library version bumped in it
+(cache.clear_library), so tagging a thousand photos is a handful of statements and either all of it
+happens or none. A name is unique per owner by its case-folded key (models.tag_key_of), held by a
+unique index: two requests adding "Beach" and "beach" at once make one tag, never two.
+"""
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from flask import current_app
+from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..database import run_unit_of_work
+from ..errors import GalleryError
+from ..extensions import db
+from ..models import MAX_TAG_LENGTH, Photo, PhotoTag, Tag, User, tag_key_of, utcnow
+from . import cache
+from . import photos as photo_service
+
+log = logging.getLogger(__name__)
+
+
+class InvalidTag(GalleryError):
+    """A tag name the gallery will not keep, said in words; nothing changed."""
+
+
+class UnknownPhotos(GalleryError):
+    """Photo ids of which some are not the owner's (or none at all): the whole action is refused."""
+
+    status = 404
+
+
+# --- names ---------------------------------------------------------------------------------
+
+def clean_name(name: str) -> str:
+    """The name as kept: trimmed, 1 to MAX_TAG_LENGTH characters, no comma (the "Add tags" field
+    separates names by commas, so such a name could never be typed again) and no control or format
+    characters (Unicode Cc, Cf: newlines, NULs, bidi overrides, zero-width spaces); InvalidTag otherwise."""
+    if not isinstance(name, str):
+        raise InvalidTag("A tag is a name in words.")
+    name = name.strip()
+    if not name:
+        raise InvalidTag("A tag needs a name: it cannot be empty.")
+    if len(name) > MAX_TAG_LENGTH:
+        raise InvalidTag(f"A tag's name is at most {MAX_TAG_LENGTH} characters; this one has {len(name)}.")
+    if "," in name:
+        raise InvalidTag(f"A tag's name cannot hold a comma (commas separate tags): {name!r}.")
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in name):
+        raise InvalidTag(f"A tag's name cannot hold control characters: {name!r}.")
+    return name
+
+
+def clean_names(names: Iterable[str]) -> list[str]:
+    """Each name cleaned, the first spelling of each key kept; InvalidTag for the first bad one, or for none."""
+    kept: dict[str, str] = {}
+    for name in names:
+        name = clean_name(name)
+        kept.setdefault(tag_key_of(name), name)
+    if not kept:
+        raise InvalidTag("Type at least one tag.")
+    return list(kept.values())
+
+
+def names_from(text: str | None) -> list[str]:
+    """The names a person typed in the "Add tags" field, comma-separated (empty pieces skipped)."""
+    return [piece for piece in (text or "").split(",") if piece.strip()]
+
+
+def usable_names(names: Iterable[str]) -> list[str]:
+    """Names read from a file (IPTC, XMP): the good ones cleaned, the bad ones left out rather than
+    refusing the photo for its metadata."""
+    kept: dict[str, str] = {}
+    for name in names:
+        try:
+            name = clean_name(name)
+        except InvalidTag:
+            continue
+        kept.setdefault(tag_key_of(name), name)
+    return list(kept.values())
+
+
+# --- writes ------------------------------------------------------------------------------
+
+def tag_photos(owner: User, photo_ids: Iterable[int], names: Iterable[str]) -> list[Tag]:
+    """Put the tags `names` (made when the owner has none of that name) on the owner's photos
+    `photo_ids`, in one transaction; the tags. InvalidTag for a bad name, UnknownPhotos when any id
+    is not the owner's: then nothing changes."""
+    names, photo_ids = clean_names(names), _ids(photo_ids)
+
+    def work():
+        _check_photos(owner.id, photo_ids)
+        tag_ids = add_tags(owner.id, photo_ids, names)
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return tag_ids
+
+    tag_ids = run_unit_of_work(work, _attempts())
+    log.info("user %s tagged %d photos with %s", owner.id, len(photo_ids), names)
+    return list(db.session.scalars(select(Tag).where(Tag.id.in_(tag_ids)).order_by(Tag.name_key)))
+
+
+def add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> list[int]:
+    """In the caller's transaction (which commits and bumps the library version): the tags of `names`,
+    made when missing, put on `photo_ids` (already checked to be the owner's); their ids. Two
+    statements a name at most plus one for the links, whatever the number of photos."""
+    tag_ids = [_tag_id(owner_id, name) for name in names]
+    if photo_ids and tag_ids:
+        pairs = (select(Photo.id, Tag.id).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
+                 .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
+        db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs).on_conflict_do_nothing())
+    return tag_ids
+
+
+def untag_photos(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> int:
+    """Take the owner's tags `tag_ids` off the owner's photos `photo_ids` in one transaction; how many
+    links went. UnknownPhotos when a photo or a tag id is not the owner's: then nothing changes."""
+    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
+
+    def work():
+        _check_photos(owner.id, photo_ids)
+        found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
+        if found != len(tag_ids):
+            raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
+        removed = db.session.execute(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
+                                                            PhotoTag.tag_id.in_(tag_ids))).rowcount
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return removed
+
+    removed = run_unit_of_work(work, _attempts())
+    log.info("user %s untagged %d links", owner.id, removed)
+    return removed
+
+
+def rename_tag(owner: User, tag: Tag, new_name: str) -> Tag:
+    """Give the owner's `tag` a new name for the whole library. When another of the owner's tags has
+    that name already, the two become one (merge_tags): the tag returned is the one that stays."""
+    new_name = clean_name(new_name)
+    key, tag_id = tag_key_of(new_name), tag.id
+
+    def work():
+        other = db.session.scalar(select(Tag.id).where(Tag.owner_id == owner.id, Tag.name_key == key,
+                                                       Tag.id != tag_id))
+        kept = tag_id if other is None else other
+        if other is not None:
+            _merge(owner.id, [tag_id], other)
+        db.session.execute(update(Tag).where(Tag.id == kept).values(name=new_name, name_key=key))
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return kept
+
+    kept = run_unit_of_work(work, _attempts())
+    log.info("user %s renamed tag %s to %r (now tag %s)", owner.id, tag_id, new_name, kept)
+    return db.session.get_one(Tag, kept, populate_existing=True)
+
+
+def merge_tags(owner: User, tags: Iterable[Tag], into: Tag) -> Tag:
+    """Put every photo of `tags` under `into` (once each) and delete `tags`, in one transaction."""
+    sources = [tag.id for tag in tags if tag.id != into.id]
+    if any(tag.owner_id != owner.id for tag in [*tags, into]):
+        raise UnknownPhotos("That tag is not in your library.")
+
+    def work():
+        _merge(owner.id, sources, into.id)
+        cache.clear_library(owner.id)
+        db.session.commit()
+
+    run_unit_of_work(work, _attempts())
+    log.info("user %s merged tags %s into %s", owner.id, sources, into.id)
+    return into
+
+
+def delete_tag(owner: User, tag: Tag) -> None:
+    """Delete the tag and its links; the photos stay."""
+    tag_id = tag.id
+
+    def work():
+        db.session.execute(delete(PhotoTag).where(PhotoTag.tag_id == tag_id))
+        db.session.execute(delete(Tag).where(Tag.id == tag_id, Tag.owner_id == owner.id))
+        cache.clear_library(owner.id)
+        db.session.commit()
+
+    run_unit_of_work(work, _attempts())
+    log.info("user %s deleted tag %s", owner.id, tag_id)
+
+
+# --- reads -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TagCount:
+    tag: Tag
+    photos: int  # in the library, not in the trash
+
+
+def find_tag(owner_id: int, tag_id: int) -> Tag | None:
+    """The tag with this id when `owner_id` owns it; None otherwise, whoever else owns it."""
+    return db.session.scalar(select(Tag).where(Tag.owner_id == owner_id, Tag.id == tag_id))
+
+
+def tags_of(photo: Photo) -> list[Tag]:
+    """The photo's tags, by name."""
+    return list(db.session.scalars(select(Tag).join(PhotoTag, PhotoTag.tag_id == Tag.id)
+                                   .where(PhotoTag.photo_id == photo.id).order_by(Tag.name_key)))
+
+
+def tags_of_owner(owner: User) -> list[TagCount]:
+    """Every tag of the owner's, by name, with how many of its photos are in the library (one query)."""
+    library = photo_service.photos_of(owner.id, None).with_only_columns(Photo.id).subquery()
+    query = (select(Tag, func.count(library.c.id))
+             .outerjoin(PhotoTag, PhotoTag.tag_id == Tag.id)
+             .outerjoin(library, library.c.id == PhotoTag.photo_id)
+             .where(Tag.owner_id == owner.id).group_by(Tag.id).order_by(Tag.name_key))
+    return [TagCount(tag, count) for tag, count in db.session.execute(query)]
+
+
+def photo_count(owner: User, tag: Tag) -> int:
+    """The tag's photos in the library (not in the trash)."""
+    query = photo_service.photos_of(owner.id, None).with_only_columns(func.count(Photo.id)).where(
+        Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == tag.id)))
+    return db.session.scalar(query)
+
+
+def tag_page(owner: User, tag: Tag, options: photo_service.GridOptions = photo_service.DEFAULT_OPTIONS,
+             older_than: str | None = None, newer_than: str | None = None,
+             limit: int = 60) -> photo_service.GridPage:
+    """One page of the tag's photos: the grid's own query, sort, filters and keyset paging, narrowed to
+    the tag (ValueError for a cursor it did not make)."""
+    return photo_service.grid_page(owner, replace(options, tag_id=tag.id), older_than, newer_than, limit)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def _attempts() -> int:
+    return current_app.config["DB_RETRY_ATTEMPTS"]
+
+
+def _ids(ids: Iterable[int]) -> list[int]:
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        raise UnknownPhotos("Choose at least one photo.")
+    return ids
+
+
+def _check_photos(owner_id: int, photo_ids: list[int]) -> None:
+    found = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == owner_id,
+                                                                 Photo.id.in_(photo_ids)))
+    if found != len(photo_ids):
+        raise UnknownPhotos("Some of these photos are not in your library: nothing was changed.")
+
+
+def _insert(model):
+    """INSERT that can skip rows the unique indexes already hold (ON CONFLICT DO NOTHING)."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def _tag_id(owner_id: int, name: str) -> int:
+    """The id of the owner's tag of this name, made when missing (a concurrent make of the same key
+    meets the unique index and reads the other's row)."""
+    key = tag_key_of(name)
+    db.session.execute(_insert(Tag).values(owner_id=owner_id, name=name, name_key=key, created_at=utcnow())
+                       .on_conflict_do_nothing())
+    return db.session.scalar(select(Tag.id).where(Tag.owner_id == owner_id, Tag.name_key == key))
+
+
+def _merge(owner_id: int, source_ids: list[int], target_id: int) -> None:
+    if not source_ids:
+        return
+    moved = select(PhotoTag.photo_id, literal(target_id)).where(PhotoTag.tag_id.in_(source_ids))
+    db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], moved).on_conflict_do_nothing())
+    db.session.execute(delete(PhotoTag).where(PhotoTag.tag_id.in_(source_ids)))
+    db.session.execute(delete(Tag).where(Tag.id.in_(source_ids), Tag.owner_id == owner_id))
