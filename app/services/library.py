@@ -27,16 +27,12 @@ class InvalidMark(GalleryError):
 
 def set_favourite(photo: Photo, favourite: bool) -> None:
     """Mark `photo` as a favourite of its owner's, or unmark it."""
-    if not isinstance(favourite, bool):
-        raise InvalidMark("A favourite is yes or no.")
-    _set(photo, favourite=favourite)
+    favourite_photos(photo.owner_id, [photo.id], favourite)
 
 
 def set_rating(photo: Photo, rating: int) -> None:
     """Give `photo` 0 (unrated) to MAX_RATING stars."""
-    if isinstance(rating, bool) or not isinstance(rating, int) or rating not in RATINGS:
-        raise InvalidMark(f"A rating is a whole number of stars from 0 to {MAX_RATING}, not {rating!r}.")
-    _set(photo, rating=rating)
+    rate_photos(photo.owner_id, [photo.id], rating)
 
 
 def rating_from(text: str | None) -> int:
@@ -53,22 +49,7 @@ def favourite_from(text: str | None) -> bool:
     return text == "1"
 
 
-def _set(photo: Photo, **values) -> None:
-    """One UPDATE of the photo's marks and the owner's library version, committed together (and tried
-    again whole on a transient error: an UPDATE of values, not of the ORM object, survives a rollback)."""
-    if all(getattr(photo, name) == value for name, value in values.items()):
-        return  # nothing changes, so nothing cached goes stale
-
-    def work():
-        db.session.execute(update(Photo).where(Photo.id == photo.id).values(**values))
-        cache.clear_library(photo.owner_id)
-        db.session.commit()
-
-    run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
-    log.info("photo %s: %s", photo.id, ", ".join(f"{name}={value}" for name, value in values.items()))
-
-
-# --- many photos at once (a selection in the grid: services/selection.py) ----------------------
+# --- one photo (its page) or many at once (a selection in the grid: services/selection.py) -----
 
 def favourite_photos(owner_id: int, photo_ids: list[int], favourite: bool) -> int:
     """Mark (or unmark) the owner's photos among `photo_ids` as favourites in one UPDATE; how many changed."""

@@ -103,7 +103,7 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     elif action == "restore":
         changed = trash.restore_from_trash(owner_id, photo_ids)
     else:
-        changed = _delete_forever(photo_ids)
+        changed = trash.delete_each_forever(photo_ids)
     log.info("user %s: %s on %d selected photos changed %d", owner_id, action, len(photo_ids), changed)
     return Outcome(action, photo_ids, changed)
 
@@ -115,14 +115,3 @@ def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:
         select(func.count(), func.count(Photo.trashed_at))
         .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids))).one()
     return row[0], row[1]
-
-
-def _delete_forever(photo_ids: list[int]) -> int:
-    deleted = 0
-    for photo_id in photo_ids:
-        photo = db.session.get(Photo, photo_id)
-        if photo is None or photo.trashed_at is None:
-            continue  # deleted or restored by another request since the check
-        trash.delete_forever(photo)
-        deleted += 1
-    return deleted

@@ -94,6 +94,23 @@ def delete_forever(photo: Photo) -> None:
     photo_service.delete_photo(photo, from_trash=True)
 
 
+def delete_each_forever(photo_ids: Iterable[int]) -> int:
+    """Delete for good each of these photos that is still in the trash, a photo at a time through the
+    crash-safe delete; how many. One deleted or restored by another request since its id was read is
+    skipped (the delete checks the trash under the row's lock)."""
+    deleted = 0
+    for photo_id in photo_ids:
+        photo = db.session.get(Photo, photo_id)
+        if photo is None:
+            continue
+        try:
+            photo_service.delete_photo(photo, from_trash=True)
+        except NotInTrash:
+            continue
+        deleted += 1
+    return deleted
+
+
 def empty_trash(owner_id: int) -> int:
     """Delete every photo in the owner's trash for good; how many."""
     return _delete_in_batches(owner_id, None)
@@ -131,15 +148,7 @@ def _delete_in_batches(owner_id: int, trashed_before: datetime | None, limit: in
         batch = db.session.execute(query.order_by(Photo.trashed_at, Photo.id).limit(size)).all()
         if not batch:
             break
-        for _, photo_id in batch:
-            photo = db.session.get(Photo, photo_id)
-            if photo is None:
-                continue  # deleted by another request since the batch was read
-            try:
-                photo_service.delete_photo(photo, from_trash=True)
-                deleted += 1
-            except NotInTrash:
-                pass  # restored by another request since the batch was read: it stays
+        deleted += delete_each_forever(photo_id for _, photo_id in batch)
         if len(batch) < size:
             break  # the last batch: no need to ask for another
         after = tuple(batch[-1])  # a deleted photo leaves the session; the identity map holds no other
