@@ -76,7 +76,7 @@ with app.app_context():
 
 
 def first_photo_id(html: str) -> int:
-    match = re.search(r'<ul class="grid">.*?href="/photos/(\d+)', html, re.S)
+    match = re.search(r'<ul class="grid"[^>]*>.*?href="/photos/(\d+)', html, re.S)
     return int(match.group(1)) if match else -1
 
 
