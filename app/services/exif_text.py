@@ -197,10 +197,7 @@ def raw(value) -> str:
 def camera_facts(photo) -> list[tuple[str, str]]:
     """What the camera recorded, from the photo's columns and its stored EXIF dict."""
     exif = photo.exif if isinstance(photo.exif, dict) else {}
-    camera = " ".join(part for part in (photo.camera_make, photo.camera_model) if part)
-    if photo.camera_make and photo.camera_model and photo.camera_model.lower().startswith(photo.camera_make.lower()):
-        camera = photo.camera_model  # "Canon Canon EOS 5D" says the make twice
-    rows = [("Camera", camera or None), ("Lens", photo.lens),
+    rows = [("Camera", camera_name(photo.camera_make, photo.camera_model)), ("Lens", photo.lens),
             ("Exposure", exposure(photo.exposure_time or exif.get("ExposureTime"))),
             ("Aperture", aperture(photo.aperture or exif.get("FNumber"))),
             ("Focal length", focal_length(photo.focal_length or exif.get("FocalLength"),
@@ -212,6 +209,16 @@ def camera_facts(photo) -> list[tuple[str, str]]:
             ("Flash", flash(exif.get("Flash"))),
             ("White balance", white_balance(exif.get("WhiteBalance")))]
     return [(label, text) for label, text in rows if text]
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """Make and model, the make left out when the model starts with its first word: "Canon EOS 5D",
+    not "Canon Canon EOS 5D"; "NIKON D70", not "NIKON CORPORATION NIKON D70"."""
+    make, model = (make or "").strip(), (model or "").strip()
+    brand = make.split()[0].lower() if make else ""
+    if brand and model.lower().startswith(brand):
+        return model
+    return " ".join(part for part in (make, model) if part) or None
 
 
 def place_facts(photo) -> list[tuple[str, str]]:

@@ -127,6 +127,14 @@ def test_a_camera_photos_facts_in_words():
                      "Flash": "Did not fire (forced off)", "White balance": "Auto"}
 
 
+@pytest.mark.parametrize("make, model, expected", [
+    ("Canon", "Canon EOS 5D", "Canon EOS 5D"), ("NIKON CORPORATION", "NIKON D70", "NIKON D70"),
+    ("samsung", "SM-G935L", "samsung SM-G935L"), ("JK Imaging, Ltd.", "KODAK PIXPRO S-1", "JK Imaging, Ltd. KODAK PIXPRO S-1"),
+    (None, "X100", "X100"), ("Fujifilm", None, "Fujifilm"), ("  ", None, None), (None, None, None)])
+def test_the_camera_names_its_make_once(make, model, expected):
+    assert exif_text.camera_name(make, model) == expected
+
+
 def test_no_date_in_the_file_says_when_it_was_added():
     assert exif_text.date_line(photo()) == ("Added", "5 December 2026, 09:47 UTC")
     assert exif_text.date_line(photo(taken_at=datetime(2008, 10, 22, 16, 28, 39))) == ("Taken", "22 October 2008, 16:28")
