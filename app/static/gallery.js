@@ -509,17 +509,32 @@ for (const viewer of document.querySelectorAll("[data-viewer]")) {
   });
 }
 
-// Copy buttons: the text of the element their data-copy names (a generated image's prompt).
+// Copy buttons: the text of the element their data-copy names (a generated image's prompt). The
+// Clipboard API needs a secure context; over plain HTTP on a home network the old copy command does it.
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.readOnly = true;
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  if (!copied) throw new Error("the browser refused to copy");
+}
+
 for (const button of document.querySelectorAll("button[data-copy]")) {
   const source = document.querySelector(button.dataset.copy);
-  if (!source || !navigator.clipboard) continue;
+  if (!source) continue;
   button.hidden = false;
   button.addEventListener("click", async () => {
     try {
-      await navigator.clipboard.writeText(source.textContent);
+      await copyText(source.textContent);
       button.textContent = "Copied";
     } catch (error) {
-      button.textContent = "Select and copy";  // the text is selectable with one click (user-select: all)
+      button.textContent = "Select and copy";  // one click selects the whole text (user-select: all)
     }
     window.setTimeout(() => { button.textContent = "Copy"; }, 2000);
   });

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from bs4 import BeautifulSoup
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.http import parse_options_header
@@ -268,6 +268,61 @@ def test_photo_pages_link_newer_and_older_in_grid_order(client, gallery):
         walked_back.append(int(re.search(r"/photos/(\d+)", url)[1]))
         url = head_link(html(client.get(url)), "prev")
     assert walked_back == gallery[-2::-1]
+
+
+def back_link(page: BeautifulSoup) -> str:
+    return page.select_one("a[data-back]")["href"]
+
+
+def test_back_to_the_grid_page_the_photo_was_opened_from_at_the_photo(client, gallery):
+    second = html(client.get(pager_link(html(client.get("/")), "next")))  # photos 4 to 6 of 7
+    tile = second.select("ul.grid li a")[1]
+    cursor = re.search(r"older=([\w.]+)", pager_link(html(client.get("/")), "next"))[1]
+    assert tile["href"] == f"/photos/{gallery[4]}?older={cursor}"  # the tile carries its page
+
+    page = html(client.get(tile["href"]))
+    assert back_link(page) == f"/?older={cursor}#photo-{gallery[4]}"
+    assert page.select_one("article.viewer")["data-back-url"] == back_link(page)
+    # Its neighbours on the same page come back to it too; past the page's end, to a page that starts
+    # with the photo shown.
+    assert back_link(html(client.get(head_link(page, "next")))) == f"/?older={cursor}#photo-{gallery[5]}"
+    last = html(client.get(f"/photos/{gallery[6]}?older={cursor}"))
+    assert back_link(last).endswith(f"#photo-{gallery[6]}") and f"older={cursor}" not in back_link(last)
+    shown = grid_ids(html(client.get(back_link(last).split("#")[0])))
+    assert shown[0] == gallery[6]
+    # No page named, or a cursor made up: the page that shows the photo, never an error.
+    assert back_link(html(client.get(f"/photos/{gallery[0]}"))) == f"/#photo-{gallery[0]}"
+    assert gallery[3] in grid_ids(html(client.get(back_link(html(client.get(
+        f"/photos/{gallery[3]}?older=bogus"))).split("#")[0])))
+
+
+def test_a_generated_image_is_marked_in_the_grid_and_its_prompt_is_its_alt(app, client, user_id):
+    from app.services import photos as photo_service
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("invokeai_metadata", '{"positive_prompt": "a lighthouse at dusk", "seed": 7}')
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 40, 90)).save(buffer, "PNG", pnginfo=info)
+    with app.app_context():
+        generated = photo_service.ingest_photo(io.BytesIO(buffer.getvalue()), "made.png", user_id, "generated").id
+    camera = client.post("/upload", data={"photos": (io.BytesIO(jpeg_bytes()), "camera.jpg")})
+    assert camera.status_code == 201
+
+    tiles = {int(li["id"].removeprefix("photo-")): li for li in html(client.get("/")).select("ul.grid li")}
+    assert tiles[generated].select_one(".generated-mark").get_text() == "AI"
+    assert tiles[generated].img["alt"] == "a lighthouse at dusk"
+    other = next(li for photo_id, li in tiles.items() if photo_id != generated)
+    assert other.select_one(".generated-mark") is None and other.img["alt"] == "camera.jpg"
+    page = html(client.get(f"/photos/{generated}"))
+    assert page.select_one(".stage img")["alt"] == "a lighthouse at dusk"
+    assert page.select_one("#prompt-text").get_text() == "a lighthouse at dusk"
+    assert page.select_one("button[data-copy]")["data-copy"] == "#prompt-text"
+
+
+def jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 # --- the original -------------------------------------------------------------------------
