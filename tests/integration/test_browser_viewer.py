@@ -82,6 +82,18 @@ def test_the_grid_is_three_across_on_a_phone_dense_on_a_wide_screen_and_never_sc
         logout = page.get_by_role("button", name="Log out").bounding_box()
         assert logout["height"] < 40 and logout["x"] + logout["width"] <= size["width"]  # on one line, on screen
     expect(page.locator("details.upload-panel")).not_to_have_attribute("open", "")  # folded above the photos
+
+    # A disabled button looks disabled, and the keyboard's focus shows.
+    looks = page.evaluate("""() => {
+        const button = document.querySelector("form[data-arrange] button, details.upload-panel button");
+        button.disabled = true;
+        const style = getComputedStyle(button);
+        return [Number(style.opacity), style.cursor];
+    }""")
+    assert looks[0] < 0.6 and looks[1] == "not-allowed", looks
+    page.locator("ul.grid li a").first.focus()
+    outline = page.evaluate("(s => [s.outlineStyle, s.outlineColor])(getComputedStyle(document.activeElement))")
+    assert outline == ["solid", "rgb(108, 182, 255)"], outline  # the accent's ring, not the browser's faint default
     assert page_errors == []
 
 
