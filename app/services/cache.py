@@ -55,15 +55,6 @@ def read_through(key: str, read: Callable[[], object], timeout: int | None = Non
     return value
 
 
-def peek(key: str):
-    """The value cached under `key`, or None: never reads the database."""
-    try:
-        return cache.get(key)
-    except RedisError as exc:
-        log.warning("cache unreachable, not peeking at %s: %s", key.partition(":")[0], exc)
-        return None
-
-
 # --- keys ------------------------------------------------------------------------------------
 
 def library_key(kind: str, owner: User, *parts: object) -> str:

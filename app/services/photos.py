@@ -340,12 +340,17 @@ def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: s
 def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
                neighbours: tuple[Photo | None, Photo | None], limit: int) -> dict[str, str]:
     """The cursor of the grid page to go back to from `photo`'s page: `at` (the page it was opened
-    from) while that page, as cached, shows it; else the page that starts with it. Reads no database:
-    a page not in the cache counts as not showing it."""
-    older_than, newer_than = at.get("older") or None, at.get("newer") or None
-    cached = cache.peek(cache.grid_key(owner, options.key, older_than, newer_than, limit))
-    if cached and any(row[0] == photo.id for row in cached["photos"]):
-        return {"older": older_than} if older_than else {"newer": newer_than} if newer_than else {}
+    from, the first page when none) while that page shows it; else the page that starts with it.
+
+    The page is read through the grid's cache: warm when the photo was opened from the grid, one
+    SELECT when not (a link from elsewhere), and the grid is then warm for the way back.
+    """
+    try:
+        page = grid_page(owner, options, at.get("older"), at.get("newer"), limit)
+    except ValueError:  # a cursor this module did not make: the page that starts with the photo
+        page = None
+    if page is not None and any(shown.id == photo.id for shown in page.photos):
+        return page.at
     newer, older = neighbours
     if options.order == "newest":
         return {"older": encode_cursor(newer, options.sort)} if newer else {}
