@@ -5,6 +5,7 @@
 document.addEventListener("keydown", (event) => {
   if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
   if (event.target.closest("input, textarea, select")) return;
+  if (document.querySelector(".frame.zoomed")) return;  // a zoomed photo's arrows pan it
   const rel = { ArrowLeft: "prev", ArrowRight: "next" }[event.key];
   const link = rel && document.querySelector(`link[rel="${rel}"]`);
   if (link) window.location.href = link.href;
@@ -450,7 +451,16 @@ for (const viewer of document.querySelectorAll("[data-viewer]")) {
       image.style.height = "";
     }
   };
-  zoomButton.hidden = false;
+  // Worth offering only when the original has more pixels than the window shows of it.
+  const offerZoom = () => {
+    if (zoomed) return;
+    const larger = fullWidth > image.clientWidth * 1.1 || fullHeight > image.clientHeight * 1.1;
+    zoomButton.hidden = !larger;
+    frame.classList.toggle("no-zoom", !larger);
+  };
+  if (image.complete) offerZoom();
+  image.addEventListener("load", offerZoom);
+  window.addEventListener("resize", offerZoom);
   zoomButton.addEventListener("click", () => zoom(!zoomed));
 
   // Pointer: a click zooms in or out, a drag pans a zoomed photo, a sideways swipe steps to a neighbour.
@@ -484,7 +494,7 @@ for (const viewer of document.querySelectorAll("[data-viewer]")) {
     const dy = event.clientY - begun.y;
     if (!zoomed && begun.type !== "mouse" && Math.abs(dx) > 50 && Math.abs(dx) > 1.5 * Math.abs(dy)) {
       go(dx < 0 ? "next" : "prev");
-    } else if (!begun.moved && event.target === image) {
+    } else if (!begun.moved && event.target === image && !frame.classList.contains("no-zoom")) {
       zoom(!zoomed, event.clientX, event.clientY);
     }
   };
@@ -498,7 +508,7 @@ for (const viewer of document.querySelectorAll("[data-viewer]")) {
     if (event.key === "Escape") {
       if (zoomed) zoom(false);
       else window.location.href = viewer.dataset.backUrl;
-    } else if (event.key === "z" || event.key === "Z") {
+    } else if ((event.key === "z" || event.key === "Z") && !zoomButton.hidden) {
       zoom(!zoomed);
     } else if (event.key === "i" || event.key === "I") {
       info.open = !info.open;
