@@ -43,9 +43,10 @@ def photo_columns(exif: Image.Exif, text: dict[str, str]) -> dict:
 def text_date(text: dict[str, str]) -> datetime | None:
     """When a PNG says it was made: its "Creation Time" text, else the XMP packet's CreateDate (or
     DateCreated, DateTimeOriginal); None when it says nothing readable."""
-    return parse_any_datetime(text.get("Creation Time")) or xmp_date(text.get("XML:com.adobe.xmp"))
+    return parse_any_datetime(text.get("Creation Time")) or xmp_date(text.get(XMP_KEY))
 
 
+XMP_KEY = "XML:com.adobe.xmp"  # the PNG iTXt keyword of an XMP packet
 XMP_DATES = ("DateTimeOriginal", "CreateDate", "DateCreated")
 
 
@@ -319,7 +320,7 @@ def _xmp_subjects(image: Image.Image) -> list[str]:
     entity-expansion bombs, and the packet is bounded by MAX_XMP."""
     import xml.etree.ElementTree as ElementTree
 
-    packet = image.info.get("xmp") or getattr(image, "text", {}).get("XML:com.adobe.xmp") or b""
+    packet = image.info.get("xmp") or getattr(image, "text", {}).get(XMP_KEY) or b""
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
     if not packet or len(packet) > MAX_XMP:

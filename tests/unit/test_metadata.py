@@ -309,6 +309,13 @@ def test_a_pngs_time_chunk_and_nothing_else_reads_as_none(tmp_path):
     assert metadata.png_time(jpeg) is None
 
 
+@pytest.mark.parametrize("format", ["JPEG", "WEBP"])
+def test_an_xmp_create_date_of_a_jpeg_or_webp_without_exif(tmp_path, format):
+    path = tmp_path / f"made.{format.lower()}"
+    Image.new("RGB", (8, 8)).save(path, format, xmp=XMP.format("2021-04-05T06:07:08+02:00").encode())
+    assert columns_of(path)["taken_at"] == datetime(2021, 4, 5, 6, 7, 8)
+
+
 def test_exif_date_comes_before_the_pngs_text():
     exif = Image.Exif()
     exif.get_ifd(IFD.Exif)[Base.DateTimeOriginal] = "2020:01:01 12:00:00"
