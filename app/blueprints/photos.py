@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import library, names, tags
+from ..services import exif_text, library, names, tags
 from ..services import photos as photo_service
 from ..services import trash
 
@@ -30,22 +30,6 @@ def requested_options() -> photo_service.GridOptions:
         return photo_service.GridOptions.from_args(request.args)
     except ValueError as exc:
         abort(400, str(exc))
-
-
-@bp.app_template_filter("filesize")
-def filesize(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
-
-
-@bp.app_template_filter("exposure")
-def exposure(seconds: float) -> str:
-    if seconds >= 0.3:
-        return f"{seconds:g} s"
-    return f"1/{round(1 / seconds)} s"
 
 
 @bp.get("/")
@@ -114,8 +98,11 @@ def detail(photo_id: int):
     options = requested_options()
     newer, older = photo_service.neighbours(photo, options)
     removal_at = trash.removal_date(photo) if photo.trashed_at else None
+    grid_at = photo_service.grid_place(current_user, photo, options, request.args, (newer, older),
+                                       current_app.config["PAGE_SIZE"])
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
-                           removal_at=removal_at, tags=tags.tags_of(photo))
+                           grid_args=dict(options.args, **grid_at), removal_at=removal_at,
+                           tags=tags.tags_of(photo), facts=exif_text)
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")

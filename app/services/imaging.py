@@ -152,7 +152,7 @@ class DecodedImage:
     width: int  # as displayed, after orientation
     height: int
     exif: Image.Exif
-    text: dict[str, str]  # PNG text chunks
+    text: dict[str, str]  # PNG text chunks, and any format's XMP packet under metadata.XMP_KEY
     thumbnails: Thumbnails
     icc_profile: bytes | None = None  # the photo's
     thumbnail_profile: bytes | None = None  # what the thumbnails carry: the photo's, or none when made sRGB
@@ -264,6 +264,9 @@ def _decode_open(image: Image.Image, max_pixels: int, sizes: dict[str, int]) -> 
     make_room_for_the_decoder(image)
     image.load()  # the full decode: a truncated or damaged file fails here
     text = {k: v for k, v in getattr(image, "text", {}).items() if isinstance(v, str)}
+    xmp = image.info.get("xmp")  # JPEG's APP1 and WebP's XMP chunk: kept under PNG's name for the packet
+    if isinstance(xmp, bytes) and metadata.XMP_KEY not in text and len(xmp) <= metadata.MAX_XMP:
+        text[metadata.XMP_KEY] = xmp.decode("utf-8", errors="replace")
     exif = image.getexif()  # PNG eXIf chunks after the pixel data are read by load()
     pixels, icc = to_display_mode(image)
     too_large = icc is not None and len(icc) > MAX_THUMBNAIL_PROFILE

@@ -10,8 +10,10 @@ import json
 import logging
 import math
 import numbers
+import re
 import struct
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 from PIL import ExifTags, Image, TiffImagePlugin
 
@@ -33,7 +35,71 @@ def photo_columns(exif: Image.Exif, text: dict[str, str]) -> dict:
     columns["exif"] = readable_exif(exif) or None
     if INVOKEAI_CHUNK in text:
         columns.update(invokeai_columns(text[INVOKEAI_CHUNK]))
+    if columns["taken_at"] is None:
+        columns["taken_at"] = text_date(text)
     return columns
+
+
+def text_date(text: dict[str, str]) -> datetime | None:
+    """When a PNG says it was made: its "Creation Time" text, else the XMP packet's CreateDate (or
+    DateCreated, DateTimeOriginal); None when it says nothing readable."""
+    return parse_any_datetime(text.get("Creation Time")) or xmp_date(text.get(XMP_KEY))
+
+
+XMP_KEY = "XML:com.adobe.xmp"  # the PNG iTXt keyword of an XMP packet
+XMP_DATES = ("DateTimeOriginal", "CreateDate", "DateCreated")
+
+
+def xmp_date(packet: str | None) -> datetime | None:
+    """The first date XMP_DATES name, as an attribute (xmp:CreateDate="...") or an element."""
+    if not packet or len(packet) > MAX_XMP:
+        return None
+    for name in XMP_DATES:
+        found = re.search(rf':{name}\s*=\s*"([^"]{{1,64}})"|:{name}>([^<]{{1,64}})<', packet)
+        if found and (moment := parse_any_datetime(found.group(1) or found.group(2))):
+            return moment
+    return None
+
+
+def parse_any_datetime(value) -> datetime | None:
+    """EXIF's layout, ISO 8601 (its time zone dropped: the wall-clock time, like EXIF's) or RFC 1123
+    ("Sat, 05 Dec 2026 09:47:00 GMT", what PNG's Creation Time suggests); None otherwise."""
+    text = _text(value, 64)
+    if not text:
+        return None
+    found = parse_exif_datetime(text)
+    if found is None:
+        try:
+            found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                found = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+    return found.replace(tzinfo=None) if 1800 <= found.year <= 9999 else None
+
+
+def png_time(path) -> datetime | None:
+    """The PNG tIME chunk (when the image was last changed, UTC), walking the chunks by their lengths
+    without reading the pixel data; None for another format or no readable tIME."""
+    with open(path, "rb") as file:
+        if file.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        for _ in range(10_000):  # a file of endless tiny chunks is not walked for ever
+            head = file.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"tIME" and length == 7:
+                year, month, day, hour, minute, second = struct.unpack(">HBBBBB", file.read(7))
+                try:
+                    return datetime(year, month, day, hour, minute, min(second, 59)) if year >= 1800 else None
+                except ValueError:
+                    return None
+            if kind == b"IEND":
+                return None
+            file.seek(length + 4, 1)  # the data and its CRC
+    return None
 
 
 def camera_columns(exif: Image.Exif) -> dict:
@@ -254,7 +320,7 @@ def _xmp_subjects(image: Image.Image) -> list[str]:
     entity-expansion bombs, and the packet is bounded by MAX_XMP."""
     import xml.etree.ElementTree as ElementTree
 
-    packet = image.info.get("xmp") or getattr(image, "text", {}).get("XML:com.adobe.xmp") or b""
+    packet = image.info.get("xmp") or getattr(image, "text", {}).get(XMP_KEY) or b""
     if isinstance(packet, str):
         packet = packet.encode("utf-8")
     if not packet or len(packet) > MAX_XMP:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, request
-from sqlalchemy import select, true, tuple_, update
+from sqlalchemy import func, select, true, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
@@ -150,6 +150,7 @@ def lock_if_trashed(photo_id: int) -> bool:
 SORTS = {"taken": Photo.sorted_at, "added": Photo.uploaded_at}  # ?sort=: date taken (else added), date added
 ORDERS = ("newest", "oldest")  # ?order=
 CURSOR_STAMP = "%Y%m%dT%H%M%S%f"
+ALT_LENGTH = 200  # characters of a prompt kept as a grid tile's alt text (prompts run to thousands)
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,12 @@ class GridPhoto:
     sha256: str
     favourite: bool = False
     rating: int = 0
+    source: str = "uploaded"  # the grid marks generated images
+    prompt: str | None = None  # a generated image's prompt, cut to ALT_LENGTH: its tile's alt text
+
+    @property
+    def alt(self) -> str:
+        return self.prompt or self.original_name
 
 
 @dataclass
@@ -237,6 +244,9 @@ class GridPage:
     # grid template caches its HTML under it, and a write to the owner's library changes it.
     cache_key: str = ""
     options: GridOptions = DEFAULT_OPTIONS
+    # This page's own cursor ({"older": ...} or {"newer": ...}, none for the first page): a photo's
+    # page carries it, so Escape and its Grid link come back to this page.
+    at: dict[str, str] = field(default_factory=dict)
 
     @property
     def prev_link(self) -> tuple[str, str] | None:
@@ -258,9 +268,11 @@ class GridPage:
         were nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
         strings: tests/integration/test_grid_queries.py compares them with url_for's."""
         root, tag = request.script_root, thumbnails.current_settings_tag()
-        args = self.options.args  # bare words and digits: nothing to quote
+        args = self.options.args  # bare words, digits and cursors (digits, letters, dots): nothing to quote
         query = "?" + "&".join(f"{name}={value}" for name, value in args.items()) if args else ""
-        return [GridLink(photo, f"{root}/photos/{photo.id}{query}",
+        at = {**args, **self.at}
+        detail_query = "?" + "&".join(f"{name}={value}" for name, value in at.items()) if at else ""
+        return [GridLink(photo, f"{root}/photos/{photo.id}{detail_query}",
                          f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}",
                          f"{root}/photos/{photo.id}/favourite{query}")
                 for photo in self.photos]
@@ -319,13 +331,35 @@ def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: s
     older_than, newer_than = older_than or None, newer_than or None
     key = cache.grid_key(owner, options.key, older_than, newer_than, limit)
     page = cache.read_through(key, lambda: _grid_rows(owner.id, options, older_than, newer_than, limit))
+    at = {} if options.tag_id is not None else {"older": older_than} if older_than else \
+        {"newer": newer_than} if newer_than else {}
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
-                    f"{key}:{thumbnails.current_settings_tag()}", options)
+                    f"{key}:{thumbnails.current_settings_tag()}", options, at)
+
+
+def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
+               neighbours: tuple[Photo | None, Photo | None], limit: int) -> dict[str, str]:
+    """The cursor of the grid page to go back to from `photo`'s page: `at` (the page it was opened
+    from, the first page when none) while that page shows it; else the page that starts with it.
+
+    The page is read through the grid's cache: warm when the photo was opened from the grid, one
+    SELECT when not (a link from elsewhere), and the grid is then warm for the way back.
+    """
+    try:
+        page = grid_page(owner, options, at.get("older"), at.get("newer"), limit)
+    except ValueError:  # a cursor this module did not make: the page that starts with the photo
+        page = None
+    if page is not None and any(shown.id == photo.id for shown in page.photos):
+        return page.at
+    newer, older = neighbours
+    if options.order == "newest":
+        return {"older": encode_cursor(newer, options.sort)} if newer else {}
+    return {"newer": encode_cursor(older, options.sort)} if older else {}
 
 
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
-    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating) rows
+    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt) rows
     and the cursors of the newer and the older page.
 
     The rows are read walking away from the cursor (down the dates for `older_than`, up for
@@ -335,7 +369,8 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
     column = SORTS[options.sort]
     key = tuple_(column, Photo.id)
     query = grid_photos(owner_id, options).with_only_columns(
-        Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, column)
+        Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
+        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
     downwards = older_than is not None or (newer_than is None and options.order == "newest")
     if older_than:
         query = query.where(key < tuple_(*decode_cursor(older_than, options.sort)))
@@ -351,7 +386,8 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
     if downwards != (options.order == "newest"):
         rows.reverse()
     return {
-        "photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating) for row in rows],
+        "photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
+                   for row in rows],
         "newer": encode_cursor(newest, options.sort) if rows and has_newer else None,
         "older": encode_cursor(oldest, options.sort) if rows and has_older else None,
     }

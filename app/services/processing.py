@@ -98,6 +98,8 @@ def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSetting
         decoded = imaging.decode(temp, settings.max_pixels, settings.sizes)
         ext, thumbnails = write_thumbnails(place, decoded, settings.quality)
         columns = metadata.photo_columns(decoded.exif, decoded.text)
+        if columns["taken_at"] is None and decoded.format == "PNG":
+            columns["taken_at"] = metadata.png_time(temp)
     return PreparedPhoto(name, digest, size, temp, thumbnails, ext, decoded.format, decoded.extension,
                          decoded.mime_type, decoded.width, decoded.height, columns, decoded.keywords)
 

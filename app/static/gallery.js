@@ -5,6 +5,7 @@
 document.addEventListener("keydown", (event) => {
   if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
   if (event.target.closest("input, textarea, select")) return;
+  if (document.querySelector(".frame.zoomed")) return;  // a zoomed photo's arrows pan it
   const rel = { ArrowLeft: "prev", ArrowRight: "next" }[event.key];
   const link = rel && document.querySelector(`link[rel="${rel}"]`);
   if (link) window.location.href = link.href;
@@ -393,4 +394,177 @@ for (const form of document.querySelectorAll("form[data-selection]")) {
   action.addEventListener("change", update);
   window.addEventListener("pageshow", update);  // boxes the browser kept ticked on coming back
   update();
+}
+
+// A photo's page: Escape back to the grid, swipe to the neighbours, click or Z to zoom to the original's
+// pixels (drag to pan), the information panel's fold remembered, I folds it, Copy for the prompt.
+const INFO_OPEN = "gallery.info-open";
+
+for (const viewer of document.querySelectorAll("[data-viewer]")) {
+  const stage = viewer.querySelector("[data-stage]");
+  const frame = viewer.querySelector("[data-frame]");
+  const image = frame.querySelector("img");
+  const zoomButton = viewer.querySelector("[data-zoom-toggle]");
+  const info = viewer.querySelector("[data-info]");
+  const fullWidth = Number(image.dataset.fullWidth);
+  const fullHeight = Number(image.dataset.fullHeight);
+  const go = (rel) => {
+    const link = document.querySelector(`link[rel="${rel}"]`);
+    if (link) window.location.href = link.href;
+  };
+  // The narrow layout's stage is as tall as the photo needs (the CSS guesses 3:2 without this).
+  stage.style.setProperty("--stage-height", `calc(100vw * ${fullHeight / fullWidth} + 3.75rem)`);
+
+  // The panel: open unless this browser folded it last time.
+  try {
+    if (window.localStorage.getItem(INFO_OPEN) === "false") info.open = false;
+  } catch (error) { /* storage refused (private mode): the panel opens */ }
+  info.addEventListener("toggle", () => {
+    try { window.localStorage.setItem(INFO_OPEN, String(info.open)); } catch (error) { /* not kept */ }
+  });
+
+  // Zoom: 100 % is one pixel of the original per CSS pixel; the point clicked stays under the pointer.
+  let zoomed = false;
+  const zoom = (on, clientX, clientY) => {
+    if (on === zoomed) return;
+    const box = image.getBoundingClientRect();
+    const fx = clientX === undefined ? 0.5 : Math.min(1, Math.max(0, (clientX - box.left) / box.width));
+    const fy = clientY === undefined ? 0.5 : Math.min(1, Math.max(0, (clientY - box.top) / box.height));
+    zoomed = on;
+    frame.classList.toggle("zoomed", on);
+    zoomButton.setAttribute("aria-pressed", String(on));
+    image.style.cursor = on ? "zoom-out" : "";
+    if (on) {
+      if (image.dataset.original && !image.dataset.preview) {
+        image.dataset.preview = image.currentSrc || image.src;
+        image.src = image.dataset.original;  // shown scaled from the preview's pixels until it arrives
+      }
+      image.style.width = `${fullWidth}px`;
+      image.style.height = `${fullHeight}px`;
+      const frameBox = frame.getBoundingClientRect();
+      const x = clientX === undefined ? frameBox.width / 2 : clientX - frameBox.left;
+      const y = clientY === undefined ? frameBox.height / 2 : clientY - frameBox.top;
+      frame.scrollLeft = fx * fullWidth - x;
+      frame.scrollTop = fy * fullHeight - y;
+    } else {
+      image.style.width = "";
+      image.style.height = "";
+    }
+  };
+  // Worth offering only when the original has more pixels than the window shows of it.
+  const offerZoom = () => {
+    if (zoomed) return;
+    const larger = fullWidth > image.clientWidth * 1.1 || fullHeight > image.clientHeight * 1.1;
+    zoomButton.hidden = !larger;
+    frame.classList.toggle("no-zoom", !larger);
+  };
+  if (image.complete) offerZoom();
+  image.addEventListener("load", offerZoom);
+  window.addEventListener("resize", offerZoom);
+  zoomButton.addEventListener("click", () => zoom(!zoomed));
+
+  // Pointer: a click zooms in or out, a drag pans a zoomed photo, a sideways swipe steps to a neighbour.
+  let start = null;
+  frame.addEventListener("pointerdown", (event) => {
+    if (event.button !== 0) return;
+    start = { x: event.clientX, y: event.clientY, left: frame.scrollLeft, top: frame.scrollTop,
+              type: event.pointerType, moved: false };
+    if (zoomed && event.pointerType === "mouse") {
+      frame.setPointerCapture(event.pointerId);
+      frame.classList.add("panning");
+    }
+  });
+  frame.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const dx = event.clientX - start.x;
+    const dy = event.clientY - start.y;
+    if (Math.abs(dx) > 6 || Math.abs(dy) > 6) start.moved = true;
+    if (zoomed && start.type === "mouse") {
+      frame.scrollLeft = start.left - dx;
+      frame.scrollTop = start.top - dy;
+    }
+  });
+  const release = (event) => {
+    if (!start) return;
+    const begun = start;
+    start = null;
+    frame.classList.remove("panning");
+    if (event.type === "pointercancel") return;
+    const dx = event.clientX - begun.x;
+    const dy = event.clientY - begun.y;
+    if (!zoomed && begun.type !== "mouse" && Math.abs(dx) > 50 && Math.abs(dx) > 1.5 * Math.abs(dy)) {
+      go(dx < 0 ? "next" : "prev");
+    } else if (!begun.moved && event.target === image && !frame.classList.contains("no-zoom")) {
+      zoom(!zoomed, event.clientX, event.clientY);
+    }
+  };
+  frame.addEventListener("pointerup", release);
+  frame.addEventListener("pointercancel", release);
+  image.addEventListener("dragstart", (event) => event.preventDefault());
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (event.key === "Escape") {
+      if (zoomed) zoom(false);
+      else window.location.href = viewer.dataset.backUrl;
+    } else if ((event.key === "z" || event.key === "Z") && !zoomButton.hidden) {
+      zoom(!zoomed);
+    } else if (event.key === "i" || event.key === "I") {
+      info.open = !info.open;
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+}
+
+// Copy buttons: the text of the element their data-copy names (a generated image's prompt). The
+// Clipboard API needs a secure context; over plain HTTP on a home network the old copy command does it.
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.readOnly = true;
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  if (!copied) throw new Error("the browser refused to copy");
+}
+
+for (const button of document.querySelectorAll("button[data-copy]")) {
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) continue;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      await copyText(source.textContent);
+      button.textContent = "Copied";
+    } catch (error) {
+      button.textContent = "Select and copy";  // one click selects the whole text (user-select: all)
+    }
+    window.setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
+}
+
+// Back on the grid from a photo (…#photo-12): that tile has the focus, so the arrow keys and Tab go on from it.
+if (window.location.hash.startsWith("#photo-")) {
+  const tile = document.getElementById(window.location.hash.slice(1));
+  const link = tile && tile.querySelector("a");
+  // After the load too: Chromium's scroll to the fragment, once the page is laid out, drops the focus.
+  const focus = () => { if (document.activeElement === document.body) link.focus({ preventScroll: true }); };
+  if (link) {
+    focus();
+    window.addEventListener("load", focus);
+  }
+}
+
+// The grid's folded upload form opens when files are dragged over the page.
+for (const panel of document.querySelectorAll("details.upload-panel")) {
+  document.addEventListener("dragenter", (event) => {
+    if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) panel.open = true;
+  });
 }

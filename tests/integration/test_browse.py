@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from bs4 import BeautifulSoup
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from werkzeug.http import parse_options_header
@@ -26,6 +26,8 @@ GALLERY = ["camera/canon-eos-40d_tiny.jpg", "camera/nikon-coolpix-p6000_gps.jpg"
            "odd/nintendo-3ds.mpo", "camera/nikon-coolpix-p6000_gps2.jpg", "formats/png-16bit-rgb.png",
            "odd/grayscale-canon-5d3.jpg"]
 PAGE_SIZE = 3
+# The manifest's dates are EXIF's; these PNGs carry theirs in a Creation Time text and a tIME chunk.
+PNG_DATES = {"formats/density-plot.png": "2007:02:13 06:34:38", "formats/png-16bit-rgb.png": "2022:08:10 09:12:04"}
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def upload_id(upload, photos_dir):
 @pytest.fixture
 def gallery(upload_id, manifest) -> list[int]:
     """Uploads GALLERY; returns the ids in the order the grid must show them, newest taken first."""
-    taken = {row["file"]: row["datetime_original"] for row in manifest}
+    taken = {row["file"]: row["datetime_original"] or PNG_DATES.get(row["file"]) for row in manifest}
     uploaded = [(taken[name], upload_id(name)) for name in GALLERY]
     undated = [photo_id for when, photo_id in reversed(uploaded) if not when]  # by upload time
     dated = sorted(((datetime.strptime(when, "%Y:%m:%d %H:%M:%S"), photo_id) for when, photo_id in uploaded
@@ -96,8 +98,8 @@ def pager_link(page: BeautifulSoup, rel: str) -> str | None:
 
 
 def pager_link_text(page: BeautifulSoup, word: str) -> str | None:
-    """The photo page's pager link whose text has `word` (Newer, Older)."""
-    links = [a["href"] for a in page.select("article.photo nav.pager a") if word in a.get_text()]
+    """The photo page's arrow link whose text has `word` (Newer, Older)."""
+    links = [a["href"] for a in page.select("article.viewer a.step") if word in a.get_text()]
     return links[0] if links else None
 
 
@@ -107,9 +109,13 @@ def head_link(page: BeautifulSoup, rel: str) -> str | None:
 
 
 def metadata(page: BeautifulSoup) -> dict[str, str]:
-    """The photo page's main metadata table as {heading: value}."""
-    rows = page.select("article.photo > table.metadata:not(.generation) tr")
-    return {row.th.get_text(strip=True): row.td.get_text(" ", strip=True) for row in rows}
+    """The photo page's information panel as {label: value}: its date line and its facts (not the raw
+    EXIF table)."""
+    date = page.select_one("details.info .date")
+    facts = {div.dt.get_text(strip=True): div.dd.get_text(" ", strip=True)
+             for div in page.select("details.info section.facts dl > div")}
+    return {date.select_one(".date-label").get_text(strip=True): date.get_text(" ", strip=True).split(" ", 1)[1],
+            **facts}
 
 
 def exif_gps(path: Path) -> tuple[float, float]:
@@ -208,18 +214,42 @@ def test_the_photo_page_shows_its_metadata(name, manifest, upload_id, client):
     table = metadata(html(client.get(f"/photos/{photo_id}")))
 
     if row["make"]:
-        assert table["Camera"] == f"{row['make']} {row['model']}"
+        model, brand = row["model"], row["make"].split()[0]  # the make once: "Canon EOS 40D", "NIKON D70"
+        assert table["Camera"] == (model if model.lower().startswith(brand.lower()) else f"{row['make']} {model}")
     else:
         assert "Camera" not in table
-    taken = row["datetime_original"]
-    assert table["Taken"] == (datetime.strptime(taken, "%Y:%m:%d %H:%M:%S").isoformat(" ") if taken else "unknown")
-    assert table["Dimensions"].startswith(f"{row['display_width']} × {row['display_height']}")
+    taken = row["datetime_original"] or PNG_DATES.get(name)
+    if taken:
+        assert table["Taken"] == f"{datetime.strptime(taken, '%Y:%m:%d %H:%M:%S'):%-d %B %Y, %H:%M}"
+    else:
+        assert re.fullmatch(r"\d{1,2} \w+ \d{4}, \d\d:\d\d UTC", table["Added"]) and "Taken" not in table
+    width, height = int(row["display_width"]), int(row["display_height"])
+    assert table["Dimensions"].startswith(f"{width:,} × {height:,}")
     assert table["Format"] == row["format"]
     if row["gps"] == "yes":
         latitude, longitude = exif_gps(row["path"])
-        assert table["GPS"].startswith(f"{latitude:.6f}, {longitude:.6f}")
+        assert table["Location"] == (f"{abs(latitude):.5f}° {'N' if latitude >= 0 else 'S'}, "
+                                     f"{abs(longitude):.5f}° {'E' if longitude >= 0 else 'W'}")
     else:
-        assert "GPS" not in table
+        assert "Location" not in table
+
+
+def test_a_camera_photos_page_reads_in_words_and_folds_the_raw_fields(upload_id, client):
+    """The issue's photo: its panel says 1/75 s, not ExposureTime 0.0133; the raw table is there, folded."""
+    page = html(client.get(f"/photos/{upload_id(GPS_JPEG)}"))
+
+    table = metadata(page)
+    assert {label: table[label] for label in ("Camera", "Exposure", "Aperture", "Focal length", "ISO", "Program",
+                                              "Metering", "Flash", "White balance", "Location", "File size")} == {
+        "Camera": "NIKON COOLPIX P6000", "Exposure": "1/75 s", "Aperture": "f/5.9",
+        "Focal length": "24 mm (112 mm in 35 mm)", "ISO": "ISO 64", "Program": "Program AE",
+        "Metering": "Multi-segment (matrix)", "Flash": "Did not fire (forced off)", "White balance": "Auto",
+        "Location": "43.46745° N, 11.88513° E", "File size": "162 KB"}
+    raw = page.select_one("details.info details.exif")
+    assert raw is not None and not raw.has_attr("open")
+    rows = {tr.th.get_text(strip=True): tr.td.get_text(strip=True) for tr in raw.select("tr")}
+    assert rows["ExposureTime"].startswith("0.0133") and rows["GPSLatitude"] == "43, 28, 2.814"
+    assert page.select_one(".stage img.preview")["alt"] == "nikon-coolpix-p6000_gps.jpg"
 
 
 def test_photo_pages_link_newer_and_older_in_grid_order(client, gallery):
@@ -238,6 +268,61 @@ def test_photo_pages_link_newer_and_older_in_grid_order(client, gallery):
         walked_back.append(int(re.search(r"/photos/(\d+)", url)[1]))
         url = head_link(html(client.get(url)), "prev")
     assert walked_back == gallery[-2::-1]
+
+
+def back_link(page: BeautifulSoup) -> str:
+    return page.select_one("a[data-back]")["href"]
+
+
+def test_back_to_the_grid_page_the_photo_was_opened_from_at_the_photo(client, gallery):
+    second = html(client.get(pager_link(html(client.get("/")), "next")))  # photos 4 to 6 of 7
+    tile = second.select("ul.grid li a")[1]
+    cursor = re.search(r"older=([\w.]+)", pager_link(html(client.get("/")), "next"))[1]
+    assert tile["href"] == f"/photos/{gallery[4]}?older={cursor}"  # the tile carries its page
+
+    page = html(client.get(tile["href"]))
+    assert back_link(page) == f"/?older={cursor}#photo-{gallery[4]}"
+    assert page.select_one("article.viewer")["data-back-url"] == back_link(page)
+    # Its neighbours on the same page come back to it too; past the page's end, to a page that starts
+    # with the photo shown.
+    assert back_link(html(client.get(head_link(page, "next")))) == f"/?older={cursor}#photo-{gallery[5]}"
+    last = html(client.get(f"/photos/{gallery[6]}?older={cursor}"))
+    assert back_link(last).endswith(f"#photo-{gallery[6]}") and f"older={cursor}" not in back_link(last)
+    shown = grid_ids(html(client.get(back_link(last).split("#")[0])))
+    assert shown[0] == gallery[6]
+    # No page named, or a cursor made up: the page that shows the photo, never an error.
+    assert back_link(html(client.get(f"/photos/{gallery[0]}"))) == f"/#photo-{gallery[0]}"
+    assert gallery[3] in grid_ids(html(client.get(back_link(html(client.get(
+        f"/photos/{gallery[3]}?older=bogus"))).split("#")[0])))
+
+
+def test_a_generated_image_is_marked_in_the_grid_and_its_prompt_is_its_alt(app, client, user_id):
+    from app.services import photos as photo_service
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("invokeai_metadata", '{"positive_prompt": "a lighthouse at dusk", "seed": 7}')
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 40, 90)).save(buffer, "PNG", pnginfo=info)
+    with app.app_context():
+        generated = photo_service.ingest_photo(io.BytesIO(buffer.getvalue()), "made.png", user_id, "generated").id
+    camera = client.post("/upload", data={"photos": (io.BytesIO(jpeg_bytes()), "camera.jpg")})
+    assert camera.status_code == 201
+
+    tiles = {int(li["id"].removeprefix("photo-")): li for li in html(client.get("/")).select("ul.grid li")}
+    assert tiles[generated].select_one(".generated-mark").get_text() == "AI"
+    assert tiles[generated].img["alt"] == "a lighthouse at dusk"
+    other = next(li for photo_id, li in tiles.items() if photo_id != generated)
+    assert other.select_one(".generated-mark") is None and other.img["alt"] == "camera.jpg"
+    page = html(client.get(f"/photos/{generated}"))
+    assert page.select_one(".stage img")["alt"] == "a lighthouse at dusk"
+    assert page.select_one("#prompt-text").get_text() == "a lighthouse at dusk"
+    assert page.select_one("button[data-copy]")["data-copy"] == "#prompt-text"
+
+
+def jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(buffer, "JPEG")
+    return buffer.getvalue()
 
 
 # --- the original -------------------------------------------------------------------------

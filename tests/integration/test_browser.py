@@ -147,12 +147,11 @@ def test_upload_with_javascript_then_browse_and_use_the_arrow_keys(page: Page, p
     page.keyboard.press("ArrowRight")  # rel="next": the older photo
     expect(page).to_have_url(re.compile(re.escape(grid_links[1]) + "$"))
     assert loaded_width(page.locator("img.preview")) > 0
-    metadata = page.locator("table.metadata").first
-    expect(metadata.locator("tr", has=page.locator("th", has_text="Camera")).locator("td")).to_have_text(
+    panel = page.locator("details.info")
+    expect(panel.locator("section.camera dl > div", has=page.locator("dt", has_text="Camera")).locator("dd")).to_have_text(
         "NIKON COOLPIX P6000")
-    expect(metadata.locator("td.gps")).to_be_visible()
-    expect(metadata.locator("tr", has=page.locator("th", has_text="Taken")).locator("td")).to_have_text(
-        "2008-10-22 16:28:39")
+    expect(panel.locator("dd.gps")).to_be_visible()
+    expect(panel.locator(".date")).to_have_text("Taken 22 October 2008, 16:28")
 
     expect(page.locator('link[rel="next"]')).to_have_count(0)  # the oldest photo
     page.keyboard.press("ArrowRight")  # so nothing happens
@@ -174,7 +173,7 @@ def test_upload_without_javascript_lands_on_the_results_page(new_context, user_i
     expect(row.locator("td")).to_have_text(["nikon-coolpix-p6000_gps.jpg", "stored", "view photo"])
 
     row.get_by_role("link", name="view photo").click()
-    expect(page.locator("table.metadata").first).to_contain_text("NIKON COOLPIX P6000")
+    expect(page.locator("details.info section.camera")).to_contain_text("NIKON COOLPIX P6000")
     assert loaded_width(page.locator("img.preview")) > 0
 
 

@@ -108,14 +108,17 @@ def test_generate_two_images_keep_one_reject_one_then_reuse_the_settings(page: P
     assert loaded_width(page.locator("img.preview")) > 0
 
     # The prompt shows as typed: escaped once, as text, not markup.
-    generation = page.locator("table.generation")
-    prompt_cell = generation.locator("tr", has=page.locator("th", has_text="Prompt")).locator("td")
+    generation = page.locator("section.generation")
+    prompt_cell = generation.locator("#prompt-text")
     expect(prompt_cell).to_have_text(PROMPT)
     assert prompt_cell.inner_html() == "a lighthouse &lt;at&gt; \"dusk\" &amp; sea"
     expect(page.locator("at")).to_have_count(0)
-    expect(generation.locator("tr", has=page.locator("th", has_text="Model")).locator("td")).to_have_text(
+    expect(page.locator(".stage img.preview")).to_have_attribute("alt", PROMPT)  # the prompt says what it shows
+    expect(generation.locator("dl > div", has=page.locator("dt", has_text="Model")).locator("dd")).to_have_text(
         model["name"])
-    expect(generation.locator("tr", has=page.locator("th", has_text="Size")).locator("td")).to_have_text("64 × 64")
+    expect(generation.locator("dl > div", has=page.locator("dt", has_text="Size")).locator("dd")).to_have_text("64 × 64")
+    copy = generation.get_by_role("button", name="Copy").first
+    expect(copy).to_be_visible()  # with JavaScript, on a loopback (secure) origin
     expect(page.get_by_role("button", name="Generate again")).to_be_visible()
     expect(page.get_by_role("link", name="Use these settings")).to_be_visible()
 

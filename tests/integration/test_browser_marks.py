@@ -124,7 +124,7 @@ def test_the_grids_heart_toggles_without_a_reload_and_the_sort_form(page: Page, 
 
     page.locator("ul.grid a").first.click()  # the photo's page keeps the choice
     expect(page).to_have_url(re.compile(rf"/photos/{photo_ids[1]}\?order=oldest&favourites=1$"))
-    expect(page.get_by_role("link", name="Grid")).to_have_attribute("href", "/?order=oldest&favourites=1")
+    expect(page.get_by_role("link", name="Grid")).to_have_attribute("href", f"/?order=oldest&favourites=1#photo-{photo_ids[1]}")
     assert page_errors == []
 
 

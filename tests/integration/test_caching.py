@@ -124,7 +124,7 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
         photo = db.session.get(Photo, photo_id)
         assert [link.grid_url for link in page.links()] == [photo.thumbnail_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
-    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256, False, 0)],
+    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256, False, 0, "uploaded", None)],
                       "newer": None, "older": None}
 
 

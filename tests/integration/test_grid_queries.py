@@ -25,7 +25,8 @@ from app.services.thumbnails import url_version
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
 GRID_STATEMENTS = 2  # the user (with its photo counts and library version, joined to its login session), the rows
-DETAIL_STATEMENTS = 5  # the user, the photo, its newer and older neighbours, its tags
+# the user, the photo, its newer and older neighbours, its tags; cold, the grid page Escape goes back to
+DETAIL_STATEMENTS = 6
 THUMBNAIL_STATEMENTS = 2  # the user, the photo
 
 
@@ -162,6 +163,14 @@ def test_a_photo_page_takes_at_most_four_statements(counted, photo_ids):
         response, statements = counted(f"/photos/{photo_id}")
         assert response.status_code == 200
         assert len(statements) <= DETAIL_STATEMENTS, statements
+
+
+def test_a_photo_opened_from_the_grid_reads_the_grids_page_from_the_cache(counted, photo_ids):
+    grid, _ = counted("/")
+    href = BeautifulSoup(grid.get_data(as_text=True), "html.parser").select_one("ul.grid li a")["href"]
+    response, statements = counted(href, cold=False)
+    assert response.status_code == 200
+    assert len(statements) <= DETAIL_STATEMENTS - 1, statements
 
 
 def test_a_thumbnail_takes_at_most_two_statements(app, counted, photo_ids):

@@ -283,8 +283,8 @@ def test_a_hostile_file_name_is_text_on_every_page(client, upload, name):
 
     detail = soup(client.get(f"/photos/{photo_id}"))
     assert_shown_as_text(detail, name)
-    assert detail.figcaption.get_text() == name
-    assert detail.select_one("figure img")["alt"] == name
+    assert detail.select_one("h1.photo-name").get_text() == name
+    assert detail.select_one(".stage img")["alt"] == name
     assert name in detail.title.get_text()
 
     trashed = client.post(f"/photos/{photo_id}/delete", follow_redirects=True)
@@ -315,6 +315,7 @@ def test_hostile_exif_text_is_text_on_the_photo_page(store, client):
 
     assert_nothing_injected(page)
     rows = {row.th.get_text(): row.td.get_text() for row in page.select("table.metadata tr")}
+    rows |= {row.dt.get_text(): row.dd.get_text() for row in page.select("dl.fact-list > div")}
     assert rows["Camera"] == f"{SCRIPT_PROBE} {ATTRIBUTE_PROBE}"
     assert rows["Lens"] == IMG_PROBE + SCRIPT_PROBE
     for tag, probe in [("Make", SCRIPT_PROBE), ("Model", ATTRIBUTE_PROBE), ("ImageDescription", SVG_PROBE),
@@ -330,7 +331,9 @@ def test_a_hostile_invokeai_prompt_is_text_on_the_photo_page(store, client):
     page = soup(client.get(f"/photos/{photo_id}"))
 
     assert_nothing_injected(page)
-    rows = {row.th.get_text(): row.td.get_text() for row in page.select("table.generation tr")}
+    rows = {row.dt.get_text(): row.dd.get_text() for row in page.select("section.generation dl > div")}
+    rows["Prompt"] = page.select_one("#prompt-text").get_text()
+    rows["Negative prompt"] = page.select_one("#negative-prompt-text").get_text()
     assert (rows["Prompt"], rows["Negative prompt"], rows["Model"], rows["Scheduler"]) == (
         SCRIPT_PROBE, SVG_PROBE, IMG_PROBE, ATTRIBUTE_PROBE)
 
