@@ -1,0 +1,463 @@
+"""The generation parameters AI tools write into their images -> Photo columns, as plain dicts.
+
+InvokeAI: the `invokeai_metadata` PNG chunk (JSON; 3.x names the model `model_name`, 4.x and later
+`name` and `key`), and before 3.0 the `sd-metadata` JSON and `Dream` command-line chunks.
+AUTOMATIC1111 and Forge: the infotext (prompt lines, "Negative prompt: ..." lines, then one line of
+"Key: value, ...") in the `parameters` PNG chunk, or in EXIF UserComment for JPEG and WebP
+(piexif's UNICODE prefix, then UTF-16). ComfyUI: the `prompt` chunk (the API graph, node id ->
+{class_type, inputs}), else the `workflow` chunk (the editor's graph of nodes and links).
+
+A file's metadata is untrusted: JSON is read with json.loads and text with bounded regular
+expressions; nothing from a file is executed or evaluated. A value that does not parse leaves its
+column empty and never fails the upload. Caps: MAX_RAW characters of a chunk or sidecar are read,
+MAX_PROMPT characters of a prompt are kept (a longer one is cut there), MAX_NODES nodes of a graph
+are looked at and a walk through it stops after MAX_HOPS nodes (so cycles end).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections import deque
+
+log = logging.getLogger(__name__)
+
+MAX_RAW = 2_000_000  # characters of one chunk or sidecar read; the rest is left unread
+MAX_PROMPT = 10_000  # characters kept of a prompt or negative prompt
+MAX_NODES = 5_000  # nodes of a ComfyUI graph looked at
+MAX_HOPS = 200  # nodes one walk up a ComfyUI graph visits
+MAX_INPUTS = 64  # inputs of one node followed
+MAX_SEED = 2**63 - 1  # the seed column is a signed 64-bit integer; ComfyUI's seeds reach 2**64 - 1
+COLUMNS = ("prompt", "negative_prompt", "seed", "model_name", "model_key", "steps", "cfg_scale", "scheduler",
+           "generation_width", "generation_height")
+USER_COMMENT = 0x9286  # in the EXIF sub-IFD
+EXIF_IFD = 0x8769
+
+
+def generation_columns(text: dict[str, str], exif=None) -> dict:
+    """The generation columns of a file from its PNG text chunks and EXIF, or {} when no generator's
+    parameters are in it. A generated file's prompt is at least "" (what marks a photo generated)."""
+    readers = [("invokeai_metadata", invokeai_columns), ("sd-metadata", legacy_invokeai_columns),
+               ("Dream", dream_columns), ("parameters", infotext_columns), ("prompt", comfyui_columns),
+               ("workflow", comfyui_workflow_columns)]
+    for chunk, reader in readers:
+        if isinstance(text.get(chunk), str):
+            columns = _read(reader, text[chunk][:MAX_RAW], chunk)
+            if columns:
+                return complete(columns)
+    comment = user_comment(exif)
+    if comment:
+        columns = _read(infotext_columns, comment, "EXIF UserComment", strict=True)
+        if columns:
+            return complete(columns)
+    return {}
+
+
+def sidecar_columns(raw: str, suffix: str) -> dict:
+    """The generation columns a sidecar file (.json or .txt beside an image) holds, or {}.
+
+    A .txt is A1111's infotext (its "save text information" option); it counts only with its
+    parameters line, so a note beside a photo is not taken for one. A .json is InvokeAI's metadata,
+    a ComfyUI graph, or a flat object of the usual names (prompt, seed, steps, ...)."""
+    raw = raw[:MAX_RAW]
+    if suffix == ".txt":
+        columns = _read(infotext_columns, raw, "a .txt sidecar", strict=True)
+    else:
+        data = _json(raw)
+        columns = _read(_json_sidecar_columns, data, "a .json sidecar") if isinstance(data, dict) else {}
+    return complete(columns) if columns else {}
+
+
+def _read(reader, raw: str, where: str, **options) -> dict:
+    """reader(raw), or {} should a shape no parser foresaw trip it: the upload goes on without them."""
+    try:
+        return reader(raw, **options)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        log.warning("generation parameters in %s left unread: %r", where, exc)
+        return {}
+
+
+def complete(columns: dict) -> dict:
+    """Every generation column, None where unknown, the prompt at least ""."""
+    full = {name: columns.get(name) for name in COLUMNS}
+    if full["prompt"] is None:
+        full["prompt"] = ""
+    return full
+
+
+# --- InvokeAI -----------------------------------------------------------------------------------
+
+def invokeai_columns(raw: str) -> dict:
+    """From an `invokeai_metadata` chunk (InvokeAI API §4), or {} when it is not a JSON object."""
+    data = _json(raw)
+    return _invokeai_object_columns(data) if isinstance(data, dict) else {}
+
+
+def _invokeai_object_columns(data: dict) -> dict:
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    columns = {
+        "prompt": prompt_text(data.get("positive_prompt")),
+        "negative_prompt": prompt_text(data.get("negative_prompt")),
+        "seed": whole(data.get("seed"), 0, MAX_SEED),
+        "model_name": short_text(model.get("name") or model.get("model_name"), 255),
+        "model_key": short_text(model.get("key"), 255),
+        "steps": whole(data.get("steps"), 1, 10_000),
+        "cfg_scale": number(data.get("cfg_scale")),
+        "scheduler": short_text(data.get("scheduler"), 64),
+        "generation_width": whole(data.get("width"), 1, 100_000),
+        "generation_height": whole(data.get("height"), 1, 100_000),
+    }
+    if columns["prompt"] is None and data.get("positive_prompt") == "":
+        columns["prompt"] = ""
+    return columns
+
+
+def legacy_invokeai_columns(raw: str) -> dict:
+    """From InvokeAI 2.x's `sd-metadata` chunk: {"model_weights", "image": {"prompt": [{"prompt"}],
+    "seed", "steps", "cfg_scale", "sampler", "width", "height"}}; the negative prompt is the
+    prompt's [bracketed] part, as that version wrote it."""
+    data = _json(raw)
+    image = data.get("image") if isinstance(data, dict) else None
+    if not isinstance(image, dict):
+        return {}
+    prompt = image.get("prompt")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict):
+        prompt = prompt[0].get("prompt")
+    positive, negative = split_bracketed_negative(prompt if isinstance(prompt, str) else "")
+    return {"prompt": prompt_text(positive), "negative_prompt": prompt_text(negative),
+            "seed": whole(image.get("seed"), 0, MAX_SEED), "model_name": short_text(data.get("model_weights"), 255),
+            "steps": whole(image.get("steps"), 1, 10_000), "cfg_scale": number(image.get("cfg_scale")),
+            "scheduler": short_text(image.get("sampler"), 64),
+            "generation_width": whole(image.get("width"), 1, 100_000),
+            "generation_height": whole(image.get("height"), 1, 100_000)}
+
+
+DREAM_OPTION = re.compile(r"-(\w)\s+([^\s-]\S{0,63})")
+
+
+def dream_columns(raw: str) -> dict:
+    """From InvokeAI 2.x's `Dream` chunk: '"a prompt [negative]" -s 50 -S 42 -W 512 -H 512 -C 7.5 -A k_lms'."""
+    quoted, _, options = raw.rpartition('"')
+    if not quoted.lstrip().startswith('"'):
+        return {}
+    positive, negative = split_bracketed_negative(quoted.lstrip()[1:])
+    found = dict(DREAM_OPTION.findall(options[:4096]))
+    return {"prompt": prompt_text(positive), "negative_prompt": prompt_text(negative),
+            "seed": whole(found.get("S"), 0, MAX_SEED, text=True), "steps": whole(found.get("s"), 1, 10_000, text=True),
+            "cfg_scale": number(found.get("C"), text=True), "scheduler": short_text(found.get("A"), 64),
+            "generation_width": whole(found.get("W"), 1, 100_000, text=True),
+            "generation_height": whole(found.get("H"), 1, 100_000, text=True)}
+
+
+def split_bracketed_negative(prompt: str) -> tuple[str, str | None]:
+    """'a cat [blurry, dark]' -> ('a cat', 'blurry, dark'): InvokeAI 2.x's negative prompt."""
+    if prompt.rstrip().endswith("]") and "[" in prompt:
+        start = prompt.rfind("[")
+        return prompt[:start].strip(), prompt[start + 1:prompt.rstrip().rfind("]")].strip()
+    return prompt, None
+
+
+# --- AUTOMATIC1111 and Forge infotext -------------------------------------------------------------
+
+# One "Key: value" of the parameters line; a value may be "quoted, with \"escapes\"". The key is at most
+# 64 characters, so a long line with no colon costs linear time, not quadratic.
+INFOTEXT_PARAM = re.compile(r'\s*(\w[\w \-/]{0,63}):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+SIZE = re.compile(r"^(\d{1,6})x(\d{1,6})$")
+MIN_PARAMS = 3  # as A1111's own parser: a last line with fewer is part of the prompt
+KNOWN_PARAMS = {"Steps", "Sampler", "Seed", "CFG scale", "Size", "Model", "Model hash"}
+
+
+def infotext_columns(raw: str, strict: bool = False) -> dict:
+    """From A1111 / Forge infotext: prompt lines, then "Negative prompt:" lines, then the parameters.
+
+    With `strict` (EXIF comments and .txt sidecars, which cameras and people also write), text
+    without a parameters line naming at least one known parameter gives {}.
+    """
+    lines = raw.strip().split("\n")
+    params = parse_params(lines[-1]) if lines else {}
+    if len(params) >= MIN_PARAMS:
+        lines = lines[:-1]
+    else:
+        params = {}
+    if strict and not KNOWN_PARAMS & params.keys():
+        return {}
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("Negative prompt:"):
+            in_negative, line = True, line[len("Negative prompt:"):].strip()
+        (negative if in_negative else prompt).append(line)
+    width, height = _size(params.get("Size"))
+    sampler = short_text(params.get("Sampler"), 64)
+    schedule = params.get("Schedule type")
+    if sampler and isinstance(schedule, str) and schedule not in ("", "Automatic"):
+        sampler = short_text(f"{sampler} {schedule}", 64)
+    return {"prompt": prompt_text("\n".join(prompt)) or "",
+            "negative_prompt": prompt_text("\n".join(negative)) if in_negative else None,
+            "seed": whole(params.get("Seed"), 0, MAX_SEED, text=True),
+            "model_name": short_text(params.get("Model") or params.get("Model hash"), 255),
+            "steps": whole(params.get("Steps"), 1, 10_000, text=True),
+            "cfg_scale": number(params.get("CFG scale"), text=True),
+            "scheduler": sampler, "generation_width": width, "generation_height": height}
+
+
+def parse_params(line: str) -> dict[str, str]:
+    """'Steps: 20, Sampler: Euler a, Size: 512x768' -> {name: value}; quoted values unquoted as JSON
+    strings (never evaluated)."""
+    params = {}
+    for key, value in INFOTEXT_PARAM.findall(line[:MAX_RAW]):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            decoded = _json(value)
+            value = decoded if isinstance(decoded, str) else value[1:-1]
+        params[key.strip()] = value.strip()
+    return params
+
+
+def _size(value) -> tuple[int | None, int | None]:
+    match = SIZE.match(value) if isinstance(value, str) else None
+    if not match:
+        return None, None
+    return whole(match.group(1), 1, 100_000, text=True), whole(match.group(2), 1, 100_000, text=True)
+
+
+def user_comment(exif) -> str | None:
+    """EXIF UserComment as text: an 8-byte charset prefix ("UNICODE\\0" for UTF-16, as piexif writes
+    A1111's, "ASCII\\0\\0\\0", or none), then the bytes."""
+    try:
+        value = exif.get_ifd(EXIF_IFD).get(USER_COMMENT) if exif is not None else None
+    except Exception as exc:  # Pillow's many errors for a broken IFD: the comment is merely missing
+        log.info("unreadable EXIF sub-IFD: %s", exc)
+        return None
+    if isinstance(value, str):
+        return value[:MAX_RAW]
+    if not isinstance(value, bytes) or len(value) < 8:
+        return None
+    prefix, body = value[:8], value[8:2 * MAX_RAW + 8]
+    if prefix == b"UNICODE\x00":
+        return body.decode(_utf16_order(body), errors="replace")
+    return body.decode("utf-8", errors="replace").strip("\x00")
+
+
+def _utf16_order(body: bytes) -> str:
+    """piexif writes big-endian; some tools write little-endian: mostly-Latin text has its zero bytes
+    on the even offsets in one and the odd in the other."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    sample = body[:2048]
+    return "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+
+
+# --- ComfyUI --------------------------------------------------------------------------------------
+
+SAMPLERS = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced")
+SAMPLER_INPUTS = ("latent_image", "model", "guider")  # a custom node with these is taken for a sampler
+# A node that stands for "no prompt": a walk up from a negative input stops there rather than find the
+# positive prompt it was made from (FLUX graphs zero the negative out).
+DEAD_ENDS = ("ConditioningZeroOut",)
+PROMPT_INPUTS = ("text", "text_g", "t5xxl", "clip_l", "prompt", "string", "value", "text_l")
+MODEL_INPUTS = ("ckpt_name", "unet_name", "model_name", "gguf_name")
+
+
+def comfyui_columns(raw: str) -> dict:
+    """From ComfyUI's `prompt` chunk, the graph its SaveImage node was run with: {node id:
+    {"class_type", "inputs"}}, an input that comes from another node being [node id, output index].
+
+    The first sampler node (KSampler, KSamplerAdvanced, SamplerCustom...) is read, and each value
+    it takes from elsewhere is found by walking up the links (through LoRA loaders, conditioning
+    combiners, guiders, primitives), MAX_HOPS nodes at most, so cycles and missing nodes end it."""
+    graph = _json(raw)
+    if not isinstance(graph, dict):
+        return {}
+    nodes = {str(key): node for key, node in list(graph.items())[:MAX_NODES]
+             if isinstance(node, dict) and isinstance(node.get("inputs"), dict)}
+    sampler = next((node for node in nodes.values() if node.get("class_type") in SAMPLERS), None) or \
+        next((node for node in nodes.values() if "latent_image" in node["inputs"]
+              and any(name in node["inputs"] for name in SAMPLER_INPUTS[1:])), None)
+    if sampler is None:
+        return {}
+    inputs = sampler["inputs"]
+    guider = _linked(nodes, inputs.get("guider")) or {}
+    width = _find(nodes, inputs.get("latent_image"), ("width",), int)
+    height = _find(nodes, inputs.get("latent_image"), ("height",), int)
+    sampler_name = _find(nodes, inputs.get("sampler_name", inputs.get("sampler")), ("sampler_name",), str)
+    schedule = _find(nodes, inputs.get("scheduler", inputs.get("sigmas")), ("scheduler",), str)
+    if sampler_name and schedule and schedule != "normal":
+        sampler_name = f"{sampler_name} {schedule}"
+    positive = inputs.get("positive", guider.get("positive", guider.get("conditioning")))
+    return {
+        "prompt": prompt_text(_find(nodes, positive, PROMPT_INPUTS, str)) or "",
+        "negative_prompt": prompt_text(_find(nodes, inputs.get("negative", guider.get("negative")),
+                                             PROMPT_INPUTS, str)),
+        "seed": whole(_find(nodes, inputs.get("seed", inputs.get("noise_seed", inputs.get("noise"))),
+                            ("seed", "noise_seed", "value"), int), 0, MAX_SEED),
+        "model_name": short_text(_find(nodes, inputs.get("model", guider.get("model")), MODEL_INPUTS, str), 255),
+        "steps": whole(_find(nodes, inputs.get("steps", inputs.get("sigmas")), ("steps", "value"), int), 1, 10_000),
+        "cfg_scale": number(_find(nodes, inputs.get("cfg", guider.get("cfg")), ("cfg", "value"), float)),
+        "scheduler": short_text(sampler_name, 64),
+        "generation_width": whole(width, 1, 100_000), "generation_height": whole(height, 1, 100_000),
+    }
+
+
+def _is_link(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
+
+
+def _linked(nodes: dict, value) -> dict | None:
+    """The inputs of the node a link comes from; None for no link, a missing node or a dead end."""
+    if not _is_link(value):
+        return None
+    node = nodes.get(str(value[0]))
+    return node["inputs"] if node and node.get("class_type") not in DEAD_ENDS else None
+
+
+def _find(nodes: dict, start, names: tuple[str, ...], kind: type):
+    """The value `start` holds, or the first of `names` found walking up its links breadth first
+    (every linked input of a node is followed); None when nothing fits within MAX_HOPS nodes."""
+    if not _is_link(start):
+        return start if _is_kind(start, kind) else None
+    queue, seen = deque([start]), set()
+    while queue and len(seen) < MAX_HOPS:
+        link = queue.popleft()
+        if str(link[0]) in seen:
+            continue
+        seen.add(str(link[0]))
+        inputs = _linked(nodes, link) or {}
+        for name in names:
+            if _is_kind(inputs.get(name), kind):
+                return inputs[name]
+        queue.extend(value for value in list(inputs.values())[:MAX_INPUTS] if _is_link(value))
+    return None
+
+
+def _is_kind(value, kind: type) -> bool:
+    if kind is str:
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return kind is float or value == int(value)
+
+
+# The editor's graph keeps a node's values as a list in the order of its widgets.
+WORKFLOW_WIDGETS = {
+    "KSampler": ("seed", None, "steps", "cfg", "sampler_name", "scheduler"),
+    "KSamplerAdvanced": (None, "seed", None, "steps", "cfg", "sampler_name", "scheduler"),
+}
+
+
+def comfyui_workflow_columns(raw: str) -> dict:
+    """From ComfyUI's `workflow` chunk alone (a file whose API graph is missing): the sampler's
+    widget values, the checkpoint's name, and the texts wired to its positive and negative inputs."""
+    data = _json(raw)
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, list):
+        return {}
+    nodes = [node for node in nodes[:MAX_NODES] if isinstance(node, dict)]
+    sampler = next((node for node in nodes if node.get("type") in WORKFLOW_WIDGETS), None)
+    if sampler is None:
+        return {}
+    widgets = sampler.get("widgets_values") if isinstance(sampler.get("widgets_values"), list) else []
+    values = {name: value for name, value in zip(WORKFLOW_WIDGETS[sampler["type"]], widgets) if name}
+    links = data.get("links") if isinstance(data.get("links"), list) else []
+    sources = {link[0]: link[1] for link in links[:MAX_NODES * 4]
+               if isinstance(link, list) and len(link) > 2 and isinstance(link[0], int)}
+    by_id = {node["id"]: node for node in nodes if isinstance(node.get("id"), int)}
+
+    def text_into(input_name: str) -> str | None:
+        slot = next((slot for slot in sampler.get("inputs") or []
+                     if isinstance(slot, dict) and slot.get("name") == input_name), {})
+        link = slot.get("link")
+        node = by_id.get(sources.get(link) if isinstance(link, int) else None) or {}
+        widgets = node.get("widgets_values")
+        return widgets[0] if isinstance(widgets, list) and widgets and isinstance(widgets[0], str) else None
+
+    loader = next((node for node in nodes if node.get("type") == "CheckpointLoaderSimple"), {})
+    loader_widgets = loader.get("widgets_values") if isinstance(loader.get("widgets_values"), list) else [None]
+    return {"prompt": prompt_text(text_into("positive")) or "", "negative_prompt": prompt_text(text_into("negative")),
+            "seed": whole(values.get("seed"), 0, MAX_SEED), "steps": whole(values.get("steps"), 1, 10_000),
+            "cfg_scale": number(values.get("cfg")), "scheduler": short_text(values.get("sampler_name"), 64),
+            "model_name": short_text(loader_widgets[0] if loader_widgets else None, 255)}
+
+
+# --- sidecars -------------------------------------------------------------------------------------
+
+FLAT_NAMES = {
+    "prompt": ("prompt", "positive_prompt", "Prompt"),
+    "negative_prompt": ("negative_prompt", "negativePrompt", "negativeprompt", "Negative prompt"),
+    "seed": ("seed", "Seed"), "steps": ("steps", "Steps"), "cfg_scale": ("cfg_scale", "cfgScale", "cfgscale", "cfg"),
+    "scheduler": ("sampler", "sampler_name", "scheduler", "Sampler"), "model_name": ("model", "model_name", "Model"),
+    "generation_width": ("width",), "generation_height": ("height",),
+}
+
+
+def _json_sidecar_columns(data: dict) -> dict:
+    if "positive_prompt" in data:
+        return _invokeai_object_columns(data)
+    if isinstance(data.get("prompt"), dict):  # {"prompt": API graph, "workflow": ...}, as some nodes save
+        return comfyui_columns(json.dumps(data["prompt"]))
+    if any(isinstance(node, dict) and "class_type" in node for node in list(data.values())[:MAX_NODES]):
+        return comfyui_columns(json.dumps(data))
+    flat = {column: next((data[name] for name in names if name in data), None) for column, names in FLAT_NAMES.items()}
+    if not isinstance(flat["prompt"], str) or all(flat[name] is None for name in ("seed", "steps", "model_name")):
+        return {}  # a photo's sidecar of another kind (Google Takeout's title and description)
+    return {"prompt": prompt_text(flat["prompt"]) or "", "negative_prompt": prompt_text(flat["negative_prompt"]),
+            "seed": whole(flat["seed"], 0, MAX_SEED, text=True), "steps": whole(flat["steps"], 1, 10_000, text=True),
+            "cfg_scale": number(flat["cfg_scale"], text=True), "scheduler": short_text(flat["scheduler"], 64),
+            "model_name": short_text(flat["model_name"], 255),
+            "generation_width": whole(flat["generation_width"], 1, 100_000, text=True),
+            "generation_height": whole(flat["generation_height"], 1, 100_000, text=True)}
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+def _json(raw: str):
+    """json.loads, or None for text that is not JSON (or nests past the interpreter's depth)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError, TypeError):
+        return None
+
+
+def prompt_text(value) -> str | None:
+    """A prompt as stored: its line breaks kept, other control characters, NUL and lone surrogates
+    (which neither database stores) dropped, at most MAX_PROMPT characters."""
+    if not isinstance(value, str):
+        return None
+    value = value[:MAX_PROMPT * 2]
+    kept = "".join(ch if ch.isprintable() or ch == "\n" else " " if ch.isspace() else "" for ch in value)
+    return kept.strip()[:MAX_PROMPT] or None
+
+
+def short_text(value, limit: int) -> str | None:
+    """A name on one line, at most `limit` characters."""
+    if not isinstance(value, str):
+        return None
+    value = value[:limit * 4]
+    kept = "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in value)
+    return kept.strip()[:limit] or None
+
+
+def whole(value, low: int, high: int, text: bool = False) -> int | None:
+    """A whole number in [low, high], else None; with `text`, digits in a string count too (a JSON
+    value of the wrong type does not)."""
+    if text and isinstance(value, str):
+        value = value.strip()
+        value = int(value) if re.fullmatch(r"-?\d{1,20}", value) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and low <= value <= high else None
+
+
+def number(value, text: bool = False) -> float | None:
+    """A finite number, else None; with `text`, a decimal in a string counts too."""
+    if text and isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}(\.\d{1,12})?\s*", value):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
