@@ -408,6 +408,54 @@ def _json_sidecar_columns(data: dict) -> dict:
             "generation_height": whole(flat["generation_height"], 1, 100_000, text=True)}
 
 
+# --- for "Generate again": another tool's names in InvokeAI's terms --------------------------------
+
+# A1111's sampler names and ComfyUI's, lower case, -> InvokeAI's scheduler names; "Karras" (A1111's
+# schedule type, ComfyUI's scheduler) picks InvokeAI's _k variant where there is one.
+SAMPLER_NAMES = {
+    "euler": "euler", "euler a": "euler_a", "euler_ancestral": "euler_a", "lms": "lms", "heun": "heun",
+    "dpm2": "kdpm_2", "dpm_2": "kdpm_2", "dpm2 a": "kdpm_2_a", "dpm_2_ancestral": "kdpm_2_a",
+    "dpm++ 2s a": "dpmpp_2s", "dpmpp_2s_ancestral": "dpmpp_2s", "dpm++ 2m": "dpmpp_2m", "dpmpp_2m": "dpmpp_2m",
+    "dpm++ sde": "dpmpp_sde", "dpmpp_sde": "dpmpp_sde", "dpm++ 2m sde": "dpmpp_2m_sde", "dpmpp_2m_sde": "dpmpp_2m_sde",
+    "dpm++ 3m sde": "dpmpp_3m", "dpmpp_3m_sde": "dpmpp_3m", "ddim": "ddim", "ddpm": "ddpm", "deis": "deis",
+    "unipc": "unipc", "uni_pc": "unipc", "lcm": "lcm", "tcd": "tcd",
+}
+SCHEDULE_WORDS = ("karras", "automatic", "normal", "simple", "exponential", "sgm uniform", "sgm_uniform", "uniform",
+                  "beta", "ddim_uniform", "polyexponential", "align your steps")
+
+
+def invokeai_scheduler(name: str | None, known) -> str | None:
+    """InvokeAI's scheduler (one of `known`) for a stored sampler name: InvokeAI's own, A1111's
+    ("DPM++ 2M Karras") or ComfyUI's ("dpmpp_2m karras"); None when there is no counterpart."""
+    if not name:
+        return None
+    if name in known:
+        return name
+    words = name.lower().strip()
+    karras = "karras" in words
+    for word in SCHEDULE_WORDS:
+        words = words.replace(word, " ")
+    base = SAMPLER_NAMES.get(" ".join(words.split()))
+    if base and karras and f"{base}_k" in known:
+        return f"{base}_k"
+    return base if base in known else None
+
+
+def model_key_matching(name: str | None, models: list[dict]) -> str | None:
+    """The key of the model in `models` (InvokeAI's: key, name) named as `name`, a checkpoint's file
+    name ("Flux/dreamshaper_8.safetensors" matches "DreamShaper 8"); None when none is."""
+    wanted = _model_words(name)
+    return next((model.get("key") for model in models if wanted and _model_words(model.get("name")) == wanted), None)
+
+
+def _model_words(name) -> str:
+    if not isinstance(name, str):
+        return ""
+    name = re.split(r"[\\/]", name)[-1]
+    name = re.sub(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", "", name, flags=re.IGNORECASE)
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
 # --- values ---------------------------------------------------------------------------------------
 
 def _json(raw: str):

@@ -12,7 +12,7 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image, PngImagePlugin
 from sqlalchemy import select
-from testapp import heading, upload_as
+from testapp import heading, invokeai_settings, page_text, upload_as
 
 from app.extensions import db
 from app.models import Photo
@@ -134,3 +134,37 @@ def test_import_reads_each_generators_files_and_their_sidecars(app, client, runn
     assert heading(client, "/?source=generated") == "5 photos"
     assert grid_ids(client, "?source=generated") == {photo.id for photo in stored.values() if photo.source == "generated"}
     assert generation_table(client, forge.id)["Negative prompt"] == "people"
+
+
+class TestGenerateAgain:
+    """An imported photo names a checkpoint and a sampler: the installed model of that name and InvokeAI's
+    scheduler stand in, for "Generate again" and "Use these settings" (the fake InvokeAI has dreamshaper-8)."""
+
+    @pytest.fixture
+    def app_config(self, fake_invokeai):
+        return invokeai_settings(fake_invokeai)
+
+    def a1111_photo(self, client, model: str) -> int:
+        infotext = (f"a lighthouse\nNegative prompt: fog\nSteps: 12, Sampler: DPM++ 2M, Schedule type: Karras, "
+                    f"CFG scale: 6, Seed: 99, Size: 512x768, Model: {model}")
+        return upload_as(client, png_with({"parameters": infotext}), "a1111.png")
+
+    def test_generate_again_uses_the_installed_model_of_that_name_and_invokeais_scheduler(self, client, fake):
+        photo_id = self.a1111_photo(client, "DreamShaper_8.safetensors")
+        again = client.post(f"/generate/again/{photo_id}")
+        assert again.status_code == 302 and "/generate/sessions/" in again.location
+        [batch] = fake.enqueued_batches()
+        nodes = batch["graph"]["nodes"]
+        assert nodes["model_loader"]["model"]["name"] == "dreamshaper-8"
+        assert (nodes["denoise"]["scheduler"], nodes["denoise"]["steps"], nodes["denoise"]["cfg_scale"]) == \
+            ("dpmpp_2m_k", 12, 6.0)
+        assert (nodes["positive"]["prompt"], nodes["negative"]["prompt"]) == ("a lighthouse", "fog")
+
+        form = BeautifulSoup(client.get(f"/generate?from_photo={photo_id}").get_data(as_text=True), "html.parser")
+        assert form.select_one("select[name=model] option[selected]").get_text().startswith("dreamshaper-8")
+        assert form.select_one("select[name=scheduler] option[selected]")["value"] == "dpmpp_2m_k"
+
+    def test_a_model_not_installed_is_said_and_nothing_is_enqueued(self, client, fake):
+        photo_id = self.a1111_photo(client, "some-merge-v3")
+        again = client.post(f"/generate/again/{photo_id}", follow_redirects=True)
+        assert "That model is not installed on InvokeAI" in page_text(again) and fake.enqueued_batches() == []

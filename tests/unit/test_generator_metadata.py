@@ -282,3 +282,29 @@ def test_processing_does_not_follow_a_sidecar_link_out_of_the_folder(tmp_path):
     Image.new("RGB", (8, 8)).save(folder / "cat.png")
     (folder / "cat.txt").symlink_to(outside)
     assert processing.sidecar_columns(folder / "cat.png") == {}
+
+
+# --- another tool's names in InvokeAI's terms ------------------------------------------------------
+
+INVOKEAI_SCHEDULERS = ("euler", "euler_a", "dpmpp_2m", "dpmpp_2m_k", "dpmpp_2m_sde_k", "dpmpp_3m", "kdpm_2_a", "unipc")
+
+
+@pytest.mark.parametrize("name, scheduler", [
+    ("DPM++ 2M Karras", "dpmpp_2m_k"), ("DPM++ 2M", "dpmpp_2m"), ("Euler a", "euler_a"), ("Euler Simple", "euler"),
+    ("dpmpp_2m karras", "dpmpp_2m_k"), ("euler_ancestral normal", "euler_a"), ("DPM++ 2M SDE Karras", "dpmpp_2m_sde_k"),
+    ("dpmpp_3m_sde exponential", "dpmpp_3m"), ("DPM2 a Karras", "kdpm_2_a"), ("uni_pc", "unipc"), ("dpmpp_2m_k", "dpmpp_2m_k"),
+    ("Restart", None), ("", None), (None, None),
+])
+def test_a_samplers_name_becomes_invokeais_scheduler(name, scheduler):
+    assert gm.invokeai_scheduler(name, INVOKEAI_SCHEDULERS) == scheduler
+
+
+MODELS = [{"key": "k1", "name": "DreamShaper 8"}, {"key": "k2", "name": "sdxl-base-1.0"}, {"key": "k3", "name": None}]
+
+
+@pytest.mark.parametrize("name, key", [
+    ("dreamshaper_8", "k1"), ("Flux/DreamShaper-8.safetensors", "k1"), ("C:\\models\\sdxl_base_1.0.ckpt", "k2"),
+    ("dreamshaper_7", None), ("", None), (None, None), (".safetensors", None),
+])
+def test_a_checkpoints_name_finds_the_installed_model(name, key):
+    assert gm.model_key_matching(name, MODELS) == key
