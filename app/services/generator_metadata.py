@@ -10,25 +10,21 @@ AUTOMATIC1111 and Forge: the infotext (prompt lines, "Negative prompt: ..." line
 A file's metadata is untrusted: JSON is read with json.loads and text with bounded regular
 expressions; nothing from a file is executed or evaluated. A value that does not parse leaves its
 column empty and never fails the upload. Caps: MAX_RAW characters of a chunk or sidecar are read,
-MAX_PROMPT characters of a prompt are kept (a longer one is cut there), MAX_NODES nodes of a graph
-are looked at and a walk through it stops after MAX_HOPS nodes (so cycles end).
+metadata_values.MAX_PROMPT characters of a prompt are kept (a longer one is cut there), and a
+ComfyUI graph is read as far as comfyui_metadata's bounds (nodes looked at, nodes walked) allow.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
-from collections import deque
+
+from .comfyui_metadata import MAX_NODES, comfyui_columns, comfyui_workflow_columns
+from .metadata_values import MAX_SEED, number, parse_json, prompt_text, short_text, whole
 
 log = logging.getLogger(__name__)
 
 MAX_RAW = 2_000_000  # characters of one chunk or sidecar read; the rest is left unread
-MAX_PROMPT = 10_000  # characters kept of a prompt or negative prompt
-MAX_NODES = 5_000  # nodes of a ComfyUI graph looked at
-MAX_HOPS = 200  # nodes one walk up a ComfyUI graph visits
-MAX_INPUTS = 64  # inputs of one node followed
-MAX_SEED = 2**63 - 1  # the seed column is a signed 64-bit integer; ComfyUI's seeds reach 2**64 - 1
 COLUMNS = ("prompt", "negative_prompt", "seed", "model_name", "model_key", "steps", "cfg_scale", "scheduler",
            "generation_width", "generation_height")
 USER_COMMENT = 0x9286  # in the EXIF sub-IFD
@@ -64,7 +60,7 @@ def sidecar_columns(raw: str, suffix: str) -> dict:
     if suffix == ".txt":
         columns = _read(infotext_columns, raw, "a .txt sidecar", strict=True)
     else:
-        data = _json(raw)
+        data = parse_json(raw)
         columns = _read(_json_sidecar_columns, data, "a .json sidecar") if isinstance(data, dict) else {}
     return complete(columns) if columns else {}
 
@@ -90,7 +86,7 @@ def complete(columns: dict) -> dict:
 
 def invokeai_columns(raw: str) -> dict:
     """From an `invokeai_metadata` chunk (InvokeAI API §4), or {} when it is not a JSON object."""
-    data = _json(raw)
+    data = parse_json(raw)
     return _invokeai_object_columns(data) if isinstance(data, dict) else {}
 
 
@@ -117,7 +113,7 @@ def legacy_invokeai_columns(raw: str) -> dict:
     """From InvokeAI 2.x's `sd-metadata` chunk: {"model_weights", "image": {"prompt": [{"prompt"}],
     "seed", "steps", "cfg_scale", "sampler", "width", "height"}}; the negative prompt is the
     prompt's [bracketed] part, as that version wrote it."""
-    data = _json(raw)
+    data = parse_json(raw)
     image = data.get("image") if isinstance(data, dict) else None
     if not isinstance(image, dict):
         return {}
@@ -208,7 +204,7 @@ def parse_params(line: str) -> dict[str, str]:
     params = {}
     for key, value in INFOTEXT_PARAM.findall(line[:MAX_RAW]):
         if len(value) >= 2 and value[0] == value[-1] == '"':
-            decoded = _json(value)
+            decoded = parse_json(value)
             value = decoded if isinstance(decoded, str) else value[1:-1]
         params[key.strip()] = value.strip()
     return params
@@ -246,137 +242,6 @@ def _utf16_order(body: bytes) -> str:
         return "utf-16"
     sample = body[:2048]
     return "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
-
-
-# --- ComfyUI --------------------------------------------------------------------------------------
-
-SAMPLERS = ("KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced")
-SAMPLER_INPUTS = ("latent_image", "model", "guider")  # a custom node with these is taken for a sampler
-# A node that stands for "no prompt": a walk up from a negative input stops there rather than find the
-# positive prompt it was made from (FLUX graphs zero the negative out).
-DEAD_ENDS = ("ConditioningZeroOut",)
-PROMPT_INPUTS = ("text", "text_g", "t5xxl", "clip_l", "prompt", "string", "value", "text_l")
-MODEL_INPUTS = ("ckpt_name", "unet_name", "model_name", "gguf_name")
-
-
-def comfyui_columns(raw: str) -> dict:
-    """From ComfyUI's `prompt` chunk, the graph its SaveImage node was run with: {node id:
-    {"class_type", "inputs"}}, an input that comes from another node being [node id, output index].
-
-    The first sampler node (KSampler, KSamplerAdvanced, SamplerCustom...) is read, and each value
-    it takes from elsewhere is found by walking up the links (through LoRA loaders, conditioning
-    combiners, guiders, primitives), MAX_HOPS nodes at most, so cycles and missing nodes end it."""
-    graph = _json(raw)
-    if not isinstance(graph, dict):
-        return {}
-    nodes = {str(key): node for key, node in list(graph.items())[:MAX_NODES]
-             if isinstance(node, dict) and isinstance(node.get("inputs"), dict)}
-    sampler = next((node for node in nodes.values() if node.get("class_type") in SAMPLERS), None) or \
-        next((node for node in nodes.values() if "latent_image" in node["inputs"]
-              and any(name in node["inputs"] for name in SAMPLER_INPUTS[1:])), None)
-    if sampler is None:
-        return {}
-    inputs = sampler["inputs"]
-    guider = _linked(nodes, inputs.get("guider")) or {}
-    width = _find(nodes, inputs.get("latent_image"), ("width",), int)
-    height = _find(nodes, inputs.get("latent_image"), ("height",), int)
-    sampler_name = _find(nodes, inputs.get("sampler_name", inputs.get("sampler")), ("sampler_name",), str)
-    schedule = _find(nodes, inputs.get("scheduler", inputs.get("sigmas")), ("scheduler",), str)
-    if sampler_name and schedule and schedule != "normal":
-        sampler_name = f"{sampler_name} {schedule}"
-    positive = inputs.get("positive", guider.get("positive", guider.get("conditioning")))
-    return {
-        "prompt": prompt_text(_find(nodes, positive, PROMPT_INPUTS, str)) or "",
-        "negative_prompt": prompt_text(_find(nodes, inputs.get("negative", guider.get("negative")),
-                                             PROMPT_INPUTS, str)),
-        "seed": whole(_find(nodes, inputs.get("seed", inputs.get("noise_seed", inputs.get("noise"))),
-                            ("seed", "noise_seed", "value"), int), 0, MAX_SEED),
-        "model_name": short_text(_find(nodes, inputs.get("model", guider.get("model")), MODEL_INPUTS, str), 255),
-        "steps": whole(_find(nodes, inputs.get("steps", inputs.get("sigmas")), ("steps", "value"), int), 1, 10_000),
-        "cfg_scale": number(_find(nodes, inputs.get("cfg", guider.get("cfg")), ("cfg", "value"), float)),
-        "scheduler": short_text(sampler_name, 64),
-        "generation_width": whole(width, 1, 100_000), "generation_height": whole(height, 1, 100_000),
-    }
-
-
-def _is_link(value) -> bool:
-    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
-
-
-def _linked(nodes: dict, value) -> dict | None:
-    """The inputs of the node a link comes from; None for no link, a missing node or a dead end."""
-    if not _is_link(value):
-        return None
-    node = nodes.get(str(value[0]))
-    return node["inputs"] if node and node.get("class_type") not in DEAD_ENDS else None
-
-
-def _find(nodes: dict, start, names: tuple[str, ...], kind: type):
-    """The value `start` holds, or the first of `names` found walking up its links breadth first
-    (every linked input of a node is followed); None when nothing fits within MAX_HOPS nodes."""
-    if not _is_link(start):
-        return start if _is_kind(start, kind) else None
-    queue, seen = deque([start]), set()
-    while queue and len(seen) < MAX_HOPS:
-        link = queue.popleft()
-        if str(link[0]) in seen:
-            continue
-        seen.add(str(link[0]))
-        inputs = _linked(nodes, link) or {}
-        for name in names:
-            if _is_kind(inputs.get(name), kind):
-                return inputs[name]
-        queue.extend(value for value in list(inputs.values())[:MAX_INPUTS] if _is_link(value))
-    return None
-
-
-def _is_kind(value, kind: type) -> bool:
-    if kind is str:
-        return isinstance(value, str)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return False
-    return kind is float or value == int(value)
-
-
-# The editor's graph keeps a node's values as a list in the order of its widgets.
-WORKFLOW_WIDGETS = {
-    "KSampler": ("seed", None, "steps", "cfg", "sampler_name", "scheduler"),
-    "KSamplerAdvanced": (None, "seed", None, "steps", "cfg", "sampler_name", "scheduler"),
-}
-
-
-def comfyui_workflow_columns(raw: str) -> dict:
-    """From ComfyUI's `workflow` chunk alone (a file whose API graph is missing): the sampler's
-    widget values, the checkpoint's name, and the texts wired to its positive and negative inputs."""
-    data = _json(raw)
-    nodes = data.get("nodes") if isinstance(data, dict) else None
-    if not isinstance(nodes, list):
-        return {}
-    nodes = [node for node in nodes[:MAX_NODES] if isinstance(node, dict)]
-    sampler = next((node for node in nodes if node.get("type") in WORKFLOW_WIDGETS), None)
-    if sampler is None:
-        return {}
-    widgets = sampler.get("widgets_values") if isinstance(sampler.get("widgets_values"), list) else []
-    values = {name: value for name, value in zip(WORKFLOW_WIDGETS[sampler["type"]], widgets) if name}
-    links = data.get("links") if isinstance(data.get("links"), list) else []
-    sources = {link[0]: link[1] for link in links[:MAX_NODES * 4]
-               if isinstance(link, list) and len(link) > 2 and isinstance(link[0], int)}
-    by_id = {node["id"]: node for node in nodes if isinstance(node.get("id"), int)}
-
-    def text_into(input_name: str) -> str | None:
-        slot = next((slot for slot in sampler.get("inputs") or []
-                     if isinstance(slot, dict) and slot.get("name") == input_name), {})
-        link = slot.get("link")
-        node = by_id.get(sources.get(link) if isinstance(link, int) else None) or {}
-        widgets = node.get("widgets_values")
-        return widgets[0] if isinstance(widgets, list) and widgets and isinstance(widgets[0], str) else None
-
-    loader = next((node for node in nodes if node.get("type") == "CheckpointLoaderSimple"), {})
-    loader_widgets = loader.get("widgets_values") if isinstance(loader.get("widgets_values"), list) else [None]
-    return {"prompt": prompt_text(text_into("positive")) or "", "negative_prompt": prompt_text(text_into("negative")),
-            "seed": whole(values.get("seed"), 0, MAX_SEED), "steps": whole(values.get("steps"), 1, 10_000),
-            "cfg_scale": number(values.get("cfg")), "scheduler": short_text(values.get("sampler_name"), 64),
-            "model_name": short_text(loader_widgets[0] if loader_widgets else None, 255)}
 
 
 # --- sidecars -------------------------------------------------------------------------------------
@@ -454,58 +319,3 @@ def _model_words(name) -> str:
     name = re.split(r"[\\/]", name)[-1]
     name = re.sub(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", "", name, flags=re.IGNORECASE)
     return "".join(ch for ch in name.casefold() if ch.isalnum())
-
-
-# --- values ---------------------------------------------------------------------------------------
-
-def _json(raw: str):
-    """json.loads, or None for text that is not JSON (or nests past the interpreter's depth)."""
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError, TypeError):
-        return None
-
-
-def prompt_text(value) -> str | None:
-    """A prompt as stored: its line breaks kept, other control characters, NUL and lone surrogates
-    (which neither database stores) dropped, at most MAX_PROMPT characters."""
-    if not isinstance(value, str):
-        return None
-    value = value[:MAX_PROMPT * 2]
-    kept = "".join(ch if ch.isprintable() or ch == "\n" else " " if ch.isspace() else "" for ch in value)
-    return kept.strip()[:MAX_PROMPT] or None
-
-
-def short_text(value, limit: int) -> str | None:
-    """A name on one line, at most `limit` characters."""
-    if not isinstance(value, str):
-        return None
-    value = value[:limit * 4]
-    kept = "".join(ch if ch.isprintable() else " " if ch.isspace() else "" for ch in value)
-    return kept.strip()[:limit] or None
-
-
-def whole(value, low: int, high: int, text: bool = False) -> int | None:
-    """A whole number in [low, high], else None; with `text`, digits in a string count too (a JSON
-    value of the wrong type does not)."""
-    if text and isinstance(value, str):
-        value = value.strip()
-        value = int(value) if re.fullmatch(r"-?\d{1,20}", value) else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and low <= value <= high else None
-
-
-def number(value, text: bool = False) -> float | None:
-    """A finite number, else None; with `text`, a decimal in a string counts too."""
-    if text and isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}(\.\d{1,12})?\s*", value):
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:
-        return None
-    return value if math.isfinite(value) else None

@@ -16,7 +16,7 @@ from testapp import heading, invokeai_settings, page_text, upload_as
 
 from app.extensions import db
 from app.models import Photo
-from app.services import generator_metadata
+from app.services import metadata_values
 
 SAMPLES = Path(__file__).resolve().parents[1] / "files" / "ai"
 # A sample -> what its photo page shows of it: (prompt, seed, model, sampler / scheduler, size)
@@ -88,7 +88,7 @@ def test_a_megabyte_prompt_is_stored_cut_to_the_cap_and_hostile_metadata_never_r
     garbage = upload_as(client, png_with({"invokeai_metadata": "{not json", "workflow": "[" * 50_000}), "junk.png")
 
     stored = {photo.id: photo for photo in rows(app).values()}
-    assert len(stored[huge].prompt) == generator_metadata.MAX_PROMPT and stored[huge].seed == 2**63 - 1
+    assert len(stored[huge].prompt) == metadata_values.MAX_PROMPT and stored[huge].seed == 2**63 - 1
     assert (stored[broken].source, stored[broken].prompt, stored[broken].seed) == ("generated", "", None)
     assert (stored[garbage].source, stored[garbage].prompt) == ("uploaded", None)
     assert generation_table(client, huge)["Seed"] == "9223372036854775807"

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from app.services import generator_metadata as gm
-from app.services import imaging, metadata, processing
+from app.services import imaging, metadata, metadata_values, processing
 
 SAMPLES = Path(__file__).resolve().parents[1] / "files" / "ai"
 
@@ -92,7 +92,7 @@ PARAMS = "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 640x480, Mod
 def test_a_megabyte_prompt_is_cut_to_the_cap_and_the_parameters_still_read():
     started = time.perf_counter()
     columns = gm.generation_columns({"parameters": "a cat, " * 150_000 + "\n" + PARAMS})
-    assert len(columns["prompt"]) == gm.MAX_PROMPT and columns["prompt"].startswith("a cat, a cat")
+    assert len(columns["prompt"]) == metadata_values.MAX_PROMPT and columns["prompt"].startswith("a cat, a cat")
     assert (columns["seed"], columns["steps"], columns["generation_width"]) == (5, 20, 640)
     assert time.perf_counter() - started < 5
 
