@@ -2,10 +2,10 @@
 
 Before this, an upload of an InvokeAI PNG kept its prompt, seed and model but counted as "uploaded";
 from now on a file carrying a generator's parameters is stored as "generated" (services/
-generator_metadata). This moves the photos already stored that way, those with a prompt, and counts
-each account's uploaded and generated photos again (the library's, not the trash's, which is counted
-apart), retiring its cached grid pages. No schema changes. The downgrade leaves them generated: what
-an older gallery shows of them is the same, and which were uploads cannot be told apart any more.
+generator_metadata). This moves the photos already stored that way, those with a prompt, from each
+account's uploaded count to its generated count (the trash is counted apart), retiring its cached
+grid pages. No schema changes. The downgrade leaves them generated: an older gallery shows them the
+same, and which were uploads cannot be told apart any more.
 
 Revision ID: 49fefc92af43
 Revises: d4a7e2c81f35
@@ -22,16 +22,16 @@ branch_labels = None
 depends_on = None
 
 
-def count(source: str) -> str:
-    return (f"(SELECT count(*) FROM photos WHERE photos.owner_id = users.id AND photos.source = '{source}'"
-            " AND photos.trashed_at IS NULL)")
+# An account's photos in the library that move: counted out of its uploaded photos and into its generated
+# ones (the trash is counted apart, whatever the source), so a count already off stays as far off as it was.
+MOVING = ("(SELECT count(*) FROM photos WHERE photos.owner_id = users.id AND photos.source = 'uploaded'"
+          " AND photos.prompt IS NOT NULL AND photos.trashed_at IS NULL)")
 
 
 def upgrade():
+    op.execute(f"UPDATE users SET uploaded_photos = uploaded_photos - {MOVING}, generated_photos = generated_photos"
+               f" + {MOVING}, library_version = library_version + 1 WHERE {MOVING} > 0")
     op.execute("UPDATE photos SET source = 'generated' WHERE source = 'uploaded' AND prompt IS NOT NULL")
-    op.execute(f"UPDATE users SET uploaded_photos = {count('uploaded')}, generated_photos = {count('generated')},"
-               " library_version = library_version + 1"
-               f" WHERE uploaded_photos <> {count('uploaded')} OR generated_photos <> {count('generated')}")
 
 
 def downgrade():
