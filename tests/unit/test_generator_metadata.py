@@ -308,3 +308,17 @@ MODELS = [{"key": "k1", "name": "DreamShaper 8"}, {"key": "k2", "name": "sdxl-ba
 ])
 def test_a_checkpoints_name_finds_the_installed_model(name, key):
     assert gm.model_key_matching(name, MODELS) == key
+
+
+def test_a_png_chunk_that_is_not_utf8_leaves_the_file_readable_without_parameters(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    plain = (tmp_path / "plain.png").read_bytes()
+    itxt = chunk(b"iTXt", b"parameters\x00\x00\x00\x00\x00a cat \xff\xfe\n" + PARAMS.encode())  # iTXt must be UTF-8
+    (tmp_path / "odd.png").write_bytes(plain[:33] + itxt + plain[33:])  # after IHDR
+    assert columns_of(tmp_path / "odd.png") == {}
