@@ -141,7 +141,8 @@ class Photo(db.Model):
     gps_altitude: Mapped[float | None] = mapped_column(Float)  # metres
     exif: Mapped[dict | None] = mapped_column(JSON)  # every readable tag, by name
 
-    # Generation parameters: from InvokeAI PNG metadata, or from a kept generation.
+    # Generation parameters: from a kept generation, or read from an AI tool's file (services/generator_metadata).
+    # A file that carries them is a generated photo.
     prompt: Mapped[str | None] = mapped_column(Text)
     negative_prompt: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(BigInteger)

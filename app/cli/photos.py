@@ -23,7 +23,10 @@ def import_photos(folder: Path, recursive: bool, username: str | None, workers: 
     """Import the image files of FOLDER with the checks of an upload; duplicates are skipped.
 
     Hidden files are left out, files not named as images (README, notes.txt, sidecar .json) are
-    skipped, and symbolic links are not followed out of FOLDER. Exits 1 when an image file was
+    skipped, and symbolic links are not followed out of FOLDER. An image made by InvokeAI, A1111 /
+    Forge or ComfyUI becomes a generated photo with its parameters, read from the file or from a
+    sidecar of its name (image.txt with A1111's text, image.json or image.png.json); a prompt is
+    kept to its first 10,000 characters. Exits 1 when an image file was
     rejected or failed; Ctrl-C stops it between files (exit 130), keeping what was
     imported, and a second Ctrl-C stops the workers at once.
     """

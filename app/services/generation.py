@@ -24,7 +24,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, RejectedFile, StorageError
 from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import cache, imaging, invokeai, photos, storage, thumbnails
+from . import cache, generator_metadata, imaging, invokeai, photos, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -510,11 +510,22 @@ def cancel_session(session: GenerationSession) -> None:
 
 
 def parameters_of(photo: Photo, seed: int | None = None, count: int = 1) -> Parameters:
-    """The parameters a generated photo was made with, for "Generate again" and "Use these settings"."""
+    """The parameters a generated photo was made with, for "Generate again" and "Use these settings".
+
+    A photo made by another tool (A1111, ComfyUI) names its checkpoint and sampler, not InvokeAI's model
+    key and scheduler: the installed model of that name and InvokeAI's counterpart of the sampler stand
+    in (generator_metadata); without a counterpart, the form's defaults."""
     return Parameters(prompt=photo.prompt or "", negative_prompt=photo.negative_prompt or "",
-                      model_key=photo.model_key or "", width=photo.generation_width or photo.width,
-                      height=photo.generation_height or photo.height, steps=photo.steps or 30,
-                      cfg_scale=photo.cfg_scale or 7.5, scheduler=photo.scheduler or "euler", seed=seed, count=count)
+                      model_key=photo.model_key or model_key_named(photo.model_name),
+                      width=photo.generation_width or photo.width, height=photo.generation_height or photo.height,
+                      steps=photo.steps or 30, cfg_scale=photo.cfg_scale or 7.5,
+                      scheduler=generator_metadata.invokeai_scheduler(photo.scheduler, SCHEDULERS) or "euler",
+                      seed=seed, count=count)
+
+
+def model_key_named(name: str | None) -> str:
+    """The key of the installed model called `name` (as a checkpoint's file is), or ""."""
+    return (generator_metadata.model_key_matching(name, available_models()) or "") if name else ""
 
 
 def sessions_of(owner_id: int) -> list[GenerationSession]:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from ..errors import RejectedFile
 from . import metadata
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
 IMAGE_BLOCK_SIZE = 2 << 20  # Pillow allocates an image in blocks of this size ...
 IMAGE_BLOCKS_KEPT = 24  # ... and keeps this many freed blocks (48 MB) for the next image
+PNG_TEXT_CHUNK = 8 << 20  # bytes a compressed PNG text chunk may inflate to (see tune_process_for_ingest)
 _tuned = False
 
 
@@ -50,11 +51,16 @@ def tune_process_for_ingest() -> None:
     coefficients libjpeg holds beside the image, those the image will not take are given back
     (make_room_for_the_decoder), as before a HEIC's. PILLOW_BLOCK_SIZE / PILLOW_BLOCKS_MAX, when
     set, win.
+
+    A compressed PNG text chunk may inflate to PNG_TEXT_CHUNK rather than Pillow's 1 MB, past which
+    Pillow refuses the whole image: an AI tool's metadata (a 1 MB prompt, a large ComfyUI workflow)
+    must not make its picture unreadable; generator_metadata reads at most MAX_RAW of it.
     """
     global _tuned
     if _tuned:
         return
     _tuned = True
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, PNG_TEXT_CHUNK)
     if "PILLOW_BLOCK_SIZE" not in os.environ:
         Image.core.set_block_size(IMAGE_BLOCK_SIZE)  # above the mmap threshold, so never in glibc's heap
     if "PILLOW_BLOCKS_MAX" not in os.environ:

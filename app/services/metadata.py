@@ -6,7 +6,6 @@ cannot be read is left out.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import numbers
@@ -17,6 +16,8 @@ from email.utils import parsedate_to_datetime
 
 from PIL import ExifTags, Image, TiffImagePlugin
 
+from . import generator_metadata
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 256  # longest EXIF text kept in the readable set
@@ -25,16 +26,15 @@ SKIPPED_TAGS = {"MakerNote", "PrintImageMatching", "ExifOffset", "GPSInfo", "Int
                 "JPEGInterchangeFormat", "JPEGInterchangeFormatLength", "StripOffsets",
                 "StripByteCounts", "TileOffsets", "TileByteCounts", "XMLPacket", "ImageResources",
                 "IPTCNAA", "InterColorProfile"}
-INVOKEAI_CHUNK = "invokeai_metadata"
 
 
 def photo_columns(exif: Image.Exif, text: dict[str, str]) -> dict:
-    """Every metadata column of a Photo that this file can fill."""
+    """Every metadata column of a Photo that this file can fill; with a generator's parameters
+    (generator_metadata), a prompt, which makes it a generated photo."""
     columns = camera_columns(exif)
     columns.update(gps_columns(exif))
     columns["exif"] = readable_exif(exif) or None
-    if INVOKEAI_CHUNK in text:
-        columns.update(invokeai_columns(text[INVOKEAI_CHUNK]))
+    columns.update(generator_metadata.generation_columns(text, exif))
     if columns["taken_at"] is None:
         columns["taken_at"] = text_date(text)
     return columns
@@ -158,33 +158,6 @@ def readable_exif(exif: Image.Exif) -> dict:
             if shown is not None:
                 readable[name] = shown
     return readable
-
-
-def invokeai_columns(raw: str) -> dict:
-    """Generation parameters from an `invokeai_metadata` PNG text chunk (InvokeAI API §4)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        log.info("invokeai_metadata chunk is not JSON; ignored")
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    model = data.get("model") if isinstance(data.get("model"), dict) else {}
-    columns = {
-        "prompt": _text(data.get("positive_prompt"), 10_000),
-        "negative_prompt": _text(data.get("negative_prompt"), 10_000),
-        "seed": _int(data.get("seed"), 0, 2**63 - 1),
-        "model_name": _text(model.get("name"), 255),
-        "model_key": _text(model.get("key"), 255),
-        "steps": _int(data.get("steps"), 1, 10_000),
-        "cfg_scale": _number(data.get("cfg_scale")),
-        "scheduler": _text(data.get("scheduler"), 64),
-        "generation_width": _int(data.get("width"), 1, 100_000),
-        "generation_height": _int(data.get("height"), 1, 100_000),
-    }
-    if columns["prompt"] is None and data.get("positive_prompt") == "":
-        columns["prompt"] = ""
-    return columns
 
 
 def _ifd(exif: Image.Exif, which) -> dict:

@@ -45,10 +45,12 @@ def ingest_photo(stream: BinaryIO, filename: str | None, owner_id: int, source: 
 
 def store_prepared(prepared: processing.PreparedPhoto, owner_id: int, source: str = "uploaded") -> Photo:
     """The writer's half of an ingest: move the files into place and insert the row; all or nothing.
+    A file whose metadata (or sidecar) holds a generator's parameters is a generated photo.
 
     Raises DuplicatePhoto (the owner has these bytes by now) or StorageError; the temp files are
     gone either way.
     """
+    source = "generated" if prepared.generated else source
     with storage.placing(photos_root(), "upload", temps=prepared.temp_files) as place:
         photo = new_photo_row(prepared, source)
         photo.owner_id = owner_id

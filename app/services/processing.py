@@ -24,7 +24,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..errors import DuplicatePhoto, GalleryError, RejectedFile
-from . import imaging, metadata, storage
+from . import generator_metadata, imaging, metadata, storage
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,11 @@ class PreparedPhoto:
     @property
     def temp_files(self) -> list[Path]:
         return [self.original, *self.thumbnails.values()]
+
+    @property
+    def generated(self) -> bool:
+        """Made by an AI tool, as its metadata or sidecar says (generator_metadata gives it a prompt)."""
+        return self.columns.get("prompt") is not None
 
 
 def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSettings,
@@ -176,7 +181,10 @@ def prepare_file(path: Path) -> Prepared:
 
     try:
         with open(path, "rb") as stream:
-            return Prepared("prepared", prepare_photo(stream, path.name, _worker_settings, check_digest))
+            photo = prepare_photo(stream, path.name, _worker_settings, check_digest)
+        if not photo.generated:
+            photo.columns.update(sidecar_columns(path))
+        return Prepared("prepared", photo)
     except DuplicatePhoto:
         return Prepared("duplicate")
     except RejectedFile as exc:
@@ -188,6 +196,36 @@ def prepare_file(path: Path) -> Prepared:
     except Exception as exc:  # one odd file must not end the import; it is reported and logged
         log.exception("unexpected error preparing %s", path)
         return Prepared("failed", reason=f"unexpected error: {exc!r}")
+
+
+SIDECAR_SUFFIXES = (".json", ".txt")
+MAX_SIDECAR = 4 * 1024 * 1024  # bytes; a larger file beside an image is no sidecar of a generator's
+
+
+def sidecars_of(path: Path) -> list[Path]:
+    """The files that may hold `path`'s parameters: image.json and image.txt (A1111's), then
+    image.png.json and image.png.txt."""
+    return [path.with_suffix(suffix) for suffix in SIDECAR_SUFFIXES] + \
+        [path.with_name(path.name + suffix) for suffix in SIDECAR_SUFFIXES]
+
+
+def sidecar_columns(path: Path) -> dict:
+    """The generation columns of the first sidecar of `path` that holds any, or {}. A sidecar must be a
+    regular file in the image's own folder (a symbolic link out of it is not read); its bytes are
+    read as UTF-8, what is not UTF-8 replaced."""
+    folder = path.parent.resolve()
+    for sidecar in sidecars_of(path):
+        try:
+            if not sidecar.is_file() or sidecar.resolve().parent != folder or sidecar.stat().st_size > MAX_SIDECAR:
+                continue
+            raw = sidecar.read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            log.info("sidecar %s left unread: %s", sidecar, exc)
+            continue
+        columns = generator_metadata.sidecar_columns(raw, sidecar.suffix.lower())
+        if columns:
+            return columns
+    return {}
 
 
 @dataclass(frozen=True)

@@ -258,3 +258,34 @@ def test_the_trash_migration_adds_an_empty_trash_and_its_downgrade_returns_trash
         assert connection.execute(text("SELECT uploaded_photos FROM users")).scalar() == 3
         assert "trashed_at" not in {column["name"] for column in inspect(connection).get_columns("photos")}
     assert flask_db(migrating_app, "upgrade") == 0
+
+
+BEFORE_GENERATED_FROM_METADATA = "d4a7e2c81f35"
+
+
+def test_photos_uploaded_with_a_prompt_become_generated_and_the_counts_follow(migrating_app):
+    assert flask_db(migrating_app, "upgrade", BEFORE_GENERATED_FROM_METADATA) == 0
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        for name in ("ann", "ben"):
+            connection.execute(text("INSERT INTO users (username, username_key, password_hash, is_admin, created_at)"
+                                    " VALUES (:name, :name, '!', :no, '2020-01-01 00:00:00')"), {"name": name, "no": False})
+        for i, (owner, prompt, trashed) in enumerate([(1, "a cat", None), (1, None, None), (1, "", None),
+                                                      (1, "a dog", "2026-12-01 00:00:00"), (2, None, None)]):
+            connection.execute(text(
+                "INSERT INTO photos (owner_id, source, original_path, thumbnail_ext, original_name, sha256, format,"
+                " mime_type, file_size, width, height, uploaded_at, sorted_at, prompt, trashed_at) VALUES (:owner,"
+                " 'uploaded', :path, 'jpg', 'a.png', :sha, 'PNG', 'image/png', 1, 1, 1, '2020-01-01 00:00:00',"
+                " '2020-01-01 00:00:00', :prompt, :trashed)"),
+                {"owner": owner, "path": f"uploaded/2020-01-01/{i}.png", "sha": str(i) * 64, "prompt": prompt,
+                 "trashed": trashed})
+        connection.execute(text("UPDATE users SET uploaded_photos = 3, trashed_photos = 1 WHERE id = 1"))
+        connection.execute(text("UPDATE users SET uploaded_photos = 1 WHERE id = 2"))
+        versions = dict(connection.execute(text("SELECT id, library_version FROM users")).all())
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context(), db.engine.connect() as connection:
+        sources = [row[0] for row in connection.execute(text("SELECT source FROM photos ORDER BY id"))]
+        counts = connection.execute(text("SELECT id, uploaded_photos, generated_photos, trashed_photos, library_version"
+                                         " FROM users ORDER BY id")).all()
+    assert sources == ["generated", "uploaded", "generated", "generated", "uploaded"]
+    assert [tuple(row) for row in counts] == [(1, 1, 2, 1, versions[1] + 1), (2, 1, 0, 0, versions[2])]

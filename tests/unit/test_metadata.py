@@ -11,7 +11,7 @@ from PIL import Image, PngImagePlugin
 from PIL.ExifTags import GPS, IFD, Base
 from PIL.TiffImagePlugin import IFDRational
 
-from app.services import imaging, metadata
+from app.services import generator_metadata, imaging, metadata
 
 SMALL = {"grid": 64}  # the metadata does not depend on the thumbnail sizes
 
@@ -206,23 +206,23 @@ INVOKEAI_COLUMNS = {
 
 
 def test_invokeai_metadata_fills_the_generation_columns():
-    assert metadata.invokeai_columns(json.dumps(INVOKEAI)) == INVOKEAI_COLUMNS
+    assert generator_metadata.invokeai_columns(json.dumps(INVOKEAI)) == INVOKEAI_COLUMNS
 
 
 def test_an_empty_positive_prompt_stays_an_empty_prompt():
-    assert metadata.invokeai_columns(json.dumps({**INVOKEAI, "positive_prompt": ""}))["prompt"] == ""
+    assert generator_metadata.invokeai_columns(json.dumps({**INVOKEAI, "positive_prompt": ""}))["prompt"] == ""
 
 
 def test_a_multi_line_prompt_keeps_its_words_apart():
     raw = json.dumps({**INVOKEAI, "positive_prompt": "a lighthouse\non a cliff"})
-    columns = metadata.invokeai_columns(raw)
+    columns = generator_metadata.invokeai_columns(raw)
     assert columns["prompt"].split() == ["a", "lighthouse", "on", "a", "cliff"]
 
 
 @pytest.mark.parametrize("raw", ["", "not json", "{", "[1, 2]", "null", "42", '"a prompt"', "[" * 100_000],
                          ids=["empty", "text", "unclosed", "list", "null", "number", "string", "deep"])
 def test_invokeai_metadata_that_is_not_an_object_gives_nothing(raw):
-    assert metadata.invokeai_columns(raw) == {}
+    assert generator_metadata.invokeai_columns(raw) == {}
 
 
 WRONG_TYPES = {
@@ -233,7 +233,7 @@ WRONG_TYPES = {
 
 @pytest.mark.parametrize("key, value", WRONG_TYPES.items(), ids=WRONG_TYPES.keys())
 def test_invokeai_value_of_the_wrong_type_leaves_its_column_empty(key, value):
-    columns = metadata.invokeai_columns(json.dumps({**INVOKEAI, key: value}))
+    columns = generator_metadata.invokeai_columns(json.dumps({**INVOKEAI, key: value}))
     emptied = {column for column, filled in INVOKEAI_COLUMNS.items() if columns[column] != filled}
     assert emptied and all(columns[column] is None for column in emptied)
 
@@ -241,12 +241,12 @@ def test_invokeai_value_of_the_wrong_type_leaves_its_column_empty(key, value):
 @pytest.mark.parametrize("value", [True, "7.5", float("nan"), float("inf")],
                          ids=["bool", "text", "nan", "inf"])
 def test_cfg_scale_must_be_a_finite_number(value):
-    assert metadata.invokeai_columns(json.dumps({**INVOKEAI, "cfg_scale": value}))["cfg_scale"] is None
+    assert generator_metadata.invokeai_columns(json.dumps({**INVOKEAI, "cfg_scale": value}))["cfg_scale"] is None
 
 
 @pytest.mark.parametrize("value", [True, 2**64, -1, 12.5], ids=["bool", "too-big", "negative", "fraction"])
 def test_seed_must_be_a_whole_number_in_range(value):
-    assert metadata.invokeai_columns(json.dumps({**INVOKEAI, "seed": value}))["seed"] is None
+    assert generator_metadata.invokeai_columns(json.dumps({**INVOKEAI, "seed": value}))["seed"] is None
 
 
 def test_an_invokeai_png_gives_its_columns_through_the_upload_path(tmp_path):
