@@ -29,15 +29,15 @@ def upgrade():
     with op.batch_alter_table('generation_sessions', schema=None, table_kwargs=NEVER_REUSED_IDS) as batch_op:
         batch_op.add_column(sa.Column('guidance', sa.Float(), nullable=True))
         batch_op.alter_column('cfg_scale', existing_type=sa.Float(), nullable=True)
-    with op.batch_alter_table('photos', schema=None, table_kwargs=NEVER_REUSED_IDS) as batch_op:
-        batch_op.add_column(sa.Column('model_base', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('guidance', sa.Float(), nullable=True))
+    # Plain ADD / DROP COLUMN on photos: a rebuild would turn the rating's column CHECK into a table CHECK,
+    # which the marks migration's plain DROP COLUMN rating could then not drop.
+    op.add_column('photos', sa.Column('model_base', sa.String(length=32), nullable=True))
+    op.add_column('photos', sa.Column('guidance', sa.Float(), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('photos', schema=None, table_kwargs=NEVER_REUSED_IDS) as batch_op:
-        batch_op.drop_column('guidance')
-        batch_op.drop_column('model_base')
+    op.execute("ALTER TABLE photos DROP COLUMN guidance")
+    op.execute("ALTER TABLE photos DROP COLUMN model_base")
     op.execute("UPDATE generation_sessions SET cfg_scale = 7.5 WHERE cfg_scale IS NULL")
     with op.batch_alter_table('generation_sessions', schema=None, table_kwargs=NEVER_REUSED_IDS) as batch_op:
         batch_op.alter_column('cfg_scale', existing_type=sa.Float(), nullable=False)

@@ -21,6 +21,8 @@ FLUX_COMPANIONS = (("t5_encoder_model", "t5_encoder", None, "a T5 encoder"),
                    ("vae_model", "vae", "flux", "a FLUX VAE"))
 DISTILLED_STEPS = {"schnell": 4, "klein_4b": 4, "klein_9b": 4}  # the few-step variants; their bases take more
 BASE_ORDER = list(FAMILIES)
+OTHER_BASES = {"sdxl-refiner": "SDXL refiner", "sd-3": "Stable Diffusion 3", "cogview4": "CogView4",
+               "z-image": "Z-Image", "qwen-image": "Qwen-Image", "external": "external API"}  # named, not driven
 
 
 class InvalidParameter(GalleryError):
@@ -58,7 +60,7 @@ def describe(record: dict, companions: dict[str, dict]) -> dict:
     family = FAMILIES.get(base)
     model = {name: record.get(name) for name in ("key", "hash", "name", "base", "type")}
     model.update(name=str(model["name"] or model["key"]), variant=record.get("variant"),
-                 format=record.get("format"), label=family.label if family else base, problem=problem_of(record),
+                 format=record.get("format"), label=family.label if family else OTHER_BASES.get(base, base), problem=problem_of(record),
                  companions={}, fields=[], defaults={})
     if base == "flux":
         model["companions"] = companions

@@ -60,6 +60,9 @@ def test_form_lists_every_drivable_model_under_its_base_and_the_others_with_why(
     assert [page.select_one(f"input[name={name}]").get("value") for name in ("width", "height", "steps",
                                                                              "cfg_scale", "guidance")] == \
         ["512", "512", "30", "7.5", ""]
+    # Without the page's script every field shows, with a note on which bases take which.
+    assert not page.select("[data-field][hidden]")
+    assert "FLUX.1 guidance instead" in page.select_one("[data-base-note]").get_text()
     assert fake.count("GET", MODELS) == 1
 
     assert client.get("/generate").status_code == 200
