@@ -66,7 +66,8 @@ def describe(record: dict, companions: dict[str, dict]) -> dict:
         model["companions"] = companions
         missing = [words for field, _kind, _base, words in FLUX_COMPANIONS if field not in companions]
         if missing and not model["problem"]:
-            model["problem"] = (f"FLUX.1 needs {', '.join(missing)} installed on InvokeAI beside the model; "
+            words = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+            model["problem"] = (f"FLUX.1 needs {words} installed on InvokeAI beside the model; "
                                 "install them there (InvokeAI's starter models have them).")
     if family and not model["problem"]:
         model["fields"] = [f for f in family.fields if not (f == "guidance" and record.get("variant") == "schnell")]
