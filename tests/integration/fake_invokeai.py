@@ -12,8 +12,12 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   normally, like a slow server), or never if the server stops. `late_accept` holds the enqueue the same way and
   then takes the batch (a server busy past the client's timeout); `late_answer` takes the batch at once and holds
   only the answer. `wait_idle()` returns once no request is being answered, a held one included.
-  `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required connections fail
-  items as on the real server.
+  `fail_seeds`: items with these seeds (noise's, or a FLUX denoise node's) fail. Unknown model keys, missing
+  required connections and a loader given a model of another base (an SD-1 loader with an SDXL model) fail
+  items as on the real server; a model identifier whose base InvokeAI does not know is a 422 at enqueue.
+* `models`: main models of every base the gallery meets (SD-1, SD-2, SDXL, an SDXL refiner, FLUX.1 dev and
+  Fill, FLUX.2 Klein in diffusers and GGUF form, with their `variant`s), an SD VAE, and the T5 encoder, CLIP
+  embed model and FLUX VAE a FLUX.1 graph needs. SDXL and FLUX nodes are modelled beside SD-1's.
 * `max_queue_size` (default 10000, as InvokeAI's config): an enqueue takes only as many items, in data order, as
   fit beside the pending ones; still a 200, with `enqueued` < `requested` and only the taken items' ids.
 * Forgetting: `PUT .../prune` deletes finished items and `PUT .../clear` every item (canceling the running
