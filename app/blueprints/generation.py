@@ -89,7 +89,7 @@ def render_form(form: GenerateForm, models: list[dict], problem: str | None, sta
     takes = {m["key"]: {"label": m["label"], "fields": m["fields"], "defaults": m["defaults"],
                         "grid": FAMILIES[m["base"]].grid, "steps": FAMILIES[m["base"]].steps,
                         "schedulers": FAMILIES[m["base"]].schedulers} for m in models if not m["problem"]}
-    return render_template("generation/new.html", form=form, problem=problem, takes=takes, families=FAMILIES,
+    return render_template("generation/new.html", form=form, problem=problem, takes=takes,
                            unusable=[m for m in models if m["problem"]]), status
 
 

@@ -92,11 +92,6 @@ def installed_models() -> list[dict]:
     return cache.installed_models(base_url, lambda: invokeai_models.describe_models(client().list_models()))
 
 
-def available_models() -> list[dict]:
-    """The installed main models the gallery can make an image from text with."""
-    return [model for model in installed_models() if not model["problem"]]
-
-
 def find_model(key: str) -> dict:
     for model in installed_models():
         if model["key"] == key:
