@@ -42,16 +42,19 @@ def at_most_max_images(form, field):
 
 
 class GenerateForm(FlaskForm):
-    """The generate form; the model and scheduler choices are filled by the view."""
+    """The generate form; the model and scheduler choices are filled by the view. Size, steps, CFG scale and
+    guidance may be left blank for the chosen model's defaults; which of them a model takes, and in which
+    range, is its base's to say (services/invokeai_models.check_parameters)."""
 
     prompt = TextAreaField("Prompt", validators=[DataRequired(), Length(max=10_000)])
     negative_prompt = TextAreaField("Negative prompt", validators=[Optional(), Length(max=10_000)])
     model = SelectField("Model", validators=[DataRequired()], validate_choice=True)
-    width = IntegerField("Width", default=512, validators=[InputRequired(), NumberRange(64, 2048), multiple_of_8])
-    height = IntegerField("Height", default=512, validators=[InputRequired(), NumberRange(64, 2048), multiple_of_8])
-    steps = IntegerField("Steps", default=30, validators=[InputRequired(), NumberRange(1, 150)])
-    cfg_scale = FloatField("CFG scale", default=7.5, validators=[InputRequired(), NumberRange(1, 30)])
-    scheduler = SelectField("Scheduler", default="euler", validators=[DataRequired()])
+    width = IntegerField("Width", validators=[Optional(), NumberRange(64, 2048), multiple_of_8])
+    height = IntegerField("Height", validators=[Optional(), NumberRange(64, 2048), multiple_of_8])
+    steps = IntegerField("Steps", validators=[Optional(), NumberRange(1, 150)])
+    cfg_scale = FloatField("CFG scale", validators=[Optional(), NumberRange(1, 30)])
+    guidance = FloatField("Guidance", validators=[Optional(), NumberRange(0, 20)])
+    scheduler = SelectField("Scheduler", validators=[DataRequired()])
     seed = IntegerField("Seed", validators=[Optional(), NumberRange(0, 2**32 - 1)],
                         description="Blank for a random seed; each further image takes the next seed.")
     count = IntegerField("Images", default=1, validators=[InputRequired(), at_most_max_images])

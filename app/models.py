@@ -148,8 +148,10 @@ class Photo(db.Model):
     seed: Mapped[int | None] = mapped_column(BigInteger)
     model_name: Mapped[str | None] = mapped_column(String(255))
     model_key: Mapped[str | None] = mapped_column(String(255))
+    model_base: Mapped[str | None] = mapped_column(String(32))  # InvokeAI's base: sd-1, sdxl, flux, ...
     steps: Mapped[int | None] = mapped_column(Integer)
     cfg_scale: Mapped[float | None] = mapped_column(Float)
+    guidance: Mapped[float | None] = mapped_column(Float)
     scheduler: Mapped[str | None] = mapped_column(String(64))
     generation_width: Mapped[int | None] = mapped_column(Integer)
     generation_height: Mapped[int | None] = mapped_column(Integer)
@@ -254,7 +256,8 @@ class GenerationSession(db.Model):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     steps: Mapped[int] = mapped_column(Integer)
-    cfg_scale: Mapped[float] = mapped_column(Float)
+    cfg_scale: Mapped[float | None] = mapped_column(Float)  # None: the base takes no CFG (FLUX)
+    guidance: Mapped[float | None] = mapped_column(Float)  # FLUX.1's distilled guidance; None elsewhere
     scheduler: Mapped[str] = mapped_column(String(64))
     item_ids: Mapped[list | None] = mapped_column(JSON)  # InvokeAI's queue items, in no useful order
     canceled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -15,6 +15,8 @@ from ..extensions import db
 from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage
 from ..services import candidates, generation
+from ..services.graphs import FAMILIES
+from ..services.invokeai_models import InvalidParameter
 
 bp = Blueprint("generation", __name__, url_prefix="/generate")
 
@@ -34,7 +36,11 @@ def answer_problem(exc: GalleryError):
         form = g.get("form") or GenerateForm()
         form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
         form.model.choices = form.model.choices or []
-        return render_template("generation/new.html", form=form, problem=exc.message), exc.status
+        problem = exc.message
+        if isinstance(exc, InvalidParameter) and exc.field in form:
+            form[exc.field].errors = [*form[exc.field].errors, exc.message]  # said beside the field it is about
+            problem = None
+        return render_form(form, g.get("models", []), problem, exc.status)
     if endpoint == "generation.again":
         flash(f"Could not generate again: {exc.message}")
         return redirect(url_for("photos.detail", photo_id=request.view_args["photo_id"])), 303
@@ -55,7 +61,36 @@ def parameters_from(form: GenerateForm) -> generation.Parameters:
     return generation.Parameters(
         prompt=form.prompt.data.strip(), negative_prompt=(form.negative_prompt.data or "").strip(),
         model_key=form.model.data, width=form.width.data, height=form.height.data, steps=form.steps.data,
-        cfg_scale=form.cfg_scale.data, scheduler=form.scheduler.data, seed=form.seed.data, count=form.count.data)
+        cfg_scale=form.cfg_scale.data, guidance=form.guidance.data, scheduler=form.scheduler.data,
+        seed=form.seed.data, count=form.count.data)
+
+
+def model_choices(models: list[dict]) -> dict[str, list[tuple[str, str]]]:
+    """The usable models grouped by their base's name, in base order (an <optgroup> each)."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for model in models:
+        if not model["problem"]:
+            groups.setdefault(model["label"], []).append((model["key"], model["name"]))
+    return groups
+
+
+def fill_defaults(form: GenerateForm, models: list[dict]) -> None:
+    """A fresh form shows the chosen (or first) model's defaults in the fields its base uses."""
+    model = next((m for m in models if m["key"] == form.model.data and not m["problem"]),
+                 next(m for m in models if not m["problem"]))
+    form.model.data = model["key"]
+    for name, value in model["defaults"].items():
+        if form[name].data is None:
+            form[name].data = value
+
+
+def render_form(form: GenerateForm, models: list[dict], problem: str | None, status: int):
+    """The form, with what each model takes for the page's script (static/generate.js)."""
+    takes = {m["key"]: {"label": m["label"], "fields": m["fields"], "defaults": m["defaults"],
+                        "grid": FAMILIES[m["base"]].grid, "steps": FAMILIES[m["base"]].steps,
+                        "schedulers": FAMILIES[m["base"]].schedulers} for m in models if not m["problem"]}
+    return render_template("generation/new.html", form=form, problem=problem, takes=takes,
+                           unusable=[m for m in models if m["problem"]]), status
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -66,14 +101,17 @@ def new():
         form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
     form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
     form.model.choices = []  # what answer_problem shows when InvokeAI cannot list them
-    form.model.choices = [(m["key"], f"{m['name']} ({m['base']})") for m in generation.available_models()]
+    models = g.models = generation.installed_models()
+    form.model.choices = model_choices(models)
     if not form.model.choices:
-        return render_template("generation/new.html", form=form,
-                               problem="InvokeAI has no SD-1 or SD-2 main model installed."), 503
+        return render_form(form, models, "InvokeAI has no model installed that the gallery can make images "
+                                         "with.", 503)
     if form.validate_on_submit():
         session = generation.start_session(current_user.id, parameters_from(form))
         return redirect(url_for("generation.session", session_id=session.id))
-    return render_template("generation/new.html", form=form, problem=None), 400 if form.errors else 200
+    if request.method == "GET":
+        fill_defaults(form, models)
+    return render_form(form, models, None, 400 if form.errors else 200)
 
 
 @bp.post(f"/again/<int(max={MAX_ID}):photo_id>")

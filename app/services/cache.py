@@ -72,8 +72,10 @@ def thumbnail_key(owner: User, photo_id: int) -> str:
 
 
 def models_key(base_url: str) -> str:
-    """Per InvokeAI server, so a changed GALLERY_INVOKEAI_URL never shows the old server's models."""
-    return "invokeai-models:" + hashlib.sha256(base_url.encode()).hexdigest()[:16]
+    """Per InvokeAI server, so a changed GALLERY_INVOKEAI_URL never shows the old server's models. The
+    prefix names the entries' shape (every base, each with its problem, fields and defaults): a worker of
+    an older version, sharing a Redis cache during an upgrade, keeps to its own key."""
+    return "invokeai-models-by-base:" + hashlib.sha256(base_url.encode()).hexdigest()[:16]
 
 
 def installed_models(base_url: str, read: Callable[[], list[dict]]) -> list[dict]:

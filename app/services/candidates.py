@@ -105,8 +105,9 @@ def kept_photo(image: GenerationImage, kept_path: str) -> Photo:
         sha256=image.sha256, format=image.format, mime_type=imaging.FORMATS[image.format][1],
         file_size=image.file_size, width=image.image_width, height=image.image_height,
         uploaded_at=utcnow(), sorted_at=utcnow(), prompt=session.prompt, negative_prompt=session.negative_prompt,
-        seed=image.seed, model_name=session.model_name, model_key=session.model_key, steps=session.steps,
-        cfg_scale=session.cfg_scale, scheduler=session.scheduler, generation_width=session.width,
+        seed=image.seed, model_name=session.model_name, model_key=session.model_key,
+        model_base=session.model_base, steps=session.steps, cfg_scale=session.cfg_scale, guidance=session.guidance,
+        scheduler=session.scheduler, generation_width=session.width,
         generation_height=session.height)
 
 

@@ -250,5 +250,6 @@ def generation_facts(photo) -> list[tuple[str, str]]:
     rows = [("Model", photo.model_name), ("Seed", None if photo.seed is None else str(photo.seed)),
             ("Steps", str(photo.steps) if photo.steps else None),
             ("CFG scale", decimal(photo.cfg_scale, 2) if number(photo.cfg_scale) is not None else None),
+            ("Guidance", decimal(photo.guidance, 2) if number(photo.guidance) is not None else None),
             ("Scheduler", photo.scheduler), ("Size", size)]
     return [(label, text) for label, text in rows if text]

@@ -24,14 +24,11 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, RejectedFile, StorageError
 from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import cache, generator_metadata, imaging, invokeai, photos, storage, thumbnails
+from . import cache, generator_metadata, graphs, imaging, invokeai, invokeai_models, photos, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
-SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k euler_a kdpm_2 kdpm_2_k kdpm_2_a "
-              "kdpm_2_a_k dpmpp_2s dpmpp_2s_k dpmpp_2m dpmpp_2m_k dpmpp_2m_sde dpmpp_2m_sde_k dpmpp_3m "
-              "dpmpp_3m_k dpmpp_sde dpmpp_sde_k er_sde unipc unipc_k lcm tcd").split()
-BASES = ("sd-1", "sd-2")
+SCHEDULERS = graphs.SD_SCHEDULERS  # every base's schedulers are among these
 MAX_SEED = 2**32 - 1
 STALE_CLAIM = timedelta(minutes=5)  # a download claimed longer ago than this was lost with its request
 UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a batch whose enqueue went unanswered
@@ -57,18 +54,20 @@ class GenerationRefused(GalleryError):
 
 @dataclass
 class Parameters:
-    """What a person typed into the generate form, checked."""
+    """What a person typed into the generate form. None is "the model's default" until
+    invokeai_models.check_parameters fills it in; a field the model's base does not use stays None."""
 
     prompt: str
     negative_prompt: str
     model_key: str
-    width: int
-    height: int
-    steps: int
-    cfg_scale: float
-    scheduler: str
+    width: int | None
+    height: int | None
+    steps: int | None
+    cfg_scale: float | None
+    scheduler: str | None
     seed: int | None
     count: int
+    guidance: float | None = None
 
 
 # --- the client --------------------------------------------------------------------------
@@ -86,19 +85,15 @@ def client() -> invokeai.InvokeAIClient:
     return existing
 
 
-def available_models() -> list[dict]:
-    """Installed SD-1 and SD-2 main models, cached for about a minute (services/cache.py)."""
+def installed_models() -> list[dict]:
+    """Every installed main model, those the gallery cannot drive with their `problem`; cached for about a
+    minute (services/cache.py)."""
     base_url = current_app.config["INVOKEAI_URL"] or ""
-    return cache.installed_models(base_url, lambda: _models_at(base_url))
-
-
-def _models_at(base_url: str) -> list[dict]:
-    models = client().list_models(BASES)
-    return [{key: model.get(key) for key in ("key", "hash", "name", "base", "type")} for model in models]
+    return cache.installed_models(base_url, lambda: invokeai_models.describe_models(client().list_models()))
 
 
 def find_model(key: str) -> dict:
-    for model in available_models():
+    for model in installed_models():
         if model["key"] == key:
             return model
     raise GenerationRefused("That model is not installed on InvokeAI (any more): choose another.")
@@ -117,6 +112,7 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     and the later requests that reach InvokeAI cancel it until it is old (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
+    params = invokeai_models.check_parameters(params, model)
     seeds = choose_seeds(params.seed, params.count)
     batch_id = str(uuid.uuid4())
     try:
@@ -176,7 +172,7 @@ def new_session(owner_id: int, params: Parameters, model: dict, batch_id: str, i
         owner_id=owner_id, batch_id=batch_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
         model_key=model["key"], model_name=model["name"], model_hash=model["hash"] or "", model_base=model["base"],
         width=params.width, height=params.height, steps=params.steps, cfg_scale=params.cfg_scale,
-        scheduler=params.scheduler, images=images, **values)
+        guidance=params.guidance, scheduler=params.scheduler, images=images, **values)
 
 
 def cancel_lost_batch(batch_id: str) -> None:
@@ -248,41 +244,11 @@ def choose_seeds(seed: int | None, count: int) -> list[int]:
 
 
 def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str) -> dict:
-    """The minimal SD-1/SD-2 txt2img graph of API.md §2.1, with one queue item per seed via `data`."""
-    def node(node_id: str, kind: str, **fields) -> dict:
-        return {"id": node_id, "type": kind, **fields}
-
-    def edge(source: str, output: str, destination: str, field: str) -> dict:
-        return {"source": {"node_id": source, "field": output}, "destination": {"node_id": destination, "field": field}}
-
-    common = {"width": params.width, "height": params.height, "steps": params.steps,
-              "cfg_scale": params.cfg_scale, "scheduler": params.scheduler}
-    nodes = [
-        node("model_loader", "main_model_loader", model=model),
-        node("clip_skip", "clip_skip", skipped_layers=0),
-        node("positive", "compel", prompt=params.prompt),
-        node("negative", "compel", prompt=params.negative_prompt),
-        node("noise", "noise", seed=seeds[0], width=params.width, height=params.height, use_cpu=True),
-        node("denoise", "denoise_latents", steps=params.steps, cfg_scale=params.cfg_scale,
-             scheduler=params.scheduler, denoising_start=0.0, denoising_end=1.0),
-        node("l2i", "l2i", fp32=True, is_intermediate=False, use_cache=False),
-        node("metadata", "core_metadata", generation_mode="txt2img", positive_prompt=params.prompt,
-             negative_prompt=params.negative_prompt, seed=seeds[0], clip_skip=0, rand_device="cpu",
-             model=model, **common),
-    ]
-    edges = [
-        edge("model_loader", "unet", "denoise", "unet"), edge("model_loader", "clip", "clip_skip", "clip"),
-        edge("clip_skip", "clip", "positive", "clip"), edge("clip_skip", "clip", "negative", "clip"),
-        edge("positive", "conditioning", "denoise", "positive_conditioning"),
-        edge("negative", "conditioning", "denoise", "negative_conditioning"),
-        edge("noise", "noise", "denoise", "noise"), edge("denoise", "latents", "l2i", "latents"),
-        edge("model_loader", "vae", "l2i", "vae"), edge("metadata", "metadata", "l2i", "metadata"),
-    ]
+    """The text-to-image graph of the model's base, with one queue item per seed via `data` (API.md §2.3)."""
+    graph = graphs.build_graph(graphs.TEXT_TO_IMAGE, params, model, seeds[0])
     return {
-        "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": "gallery",
-        "graph": {"id": "txt2img", "nodes": {n["id"]: n for n in nodes}, "edges": edges},
-        "data": [[{"node_path": "noise", "field_name": "seed", "items": seeds},
-                  {"node_path": "metadata", "field_name": "seed", "items": seeds}]],
+        "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": "gallery", "graph": graph.body(),
+        "data": [[{"node_path": node, "field_name": field, "items": seeds} for node, field in graph.seed_fields]],
     }
 
 
@@ -385,9 +351,10 @@ def recover_forgotten(image: GenerationImage, item_id: int, recent: list[dict]) 
 
 
 def seed_of(item: dict) -> int | None:
-    """The seed of a queue item, from its batch substitutions (never from the order of item ids)."""
+    """The seed of a queue item, from its batch substitutions (never from the order of item ids): every
+    graph's seed fields get the same seed, so the first is the item's."""
     for value in item.get("field_values") or []:
-        if isinstance(value, dict) and value.get("node_path") == "noise" and value.get("field_name") == "seed":
+        if isinstance(value, dict) and value.get("field_name") == "seed":
             return value.get("value")
     return None
 
@@ -417,10 +384,11 @@ def claim_download(image: GenerationImage, name: str | None) -> bool:
 
 
 def output_image_name(item: dict) -> str | None:
-    """The l2i node's image, through source_prepared_mapping (results are keyed by prepared ids)."""
+    """The output node's image, through source_prepared_mapping (results are keyed by prepared ids)."""
     session = item.get("session") or {}
     results = session.get("results") or {}
-    for prepared in (session.get("source_prepared_mapping") or {}).get("l2i") or []:
+    mapping = session.get("source_prepared_mapping") or {}
+    for prepared in [p for output in graphs.OUTPUT_NODES for p in mapping.get(output) or []]:
         image = (results.get(prepared) or {}).get("image") or {}
         if image.get("image_name"):
             return image["image_name"]
@@ -518,14 +486,18 @@ def parameters_of(photo: Photo, seed: int | None = None, count: int = 1) -> Para
     return Parameters(prompt=photo.prompt or "", negative_prompt=photo.negative_prompt or "",
                       model_key=photo.model_key or model_key_named(photo.model_name),
                       width=photo.generation_width or photo.width, height=photo.generation_height or photo.height,
-                      steps=photo.steps or 30, cfg_scale=photo.cfg_scale or 7.5,
-                      scheduler=generator_metadata.invokeai_scheduler(photo.scheduler, SCHEDULERS) or "euler",
+                      steps=photo.steps, cfg_scale=photo.cfg_scale, guidance=photo.guidance,
+                      scheduler=generator_metadata.invokeai_scheduler(photo.scheduler, SCHEDULERS),
                       seed=seed, count=count)
 
 
 def model_key_named(name: str | None) -> str:
-    """The key of the installed model called `name` (as a checkpoint's file is), or ""."""
-    return (generator_metadata.model_key_matching(name, available_models()) or "") if name else ""
+    """The key of the installed model (one the gallery can drive) called `name`, as a checkpoint's file
+    is, or ""."""
+    if not name:
+        return ""
+    usable = [model for model in installed_models() if not model["problem"]]
+    return generator_metadata.model_key_matching(name, usable) or ""
 
 
 def sessions_of(owner_id: int) -> list[GenerationSession]:

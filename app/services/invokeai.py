@@ -79,14 +79,14 @@ class InvokeAIClient:
 
     # --- the calls the gallery makes ------------------------------------------------------
 
-    def list_models(self, bases: tuple[str, ...] = ("sd-1", "sd-2")) -> list[dict]:
-        """Installed main models of these bases, as InvokeAI's model records."""
-        params = [("model_type", "main")] + [("base_models", base) for base in bases]
-        data = self._json("GET", "/api/v2/models/", params=params)
+    def list_models(self) -> list[dict]:
+        """Every installed model record, of every type and base: the main models and, beside them, the
+        encoders and VAEs a FLUX.1 graph takes (one request; the caller decides what it can drive)."""
+        data = self._json("GET", "/api/v2/models/")
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, list):
             raise self.error(f"{self.base_url}/api/v2/models/ answered without a model list")
-        return [m for m in models if isinstance(m, dict) and m.get("key") and m.get("base") in bases]
+        return [m for m in models if isinstance(m, dict) and m.get("key")]
 
     def enqueue_batch(self, batch: dict) -> dict:
         """POST one batch (never retried: the caller cancels a batch whose answer was lost, by its batch_id).

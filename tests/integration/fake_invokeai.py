@@ -12,8 +12,12 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   normally, like a slow server), or never if the server stops. `late_accept` holds the enqueue the same way and
   then takes the batch (a server busy past the client's timeout); `late_answer` takes the batch at once and holds
   only the answer. `wait_idle()` returns once no request is being answered, a held one included.
-  `fail_seeds`: items with these noise seeds fail. Unknown model keys and missing required connections fail
-  items as on the real server.
+  `fail_seeds`: items with these seeds (noise's, or a FLUX denoise node's) fail. Unknown model keys, missing
+  required connections and a loader given a model of another base (an SD-1 loader with an SDXL model) fail
+  items as on the real server; a model identifier whose base InvokeAI does not know is a 422 at enqueue.
+* `models`: main models of every base the gallery meets (SD-1, SD-2, SDXL, an SDXL refiner, FLUX.1 dev and
+  Fill, FLUX.2 Klein in diffusers and GGUF form, with their `variant`s), an SD VAE, and the T5 encoder, CLIP
+  embed model and FLUX VAE a FLUX.1 graph needs. SDXL and FLUX nodes are modelled beside SD-1's.
 * `max_queue_size` (default 10000, as InvokeAI's config): an enqueue takes only as many items, in data order, as
   fit beside the pending ones; still a 200, with `enqueued` < `requested` and only the taken items' ids.
 * Forgetting: `PUT .../prune` deletes finished items and `PUT .../clear` every item (canceling the running
@@ -58,6 +62,9 @@ QUEUE = "/api/v1/queue/default"  # the paths a test counts in the request log
 ENQUEUE = f"{QUEUE}/enqueue_batch"
 CANCEL = f"{QUEUE}/cancel_by_batch_ids"
 TINY_SD15 = "237868a8-9909-488c-aad6-ecd4bf74ad4e"  # the key of the fake's first SD-1 main model
+SDXL = "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f"
+FLUX_DEV = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"  # FLUX.1 dev, beside its T5 encoder, CLIP embed and FLUX VAE
+FLUX2_KLEIN = "3c4d5e6f-7a8b-4c9d-9e0f-1a2b3c4d5e6f"  # FLUX.2 Klein 4B, diffusers (its encoder and VAE inside)
 FAULTS = ("500", "html", "invalid_json", "redirect", "silent", "truncated_png", "oversized", "item_fails",
           "late_accept", "late_answer")
 OVERSIZED_BYTES = 60 * 1024 * 1024
@@ -78,11 +85,46 @@ SPECS = {
                         ("positive_conditioning", "negative_conditioning", "noise", "unet", "control", "ip_adapter",
                          "t2i_adapter", "latents", "denoise_mask")),
     "l2i": ({"board": None, "tiled": False, "tile_size": 0, "fp32": False}, ("metadata", "latents", "vae")),
+    "sdxl_model_loader": ({"model": None}, ()),
+    "sdxl_compel_prompt": ({"prompt": "", "style": "", "original_width": 1024, "original_height": 1024,
+                            "crop_top": 0, "crop_left": 0, "target_width": 1024, "target_height": 1024,
+                            "mask": None}, ("clip", "clip2")),
+    "flux_model_loader": ({"model": None, "t5_encoder_model": None, "clip_embed_model": None, "vae_model": None}, ()),
+    "flux_text_encoder": ({"prompt": None, "t5_max_seq_len": None, "mask": None}, ("clip", "t5_encoder")),
+    "flux_denoise": ({"denoising_start": 0.0, "denoising_end": 1.0, "add_noise": True, "cfg_scale": 1.0,
+                      "width": 1024, "height": 1024, "num_steps": 4, "scheduler": "euler", "guidance": 4.0, "seed": 0},
+                     ("transformer", "positive_text_conditioning", "negative_text_conditioning", "controlnet_vae",
+                      "latents", "noise", "denoise_mask", "control", "ip_adapter")),
+    "flux_vae_decode": ({"board": None}, ("metadata", "latents", "vae")),
+    "flux2_klein_model_loader": ({"model": None, "vae_model": None, "qwen3_encoder_model": None,
+                                  "qwen3_source_model": None, "max_seq_len": 512}, ()),
+    "flux2_klein_text_encoder": ({"prompt": None, "max_seq_len": 512, "mask": None}, ("qwen3_encoder",)),
+    "flux2_denoise": ({"denoising_start": 0.0, "denoising_end": 1.0, "add_noise": True, "guidance": 4.0,
+                       "cfg_scale": 1.0, "width": 1024, "height": 1024, "num_steps": 4, "scheduler": "euler", "seed": 0},
+                      ("transformer", "positive_text_conditioning", "negative_text_conditioning", "vae", "latents",
+                       "noise", "denoise_mask")),
+    "flux2_vae_decode": ({"board": None}, ("metadata", "latents", "vae")),
     **{kind: (None, ()) for kind in ("core_metadata", "integer", "float", "string", "boolean", "collect", "iterate",
                                       "img_resize", "vae_loader", "lora_loader", "metadata_item", "merge_metadata")},
 }
 REQUIRED_CONNECTIONS = {"denoise_latents": ("unet", "positive_conditioning", "negative_conditioning"),
-                        "l2i": ("latents", "vae"), "clip_skip": ("clip",), "compel": ("clip",)}
+                        "l2i": ("latents", "vae"), "clip_skip": ("clip",), "compel": ("clip",),
+                        "sdxl_compel_prompt": ("clip", "clip2"), "flux_text_encoder": ("clip", "t5_encoder"),
+                        "flux_denoise": ("transformer", "positive_text_conditioning"),
+                        "flux_vae_decode": ("latents", "vae"), "flux2_klein_text_encoder": ("qwen3_encoder",),
+                        "flux2_denoise": ("transformer", "positive_text_conditioning", "vae"),
+                        "flux2_vae_decode": ("latents", "vae")}
+# BaseModelType of 6.14.2: a model identifier with another base is a 422 (the enum is checked at enqueue).
+BASES = ("any", "sd-1", "sd-2", "sd-3", "sdxl", "sdxl-refiner", "flux", "flux2", "cogview4", "z-image", "ernie-image",
+         "ideogram-4", "external", "qwen-image", "anima", "krea-2", "wan", "unknown")
+# Which bases each model loader runs, and how the real server's item fails with another (API.md §8).
+LOADERS = {"main_model_loader": (("sd-1", "sd-2"), "TypeError", "argument of type 'NoneType' is not iterable"),
+           "sdxl_model_loader": (("sdxl",), "ValueError",
+                                 'The "SubModelType.TextEncoder2" submodel is not available for this model.'),
+           "flux_model_loader": (("flux",), "ValueError", "Unexpected model base for the FLUX loader"),
+           "flux2_klein_model_loader": (("flux2",), "ValueError", "Expected a FLUX.2 Klein model")}
+OUTPUT_TYPES = ("l2i", "flux_vae_decode", "flux2_vae_decode")
+FLUX_SCHEDULERS = ("euler", "heun", "lcm")
 ITEM_FIELDS = ("item_id", "status", "status_sequence", "priority", "batch_id", "origin", "destination", "session_id",
                "error_type", "error_message", "error_traceback", "created_at", "updated_at", "started_at",
                "completed_at", "queue_id", "user_id", "user_display_name", "user_email", "field_values", "device")
@@ -174,13 +216,25 @@ def _node(key, node, errors):
             expected = ", ".join(f"'{s}'" for s in SCHEDULERS[:-1]) + f" or '{SCHEDULERS[-1]}'"
             errors.append(_err("literal_error", loc + ("scheduler",), f"Input should be {expected}",
                                fields["scheduler"], {"expected": expected}))
+    elif kind in ("flux_denoise", "flux2_denoise"):
+        for name in ("width", "height"):
+            _int(fields[name], loc + (name,), errors, multiple_of=16)
+        _int(fields["num_steps"], loc + ("num_steps",), errors)
+        if fields["scheduler"] not in FLUX_SCHEDULERS:
+            errors.append(_err("literal_error", loc + ("scheduler",), "Input should be 'euler', 'heun' or 'lcm'",
+                               fields["scheduler"], {"expected": "'euler', 'heun' or 'lcm'"}))
     elif kind == "clip_skip":
         _int(fields["skipped_layers"], loc + ("skipped_layers",), errors, ge=0)
     elif kind == "compel" and isinstance(fields["prompt"], (int, float)):
         fields["prompt"] = str(fields["prompt"])
-    if kind in ("main_model_loader", "core_metadata") and isinstance(fields.get("model"), dict):
-        errors.extend(_err("missing", loc + ("model", name), "Field required", fields["model"])
-                      for name in ("key", "hash", "name", "base", "type") if name not in fields["model"])
+    for field, model in fields.items():
+        if (kind in LOADERS or kind == "core_metadata") and field.endswith("model") and isinstance(model, dict):
+            errors.extend(_err("missing", loc + (field, name), "Field required", model)
+                          for name in ("key", "hash", "name", "base", "type") if name not in model)
+            if "base" in model and model["base"] not in BASES:
+                expected = ", ".join(f"'{b}'" for b in BASES)
+                errors.append(_err("enum", loc + (field, "base"), f"Input should be {expected}", model["base"],
+                                   {"expected": expected}))
     fields = {k: v for k, v in fields.items() if v is not None}
     return {"id": node.get("id"), "is_intermediate": node.get("is_intermediate", False),
             "use_cache": node.get("use_cache", True), **fields, "type": kind}
@@ -241,15 +295,20 @@ def _validate_batch(body):
     return echoed, combos
 
 
-def _model(key, name, base, kind="main", fmt="diffusers"):
+def _model(key, name, base, kind="main", fmt="diffusers", variant="normal"):
     record = {"key": key, "hash": "blake3:" + hashlib.sha256(name.encode()).hexdigest(), "name": name, "base": base,
               "type": kind, "format": fmt, "path": f"{base}/{kind}/{name}", "file_size": 17165979,
               "description": f"{name} ({base} {kind})", "source": f"/srv/models/{name}", "source_type": "path",
               "source_api_response": None, "source_url": None, "cover_image": None}
-    if kind == "vae":
+    if kind in ("vae", "t5_encoder", "clip_embed"):
         return {**record, "repo_variant": "", "cpu_only": None}
-    size = 1024 if base == "sdxl" else 512
-    return {**record, "variant": "normal", "prediction_type": "epsilon", "trigger_phrases": None,
+    size = {"sd-2": 768, "sd-1": 512}.get(base, 1024)
+    if base in ("flux", "flux2"):  # FLUX records have no prediction_type; their variant is their own kind
+        return {**record, "variant": variant, "trigger_phrases": None, "repo_variant": "",
+                "default_settings": {"vae": None, "vae_precision": None, "scheduler": None, "steps": None,
+                                     "cfg_scale": None, "cfg_rescale_multiplier": None, "width": size, "height": size,
+                                     "guidance": None, "cpu_only": None, "fp8_storage": None}}
+    return {**record, "variant": variant, "prediction_type": "epsilon", "trigger_phrases": None,
             **({"config_path": None} if fmt == "checkpoint" else {"repo_variant": ""}),
             "default_settings": {"vae": None, "vae_precision": None, "scheduler": None, "steps": None,
                                  "cfg_scale": None, "cfg_rescale_multiplier": None, "width": size, "height": size,
@@ -286,8 +345,18 @@ class FakeInvokeAI:
         self.models = [_model(TINY_SD15, "tiny-sd15", "sd-1"),
                        _model("5b1c1d0e-6f6a-4d7e-9c62-3b9d2f0c7a11", "dreamshaper-8", "sd-1", fmt="checkpoint"),
                        _model("9e7f2c4a-1b3d-4e5f-8a6b-7c8d9e0f1a2b", "sd-2-1-base", "sd-2"),
-                       _model("c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f", "sdxl-base-1.0", "sdxl"),
-                       _model("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "sd-vae-ft-mse", "sd-1", kind="vae")]
+                       _model(SDXL, "sdxl-base-1.0", "sdxl"),
+                       _model("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "sd-vae-ft-mse", "sd-1", kind="vae"),
+                       _model("7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "sdxl-refiner-1.0", "sdxl-refiner"),
+                       _model(FLUX_DEV, "flux1-dev", "flux", fmt="checkpoint", variant="dev"),
+                       _model("2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e", "flux1-fill-dev", "flux", fmt="checkpoint",
+                              variant="dev_fill"),
+                       _model(FLUX2_KLEIN, "flux2-klein-4b", "flux2", variant="klein_4b"),
+                       _model("4d5e6f7a-8b9c-4d0e-8f1a-2b3c4d5e6f7a", "flux2-klein-9b-gguf", "flux2",
+                              fmt="gguf_quantized", variant="klein_9b"),
+                       _model("5e6f7a8b-9c0d-4e1f-9a2b-3c4d5e6f7a8b", "t5-xxl-bf16", "any", kind="t5_encoder"),
+                       _model("6f7a8b9c-0d1e-4f2a-8b3c-4d5e6f7a8b9c", "clip-vit-l", "any", kind="clip_embed"),
+                       _model("8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d1e", "flux-vae", "flux", kind="vae")]
         self.items: dict[int, dict] = {}  # item_id -> the item's JSON fields plus private "_" keys
         self.images: dict[str, dict] = {}  # image_name -> {"png", "width", "height", "metadata", ...}
         self.steps_to_finish = 2
@@ -487,18 +556,23 @@ class FakeInvokeAI:
         """(error_type, error_message, failing node) if the item must fail, else None."""
         nodes, edges = item["_graph"]["nodes"], item["_graph"]["edges"]
         connected = {(e["destination"]["node_id"], e["destination"]["field"]) for e in edges}
+        installed = {m["key"]: m for m in self.models}
         for key, node in nodes.items():
-            if node["type"] == "main_model_loader" and "model" not in node and (key, "model") not in connected:
-                return ("MissingInputException", "Node main_model_loader missing value or connection for field model",
+            if node["type"] in LOADERS and "model" not in node and (key, "model") not in connected:
+                return ("MissingInputException", f"Node {node['type']} missing value or connection for field model",
                         key)
-            if node["type"] == "main_model_loader" and node.get("model", {}).get("key") not in \
-                    {m["key"] for m in self.models} | {None}:
+            if node["type"] in LOADERS and node.get("model", {}).get("key") not in installed.keys() | {None}:
                 return "Exception", f"Unknown model {node['model']['key']}", key
+            if node["type"] in LOADERS and node.get("model"):
+                bases, kind, message = LOADERS[node["type"]]
+                if installed[node["model"]["key"]]["base"] not in bases:
+                    return kind, message, key
             for field in REQUIRED_CONNECTIONS.get(node["type"], ()):
                 if (key, field) not in connected and field not in node:
                     message = f"Node {node['type']} missing connections for field {field}"
                     return "RequiredConnectionException", message, key
-        denoise = next((k for k, n in nodes.items() if n["type"] == "denoise_latents"), None)
+        denoise = next((k for k, n in nodes.items() if n["type"] in ("denoise_latents", "flux_denoise",
+                                                                     "flux2_denoise")), None)
         if item["_seed"] in self.fail_seeds:
             return "Exception", "Unknown model does-not-exist", denoise
         if self.fault == "item_fails":
@@ -516,13 +590,14 @@ class FakeInvokeAI:
             item.update(error_type=kind, error_message=message, error_traceback=trace,
                         _errors={prepared[node]: trace} if node else {})
             return self._set_status(item, "failed")
-        noise = next((n for n in graph["nodes"].values() if n["type"] == "noise"), {})
+        noise = next((n for n in graph["nodes"].values() if n["type"] in ("noise", "flux_denoise", "flux2_denoise")),
+                     {})
         size = {"width": noise.get("width", 512), "height": noise.get("height", 512)}
         metadata_from = {e["destination"]["node_id"]: e["source"]["node_id"] for e in graph["edges"]
                          if e["destination"]["field"] == "metadata"}
         for key, node in graph["nodes"].items():
             result = {"type": f"{node['type']}_output"}
-            if node["type"] == "l2i":
+            if node["type"] in OUTPUT_TYPES:
                 source = graph["nodes"].get(metadata_from.get(key), {})
                 metadata = self._metadata(source) if source.get("type") == "core_metadata" else None
                 name = f"{uuid.uuid4()}.png"
@@ -531,7 +606,7 @@ class FakeInvokeAI:
                                      "session_id": item["session_id"], "is_intermediate": node["is_intermediate"],
                                      "board_id": (node.get("board") or {}).get("board_id")}
                 result = {"image": {"image_name": name}, **size, "type": "image_output"}
-            elif node["type"] == "denoise_latents":
+            elif node["type"] in ("denoise_latents", "flux_denoise", "flux2_denoise"):
                 result = {"latents": {"latents_name": f"Tensor_{uuid.uuid4()}"}, **size, "type": "latents_output"}
             elif node["type"] == "noise":
                 result = {"noise": {"latents_name": f"Tensor_{uuid.uuid4()}", "seed": item["_seed"]}, **size,
@@ -617,7 +692,8 @@ class FakeInvokeAI:
                 graph = copy.deepcopy(batch["graph"])
                 for node_path, field_name, value in combo:
                     graph["nodes"][node_path][field_name] = value
-                noise = next((n for n in graph["nodes"].values() if n["type"] == "noise"), {})
+                noise = next((n for n in graph["nodes"].values()
+                              if n["type"] in ("noise", "flux_denoise", "flux2_denoise")), {})
                 item_id, now = self._next_id, _now()
                 self._next_id += 1
                 self.items[item_id] = {

@@ -188,3 +188,52 @@ def test_the_page_stops_polling_once_invokeai_forgot_its_items(page: Page, page_
     page.wait_for_timeout(2000)  # longer than the 1.5 s between polls
     assert polls == [], "the page kept polling a session with nothing open"
     assert page_errors == []
+
+
+def test_the_form_shows_the_fields_of_the_chosen_models_base(page: Page, page_errors, fake_invokeai):
+    """Changing the model shows its base's fields with its defaults; a size typed in stays; what is hidden
+    is not sent."""
+    key = {m["name"]: m["key"] for m in fake_invokeai.models}
+    page.goto("/generate")
+    negative, cfg, guidance = (page.get_by_label("Negative prompt"), page.get_by_label("CFG scale"),
+                               page.get_by_label("Guidance"))
+    width, steps, scheduler = page.get_by_label("Width"), page.get_by_label("Steps"), page.get_by_label("Scheduler")
+    expect(negative).to_be_visible()
+    expect(cfg).to_have_value("7.5")
+    expect(guidance).to_be_hidden()
+    expect(page.locator("[data-base-note]")).to_contain_text("Stable Diffusion 1: 512 × 512 by default")
+
+    page.get_by_label("Model").select_option(key["flux1-dev"])
+    expect(negative).to_be_hidden()
+    expect(cfg).to_be_hidden()
+    expect(guidance).to_be_visible()
+    expect(guidance).to_have_value("4")
+    expect(width).to_have_value("1024")
+    assert width.get_attribute("step") == "16"
+    assert sorted(scheduler.locator("option:not([hidden])").all_inner_texts()) == ["euler", "heun", "lcm"]
+    expect(page.locator("[data-base-note]")).to_contain_text("FLUX.1: 1024 × 1024 by default")
+
+    page.get_by_label("Model").select_option(key["flux2-klein-4b"])
+    expect(guidance).to_be_hidden()
+    expect(steps).to_have_value("4")
+
+    width.fill("640")
+    page.get_by_label("Model").select_option(key["sdxl-base-1.0"])
+    expect(negative).to_be_visible()
+    expect(cfg).to_be_visible()
+    expect(width).to_have_value("640")  # typed in: kept
+    expect(page.get_by_label("Height")).to_have_value("1024")
+    expect(steps).to_have_value("30")
+
+    page.get_by_label("Model").select_option(key["flux1-dev"])
+    page.get_by_role("textbox", name="Prompt", exact=True).fill(PROMPT)
+    width.fill("64")
+    page.get_by_label("Height").fill("64")
+    steps.fill("2")
+    with page.expect_response(re.compile(r"/generate/sessions/\d+$")):
+        page.get_by_role("button", name="Generate").click()
+    [batch] = fake_invokeai.enqueued_batches()
+    denoise = batch["graph"]["nodes"]["denoise"]
+    assert (denoise["type"], denoise["guidance"], denoise["width"], denoise["num_steps"]) == \
+        ("flux_denoise", 4.0, 64, 2)
+    assert page_errors == []

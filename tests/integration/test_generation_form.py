@@ -38,16 +38,31 @@ def app_config(fake_invokeai):
 
 # --- the form ----------------------------------------------------------------------------
 
-def test_form_lists_sd1_and_sd2_main_models_cached_for_a_minute(client, fake, monkeypatch):
+def test_form_lists_every_drivable_model_under_its_base_and_the_others_with_why(client, fake, monkeypatch):
     response = client.get("/generate")
     assert response.status_code == 200
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
-    offered = {option["value"]: option.get_text() for option in page.select("select[name=model] option")}
-    assert set(offered) == {TINY_SD15, DREAMSHAPER, SD21}  # not sdxl, not the VAE
-    assert offered[SD21] == "sd-2-1-base (sd-2)"
+    offered = {group["label"]: [option.get_text() for option in group.select("option")]
+               for group in page.select("select[name=model] optgroup")}
+    assert offered == {"Stable Diffusion 1": ["dreamshaper-8", "tiny-sd15"], "Stable Diffusion 2": ["sd-2-1-base"],
+                       "Stable Diffusion XL": ["sdxl-base-1.0"], "FLUX.1": ["flux1-dev"],
+                       "FLUX.2 Klein": ["flux2-klein-4b"]}  # in base order; no VAE, encoder or refiner
+    unusable = {item.select_one("strong").get_text(): item.select_one(".hint").get_text()
+                for item in page.select(".unusable-models li")}
+    assert set(unusable) == {"sdxl-refiner-1.0", "flux1-fill-dev", "flux2-klein-9b-gguf"}
+    assert "refiner" in unusable["sdxl-refiner-1.0"] and "cannot start an image" in unusable["sdxl-refiner-1.0"]
+    assert "Qwen3 encoder" in unusable["flux2-klein-9b-gguf"]
     schedulers = [option["value"] for option in page.select("select[name=scheduler] option")]
     assert set(schedulers) == set(SCHEDULERS) and "euler" in schedulers
     assert page.select_one("select[name=scheduler] option[selected]")["value"] == "euler"
+    # The first model (dreamshaper-8, SD-1) is chosen, its base's defaults filled in.
+    assert page.select_one("select[name=model] option[selected]")["value"] == DREAMSHAPER
+    assert [page.select_one(f"input[name={name}]").get("value") for name in ("width", "height", "steps",
+                                                                             "cfg_scale", "guidance")] == \
+        ["512", "512", "30", "7.5", ""]
+    # Without the page's script every field shows, with a note on which bases take which.
+    assert not page.select("[data-field][hidden]")
+    assert "FLUX.1 guidance instead" in page.select_one("[data-base-note]").get_text()
     assert fake.count("GET", MODELS) == 1
 
     assert client.get("/generate").status_code == 200
@@ -176,13 +191,15 @@ def test_a_queue_with_room_for_some_seeds_keeps_those_and_fails_the_rest(client,
     assert fake.batch_statuses(batch_id) == ["completed", "completed"]
 
 
-def test_no_sd1_or_sd2_model_is_said_and_the_form_cannot_be_sent(client, fake):
-    fake.models = [m for m in fake.models if m["base"] not in ("sd-1", "sd-2") or m["type"] != "main"]
+def test_no_drivable_model_is_said_and_the_form_cannot_be_sent(client, fake):
+    fake.models = [m for m in fake.models if m["type"] != "main" or m["base"] == "sdxl-refiner"]
     response = client.get("/generate")
     assert response.status_code == 503
-    assert "InvokeAI has no SD-1 or SD-2 main model installed." in page_text(response)
+    assert "InvokeAI has no model installed that the gallery can make images with." in page_text(response)
     page = BeautifulSoup(response.get_data(as_text=True), "html.parser")
     assert page.select_one("form.generate button[type=submit]").has_attr("disabled")
+    assert [item.select_one("strong").get_text() for item in page.select(".unusable-models li")] == \
+        ["sdxl-refiner-1.0"]
 
 
 class TestSwitchedOff:

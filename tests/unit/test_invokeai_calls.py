@@ -38,21 +38,18 @@ def test_base_url_loses_its_trailing_slash(api, clock):
     assert api.calls[0].request.headers["Accept"] == "application/json"
 
 
-def test_list_models_asks_for_main_sd1_and_sd2_models_and_keeps_only_those(api, client):
+def test_list_models_asks_for_every_model_once_and_keeps_the_records_with_a_key(api, client):
     tiny = {"key": "237868a8-9909-488c-aad6-ecd4bf74ad4e", "hash": "blake3:7ec2", "name": "tiny-sd15",
             "base": "sd-1", "type": "main"}
-    sd2 = {**tiny, "key": "b2", "name": "sd2-base", "base": "sd-2"}
+    sdxl, t5 = {**tiny, "key": "x1", "base": "sdxl"}, {**tiny, "key": "t5", "base": "any", "type": "t5_encoder"}
     answer(api, "GET", "/api/v2/models/", {"models": [
-        tiny, sd2,
-        {**tiny, "key": "x1", "base": "sdxl"},
-        {**tiny, "key": "f1", "base": "flux"},
+        tiny, sdxl, t5,
         {**tiny, "key": ""},
         {k: v for k, v in tiny.items() if k != "key"},
         "not a record",
     ]})
-    assert client.list_models() == [tiny, sd2]
-    query = parse_qs(urlsplit(api.calls[0].request.url).query)
-    assert query == {"model_type": ["main"], "base_models": ["sd-1", "sd-2"]}
+    assert client.list_models() == [tiny, sdxl, t5]
+    assert urlsplit(api.calls[0].request.url).query == ""  # main models and FLUX.1's encoders in one answer
 
 
 @pytest.mark.parametrize("payload", [{"items": []}, {"models": None}, ["models"]])
