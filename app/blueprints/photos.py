@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import library, names, tags
+from ..services import albums, library, names, tags
 from ..services import photos as photo_service
 from ..services import trash
 
@@ -115,7 +115,8 @@ def detail(photo_id: int):
     newer, older = photo_service.neighbours(photo, options)
     removal_at = trash.removal_date(photo) if photo.trashed_at else None
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
-                           removal_at=removal_at, tags=tags.tags_of(photo))
+                           removal_at=removal_at, tags=tags.tags_of(photo),
+                           photo_albums=albums.albums_of_photo(current_user.id, photo.id))
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")
