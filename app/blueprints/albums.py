@@ -16,6 +16,7 @@ from .photos import PHOTO_ID, requested_options
 bp = Blueprint("albums", __name__)
 
 ALBUM_ID = f"<int(max={MAX_ID}):album_id>"
+COVER_CHOICES = 24  # the newest photos the edit page offers as a cover (any other: its own page)
 
 
 def id_from(text: str | None, what: str = "album") -> int | None:
@@ -71,6 +72,7 @@ def edit_form(album_id: int):
     choices = albums.album_choices(current_user.id)
     return render_template("albums/edit.html", album=album, view=albums.album_view(current_user, album_id),
                            parents=[c for c in choices if not albums.is_within(c.path, album.path)],
+                           photos=albums.album_page(current_user, album_id, limit=COVER_CHOICES),
                            max_name=MAX_ALBUM_NAME, max_description=MAX_ALBUM_DESCRIPTION)
 
 

@@ -298,6 +298,7 @@ class AlbumChoice:
     name: str
     depth: int
     path: str
+    cover_photo_id: int | None = None  # the chosen cover, if any
 
     @property
     def label(self) -> str:
@@ -342,10 +343,11 @@ def albums_of_photo(owner_id: int, photo_id: int) -> tuple[list[AlbumChoice], li
     """(the albums the photo is in, the others) of the owner's, each in tree order: one query."""
     member = AlbumPhoto.photo_id.is_not(None)
     rows = db.session.execute(
-        select(Album.id, Album.name, Album.path, member.label("member"))
+        select(Album.id, Album.name, Album.path, Album.cover_photo_id, member.label("member"))
         .outerjoin(AlbumPhoto, (AlbumPhoto.album_id == Album.id) & (AlbumPhoto.photo_id == photo_id))
         .where(Album.owner_id == owner_id)).all()
-    ordered = tree_order([AlbumChoice(row.id, row.name, row.path.count("/") - 2, row.path) for row in rows])
+    ordered = tree_order([AlbumChoice(row.id, row.name, row.path.count("/") - 2, row.path, row.cover_photo_id)
+                          for row in rows])
     members = {row.id for row in rows if row.member}
     return [c for c in ordered if c.id in members], [c for c in ordered if c.id not in members]
 

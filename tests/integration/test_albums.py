@@ -15,7 +15,7 @@ from app.extensions import cache, db
 from app.models import Album, AlbumPhoto, Photo, User
 from app.services import albums as album_service
 from app.services import trash
-from testapp import JSON, jpeg, upload_as
+from testapp import JSON, jpeg, log_in, run_together, upload_as
 
 PAGE_SIZE = 2
 T0 = datetime(2026, 3, 1, 9, 0, 0)
@@ -361,6 +361,37 @@ def test_deleting_a_photo_for_good_unsets_its_cover_and_an_account_takes_its_alb
         from app.services.users import delete_user
         delete_user(db.session.get_one(User, user_id))
         assert [a.name for a in db.session.scalars(select(Album))] == ["Bob's"]
+
+
+# --- at the same moment --------------------------------------------------------------------------
+
+def test_crossing_moves_at_once_never_make_a_cycle(app, user_id):
+    a, b = make_album(app, user_id, "A"), make_album(app, user_id, "B")
+    tabs = [log_in(app.test_client(), user_id) for _ in range(2)]
+    answers = run_together([lambda: tabs[0].post(f"/albums/{a}/move", data={"parent_id": str(b)}, headers=JSON),
+                            lambda: tabs[1].post(f"/albums/{b}/move", data={"parent_id": str(a)}, headers=JSON)])
+    assert sorted(answer.status_code for answer in answers) == [200, 400]
+    paths = albums_by_name(app)
+    assert paths in ({"A": (None, "A"), "B": ("A", "A/B")}, {"A": ("B", "B/A"), "B": (None, "B")})
+
+
+def test_adds_and_removes_at_once_leave_the_right_rows_and_counts(app, client, user_id):
+    photos = add_photos(app, user_id, 40)
+    album = make_album(app, user_id, "Busy", photo_ids=photos[30:])
+    assert "10 photos" in soup(client, f"/albums/{album}").h1.get_text()  # cached now
+    tabs = [log_in(app.test_client(), user_id) for _ in range(4)]
+
+    def send(tab, form):
+        return lambda: tab.post("/selection", data={**form, "next": "/"}, headers=JSON)
+
+    answers = run_together([
+        send(tabs[0], {"action": "add_to_album", "album_id": str(album), "ids": [str(p) for p in photos[:20]]}),
+        send(tabs[1], {"action": "add_to_album", "album_id": str(album), "ids": [str(p) for p in photos[10:30]]}),
+        send(tabs[2], {"action": "remove_from_album", "from_album": str(album), "ids": [str(p) for p in photos[35:]]}),
+        send(tabs[3], {"action": "trash", "ids": [str(p) for p in photos[:5]]})])
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert members(app, album) == set(photos[:35])
+    assert "30 photos" in soup(client, f"/albums/{album}").h1.get_text()  # 35 in it, 5 of them in the trash
 
 
 # --- the album page -----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from app.services.thumbnails import url_version
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
 GRID_STATEMENTS = 2  # the user (with its photo counts and library version, joined to its login session), the rows
-DETAIL_STATEMENTS = 5  # the user, the photo, its newer and older neighbours, its tags
+DETAIL_STATEMENTS = 6  # the user, the photo, its newer and older neighbours, its tags, the albums (its and the others)
 THUMBNAIL_STATEMENTS = 2  # the user, the photo
 
 
