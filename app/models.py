@@ -270,6 +270,12 @@ class AlbumPhoto(db.Model):
     album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True,
                                           index=True)  # a photo's albums; the key finds an album's photos
+    # The photo's sorted_at, copied when it is added (a photo's sorted_at is set at its insert and never
+    # changes): an album's count and its newest photo, its cover, are read from this table's own index
+    # without visiting the photos of a large album one by one (services/albums._cards_query).
+    sorted_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_album_photos_album_id_sorted_at_photo_id", "album_id", "sorted_at", "photo_id"),)
 
 
 class GenerationSession(db.Model):

@@ -4,7 +4,9 @@ Two new tables, so nothing already there changes: albums (one account's, nested 
 the materialised path of ids from the top down, "/1/7/12/", an optional chosen cover that is set
 NULL when that photo is deleted for good) and album_photos (which photo is in which album; both
 foreign keys cascade, so a photo deleted for good or an album deleted takes its links along, and a
-deleted account its albums). Downgrading drops both tables: an older gallery knows no albums.
+deleted account its albums; each row keeps a copy of its photo's sorted_at, which never changes, so
+an album's count and newest photo come from this table's own index). Downgrading drops both tables:
+an older gallery knows no albums.
 
 Revision ID: e5b1c7a3f902
 Revises: d4a7e2c81f35
@@ -48,6 +50,7 @@ def upgrade():
         'album_photos',
         sa.Column('album_id', sa.Integer(), nullable=False),
         sa.Column('photo_id', sa.Integer(), nullable=False),
+        sa.Column('sorted_at', sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(['album_id'], ['albums.id'], name=op.f('fk_album_photos_album_id_albums'),
                                 ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['photo_id'], ['photos.id'], name=op.f('fk_album_photos_photo_id_photos'),
@@ -55,9 +58,12 @@ def upgrade():
         sa.PrimaryKeyConstraint('album_id', 'photo_id', name=op.f('pk_album_photos')),
     )
     op.create_index(op.f('ix_album_photos_photo_id'), 'album_photos', ['photo_id'], unique=False)
+    op.create_index('ix_album_photos_album_id_sorted_at_photo_id', 'album_photos', ['album_id', 'sorted_at', 'photo_id'],
+                    unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_album_photos_album_id_sorted_at_photo_id', table_name='album_photos')
     op.drop_index(op.f('ix_album_photos_photo_id'), table_name='album_photos')
     op.drop_table('album_photos')
     op.drop_index(op.f('ix_albums_parent_id'), table_name='albums')

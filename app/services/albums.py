@@ -440,26 +440,30 @@ def _insert(model):
 
 
 def _link(owner_id: int, album_id: int, photo_ids: list[int]) -> int:
-    rows = select(literal(album_id), Photo.id).where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids))
-    return db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id"], rows)
+    rows = select(literal(album_id), Photo.id, Photo.sorted_at).where(Photo.owner_id == owner_id,
+                                                                       Photo.id.in_(photo_ids))
+    return db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id", "sorted_at"], rows)
                               .on_conflict_do_nothing()).rowcount
 
 
 def _cards_query(owner_id: int, album, shown=None):
     """SELECT of the owner's albums (`album`, the Album entity or an alias of it) with their cards'
-    columns: photos in the library, sub-albums, and the cover's id and sha256 (the chosen cover unless
-    it is in the trash, else the newest photo by date taken). With `shown`, a condition, the three
-    counts and the cover are worked out only for the rows it holds (NULL for the others)."""
-    in_library = Photo.trashed_at.is_(None)
-    members = (select(AlbumPhoto.photo_id).join(Photo, Photo.id == AlbumPhoto.photo_id)
-               .where(AlbumPhoto.album_id == album.id, in_library))
+    columns: photos in the library, sub-albums, and the cover's id (the chosen cover unless it is in the
+    trash, else the newest photo by date taken). With `shown`, a condition, the counts and the cover are
+    worked out only for the rows it holds (NULL for the others).
+
+    Each is read from album_photos alone, on its (album_id, sorted_at, photo_id) index: the trash is left
+    out by one uncorrelated NOT IN of the owner's trashed ids (few, and hashed once per query), so
+    neither a count nor the newest photo visits the photos of a large album one by one."""
+    trashed = select(Photo.id).where(Photo.owner_id == owner_id, Photo.trashed_at.is_not(None))
+    members = select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == album.id, AlbumPhoto.photo_id.not_in(trashed))
     child = aliased(Album)
     columns = {
         "photos": members.with_only_columns(func.count()).scalar_subquery(),
         "albums": select(func.count()).select_from(child).where(child.parent_id == album.id).scalar_subquery(),
         "cover_id": func.coalesce(
-            select(Photo.id).where(Photo.id == album.cover_photo_id, in_library).scalar_subquery(),
-            members.order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1).scalar_subquery()),
+            select(Photo.id).where(Photo.id == album.cover_photo_id, Photo.trashed_at.is_(None)).scalar_subquery(),
+            members.order_by(AlbumPhoto.sorted_at.desc(), AlbumPhoto.photo_id.desc()).limit(1).scalar_subquery()),
     }
     if shown is not None:
         columns = {name: case((shown, column), else_=None) for name, column in columns.items()}
@@ -470,9 +474,12 @@ def _cards_query(owner_id: int, album, shown=None):
 
 
 def _with_cover(inner):
-    inner = inner.subquery()
-    cover = aliased(Photo)
-    return select(inner, cover.sha256).outerjoin(cover, cover.id == inner.c.cover_id)
+    """The cards with their cover's sha256 (its thumbnail URL's version). The cards are a MATERIALIZED
+    CTE so that each cover is worked out once: joined on as an expression, PostgreSQL would work it out
+    again for the join and hash every photo of the library to find a hundred."""
+    cards = inner.cte("cards").prefix_with("MATERIALIZED")
+    sha256 = select(Photo.sha256).where(Photo.id == cards.c.cover_id).scalar_subquery()
+    return select(cards, sha256.label("sha256"))
 
 
 def _card(row) -> AlbumCard:

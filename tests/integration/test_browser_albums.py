@@ -16,7 +16,6 @@ from test_browser import (  # noqa: F401  (fixtures: pytest finds them by name i
     browser_context_args,
     browser_type_launch_args,
     live_server,
-    log_in,
     page,
     page_errors,
 )
