@@ -1,5 +1,6 @@
-"""An action on a selection of many photos (the grid's and the trash page's checkboxes): favourite,
-unfavourite, rate, move to the trash, restore, delete for good.
+"""An action on a selection of many photos (the grid's, an album's and the trash page's checkboxes):
+favourite, unfavourite, rate, add to an album or remove from one, move to the trash, restore, delete
+for good.
 
 Every id must be one of the owner's photos, checked by one query before anything is written: an
 unknown or foreign id refuses the whole action, so nothing is ever half done. Each action is then one
