@@ -70,7 +70,8 @@ def message(outcome: selection.Outcome, rating: int | None, back: str):
     if outcome.action == "restore":
         return f"Restored {photos(changed)}."
     if outcome.action == "add_to_album":
-        return Markup(render_template("albums/_added.html", count=selected, album_id=outcome.album_id))
+        album = albums.find_album(current_user.id, outcome.album_id)
+        return Markup(render_template("albums/_added.html", count=selected, album_id=album.id, album=album.name))
     if outcome.action == "remove_from_album":
         return f"Removed {photos(changed)} from this album; they stay in the library."
     return f"Deleted {photos(changed)} for good."

@@ -253,7 +253,9 @@ def test_a_thousand_photos_added_and_removed_by_selection_in_one_request_each(ap
         with app.app_context():
             event.remove(db.engine, "commit", listener)
     assert members(app, album) == set(photos)
-    assert "1000 photos" in soup(client, f"/albums/{album}").h1.get_text()
+    page = soup(client, f"/albums/{album}")
+    assert "1000 photos" in page.h1.get_text()
+    assert " ".join(page.select_one(".flashes").get_text().split()) == "Added 1000 photos to “Bulk”."
     response = client.post("/selection", data={"action": "remove_from_album", "from_album": str(album),
                                                 "ids": ",".join(map(str, photos[:999])), "next": f"/albums/{album}"},
                            headers=JSON)
