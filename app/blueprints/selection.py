@@ -7,6 +7,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..errors import wants_json
+from ..models import MAX_ALBUM_NAME
 from ..services import albums, library, selection
 from .auth import safe_next
 
@@ -36,7 +37,7 @@ def act():
     album_id = request.form.get("from_album" if action == "remove_from_album" else "album_id", "").strip()
     if action == "add_to_album" and not album_id and not wants_json():  # the grid's menu names no album
         return render_template("albums/choose.html", ids=photo_ids, back=back,
-                               choices=albums.album_choices(current_user.id))
+                               choices=albums.album_choices(current_user.id), max_name=MAX_ALBUM_NAME)
     if action == "add_to_album" and album_id == "new":
         return added_to_new_album(photo_ids, request.form.get("album_name", ""), back)
     outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating,

@@ -291,9 +291,11 @@ def test_the_grids_add_to_an_album_asks_which_then_adds_or_makes_a_new_one(app, 
     question = client.post("/selection", data={"action": "add_to_album", "ids": [str(p) for p in photos[:2]],
                                                "next": "/"})
     assert question.status_code == 200
-    form = BeautifulSoup(question.get_data(as_text=True), "html.parser").select_one("form.choose-album")
-    assert [o["value"] for o in form.select("select[name=album_id] option")] == [str(album), "new"]
-    assert sorted(i["value"] for i in form.select("input[name=ids]")) == sorted(map(str, photos[:2]))
+    existing, new = BeautifulSoup(question.get_data(as_text=True), "html.parser").select("section.choose-album form")
+    assert [o["value"] for o in existing.select("select[name=album_id] option")] == [str(album)]
+    assert new.select_one("input[name=album_id]")["value"] == "new" and new.select_one("input[name=album_name]")
+    for form in (existing, new):
+        assert sorted(i["value"] for i in form.select("input[name=ids]")) == sorted(map(str, photos[:2]))
     assert state(app)[1] == []
     response = client.post("/selection", data={"action": "add_to_album", "album_id": "new", "album_name": "Fresh",
                                                 "ids": [str(p) for p in photos], "next": "/"})

@@ -56,8 +56,8 @@ def test_select_on_the_grid_add_to_an_album_open_it_and_remove_one(page: Page, p
     bar.get_by_role("button", name="Apply").click()
 
     expect(page.locator("h1")).to_have_text("Add 4 photos to an album")
-    page.get_by_label("Name of a new album").fill("Summer")
-    page.get_by_role("button", name="Add 4 photos").click()
+    page.get_by_label("A new album").fill("Summer")
+    page.get_by_role("button", name="New album with 4 photos").click()
     expect(page).to_have_url(re.compile(r"/\?sort=added$"))
     expect(page.locator(".flashes")).to_contain_text("Added 4 photos to the new album “Summer”.")
     assert album_members() == {"Summer": ["photo-2.jpg", "photo-3.jpg", "photo-4.jpg", "photo-5.jpg"]}
