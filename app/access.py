@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import abort
 from flask_login import current_user
 
-from .models import GenerationImage, GenerationSession, Photo, Tag
-from .services import generation, tags
+from .models import Album, GenerationImage, GenerationSession, Photo, Tag
+from .services import albums, generation, tags
 from .services import photos as photo_service
 
 
@@ -39,3 +39,18 @@ def own_tag_or_404(tag_id: int) -> Tag:
     if tag is None:
         abort(404, "No such tag.")
     return tag
+
+
+def own_album_or_404(album_id: int) -> Album:
+    album = albums.find_album(current_user.id, album_id)
+    if album is None:
+        abort(404, "No such album.")
+    return album
+
+
+def own_album_view_or_404(album_id: int) -> albums.AlbumView:
+    """An album's page above its photos (cached until the library changes), by the same rule."""
+    view = albums.album_view(current_user, album_id)
+    if view is None:
+        abort(404, "No such album.")
+    return view

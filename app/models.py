@@ -238,6 +238,49 @@ class PhotoTag(db.Model):
     __table_args__ = (Index("ix_photo_tags_tag_id_photo_id", "tag_id", "photo_id"),)
 
 
+MAX_ALBUM_NAME = 200  # characters of an album's name, as typed
+MAX_ALBUM_DESCRIPTION = 2000
+
+
+class Album(db.Model):
+    """A named set of one account's photos, nested under another album or at the top (services/albums.py)."""
+
+    __tablename__ = "albums"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), index=True)
+    # The ids from the top album down to this one, "/1/7/12/": the breadcrumb, "is X under Y" and "this
+    # album and everything under it" are each one query on it (a prefix), with no recursion.
+    path: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str] = mapped_column(String(MAX_ALBUM_NAME))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Chosen by the owner; None (or a photo in the trash) shows the album's newest photo instead.
+    cover_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (NEVER_REUSED_IDS,)
+
+    def __repr__(self) -> str:
+        return f"<Album {self.id} {self.name}>"
+
+
+class AlbumPhoto(db.Model):
+    """One photo is in one album (a photo can be in many)."""
+
+    __tablename__ = "album_photos"
+
+    album_id: Mapped[int] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)  # a photo's albums; the key finds an album's photos
+    # The photo's sorted_at, copied when it is added (a photo's sorted_at is set at its insert and never
+    # changes): an album's count and its newest photo, its cover, are read from this table's own index
+    # without visiting the photos of a large album one by one (services/albums._cards_query).
+    sorted_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_album_photos_album_id_sorted_at_photo_id", "album_id", "sorted_at", "photo_id"),)
+
+
 class GenerationSession(db.Model):
     """One submitted batch: the parameters a person typed, and one image per seed."""
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import exif_text, library, names, tags
+from ..services import albums, exif_text, library, names, tags
 from ..services import photos as photo_service
 from ..services import trash
 
@@ -102,7 +102,8 @@ def detail(photo_id: int):
                                        current_app.config["PAGE_SIZE"])
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
                            grid_args=dict(options.args, **grid_at), removal_at=removal_at,
-                           tags=tags.tags_of(photo), facts=exif_text)
+                           tags=tags.tags_of(photo), facts=exif_text,
+                           photo_albums=albums.albums_of_photo(current_user.id, photo.id))
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")

@@ -7,7 +7,8 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..errors import wants_json
-from ..services import library, selection
+from ..models import MAX_ALBUM_NAME
+from ..services import albums, library, selection
 from .auth import safe_next
 
 bp = Blueprint("selection", __name__)
@@ -23,17 +24,36 @@ def photos(n: int) -> str:
 
 @bp.post("/selection")
 def act():
-    """ids (repeated), action, rating (for "rate"), next (the page to go back to), confirm (for "delete")."""
+    """ids (repeated), action, rating (for "rate"), next (the page to go back to), confirm (for "delete"),
+    album_id (for "add_to_album": an album's id, or "new" with album_name; none asks which) and
+    from_album (for "remove_from_album")."""
     back = safe_next(request.form.get("next")) or url_for("photos.index")
     action = request.form.get("action", "")
     photo_ids = selection.ids_from(request.form.getlist("ids"))
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
         return render_template("trash/purge_selection.html", ids=photo_ids, back=back)
-    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating)
+    # The album to add to is chosen (album_id); the one to remove from is the page's own (from_album).
+    album_id = request.form.get("from_album" if action == "remove_from_album" else "album_id", "").strip()
+    if action == "add_to_album" and not album_id and not wants_json():  # the grid's menu names no album
+        return render_template("albums/choose.html", ids=photo_ids, back=back,
+                               choices=albums.album_choices(current_user.id), max_name=MAX_ALBUM_NAME)
+    if action == "add_to_album" and album_id == "new":
+        return added_to_new_album(photo_ids, request.form.get("album_name", ""), back)
+    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating,
+                                         selection.album_id_from(album_id))
     if wants_json():
         return jsonify(action=action, selected=len(photo_ids), changed=outcome.changed, next=back)
     flash(message(outcome, rating, back))
+    return redirect(back, 303)
+
+
+def added_to_new_album(photo_ids: list[int], name: str, back: str):
+    album_id, added = albums.add_photos_to_new_album(current_user, name, photo_ids)
+    if wants_json():
+        return jsonify(action="add_to_album", selected=len(photo_ids), changed=added, album_id=album_id, next=back)
+    flash(Markup(render_template("albums/_added.html", count=len(photo_ids), album_id=album_id,
+                                 name=albums.clean_name(name))))
     return redirect(back, 303)
 
 
@@ -50,6 +70,11 @@ def message(outcome: selection.Outcome, rating: int | None, back: str):
                                       back=back, undo=selected <= UNDO_LIMIT))
     if outcome.action == "restore":
         return f"Restored {photos(changed)}."
+    if outcome.action == "add_to_album":
+        album = albums.find_album(current_user.id, outcome.album_id)
+        return Markup(render_template("albums/_added.html", count=selected, album_id=album.id, album=album.name))
+    if outcome.action == "remove_from_album":
+        return f"Removed {photos(changed)} from this album; they stay in the library."
     return f"Deleted {photos(changed)} for good."
 
 
@@ -57,4 +82,4 @@ def message(outcome: selection.Outcome, rating: int | None, back: str):
 def selection_actions() -> dict:
     """What the action menus of the grid and the trash page offer (photos/_selection_bar.html)."""
     return {"action_labels": selection.ACTIONS, "library_actions": selection.IN_LIBRARY,
-            "trash_actions": selection.IN_TRASH}
+            "trash_actions": selection.IN_TRASH, "album_actions": selection.IN_ALBUM}

@@ -5,6 +5,8 @@ Cached, each as plain values (never ORM objects):
   and its cursors (grid_key), and the page's HTML, which photos/index.html keeps under the same key
   (GridPage.cache_key); a favourite or a rating changed calls clear_library();
 - a photo's thumbnail columns: its original's path and its thumbnail type (thumbnail_key);
+- an owner's top albums as cards, and an album's page above its photos (the album, its breadcrumb,
+  its sub-albums' cards), under library_key("albums" / "album", ...) (services/albums.py);
 - the models InvokeAI has installed, for a minute (models_key).
 
 An owner's cached reads are keyed by the owner's id and library version (users.library_version), a

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
-from ..models import MAX_ID, MAX_RATING, SOURCES, Photo, PhotoTag, User, count_column, utcnow
+from ..models import MAX_ID, MAX_RATING, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
 from . import cache, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,7 @@ class GridOptions:
     # Only the photos with this tag (a tag's page, services/tags.py): named by the page's path, not
     # by the query string, so it is not in `args`.
     tag_id: int | None = None
+    album_id: int | None = None  # only the photos in this album (an album's page, services/albums.py), likewise
 
     @classmethod
     def from_args(cls, args) -> GridOptions:
@@ -206,7 +207,8 @@ class GridOptions:
 
     @property
     def key(self) -> str:
-        return f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
+        return (f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
+                f".{self.album_id or ''}")
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -313,6 +315,8 @@ def grid_photos(owner_id: int, options: GridOptions):
         query = query.where(Photo.rating >= options.rating)
     if options.tag_id is not None:
         query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == options.tag_id)))
+    if options.album_id is not None:
+        query = query.where(Photo.id.in_(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == options.album_id)))
     return query
 
 

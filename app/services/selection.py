@@ -1,5 +1,6 @@
-"""An action on a selection of many photos (the grid's and the trash page's checkboxes): favourite,
-unfavourite, rate, move to the trash, restore, delete for good.
+"""An action on a selection of many photos (the grid's, an album's and the trash page's checkboxes):
+favourite, unfavourite, rate, add to an album or remove from one, move to the trash, restore, delete
+for good.
 
 Every id must be one of the owner's photos, checked by one query before anything is written: an
 unknown or foreign id refuses the whole action, so nothing is ever half done. Each action is then one
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from ..errors import GalleryError
 from ..extensions import db
 from ..models import MAX_ID, Photo
-from . import library, trash
+from . import albums, library, trash
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,15 @@ ACTIONS = {
     "unfavourite": "Remove from favourites",
     "rate": "Rate",
     # "tag": "Add a tag", "untag": "Remove a tag",   <- the tags' actions go here
+    "add_to_album": "Add to an album",
+    "remove_from_album": "Remove from this album",
     "trash": "Move to trash",
     "restore": "Restore",
     "delete": "Delete forever",
 }
-IN_LIBRARY = ["favourite", "unfavourite", "rate", "trash"]
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "add_to_album", "trash"]
 IN_TRASH = ["restore", "delete"]
+IN_ALBUM = ["remove_from_album", *IN_LIBRARY]  # on an album's page, whose album the form names
 
 
 class BadSelection(GalleryError):
@@ -57,6 +61,7 @@ class Outcome:
     action: str
     selected: list[int]  # the ids named, each once, in the order sent
     changed: int  # photos the action changed (a favourite already a favourite is not counted)
+    album_id: int | None = None  # the album photos were added to or removed from
 
 
 def ids_from(values: list[str]) -> list[int]:
@@ -77,13 +82,26 @@ def ids_from(values: list[str]) -> list[int]:
     return list(ids)
 
 
-def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None) -> Outcome:
-    """Carry out `action` on the owner's photos `photo_ids`, all or none of them."""
+def album_id_from(value: str | None) -> int | None:
+    """The album a form names ("" for none); BadSelection for a value that is not an id."""
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
+        raise BadSelection(f"{value[:20]!r} is not an album id.")
+    return int(value)
+
+
+def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None,
+                     album_id: int | None = None) -> Outcome:
+    """Carry out `action` on the owner's photos `photo_ids`, all or none of them (`album_id`: the album
+    of "add_to_album" and "remove_from_album")."""
     if action not in ACTIONS:
         raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
                            f"{', '.join(ACTIONS)}.")
     if action == "rate" and rating is None:
         raise BadSelection("Choose how many stars to give.")
+    if action in ("add_to_album", "remove_from_album") and album_id is None:
+        raise BadSelection("Choose an album first.")
     if not photo_ids:
         raise BadSelection("Select at least one photo first.")
     owned, in_trash = _count_owned(owner_id, photo_ids)
@@ -102,10 +120,14 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
         changed = trash.move_to_trash(owner_id, photo_ids)
     elif action == "restore":
         changed = trash.restore_from_trash(owner_id, photo_ids)
+    elif action == "add_to_album":
+        changed = albums.add_photos(owner_id, album_id, photo_ids)
+    elif action == "remove_from_album":
+        changed = albums.remove_photos(owner_id, album_id, photo_ids)
     else:
         changed = trash.delete_each_forever(photo_ids)
     log.info("user %s: %s on %d selected photos changed %d", owner_id, action, len(photo_ids), changed)
-    return Outcome(action, photo_ids, changed)
+    return Outcome(action, photo_ids, changed, album_id)
 
 
 def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:

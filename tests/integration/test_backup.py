@@ -211,3 +211,27 @@ def test_a_backup_keeps_the_trash_and_a_restore_brings_it_back(gallery, backup, 
         with restored.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_backup_keeps_the_albums_and_a_restore_brings_them_back(gallery, backup, restored_database, client,
+                                                                  user_id, tmp_path):
+    photo = gallery.photos[1]
+    top = client.post("/albums", data={"name": "Trips"})
+    top_id = int(top.location.rsplit("/", 1)[1])
+    inner = client.post("/albums", data={"name": "Coast", "parent_id": str(top_id)})
+    inner_id = int(inner.location.rsplit("/", 1)[1])
+    assert client.post(f"/photos/{photo.id}/albums", data={"album_id": str(inner_id)}).status_code == 303
+    dest = tmp_path / "backup"
+    assert backup(dest).exit_code == 0
+
+    data = tmp_path / "restored" / "data"
+    shutil.copytree(dest / "photos", data / "photos")
+    restored = make_app(restored_database(dest), data)
+    try:
+        visitor = log_in(restored.test_client(), user_id)
+        page = visitor.get(f"/albums/{inner_id}").get_data(as_text=True)
+        assert f'href="/photos/{photo.id}"' in page and f'href="/albums/{top_id}"' in page  # its photo, its parent
+    finally:
+        with restored.app_context():
+            db.session.remove()
+            db.engine.dispose()

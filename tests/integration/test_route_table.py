@@ -28,6 +28,7 @@ from app import create_app
 from app.blueprints.auth import PUBLIC_ENDPOINTS
 from app.extensions import db
 from app.models import GenerationImage, GenerationSession, Photo, User
+from app.services.albums import add_photos, create_album
 from app.services.tags import tag_photos
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
@@ -117,7 +118,8 @@ def assert_csrf_refusal(response) -> None:
 
 @dataclass
 class Gallery:
-    """alice, signed in, with one photo (tagged) and one generated candidate; bob, signed in, with nothing."""
+    """alice, signed in, with one photo (tagged, in an album) and one generated candidate; bob, signed in,
+    with nothing."""
 
     app: Flask
     invokeai: FakeInvokeAI
@@ -190,7 +192,10 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
     assert len(files) == 2 * (1 + len(THUMBNAIL_SIZES)), f"expected two originals and their thumbnails: {files}"
     with app.app_context():
         tag_id = tag_photos(db.session.get_one(User, user_id), [photo_id], ["lighthouse"])[0].id
-    ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id}
+        album_id = create_album(db.session.get_one(User, user_id), "Lighthouses").id
+        add_photos(user_id, album_id, [photo_id])
+    ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id,
+           "album_id": album_id}
     return Gallery(app, fake_invokeai, client, bob, ids, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
 
