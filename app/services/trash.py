@@ -97,7 +97,14 @@ def delete_forever(photo: Photo) -> None:
 def delete_each_forever(photo_ids: Iterable[int]) -> int:
     """Delete for good each of these photos that is still in the trash, a photo at a time through the
     crash-safe delete; how many. One deleted or restored by another request since its id was read is
-    skipped (the delete checks the trash under the row's lock)."""
+    skipped (the delete checks the trash under the row's lock).
+
+    Unlike every other change to many photos, this commits once a photo, on purpose: each delete moves
+    the photo's files aside before its commit and removes them after, so one transaction for all would
+    hold every file of the selection in limbo, and a crash would leave `flask gallery check` a pile to
+    settle instead of one photo. A failure part way (a full disk, a lost database) therefore leaves the
+    photos before it deleted and the rest untouched in the trash, never a photo half deleted; the
+    request reports the error, and the trash page shows what is left to delete."""
     deleted = 0
     for photo_id in photo_ids:
         photo = db.session.get(Photo, photo_id)
