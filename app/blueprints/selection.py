@@ -7,7 +7,8 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..errors import wants_json
-from ..services import library, selection
+from ..models import MAX_TAG_LENGTH
+from ..services import library, selection, tags
 from .auth import safe_next
 
 bp = Blueprint("selection", __name__)
@@ -23,22 +24,28 @@ def photos(n: int) -> str:
 
 @bp.post("/selection")
 def act():
-    """ids (repeated), action, rating (for "rate"), next (the page to go back to), confirm (for "delete")."""
+    """ids (repeated), action, rating (for "rate"), tag (a tag's name, for "tag" and "untag"), next (the
+    page to go back to), confirm (for "delete"); or, for a tag page's "Remove from <tag>" button, untag
+    (that tag's name) in place of action and tag."""
     back = safe_next(request.form.get("next")) or url_for("photos.index")
-    action = request.form.get("action", "")
+    action, tag = request.form.get("action", ""), request.form.get("tag")
+    if "untag" in request.form:
+        action, tag = "untag", request.form["untag"]
     photo_ids = selection.ids_from(request.form.getlist("ids"))
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
         return render_template("trash/purge_selection.html", ids=photo_ids, back=back)
-    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating)
+    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating, tag)
     if wants_json():
         return jsonify(action=action, selected=len(photo_ids), changed=outcome.changed, next=back)
-    flash(message(outcome, rating, back))
+    flash(message(outcome, rating, tag, back))
     return redirect(back, 303)
 
 
-def message(outcome: selection.Outcome, rating: int | None, back: str):
+def message(outcome: selection.Outcome, rating: int | None, tag: str | None, back: str):
     selected, changed = len(outcome.selected), outcome.changed
+    if outcome.action in selection.NAMES_A_TAG:
+        return tag_message(outcome, tags.clean_name(tag))
     if outcome.action == "favourite":
         return f"Added {photos(selected)} to your favourites."
     if outcome.action == "unfavourite":
@@ -53,8 +60,23 @@ def message(outcome: selection.Outcome, rating: int | None, back: str):
     return f"Deleted {photos(changed)} for good."
 
 
+def tag_message(outcome: selection.Outcome, name: str) -> Markup:
+    """Says what a tag action did, with a link to the tag's page (while it has one)."""
+    selected, changed, found = len(outcome.selected), outcome.changed, tags.find_tag_named(current_user.id, name)
+    label = Markup("“<a href=\"{}\">{}</a>”").format(url_for("tags.show", tag_id=found.id), found.name) \
+        if found else f"“{name}”"
+    if outcome.action == "tag":
+        had = selected - changed
+        return Markup("Tagged {} {}.{}").format(photos(selected), label,
+                                                f" {had} of them had it already." if had else "")
+    missing = selected - changed
+    others = "" if not missing else " The other one did not have it." if missing == 1 else \
+        f" The other {missing} did not have it."
+    return Markup("Removed the tag {} from {}.{}").format(label, photos(changed), others)
+
+
 @bp.app_context_processor
 def selection_actions() -> dict:
     """What the action menus of the grid and the trash page offer (photos/_selection_bar.html)."""
     return {"action_labels": selection.ACTIONS, "library_actions": selection.IN_LIBRARY,
-            "trash_actions": selection.IN_TRASH}
+            "trash_actions": selection.IN_TRASH, "tag_max_length": MAX_TAG_LENGTH}

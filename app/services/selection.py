@@ -1,13 +1,15 @@
-"""An action on a selection of many photos (the grid's and the trash page's checkboxes): favourite,
-unfavourite, rate, move to the trash, restore, delete for good.
+"""An action on a selection of many photos (the checkboxes of the grid, a tag's page and the trash page):
+favourite, unfavourite, rate, add or remove a tag, move to the trash, restore, delete for good.
 
 Every id must be one of the owner's photos, checked by one query before anything is written: an
 unknown or foreign id refuses the whole action, so nothing is ever half done. Each action is then one
-set-based UPDATE in one transaction with one library version bump (services/library.py,
-services/trash.py), except deleting for good, which goes a photo at a time through the crash-safe
-delete (trash.delete_forever) because it removes files as well as rows.
+set-based statement in one transaction with one library version bump (services/library.py,
+services/tags.py, services/trash.py), except deleting for good, which goes a photo at a time through
+the crash-safe delete and commits each (trash.delete_each_forever says why) because it removes files
+as well as rows: checked whole before it starts like the others, but a failure part way through leaves
+the photos before it deleted.
 
-To add an action (the tags' "tag" and "untag", an album's "add"), give ACTIONS a line and
+To add an action (an album's "add"), give ACTIONS a line, IN_LIBRARY (or IN_TRASH) its place, and
 act_on_selection a branch that calls the action's own service.
 """
 from __future__ import annotations
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from ..errors import GalleryError
+from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
-from ..models import MAX_ID, Photo
-from . import library, trash
+from ..models import MAX_ID, Photo, User
+from . import library, tags, trash
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +33,14 @@ ACTIONS = {
     "favourite": "Add to favourites",
     "unfavourite": "Remove from favourites",
     "rate": "Rate",
-    # "tag": "Add a tag", "untag": "Remove a tag",   <- the tags' actions go here
+    "tag": "Add a tag",
+    "untag": "Remove a tag",
     "trash": "Move to trash",
     "restore": "Restore",
     "delete": "Delete forever",
 }
-IN_LIBRARY = ["favourite", "unfavourite", "rate", "trash"]
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "trash"]
+NAMES_A_TAG = ("tag", "untag")  # the actions that read the menu's tag field
 IN_TRASH = ["restore", "delete"]
 
 
@@ -46,10 +50,6 @@ class BadSelection(GalleryError):
 
 class SelectionTooLarge(BadSelection):
     status = 413
-
-
-class UnknownPhotos(BadSelection):
-    status = 404
 
 
 @dataclass
@@ -77,13 +77,17 @@ def ids_from(values: list[str]) -> list[int]:
     return list(ids)
 
 
-def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None) -> Outcome:
-    """Carry out `action` on the owner's photos `photo_ids`, all or none of them."""
+def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None,
+                     tag: str | None = None) -> Outcome:
+    """Carry out `action` on the owner's photos `photo_ids`, all or none of them; `rating` is the stars
+    of "rate", `tag` the tag's name of "tag" and "untag"."""
     if action not in ACTIONS:
         raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
                            f"{', '.join(ACTIONS)}.")
     if action == "rate" and rating is None:
         raise BadSelection("Choose how many stars to give.")
+    if action in NAMES_A_TAG:
+        tag = tags.clean_name(tag or "")  # InvalidTag, in words, before anything is read
     if not photo_ids:
         raise BadSelection("Select at least one photo first.")
     owned, in_trash = _count_owned(owner_id, photo_ids)
@@ -98,6 +102,10 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
         changed = library.favourite_photos(owner_id, photo_ids, action == "favourite")
     elif action == "rate":
         changed = library.rate_photos(owner_id, photo_ids, rating)
+    elif action == "tag":
+        changed = tags.add_tag_to_photos(db.session.get_one(User, owner_id), photo_ids, tag)
+    elif action == "untag":
+        changed = tags.remove_tag_from_photos(db.session.get_one(User, owner_id), photo_ids, tag)
     elif action == "trash":
         changed = trash.move_to_trash(owner_id, photo_ids)
     elif action == "restore":
