@@ -61,18 +61,20 @@ def message(outcome: selection.Outcome, rating: int | None, tag: str | None, bac
 
 
 def tag_message(outcome: selection.Outcome, name: str) -> Markup:
-    """Says what a tag action did, with a link to the tag's page (while it has one)."""
-    selected, changed, found = len(outcome.selected), outcome.changed, tags.find_tag_named(current_user.id, name)
-    label = Markup("“<a href=\"{}\">{}</a>”").format(url_for("tags.show", tag_id=found.id), found.name) \
-        if found else f"“{name}”"
+    """Says what a tag action did, with a link to the tag's page (while it has one), in one span: a
+    flash message's parts are spaced apart (the trash's message and its Undo)."""
+    selected, changed = len(outcome.selected), outcome.changed
+    found = tags.find_tag_named(current_user.id, name)
+    label = (Markup("“<a href=\"{}\">{}</a>”").format(url_for("tags.show", tag_id=found.id), found.name)
+             if found else f"“{name}”")
     if outcome.action == "tag":
         had = selected - changed
-        return Markup("Tagged {} {}.{}").format(photos(selected), label,
-                                                f" {had} of them had it already." if had else "")
+        note = f" {had} of them had it already." if had else ""
+        return Markup("<span>Tagged {} {}.{}</span>").format(photos(selected), label, note)
     missing = selected - changed
-    others = "" if not missing else " The other one did not have it." if missing == 1 else \
+    note = "" if not missing else " The other one did not have it." if missing == 1 else \
         f" The other {missing} did not have it."
-    return Markup("Removed the tag {} from {}.{}").format(label, photos(changed), others)
+    return Markup("<span>Removed the tag {} from {}.{}</span>").format(label, photos(changed), note)
 
 
 @bp.app_context_processor
