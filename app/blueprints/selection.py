@@ -45,7 +45,7 @@ def act():
 def message(outcome: selection.Outcome, rating: int | None, tag: str | None, back: str):
     selected, changed = len(outcome.selected), outcome.changed
     if outcome.action in selection.NAMES_A_TAG:
-        return tag_message(outcome, tags.clean_name(tag))
+        return tag_message(outcome, tags.clean_name(tag), back)
     if outcome.action == "favourite":
         return f"Added {photos(selected)} to your favourites."
     if outcome.action == "unfavourite":
@@ -60,9 +60,9 @@ def message(outcome: selection.Outcome, rating: int | None, tag: str | None, bac
     return f"Deleted {photos(changed)} for good."
 
 
-def tag_message(outcome: selection.Outcome, name: str) -> Markup:
-    """Says what a tag action did, with a link to the tag's page (while it has one), in one span: a
-    flash message's parts are spaced apart (the trash's message and its Undo)."""
+def tag_message(outcome: selection.Outcome, name: str, back: str) -> Markup:
+    """Says what a tag action did, with a link to the tag's page (while it has one) and an Undo that
+    does the opposite to exactly the photos it changed."""
     selected, changed = len(outcome.selected), outcome.changed
     found = tags.find_tag_named(current_user.id, name)
     label = (Markup("“<a href=\"{}\">{}</a>”").format(url_for("tags.show", tag_id=found.id), found.name)
@@ -70,11 +70,16 @@ def tag_message(outcome: selection.Outcome, name: str) -> Markup:
     if outcome.action == "tag":
         had = selected - changed
         note = f" {had} of them had it already." if had else ""
-        return Markup("<span>Tagged {} {}.{}</span>").format(photos(selected), label, note)
-    missing = selected - changed
-    note = "" if not missing else " The other one did not have it." if missing == 1 else \
-        f" The other {missing} did not have it."
-    return Markup("<span>Removed the tag {} from {}.{}</span>").format(label, photos(changed), note)
+        said = Markup("Tagged {} {}.{}").format(photos(selected), label, note)
+    else:
+        missing = selected - changed
+        note = "" if not missing else " The other one did not have it." if missing == 1 else \
+            f" The other {missing} did not have it."
+        said = Markup("Removed the tag {} from {}.{}").format(label, photos(changed), note)
+    return Markup(render_template("tags/_undo_tagging.html", message=said, ids=outcome.changed_ids,
+                                  undo_action="untag" if outcome.action == "tag" else "tag",
+                                  tag=found.name if found else name, back=back,
+                                  undo=0 < changed <= UNDO_LIMIT))
 
 
 @bp.app_context_processor

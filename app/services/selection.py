@@ -57,6 +57,7 @@ class Outcome:
     action: str
     selected: list[int]  # the ids named, each once, in the order sent
     changed: int  # photos the action changed (a favourite already a favourite is not counted)
+    changed_ids: list[int] | None = None  # which, where an Undo needs them (a tag's actions)
 
 
 def ids_from(values: list[str]) -> list[int]:
@@ -98,14 +99,15 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     if action == "delete" and in_trash != owned:
         raise BadSelection("Only photos in the trash can be deleted for good: move them to the trash first; "
                            "nothing was changed.")
+    changed_ids = None
     if action in ("favourite", "unfavourite"):
         changed = library.favourite_photos(owner_id, photo_ids, action == "favourite")
     elif action == "rate":
         changed = library.rate_photos(owner_id, photo_ids, rating)
-    elif action == "tag":
-        changed = tags.add_tag_to_photos(db.session.get_one(User, owner_id), photo_ids, tag)
-    elif action == "untag":
-        changed = tags.remove_tag_from_photos(db.session.get_one(User, owner_id), photo_ids, tag)
+    elif action in NAMES_A_TAG:
+        change = tags.add_tag_to_photos if action == "tag" else tags.remove_tag_from_photos
+        changed_ids = change(db.session.get_one(User, owner_id), photo_ids, tag)
+        changed = len(changed_ids)
     elif action == "trash":
         changed = trash.move_to_trash(owner_id, photo_ids)
     elif action == "restore":
@@ -113,7 +115,7 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     else:
         changed = trash.delete_each_forever(photo_ids)
     log.info("user %s: %s on %d selected photos changed %d", owner_id, action, len(photo_ids), changed)
-    return Outcome(action, photo_ids, changed)
+    return Outcome(action, photo_ids, changed, changed_ids)
 
 
 def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:

@@ -96,11 +96,11 @@ def tag_photos(owner: User, photo_ids: Iterable[int], names: Iterable[str]) -> l
     return list(db.session.scalars(select(Tag).where(Tag.id.in_(tag_ids)).order_by(Tag.name_key)))
 
 
-def add_tag_to_photos(owner: User, photo_ids: Iterable[int], name: str) -> int:
+def add_tag_to_photos(owner: User, photo_ids: Iterable[int], name: str) -> list[int]:
     """A selection's "Add a tag": the tag `name` (made when the owner has none of that name) on the
-    owner's photos `photo_ids`, in one transaction; how many photos did not have it yet."""
-    _, linked = _tag(owner, photo_ids, [clean_name(name)])
-    return linked
+    owner's photos `photo_ids`, in one transaction; the photos that did not have it yet (what an Undo
+    takes it off again)."""
+    return sorted(_tag(owner, photo_ids, [clean_name(name)])[1])
 
 
 def add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> list[int]:
@@ -113,31 +113,17 @@ def add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> list[int]
 def untag_photos(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> int:
     """Take the owner's tags `tag_ids` off the owner's photos `photo_ids` in one transaction; how many
     links went. UnknownPhotos when a photo or a tag id is not the owner's: then nothing changes."""
-    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
-
-    def work():
-        _check_photos(owner.id, photo_ids)
-        found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
-        if found != len(tag_ids):
-            raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
-        removed = db.session.execute(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
-                                                            PhotoTag.tag_id.in_(tag_ids))).rowcount
-        cache.clear_library(owner.id)
-        db.session.commit()
-        return removed
-
-    removed = run_unit_of_work(work, _attempts())
-    log.info("user %s untagged %d links", owner.id, removed)
-    return removed
+    return len(_untag(owner, photo_ids, tag_ids))
 
 
-def remove_tag_from_photos(owner: User, photo_ids: Iterable[int], name: str) -> int:
+def remove_tag_from_photos(owner: User, photo_ids: Iterable[int], name: str) -> list[int]:
     """A selection's "Remove a tag": the owner's tag `name` off the owner's photos `photo_ids`, in one
-    transaction; how many photos had it. UnknownTag when the owner has no tag of that name."""
+    transaction; the photos that had it (what an Undo puts it back on). UnknownTag when the owner has no
+    tag of that name."""
     tag = find_tag_named(owner.id, clean_name(name))
     if tag is None:
         raise UnknownTag(f"You have no tag named “{clean_name(name)}”: nothing was changed.")
-    return untag_photos(owner, photo_ids, [tag.id])
+    return sorted(_untag(owner, photo_ids, [tag.id]))
 
 
 def rename_tag(owner: User, tag: Tag, new_name: str) -> Tag:
@@ -261,9 +247,9 @@ def _check_photos(owner_id: int, photo_ids: list[int]) -> None:
         raise UnknownPhotos("Some of these photos are not in your library: nothing was changed.")
 
 
-def _tag(owner: User, photo_ids: Iterable[int], names: list[str]) -> tuple[list[int], int]:
-    """The tags of (cleaned) `names` on the owner's photos in one transaction: their ids, and how many
-    links were new."""
+def _tag(owner: User, photo_ids: Iterable[int], names: list[str]) -> tuple[list[int], list[int]]:
+    """The tags of (cleaned) `names` on the owner's photos in one transaction: their ids, and the photo
+    of each new link."""
     photo_ids = _ids(photo_ids)
 
     def work():
@@ -274,21 +260,41 @@ def _tag(owner: User, photo_ids: Iterable[int], names: list[str]) -> tuple[list[
         return tagged
 
     tag_ids, linked = run_unit_of_work(work, _attempts())
-    log.info("user %s tagged %d photos with %s (%d new links)", owner.id, len(photo_ids), names, linked)
+    log.info("user %s tagged %d photos with %s (%d new links)", owner.id, len(photo_ids), names, len(linked))
     return tag_ids, linked
 
 
-def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[list[int], int]:
+def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[list[int], list[int]]:
     tag_ids = [_tag_id(owner_id, name) for name in names]
     if not (photo_ids and tag_ids):
-        return tag_ids, 0
+        return tag_ids, []
     pairs = (select(Photo.id, Tag.id).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
              .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
-    # SQLAlchemy keeps an INSERT's rowcount only when asked (psycopg's would read -1): the new links,
-    # the conflicts not counted.
-    inserted = db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs)
-                                  .on_conflict_do_nothing().execution_options(preserve_rowcount=True))
-    return tag_ids, inserted.rowcount
+    linked = db.session.scalars(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs)
+                                .on_conflict_do_nothing().returning(PhotoTag.photo_id)).all()
+    return tag_ids, list(linked)  # the new links' photos: RETURNING leaves out the conflicts
+
+
+def _untag(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> list[int]:
+    """The owner's tags `tag_ids` off the owner's photos in one transaction; the photo of each link that
+    went."""
+    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
+
+    def work():
+        _check_photos(owner.id, photo_ids)
+        found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
+        if found != len(tag_ids):
+            raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
+        removed = db.session.scalars(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
+                                                            PhotoTag.tag_id.in_(tag_ids))
+                                     .returning(PhotoTag.photo_id)).all()
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return list(removed)
+
+    removed = run_unit_of_work(work, _attempts())
+    log.info("user %s untagged %d links", owner.id, len(removed))
+    return removed
 
 
 def _insert(model):

@@ -55,7 +55,7 @@ def test_add_a_tag_to_a_selection_then_remove_it(app, client, user_id, bob_id, t
     response = act(client, ids[1:4], "tag", tag="  Sea trip ", next="/?sort=added")
     assert response.status_code == 303 and response.headers["Location"] == "/?sort=added"
     trip = tag_id(app, user_id, "Sea trip")
-    message = html(client.get("/?sort=added")).select_one(".flashes li")
+    message = html(client.get("/?sort=added")).select_one(".flashes li span")
     assert message.get_text() == "Tagged 3 photos “Sea trip”."
     assert message.a["href"] == f"/tags/{trip}"
     assert sorted(shown(client, f"/tags/{trip}")) == ids[1:4]
@@ -66,9 +66,31 @@ def test_add_a_tag_to_a_selection_then_remove_it(app, client, user_id, bob_id, t
 
     removed = act(client, [ids[0], ids[3], ids[5]], "untag", tag="Sea Trip")
     assert removed.status_code == 303
-    assert html(client.get("/")).select_one(".flashes li").get_text() == (
+    assert html(client.get("/")).select_one(".flashes li span").get_text() == (
         "Removed the tag “Sea trip” from 2 photos. The other one did not have it.")
     assert tagging()[0] == {(user_id, "Sea trip"): set(ids[1:3])}
+
+
+def undo(client, url: str):
+    """Press the Undo of the flash message `url` shows, as a browser would post its form."""
+    form = html(client.get(url)).select_one(".flashes form.undo")
+    return client.post(form["action"], data={field["name"]: field["value"] for field in form.select("input")})
+
+
+def test_the_undo_of_a_tag_action_changes_back_exactly_the_photos_it_changed(app, client, user_id, tagging):
+    ids = add_photos(app, user_id, 5)
+    act(client, ids[:2], "tag", tag="Kept")
+    client.get("/")  # shows (and so clears) its message
+    act(client, ids[1:4], "tag", tag="kept", next="/?order=oldest")  # ids[1] had it already
+    assert undo(client, "/?order=oldest").headers["Location"] == "/?order=oldest"
+    assert tagging()[0] == {(user_id, "Kept"): set(ids[:2])}  # ids[1] keeps it
+    assert "Removed the tag “Kept” from 2 photos." in html(client.get("/")).select_one(".flashes").get_text()
+
+    act(client, ids[1:], "untag", tag="KEPT")  # ids[2:] never had it
+    assert tagging()[0] == {(user_id, "Kept"): {ids[0]}}
+    undo(client, "/")
+    assert tagging()[0] == {(user_id, "Kept"): set(ids[:2])}
+    assert "Tagged 1 photo “Kept”." in html(client.get("/")).select_one(".flashes").get_text()
 
 
 def test_tagging_a_thousand_is_one_transaction_of_a_few_statements(app, client, user_id, tagging):
