@@ -42,6 +42,13 @@ class DuplicatePhoto(GalleryError):
         self.existing_id = existing_id
 
 
+class UnknownPhotos(GalleryError):
+    """Photo (or tag) ids of which some are not the owner's, or none at all: the whole action is refused,
+    nothing changed. A 404, as another account's id is everywhere (access.py)."""
+
+    status = 404
+
+
 class NotInTrash(GalleryError):
     """A delete for good (or a restore) of a photo that is not in the trash."""
 

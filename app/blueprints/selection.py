@@ -7,8 +7,8 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..errors import wants_json
-from ..models import MAX_ALBUM_NAME
-from ..services import albums, library, selection
+from ..models import MAX_ALBUM_NAME, MAX_TAG_LENGTH
+from ..services import albums, library, selection, tags
 from .auth import safe_next
 
 bp = Blueprint("selection", __name__)
@@ -24,11 +24,14 @@ def photos(n: int) -> str:
 
 @bp.post("/selection")
 def act():
-    """ids (repeated), action, rating (for "rate"), next (the page to go back to), confirm (for "delete"),
-    album_id (for "add_to_album": an album's id, or "new" with album_name; none asks which) and
-    from_album (for "remove_from_album")."""
+    """ids (repeated), action, rating (for "rate"), tag (a tag's name, for "tag" and "untag"), next (the
+    page to go back to), confirm (for "delete"), album_id (for "add_to_album": an album's id, or "new"
+    with album_name; none asks which) and from_album (for "remove_from_album"); or, for a tag page's
+    "Remove from <tag>" button, untag (that tag's name) in place of action and tag."""
     back = safe_next(request.form.get("next")) or url_for("photos.index")
-    action = request.form.get("action", "")
+    action, tag = request.form.get("action", ""), request.form.get("tag")
+    if "untag" in request.form:
+        action, tag = "untag", request.form["untag"]
     photo_ids = selection.ids_from(request.form.getlist("ids"))
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
@@ -40,11 +43,11 @@ def act():
                                choices=albums.album_choices(current_user.id), max_name=MAX_ALBUM_NAME)
     if action == "add_to_album" and album_id == "new":
         return added_to_new_album(photo_ids, request.form.get("album_name", ""), back)
-    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating,
+    outcome = selection.act_on_selection(current_user.id, photo_ids, action, rating, tag,
                                          selection.album_id_from(album_id))
     if wants_json():
         return jsonify(action=action, selected=len(photo_ids), changed=outcome.changed, next=back)
-    flash(message(outcome, rating, back))
+    flash(message(outcome, rating, tag, back))
     return redirect(back, 303)
 
 
@@ -57,8 +60,10 @@ def added_to_new_album(photo_ids: list[int], name: str, back: str):
     return redirect(back, 303)
 
 
-def message(outcome: selection.Outcome, rating: int | None, back: str):
+def message(outcome: selection.Outcome, rating: int | None, tag: str | None, back: str):
     selected, changed = len(outcome.selected), outcome.changed
+    if outcome.action in selection.NAMES_A_TAG:
+        return tag_message(outcome, tags.clean_name(tag), back)
     if outcome.action == "favourite":
         return f"Added {photos(selected)} to your favourites."
     if outcome.action == "unfavourite":
@@ -78,8 +83,31 @@ def message(outcome: selection.Outcome, rating: int | None, back: str):
     return f"Deleted {photos(changed)} for good."
 
 
+def tag_message(outcome: selection.Outcome, name: str, back: str) -> Markup:
+    """Says what a tag action did, with a link to the tag's page (while it has one) and an Undo that
+    does the opposite to exactly the photos it changed."""
+    selected, changed = len(outcome.selected), outcome.changed
+    found = tags.find_tag_named(current_user.id, name)
+    label = (Markup("“<a href=\"{}\">{}</a>”").format(url_for("tags.show", tag_id=found.id), found.name)
+             if found else f"“{name}”")
+    if outcome.action == "tag":
+        had = selected - changed
+        note = f" {had} of them had it already." if had else ""
+        said = Markup("Tagged {} {}.{}").format(photos(selected), label, note)
+    else:
+        missing = selected - changed
+        note = "" if not missing else " The other one did not have it." if missing == 1 else \
+            f" The other {missing} did not have it."
+        said = Markup("Removed the tag {} from {}.{}").format(label, photos(changed), note)
+    return Markup(render_template("tags/_undo_tagging.html", message=said, ids=outcome.changed_ids,
+                                  undo_action="untag" if outcome.action == "tag" else "tag",
+                                  tag=found.name if found else name, back=back,
+                                  undo=0 < changed <= UNDO_LIMIT))
+
+
 @bp.app_context_processor
 def selection_actions() -> dict:
     """What the action menus of the grid and the trash page offer (photos/_selection_bar.html)."""
     return {"action_labels": selection.ACTIONS, "library_actions": selection.IN_LIBRARY,
-            "trash_actions": selection.IN_TRASH, "album_actions": selection.IN_ALBUM}
+            "trash_actions": selection.IN_TRASH, "album_actions": selection.IN_ALBUM,
+            "tag_max_length": MAX_TAG_LENGTH}

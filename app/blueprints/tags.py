@@ -18,7 +18,11 @@ TAG_ID = f"<int(max={MAX_ID}):tag_id>"
 
 @bp.get("/tags")
 def index():
-    return render_template("tags/index.html", counts=tags.tags_of_owner(current_user), max_length=MAX_TAG_LENGTH)
+    """The owner's tags with their counts; as JSON for the selection menu's list of names (gallery.js)."""
+    counts = tags.tags_of_owner(current_user)
+    if wants_json():
+        return jsonify(tags=[{"id": count.tag.id, "name": count.tag.name, "photos": count.photos} for count in counts])
+    return render_template("tags/index.html", counts=counts, max_length=MAX_TAG_LENGTH)
 
 
 @bp.get(f"/tags/{TAG_ID}")

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from ..database import run_unit_of_work
-from ..errors import GalleryError
+from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, Album, AlbumPhoto, Photo, User, utcnow
 from . import cache, thumbnails
@@ -50,12 +50,6 @@ class InvalidAlbum(GalleryError):
 
 class UnknownAlbum(GalleryError):
     """An album id that is not one of the owner's: as unknown as one that never existed."""
-
-    status = 404
-
-
-class UnknownPhotos(GalleryError):
-    """Photo ids of which some are not the owner's: the whole action is refused."""
 
     status = 404
 

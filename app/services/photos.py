@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
-from ..models import MAX_ID, MAX_RATING, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
-from . import cache, processing, storage, thumbnails
+from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
+from . import cache, library, processing, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +185,11 @@ class GridOptions:
         favourites = args.get("favourites") or "0"
         if favourites not in ("0", "1"):
             raise ValueError("favourites is 1 (favourites only) or 0.")
-        rating = args.get("rating") or "0"
-        if rating not in {str(n) for n in range(MAX_RATING + 1)}:
-            raise ValueError(f"rating is a number of stars from 0 to {MAX_RATING}.")
-        return cls(sort, order, source, favourites == "1", int(rating))
+        try:
+            rating = library.rating_from(args.get("rating") or "0")  # the one reading of a number of stars
+        except library.InvalidMark as error:
+            raise ValueError(error.message) from None
+        return cls(sort, order, source, favourites == "1", rating)
 
     @property
     def args(self) -> dict[str, str]:
@@ -267,25 +268,37 @@ class GridPage:
         return (name, cursor) if cursor else None
 
     def links(self) -> list[GridLink]:
-        """Each photo with its page's URL, its grid thumbnail's and its favourite route's, written here
-        rather than by url_for, with the prefix and the settings tag read once a page: 120 url_for calls
-        were nearly half of a cached page's CPU (tests/benchmarks/bench_grid.py). They are the same
-        strings: tests/integration/test_grid_queries.py compares them with url_for's."""
-        root, tag = request.script_root, thumbnails.current_settings_tag()
-        args = self.options.args  # bare words, digits and cursors (digits, letters, dots): nothing to quote
-        query = "?" + "&".join(f"{name}={value}" for name, value in args.items()) if args else ""
-        at = {**args, **self.at}
-        detail_query = "?" + "&".join(f"{name}={value}" for name, value in at.items()) if at else ""
-        return [GridLink(photo, f"{root}/photos/{photo.id}{detail_query}",
-                         f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}",
-                         f"{root}/photos/{photo.id}/favourite{query}")
-                for photo in self.photos]
+        """Each photo with its page's URL (which carries this page's place, so that Escape on a photo
+        comes back here), its grid thumbnail's and its favourite route's (photo_links)."""
+        return photo_links(self.photos, self.options.args, self.at)
+
+
+def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None) -> list[GridLink]:
+    """Each photo (a GridPhoto, or a row with its id, original_name, sha256 and favourite) with its
+    page's URL carrying `args` (a grid's options) and `at` (the grid page it is on), its grid thumbnail's
+    and its favourite route's, written here rather than by url_for, with the prefix and the settings tag
+    read once a page: 120 url_for calls were nearly half of a cached page's CPU
+    (tests/benchmarks/bench_grid.py). They are the same strings: tests/integration/test_grid_queries.py
+    compares them with url_for's."""
+    root, tag = request.script_root, thumbnails.current_settings_tag()
+    # bare words, digits and cursors (digits, letters, dots): nothing to quote
+    query = "?" + "&".join(f"{name}={value}" for name, value in args.items()) if args else ""
+    placed = {**args, **(at or {})}
+    detail_query = "?" + "&".join(f"{name}={value}" for name, value in placed.items()) if placed else ""
+    return [GridLink(photo, f"{root}/photos/{photo.id}{detail_query}",
+                     f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}",
+                     f"{root}/photos/{photo.id}/favourite{query}")
+            for photo in photos]
 
 
 def encode_cursor(photo, sort: str = "taken") -> str:
     """The keyset position of a Photo (or of a row with the sort's column and id) in the `sort` order;
     it names its sort, so a cursor of another sort is refused rather than misread."""
-    return f"{sort}.{getattr(photo, SORTS[sort].key):{CURSOR_STAMP}}.{photo.id}"
+    return _cursor(sort, getattr(photo, SORTS[sort].key), photo.id)
+
+
+def _cursor(name: str, at: datetime, photo_id: int) -> str:
+    return f"{name}.{at:{CURSOR_STAMP}}.{photo_id}"
 
 
 def decode_cursor(cursor: str, sort: str = "taken") -> tuple[datetime, int]:
@@ -366,37 +379,47 @@ def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, st
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
     """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt) rows
-    and the cursors of the newer and the older page.
+    and the cursors of the newer and the older page."""
+    column = SORTS[options.sort]
+    query = grid_photos(owner_id, options).with_only_columns(
+        Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
+        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
+    rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
+                                     older_than, newer_than, limit)
+    return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
+                       for row in rows],
+            "newer": newer, "older": older}
+
+
+def keyset_page(query, column, name: str, newest_first: bool, older_than: str | None, newer_than: str | None,
+                limit: int) -> tuple[list, str | None, str | None]:
+    """One page of `query`'s rows (it selects `column`, a date, and Photo.id) by keyset on (column, id),
+    no OFFSET: the grid's pages and the trash's. The rows in the order shown, the cursor (named `name`)
+    of the adjoining page of newer rows and of older rows, or None where there is none; ValueError for a
+    cursor not made for `name`.
 
     The rows are read walking away from the cursor (down the dates for `older_than`, up for
     `newer_than`, from the start of the order for neither), one more than a page to tell whether
     there are more, then put in the order shown.
     """
-    column = SORTS[options.sort]
     key = tuple_(column, Photo.id)
-    query = grid_photos(owner_id, options).with_only_columns(
-        Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
-        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
-    downwards = older_than is not None or (newer_than is None and options.order == "newest")
+    downwards = older_than is not None or (newer_than is None and newest_first)
     if older_than:
-        query = query.where(key < tuple_(*decode_cursor(older_than, options.sort)))
+        query = query.where(key < tuple_(*decode_cursor(older_than, name)))
     elif newer_than:
-        query = query.where(key > tuple_(*decode_cursor(newer_than, options.sort)))
+        query = query.where(key > tuple_(*decode_cursor(newer_than, name)))
     query = query.order_by(*((column.desc(), Photo.id.desc()) if downwards else (column.asc(), Photo.id.asc())))
     rows = list(db.session.execute(query.limit(limit + 1)))
     more, rows = len(rows) > limit, rows[:limit]
+    if not rows:
+        return [], None, None
     started_from = older_than or newer_than
     has_newer, has_older = (started_from is not None, more) if downwards else (more, started_from is not None)
-    if rows:
-        newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
-    if downwards != (options.order == "newest"):
+    newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
+    if downwards != newest_first:
         rows.reverse()
-    return {
-        "photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
-                   for row in rows],
-        "newer": encode_cursor(newest, options.sort) if rows and has_newer else None,
-        "older": encode_cursor(oldest, options.sort) if rows and has_older else None,
-    }
+    return (rows, _cursor(name, getattr(newest, column.key), newest.id) if has_newer else None,
+            _cursor(name, getattr(oldest, column.key), oldest.id) if has_older else None)
 
 
 def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Photo | None, Photo | None]:

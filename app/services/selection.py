@@ -1,14 +1,16 @@
-"""An action on a selection of many photos (the grid's, an album's and the trash page's checkboxes):
-favourite, unfavourite, rate, add to an album or remove from one, move to the trash, restore, delete
-for good.
+"""An action on a selection of many photos (the checkboxes of the grid, an album's page, a tag's page and
+the trash page): favourite, unfavourite, rate, add or remove a tag, add to an album or remove from one,
+move to the trash, restore, delete for good.
 
 Every id must be one of the owner's photos, checked by one query before anything is written: an
 unknown or foreign id refuses the whole action, so nothing is ever half done. Each action is then one
-set-based UPDATE in one transaction with one library version bump (services/library.py,
-services/trash.py), except deleting for good, which goes a photo at a time through the crash-safe
-delete (trash.delete_forever) because it removes files as well as rows.
+set-based statement in one transaction with one library version bump (services/library.py,
+services/tags.py, services/trash.py), except deleting for good, which goes a photo at a time through
+the crash-safe delete and commits each (trash.delete_each_forever says why) because it removes files
+as well as rows: checked whole before it starts like the others, but a failure part way through leaves
+the photos before it deleted.
 
-To add an action (the tags' "tag" and "untag", an album's "add"), give ACTIONS a line and
+To add an action (an album's "add"), give ACTIONS a line, IN_LIBRARY (or IN_TRASH) its place, and
 act_on_selection a branch that calls the action's own service.
 """
 from __future__ import annotations
@@ -19,10 +21,10 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from ..errors import GalleryError
+from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
-from ..models import MAX_ID, Photo
-from . import albums, library, trash
+from ..models import MAX_ID, Photo, User
+from . import albums, library, tags, trash
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,16 @@ ACTIONS = {
     "favourite": "Add to favourites",
     "unfavourite": "Remove from favourites",
     "rate": "Rate",
-    # "tag": "Add a tag", "untag": "Remove a tag",   <- the tags' actions go here
+    "tag": "Add a tag",
+    "untag": "Remove a tag",
     "add_to_album": "Add to an album",
     "remove_from_album": "Remove from this album",
     "trash": "Move to trash",
     "restore": "Restore",
     "delete": "Delete forever",
 }
-IN_LIBRARY = ["favourite", "unfavourite", "rate", "add_to_album", "trash"]
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash"]
+NAMES_A_TAG = ("tag", "untag")  # the actions that read the menu's tag field
 IN_TRASH = ["restore", "delete"]
 IN_ALBUM = ["remove_from_album", *IN_LIBRARY]  # on an album's page, whose album the form names
 
@@ -52,15 +56,12 @@ class SelectionTooLarge(BadSelection):
     status = 413
 
 
-class UnknownPhotos(BadSelection):
-    status = 404
-
-
 @dataclass
 class Outcome:
     action: str
     selected: list[int]  # the ids named, each once, in the order sent
     changed: int  # photos the action changed (a favourite already a favourite is not counted)
+    changed_ids: list[int] | None = None  # which, where an Undo needs them (a tag's actions)
     album_id: int | None = None  # the album photos were added to or removed from
 
 
@@ -92,9 +93,10 @@ def album_id_from(value: str | None) -> int | None:
 
 
 def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: int | None = None,
-                     album_id: int | None = None) -> Outcome:
-    """Carry out `action` on the owner's photos `photo_ids`, all or none of them (`album_id`: the album
-    of "add_to_album" and "remove_from_album")."""
+                     tag: str | None = None, album_id: int | None = None) -> Outcome:
+    """Carry out `action` on the owner's photos `photo_ids`, all or none of them; `rating` is the stars
+    of "rate", `tag` the tag's name of "tag" and "untag", `album_id` the album of "add_to_album" and
+    "remove_from_album"."""
     if action not in ACTIONS:
         raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
                            f"{', '.join(ACTIONS)}.")
@@ -102,6 +104,8 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
         raise BadSelection("Choose how many stars to give.")
     if action in ("add_to_album", "remove_from_album") and album_id is None:
         raise BadSelection("Choose an album first.")
+    if action in NAMES_A_TAG:
+        tag = tags.clean_name(tag or "")  # InvalidTag, in words, before anything is read
     if not photo_ids:
         raise BadSelection("Select at least one photo first.")
     owned, in_trash = _count_owned(owner_id, photo_ids)
@@ -112,10 +116,15 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     if action == "delete" and in_trash != owned:
         raise BadSelection("Only photos in the trash can be deleted for good: move them to the trash first; "
                            "nothing was changed.")
+    changed_ids = None
     if action in ("favourite", "unfavourite"):
         changed = library.favourite_photos(owner_id, photo_ids, action == "favourite")
     elif action == "rate":
         changed = library.rate_photos(owner_id, photo_ids, rating)
+    elif action in NAMES_A_TAG:
+        change = tags.add_tag_to_photos if action == "tag" else tags.remove_tag_from_photos
+        changed_ids = change(db.session.get_one(User, owner_id), photo_ids, tag)
+        changed = len(changed_ids)
     elif action == "trash":
         changed = trash.move_to_trash(owner_id, photo_ids)
     elif action == "restore":
@@ -127,7 +136,7 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     else:
         changed = trash.delete_each_forever(photo_ids)
     log.info("user %s: %s on %d selected photos changed %d", owner_id, action, len(photo_ids), changed)
-    return Outcome(action, photo_ids, changed, album_id)
+    return Outcome(action, photo_ids, changed, changed_ids, album_id)
 
 
 def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:

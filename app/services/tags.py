@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import run_unit_of_work
-from ..errors import GalleryError
+from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_TAG_LENGTH, Photo, PhotoTag, Tag, User, tag_key_of, utcnow
 from . import cache
@@ -31,8 +31,8 @@ class InvalidTag(GalleryError):
     """A tag name the gallery will not keep, said in words; nothing changed."""
 
 
-class UnknownPhotos(GalleryError):
-    """Photo ids of which some are not the owner's (or none at all): the whole action is refused."""
+class UnknownTag(GalleryError):
+    """A tag name the owner has no tag of (another account's tags are unknown too); nothing changed."""
 
     status = 404
 
@@ -92,51 +92,38 @@ def tag_photos(owner: User, photo_ids: Iterable[int], names: Iterable[str]) -> l
     """Put the tags `names` (made when the owner has none of that name) on the owner's photos
     `photo_ids`, in one transaction; the tags. InvalidTag for a bad name, UnknownPhotos when any id
     is not the owner's: then nothing changes."""
-    names, photo_ids = clean_names(names), _ids(photo_ids)
-
-    def work():
-        _check_photos(owner.id, photo_ids)
-        tag_ids = add_tags(owner.id, photo_ids, names)
-        cache.clear_library(owner.id)
-        db.session.commit()
-        return tag_ids
-
-    tag_ids = run_unit_of_work(work, _attempts())
-    log.info("user %s tagged %d photos with %s", owner.id, len(photo_ids), names)
+    tag_ids, _ = _tag(owner, photo_ids, clean_names(names))
     return list(db.session.scalars(select(Tag).where(Tag.id.in_(tag_ids)).order_by(Tag.name_key)))
+
+
+def add_tag_to_photos(owner: User, photo_ids: Iterable[int], name: str) -> list[int]:
+    """A selection's "Add a tag": the tag `name` (made when the owner has none of that name) on the
+    owner's photos `photo_ids`, in one transaction; the photos that did not have it yet (what an Undo
+    takes it off again)."""
+    return sorted(_tag(owner, photo_ids, [clean_name(name)])[1])
 
 
 def add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> list[int]:
     """In the caller's transaction (which commits and bumps the library version): the tags of `names`,
     made when missing, put on `photo_ids` (already checked to be the owner's); their ids. Two
     statements a name at most plus one for the links, whatever the number of photos."""
-    tag_ids = [_tag_id(owner_id, name) for name in names]
-    if photo_ids and tag_ids:
-        pairs = (select(Photo.id, Tag.id).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
-                 .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
-        db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs).on_conflict_do_nothing())
-    return tag_ids
+    return _add_tags(owner_id, photo_ids, names)[0]
 
 
 def untag_photos(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> int:
     """Take the owner's tags `tag_ids` off the owner's photos `photo_ids` in one transaction; how many
     links went. UnknownPhotos when a photo or a tag id is not the owner's: then nothing changes."""
-    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
+    return len(_untag(owner, photo_ids, tag_ids))
 
-    def work():
-        _check_photos(owner.id, photo_ids)
-        found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
-        if found != len(tag_ids):
-            raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
-        removed = db.session.execute(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
-                                                            PhotoTag.tag_id.in_(tag_ids))).rowcount
-        cache.clear_library(owner.id)
-        db.session.commit()
-        return removed
 
-    removed = run_unit_of_work(work, _attempts())
-    log.info("user %s untagged %d links", owner.id, removed)
-    return removed
+def remove_tag_from_photos(owner: User, photo_ids: Iterable[int], name: str) -> list[int]:
+    """A selection's "Remove a tag": the owner's tag `name` off the owner's photos `photo_ids`, in one
+    transaction; the photos that had it (what an Undo puts it back on). UnknownTag when the owner has no
+    tag of that name."""
+    tag = find_tag_named(owner.id, clean_name(name))
+    if tag is None:
+        raise UnknownTag(f"You have no tag named “{clean_name(name)}”: nothing was changed.")
+    return sorted(_untag(owner, photo_ids, [tag.id]))
 
 
 def rename_tag(owner: User, tag: Tag, new_name: str) -> Tag:
@@ -204,6 +191,11 @@ def find_tag(owner_id: int, tag_id: int) -> Tag | None:
     return db.session.scalar(select(Tag).where(Tag.owner_id == owner_id, Tag.id == tag_id))
 
 
+def find_tag_named(owner_id: int, name: str) -> Tag | None:
+    """The owner's tag of this name, however it is cased (its key); None when the owner has none."""
+    return db.session.scalar(select(Tag).where(Tag.owner_id == owner_id, Tag.name_key == tag_key_of(name)))
+
+
 def tags_of(photo: Photo) -> list[Tag]:
     """The photo's tags, by name."""
     return list(db.session.scalars(select(Tag).join(PhotoTag, PhotoTag.tag_id == Tag.id)
@@ -253,6 +245,56 @@ def _check_photos(owner_id: int, photo_ids: list[int]) -> None:
                                                                  Photo.id.in_(photo_ids)))
     if found != len(photo_ids):
         raise UnknownPhotos("Some of these photos are not in your library: nothing was changed.")
+
+
+def _tag(owner: User, photo_ids: Iterable[int], names: list[str]) -> tuple[list[int], list[int]]:
+    """The tags of (cleaned) `names` on the owner's photos in one transaction: their ids, and the photo
+    of each new link."""
+    photo_ids = _ids(photo_ids)
+
+    def work():
+        _check_photos(owner.id, photo_ids)
+        tagged = _add_tags(owner.id, photo_ids, names)
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return tagged
+
+    tag_ids, linked = run_unit_of_work(work, _attempts())
+    log.info("user %s tagged %d photos with %s (%d new links)", owner.id, len(photo_ids), names, len(linked))
+    return tag_ids, linked
+
+
+def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[list[int], list[int]]:
+    tag_ids = [_tag_id(owner_id, name) for name in names]
+    if not (photo_ids and tag_ids):
+        return tag_ids, []
+    pairs = (select(Photo.id, Tag.id).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
+             .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
+    linked = db.session.scalars(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs)
+                                .on_conflict_do_nothing().returning(PhotoTag.photo_id)).all()
+    return tag_ids, list(linked)  # the new links' photos: RETURNING leaves out the conflicts
+
+
+def _untag(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> list[int]:
+    """The owner's tags `tag_ids` off the owner's photos in one transaction; the photo of each link that
+    went."""
+    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
+
+    def work():
+        _check_photos(owner.id, photo_ids)
+        found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
+        if found != len(tag_ids):
+            raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
+        removed = db.session.scalars(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
+                                                            PhotoTag.tag_id.in_(tag_ids))
+                                     .returning(PhotoTag.photo_id)).all()
+        cache.clear_library(owner.id)
+        db.session.commit()
+        return list(removed)
+
+    removed = run_unit_of_work(work, _attempts())
+    log.info("user %s untagged %d links", owner.id, len(removed))
+    return removed
 
 
 def _insert(model):

@@ -97,7 +97,14 @@ def delete_forever(photo: Photo) -> None:
 def delete_each_forever(photo_ids: Iterable[int]) -> int:
     """Delete for good each of these photos that is still in the trash, a photo at a time through the
     crash-safe delete; how many. One deleted or restored by another request since its id was read is
-    skipped (the delete checks the trash under the row's lock)."""
+    skipped (the delete checks the trash under the row's lock).
+
+    Unlike every other change to many photos, this commits once a photo, on purpose: each delete moves
+    the photo's files aside before its commit and removes them after, so one transaction for all would
+    hold every file of the selection in limbo, and a crash would leave `flask gallery check` a pile to
+    settle instead of one photo. A failure part way (a full disk, a lost database) therefore leaves the
+    photos before it deleted and the rest untouched in the trash, never a photo half deleted; the
+    request reports the error, and the trash page shows what is left to delete."""
     deleted = 0
     for photo_id in photo_ids:
         photo = db.session.get(Photo, photo_id)
@@ -160,44 +167,23 @@ def _delete_in_batches(owner_id: int, trashed_before: datetime | None, limit: in
 
 @dataclass
 class TrashPage:
-    photos: list[Photo]
+    photos: list  # rows of id, original_name, sha256, favourite, trashed_at
     newer: str | None  # cursor of the page before this one (more recently trashed), or None on the first
     older: str | None  # cursor of the page after this one, or None on the last
 
-
-def encode_cursor(photo: Photo) -> str:
-    """The grid's cursor shape, named for the trash's own order: "trashed.<trashed_at>.<id>"."""
-    return f"trashed.{photo.trashed_at:{photo_service.CURSOR_STAMP}}.{photo.id}"
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """ValueError for anything encode_cursor did not make (a grid's cursor included)."""
-    return photo_service.decode_cursor(cursor, "trashed")
+    def links(self) -> list[photo_service.GridLink]:
+        """The grid's links of each photo (photo_service.photo_links: no url_for a tile)."""
+        return photo_service.photo_links(self.photos, {})
 
 
 def trash_page(owner_id: int, older_than: str | None = None, newer_than: str | None = None,
                limit: int = 60) -> TrashPage:
-    """One page of the owner's trash, most recently trashed first, by keyset on (trashed_at, id).
-    ValueError for a cursor this module did not make."""
-    key = tuple_(Photo.trashed_at, Photo.id)
-    query = select(Photo).where(Photo.owner_id == owner_id, Photo.trashed_at.is_not(None))
-    if newer_than:
-        query = query.where(key > tuple_(*decode_cursor(newer_than)))
-        query = query.order_by(Photo.trashed_at.asc(), Photo.id.asc())
-    else:
-        if older_than:
-            query = query.where(key < tuple_(*decode_cursor(older_than)))
-        query = query.order_by(Photo.trashed_at.desc(), Photo.id.desc())
-    rows = list(db.session.scalars(query.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if newer_than:
-        rows.reverse()
-        has_newer, has_older = more, True
-    else:
-        has_newer, has_older = older_than is not None, more
-    return TrashPage(rows, encode_cursor(rows[0]) if rows and has_newer else None,
-                     encode_cursor(rows[-1]) if rows and has_older else None)
+    """One page of the owner's trash, most recently trashed first, by the grid's keyset paging on
+    (trashed_at, id), its cursors named "trashed". ValueError for a cursor not made for the trash."""
+    query = select(Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.trashed_at).where(
+        Photo.owner_id == owner_id, Photo.trashed_at.is_not(None))
+    return TrashPage(*photo_service.keyset_page(query, Photo.trashed_at, "trashed", True, older_than, newer_than,
+                                                limit))
 
 
 def purge_due(owner_id: int) -> int:

@@ -344,6 +344,7 @@ for (const form of document.querySelectorAll("form[data-selection]")) {
   const selectNone = form.querySelector("[data-select-none]");
   const action = form.querySelector("select[name=action]");
   const rating = form.querySelector("select[name=rating]");
+  const tagField = form.querySelector("[data-tag-field]");
   let last = null;  // the box ticked or unticked last: one end of a shift-click's range
 
   form.classList.add("live");
@@ -359,6 +360,11 @@ for (const form of document.querySelectorAll("form[data-selection]")) {
     selectPage.hidden = selected === boxes.length;
     selectNone.hidden = selected === 0;
     if (rating) rating.closest("label").hidden = action.value !== "rate";
+    if (tagField) {
+      const named = action.value === "tag" || action.value === "untag";
+      tagField.hidden = !named;
+      tagField.querySelector("input").required = named && selected > 0;
+    }
   };
   const tick = (box, checked, shift) => {
     if (shift && last !== null && last !== box) {
@@ -391,7 +397,11 @@ for (const form of document.querySelectorAll("form[data-selection]")) {
     last = null;
     update();
   });
-  action.addEventListener("change", update);
+  action.addEventListener("change", () => {
+    update();
+    if (tagField && !tagField.hidden) tagField.querySelector("input").focus();
+  });
+  if (tagField) fillTagList(tagField.querySelector("input"));
   window.addEventListener("pageshow", update);  // boxes the browser kept ticked on coming back
   update();
 }
@@ -566,5 +576,22 @@ if (window.location.hash.startsWith("#photo-")) {
 for (const panel of document.querySelectorAll("details.upload-panel")) {
   document.addEventListener("dragenter", (event) => {
     if (event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files")) panel.open = true;
+  });
+}
+
+// The selection menu's tag field offers the owner's tags as it is typed in: their names are asked for
+// once, on the field's first focus (the page itself carries no list, so the grid's page stays as cheap).
+function fillTagList(input) {
+  const list = document.getElementById(input.getAttribute("list"));
+  input.addEventListener("focus", async () => {
+    if (list.dataset.filled) return;
+    list.dataset.filled = "true";
+    try {
+      const response = await fetch(input.dataset.tagsUrl, { headers: { Accept: "application/json" } });
+      const data = await response.json();
+      list.replaceChildren(...data.tags.map((tag) => new Option("", tag.name)));
+    } catch (error) {
+      delete list.dataset.filled;  // asked again on the next focus; the field works without the list
+    }
   });
 }

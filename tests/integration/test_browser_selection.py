@@ -162,3 +162,43 @@ def test_the_selection_without_javascript(new_context, user_id, password, photo_
     expect(page).to_have_url(re.compile(r"/\?order=oldest$"))
     expect(page.locator(".flashes")).to_contain_text("Added 2 photos to your favourites.")
     assert {name for name, (favourite, _, _) in marks().items() if favourite} == {"photo-0.jpg", "photo-4.jpg"}
+
+
+def test_on_a_tag_page_tag_a_shift_clicked_range_then_untag_one_on_the_new_tags_page(app, user_id, page: Page,
+                                                                                    page_errors, photo_ids):
+    from app.models import User
+    from app.services import tags
+
+    with app.app_context():
+        trip = tags.tag_photos(db.session.get_one(User, user_id), photo_ids, ["Trip"])[0].id
+    page.goto(f"/tags/{trip}?sort=added")
+    bar = page.locator("form#selection")
+    tag_field = bar.get_by_placeholder("Tag name")
+    expect(tiles(page)).to_have_count(6)
+    box(page, 1).click()
+    box(page, 3).click(modifiers=["Shift"])  # photo-4 .. photo-2
+    expect(bar.locator("[data-selected-count]")).to_have_text("3 selected")
+    expect(tag_field).to_be_hidden()
+    bar.get_by_label("Action").select_option("tag")
+    expect(tag_field).to_be_focused()
+    expect(page.locator("datalist#selection-tags option")).to_have_count(1)  # the owner's tags, asked on focus
+    assert page.locator("datalist#selection-tags option").get_attribute("value") == "Trip"
+    tag_field.fill("Picked")
+    screenshot(page, "tag-page-tagging")
+    tag_field.press("Enter")  # Apply is the form's default button, not "Remove from “Trip”"
+    expect(page).to_have_url(re.compile(rf"/tags/{trip}\?sort=added$"))
+    expect(page.locator(".flashes span")).to_have_text("Tagged 3 photos “Picked”.")
+
+    page.locator(".flashes").get_by_role("link", name="Picked").click()
+    expect(page.locator("h1")).to_have_text("Picked 3 photos")
+    assert [img.get_attribute("alt") for img in page.locator("ul.grid img").all()] == [
+        "photo-4.jpg", "photo-3.jpg", "photo-2.jpg"]
+    box(page, 1).click()
+    bar.get_by_role("button", name="Remove from “Picked”").click()
+    expect(page.locator(".flashes span")).to_have_text("Removed the tag “Picked” from 1 photo.")
+    expect(page.locator("h1")).to_have_text("Picked 2 photos")
+    assert [img.get_attribute("alt") for img in page.locator("ul.grid img").all()] == ["photo-4.jpg", "photo-2.jpg"]
+    screenshot(page, "tag-page")
+    with app.app_context():
+        assert {tag.name for tag in tags.tags_of(db.session.get_one(Photo, photo_ids[3]))} == {"Trip"}
+    assert page_errors == []
