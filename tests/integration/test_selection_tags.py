@@ -9,7 +9,7 @@ from test_selection import act, add_photos, counts, html, rows  # noqa: F401  (c
 from testapp import JSON, log_in
 
 from app.extensions import db
-from app.models import PhotoTag, Tag, User
+from app.models import Album, PhotoTag, Tag, User
 
 
 @pytest.fixture
@@ -197,9 +197,24 @@ def test_the_tag_field_lists_the_owners_tags_as_json(app, client, user_id, bob_i
 # --- the organise issue's round trip -----------------------------------------------------------------
 
 def album_views(client, app, owner_id) -> dict:
-    """ALBUMS: when albums land, return each of the owner's album pages here as {url: shown(client, url)}
-    (and its count as its page shows it): the round trip below then checks them before and after."""
-    return {}
+    """Each of the owner's album pages (its heading with the count, and every photo it shows), and the
+    album cards with their counts on /albums and on each album's page."""
+    with app.app_context():
+        album_ids = db.session.scalars(select(Album.id).where(Album.owner_id == owner_id).order_by(Album.id)).all()
+    found: dict = {"/albums": [card.get_text(" ", strip=True) for card in html(client.get("/albums")).select(
+        "ul.album-cards li")]}
+    for album_id in album_ids:
+        url = f"/albums/{album_id}"
+        page = html(client.get(url))
+        found[url] = (page.select_one("h1").get_text(" ", strip=True),
+                      [card.get_text(" ", strip=True) for card in page.select("ul.album-cards li")], shown(client, url))
+    return found
+
+
+def make_album(client, name: str, parent_id: int | None = None) -> int:
+    response = client.post("/albums", data={"name": name, "parent_id": parent_id or ""}, headers=JSON)
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    return response.json["album"]["id"]
 
 
 def views(client, app, owner_id, tag_names) -> dict:
@@ -217,10 +232,14 @@ def views(client, app, owner_id, tag_names) -> dict:
     return found
 
 
-def test_a_thousand_photos_through_the_trash_and_back_keep_every_tag_rating_favourite_and_count(
+def test_a_thousand_photos_through_the_trash_and_back_keep_every_album_tag_rating_favourite_and_count(
         app, client, user_id, bob_id, counts, rows, tagging):
     ids = add_photos(app, user_id, 1000)  # 600 uploaded, 400 generated
     add_photos(app, bob_id, 5, start=5000)
+    trip = make_album(client, "Trip")
+    day = make_album(client, "Day one", trip)
+    for selected, album in [(ids[:300], trip), (ids[250:600], day)]:
+        assert act(client, selected, "add_to_album", json=True, album_id=str(album)).status_code == 200
     for selected, action, form in [(ids, "tag", {"tag": "Everything"}), (ids[::3], "tag", {"tag": "Thirds"}),
                                    (ids[500:510], "tag", {"tag": "Ten"}), (ids[:400], "rate", {"rating": "3"}),
                                    (ids[:90], "rate", {"rating": "5"}), (ids[::7], "favourite", {})]:
@@ -230,6 +249,8 @@ def test_a_thousand_photos_through_the_trash_and_back_keep_every_tag_rating_favo
     assert before["heading"] == "1000 photos" and len(before["/"]) == 1000
     assert len(before["/?favourites=1"]) == 143 and len(before["/?rating=5"]) == 90
     assert before[f"/tags/{tag_id(app, user_id, 'Thirds')}"][0] == "Thirds 334 photos"
+    assert before[f"/albums/{day}"][0] == "Day one 350 photos" and len(before[f"/albums/{day}"][2]) == 350
+    assert before["/albums"] == ["Trip 300 photos · 1 album"]
 
     assert act(client, ids, "trash", json=True).json["changed"] == 1000
     trashed = views(client, app, user_id, names)
@@ -237,6 +258,7 @@ def test_a_thousand_photos_through_the_trash_and_back_keep_every_tag_rating_favo
     assert trashed["/?favourites=1"] == [] and trashed[f"/tags/{tag_id(app, user_id, 'Ten')}"][:2] == (
         "Ten 0 photos", [])
     assert tagging()[0] == before_tags[0]  # the trash keeps the tags: they show again on restore
+    assert trashed[f"/albums/{trip}"] == ("Trip 0 photos", ["▦ Day one 0 photos"], [])  # no cover: the mark
 
     assert act(client, ids, "restore", json=True).json["changed"] == 1000
     assert views(client, app, user_id, names) == before
