@@ -41,6 +41,14 @@ def own_tag_or_404(tag_id: int) -> Tag:
     return tag
 
 
+def own_tag_view_or_404(tag_id: int) -> tags.TagView:
+    """A tag's page above its photos (cached until the library changes), by the same rule."""
+    view = tags.tag_view(current_user, tag_id)
+    if view is None:
+        abort(404, "No such tag.")
+    return view
+
+
 def own_album_or_404(album_id: int) -> Album:
     album = albums.find_album(current_user.id, album_id)
     if album is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..access import own_photo_or_404, own_tag_or_404
+from ..access import own_photo_or_404, own_tag_or_404, own_tag_view_or_404
 from ..errors import wants_json
 from ..models import MAX_ID, MAX_TAG_LENGTH
 from ..services import tags
@@ -27,14 +27,14 @@ def index():
 
 @bp.get(f"/tags/{TAG_ID}")
 def show(tag_id: int):
-    tag, options = own_tag_or_404(tag_id), requested_options()
+    tag, options = own_tag_view_or_404(tag_id), requested_options()
     try:
         page = tags.tag_page(current_user, tag, options, request.args.get("older"), request.args.get("newer"),
                              current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("tags/show.html", tag=tag, page=page, options=options,
-                           total=tags.photo_count(current_user, tag), max_length=MAX_TAG_LENGTH)
+                           total=tag.photos, max_length=MAX_TAG_LENGTH)
 
 
 @bp.post(f"/tags/{TAG_ID}/rename")

@@ -1,12 +1,13 @@
 """What the gallery caches, under which key, and the named clear functions.
 
 Cached, each as plain values (never ORM objects):
-- a page of an owner's grid as sorted and filtered: its photos' (id, name, sha256, favourite, rating)
+- a page of an owner's grid as sorted and filtered: its photos' plain values (services/photos.GridPhoto)
   and its cursors (grid_key), and the page's HTML, which photos/index.html keeps under the same key
   (GridPage.cache_key); a favourite or a rating changed calls clear_library();
 - a photo's thumbnail columns: its original's path and its thumbnail type (thumbnail_key);
 - an owner's top albums as cards, and an album's page above its photos (the album, its breadcrumb,
   its sub-albums' cards), under library_key("albums" / "album", ...) (services/albums.py);
+- a tag's page above its photos (its name and count), under library_key("tag", ...) (services/tags.py);
 - the models InvokeAI has installed, for a minute (models_key).
 
 An owner's cached reads are keyed by the owner's id and library version (users.library_version), a

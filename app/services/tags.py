@@ -212,14 +212,30 @@ def tags_of_owner(owner: User) -> list[TagCount]:
     return [TagCount(tag, count) for tag, count in db.session.execute(query)]
 
 
-def photo_count(owner: User, tag: Tag) -> int:
-    """The tag's photos in the library (not in the trash)."""
-    query = photo_service.photos_of(owner.id, None).with_only_columns(func.count(Photo.id)).where(
-        Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == tag.id)))
-    return db.session.scalar(query)
+@dataclass(frozen=True)
+class TagView:
+    """What a tag's page shows above its photos: plain values, cheap to cache."""
+
+    id: int
+    name: str
+    photos: int  # its photos in the library (not in the trash)
 
 
-def tag_page(owner: User, tag: Tag, options: photo_service.GridOptions = photo_service.DEFAULT_OPTIONS,
+def tag_view(owner: User, tag_id: int) -> TagView | None:
+    """The tag and how many of its photos are in the library, in one statement, cached until the library
+    changes; None when the owner has no such tag. The count over a tag of 70,000 photos is a few tens of
+    milliseconds: a page reads it once a library version, not once a request."""
+    def read():
+        count = (photo_service.photos_of(owner.id, None).with_only_columns(func.count(Photo.id))
+                 .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == Tag.id)
+                 .correlate(Tag).scalar_subquery())
+        row = db.session.execute(select(Tag.id, Tag.name, count).where(Tag.owner_id == owner.id,
+                                                                       Tag.id == tag_id)).first()
+        return None if row is None else TagView(*row)
+    return cache.read_through(cache.library_key("tag", owner, tag_id), read)
+
+
+def tag_page(owner: User, tag: Tag | TagView, options: photo_service.GridOptions = photo_service.DEFAULT_OPTIONS,
              older_than: str | None = None, newer_than: str | None = None,
              limit: int = 60) -> photo_service.GridPage:
     """One page of the tag's photos: the grid's own query, sort, filters and keyset paging, narrowed to

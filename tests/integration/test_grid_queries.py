@@ -221,3 +221,30 @@ def test_the_grid_links_are_the_urls_url_for_makes(app, client, photo_ids, query
                         for photo_id in [int(href.split("?")[0].rsplit("/", 1)[1]) for href, _, _ in shown]]
         assert shown == expected
         assert all(href.startswith(f"{script_root}/photos/") for href, _, _ in shown)
+
+
+def test_a_tag_page_takes_three_statements_cold_and_one_warm(app, counted, photo_ids, user_id):
+    """The user, the tag with its count (one statement, cached), the page's rows (cached): a tag of tens of
+    thousands of photos is not counted again on every request."""
+    from app.models import PhotoTag, Tag, tag_key_of
+    with app.app_context():
+        tag, other = (Tag(owner_id=user_id, name=name, name_key=tag_key_of(name)) for name in ("Beach", "Other"))
+        db.session.add_all([tag, other])
+        db.session.flush()
+        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=tag.id) for photo_id in photo_ids[::2]])
+        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=other.id) for photo_id in photo_ids])  # not counted
+        db.session.commit()
+        tag_id = tag.id
+    url = f"/tags/{tag_id}"
+    shown = []
+    while url:
+        response, cold = counted(url)
+        assert response.status_code == 200 and len(cold) <= 3, cold
+        shown += grid_ids(response)
+        url = link(response, "next")
+    assert shown == photo_ids[::2]
+    first, _ = counted(f"/tags/{tag_id}")
+    again, warm = counted(f"/tags/{tag_id}", cold=False)
+    assert grid_ids(again) == grid_ids(first) and len(warm) == 1, warm
+    heading = BeautifulSoup(again.get_data(as_text=True), "html.parser").select_one("h1 .subtitle").get_text()
+    assert heading == f"{len(photo_ids[::2])} photos"
