@@ -1,6 +1,7 @@
 """flask gallery: check the data folder against the database; back both up; purge the trash."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -12,6 +13,9 @@ from .progress import Progress, quiet_logs
 
 gallery_cli = AppGroup("gallery", help="Check the data folder against the database; back both up; purge the trash.")
 PROGRESS_FROM = 100  # rows or files: fewer finish before a bar would be worth reading
+# purge-trash runs from cron beside the server: at this niceness the server's requests come first when
+# both want the CPU (tests/benchmarks/bench_library.py reads the grid while it purges).
+PURGE_NICENESS = 10
 
 
 def start_when_many(progress: Progress):
@@ -67,7 +71,8 @@ def backup(dest: Path):
 @click.option("--verbose", "-v", is_flag=True, help="Log every photo deleted, not only problems.")
 def purge_trash(verbose: bool):
     """Delete for good every photo whose GALLERY_TRASH_DAYS in the trash have passed (rows, originals,
-    thumbnails), a batch of rows at a time; for cron. Prints how many; exits 0."""
+    thumbnails), a batch of rows at a time; for cron, at a low CPU priority. Prints how many; exits 0."""
+    os.nice(PURGE_NICENESS)
     with quiet_logs(verbose):
         deleted = trash.purge_expired()
     click.echo(f"Deleted {deleted} photo{'' if deleted == 1 else 's'} from the trash for good "

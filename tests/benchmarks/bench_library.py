@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -137,6 +138,7 @@ def selection_actions(instance: Instance, seeded: dict) -> dict[str, list[float]
     ids = [str(i) for i in json.loads(subprocess.run(
         [sys.executable, "-c", f"""
 import json
+import re
 from sqlalchemy import select
 from app import create_app
 from app.extensions import db
@@ -170,29 +172,49 @@ with app.app_context():
     return timings
 
 
+# `flask gallery purge-trash` as cron runs it, printing its peak RSS as it exits; limited to `limit`
+# photos by HOLD_CODE, which makes every trashed photo due and then moves all but `limit` of them to now.
 PURGE_CODE = """
-import re, sys, time
+import atexit, re, sys, time
+from flask.cli import main
+started = time.perf_counter()
+atexit.register(lambda: print("PURGED", time.perf_counter() - started,
+                              int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) / 1024))
+sys.argv = ["flask", "--app", "app", "gallery", "purge-trash"]
+main()
+"""
+
+HOLD_CODE = """
+import sys
+from sqlalchemy import select, update
 from app import create_app
 from app.extensions import db
-from app.services import trash
+from datetime import timedelta
+from app.models import Photo, utcnow
 app = create_app()
 with app.app_context():
-    started = time.perf_counter()
-    deleted = trash.purge_expired(limit=int(sys.argv[1]))
-    seconds = time.perf_counter() - started
-status = open("/proc/self/status").read()
-print(deleted, seconds, int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) / 1024)
+    long_ago = utcnow() - timedelta(days=app.config["TRASH_DAYS"] + 1)
+    db.session.execute(update(Photo).where(Photo.trashed_at.is_not(None)).values(trashed_at=long_ago))
+    due = select(Photo.id).where(Photo.trashed_at.is_not(None), Photo.trashed_at < utcnow()).order_by(
+        Photo.trashed_at, Photo.id).offset(int(sys.argv[1])).scalar_subquery()
+    held = db.session.execute(update(Photo).where(Photo.id.in_(due)).values(trashed_at=utcnow())).rowcount
+    db.session.commit()
+    print(held)
 """
 
 
 def purge(instance: Instance, limit: int) -> tuple[int, float, float]:
-    """(photos deleted, seconds, peak RSS MB) of purging at most `limit` photos in a fresh process."""
-    result = subprocess.run([sys.executable, "-c", PURGE_CODE, str(limit)], env=instance.env,
+    """(photos deleted, seconds, peak RSS MB) of `flask gallery purge-trash` in a process of its own, with
+    at most `limit` photos due (the rest are held back)."""
+    subprocess.run([sys.executable, "-c", HOLD_CODE, str(limit)], env=instance.env, check=True,
+                   capture_output=True, cwd=instance.workdir)
+    result = subprocess.run([sys.executable, "-c", PURGE_CODE], env=instance.env,
                             capture_output=True, text=True, cwd=instance.workdir)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
-    deleted, seconds, peak = result.stdout.split()[-3:]
-    return int(deleted), float(seconds), float(peak)
+    deleted = int(re.search(r"Deleted (\d+) photo", result.stdout).group(1))
+    seconds, peak = re.search(r"PURGED (\S+) (\S+)", result.stdout).groups()
+    return deleted, float(seconds), float(peak)
 
 
 def purge_under_load(instance: Instance, limit: int, seconds: int) -> dict:
