@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -380,20 +380,30 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
                limit: int) -> dict:
     """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt) rows
     and the cursors of the newer and the older page."""
-    column = SORTS[options.sort]
-    query = grid_photos(owner_id, options).with_only_columns(
+    column, id_column, query = SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
+    if options.album_id is not None and options.sort == "taken":
+        # An album by date taken walks its own index, (album_id, sorted_at, photo_id), from the cursor,
+        # each photo then found by its id: a page costs the same for an album of 100 photos or 60,000.
+        # Narrowing the library's date order to the album instead scans the library until a page of the
+        # album's photos turns up (all of it, for a small album), and the other way round sorts every
+        # photo of a large album for each page (both tens of ms at 100k photos on SQLite).
+        column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
+        query = (grid_photos(owner_id, replace(options, album_id=None))
+                 .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
         func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
     rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
-                                     older_than, newer_than, limit)
+                                     older_than, newer_than, limit, id_column)
     return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
                        for row in rows],
             "newer": newer, "older": older}
 
 
 def keyset_page(query, column, name: str, newest_first: bool, older_than: str | None, newer_than: str | None,
-                limit: int) -> tuple[list, str | None, str | None]:
-    """One page of `query`'s rows (it selects `column`, a date, and Photo.id) by keyset on (column, id),
+                limit: int, id_column=Photo.id) -> tuple[list, str | None, str | None]:
+    """One page of `query`'s rows (it selects `column`, a date, and Photo.id) by keyset on (column,
+    id_column: the photo's id, or a copy of it beside a copy of the date),
     no OFFSET: the grid's pages and the trash's. The rows in the order shown, the cursor (named `name`)
     of the adjoining page of newer rows and of older rows, or None where there is none; ValueError for a
     cursor not made for `name`.
@@ -402,13 +412,13 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
     `newer_than`, from the start of the order for neither), one more than a page to tell whether
     there are more, then put in the order shown.
     """
-    key = tuple_(column, Photo.id)
+    key = tuple_(column, id_column)
     downwards = older_than is not None or (newer_than is None and newest_first)
     if older_than:
         query = query.where(key < tuple_(*decode_cursor(older_than, name)))
     elif newer_than:
         query = query.where(key > tuple_(*decode_cursor(newer_than, name)))
-    query = query.order_by(*((column.desc(), Photo.id.desc()) if downwards else (column.asc(), Photo.id.asc())))
+    query = query.order_by(*((column.desc(), id_column.desc()) if downwards else (column.asc(), id_column.asc())))
     rows = list(db.session.execute(query.limit(limit + 1)))
     more, rows = len(rows) > limit, rows[:limit]
     if not rows:

@@ -223,14 +223,21 @@ class TagView:
 
 def tag_view(owner: User, tag_id: int) -> TagView | None:
     """The tag and how many of its photos are in the library, in one statement, cached until the library
-    changes; None when the owner has no such tag. The count over a tag of 70,000 photos is a few tens of
-    milliseconds: a page reads it once a library version, not once a request."""
+    changes; None when the owner has no such tag.
+
+    The count is the tag's links (its own index) less those of its photos in the trash (the owner's
+    trash, each looked up in the links by its key): a few ms for a tag of 60,000 photos at 100k, and
+    next to nothing for a small one, where counting the library's photos that carry the tag scans the
+    library on SQLite whatever the tag's size (tens of ms)."""
     def read():
-        count = (photo_service.photos_of(owner.id, None).with_only_columns(func.count(Photo.id))
-                 .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == Tag.id)
-                 .correlate(Tag).scalar_subquery())
-        row = db.session.execute(select(Tag.id, Tag.name, count).where(Tag.owner_id == owner.id,
-                                                                       Tag.id == tag_id)).first()
+        links = select(func.count()).select_from(PhotoTag).where(PhotoTag.tag_id == tag_id).scalar_subquery()
+        trashed = (select(func.count(Photo.id))
+                   .where(Photo.owner_id == owner.id, Photo.trashed_at.is_not(None),
+                          select(PhotoTag.photo_id).where(PhotoTag.photo_id == Photo.id, PhotoTag.tag_id == tag_id)
+                          .exists())
+                   .scalar_subquery())
+        row = db.session.execute(select(Tag.id, Tag.name, links - trashed)
+                                 .where(Tag.owner_id == owner.id, Tag.id == tag_id)).first()
         return None if row is None else TagView(*row)
     return cache.read_through(cache.library_key("tag", owner, tag_id), read)
 
