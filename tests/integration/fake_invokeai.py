@@ -795,7 +795,9 @@ class FakeInvokeAI:
         if missing:
             raise Invalid(*(_err("missing", ("body" if n == "file" else "query", n), "Field required", None)
                             for n in missing))
-        content = request.files["file"].read()
+        upload = request.files["file"]
+        content, mime_type = upload.read(), upload.mimetype
+        upload.close()  # its spooled temp file, closed now rather than by the collector
         try:
             with Image.open(io.BytesIO(content)) as opened:
                 opened.load()
@@ -807,7 +809,7 @@ class FakeInvokeAI:
             self.images[name] = {"width": width, "height": height, "png": content, "metadata": None,
                                  "node_id": None, "created_at": _now(), "session_id": None,
                                  "is_intermediate": request.args["is_intermediate"] == "true", "board_id": None,
-                                 "category": request.args["image_category"], "upload_type": request.files["file"].mimetype}
+                                 "category": request.args["image_category"], "upload_type": mime_type}
             self.uploads.append(name)
         return _json({**self._dto(name, self.images[name]), "image_origin": "internal",
                       "image_category": request.args["image_category"]}, 201)
