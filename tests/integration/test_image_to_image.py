@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from fake_invokeai import FLUX_DEV, TINY_SD15
+from fake_invokeai import FLUX_DEV
 from PIL import Image
 from testapp import GENERATE_FORM, JSON, generate, invokeai_settings, sha256, upload_as
 
