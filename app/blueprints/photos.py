@@ -138,7 +138,7 @@ def original(photo_id: int):
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
     download_name = names.download_name(photo.original_name, PurePosixPath(photo.original_path).suffix[1:])
-    if labels.source_type_of(photo):  # a generated photo leaves with its IPTC label (the stored file unchanged)
+    if labels.is_labelled(photo):  # a generated photo leaves with its IPTC label (the stored file unchanged)
         stream, size, labelled = labels.open_original(photo)
         response = send_file(stream, mimetype=photo.mime_type, as_attachment=True, download_name=download_name,
                              etag=f"{photo.sha256}-{'iptc' if labelled else 'as-is'}", max_age=3600, conditional=True)

@@ -35,7 +35,6 @@ IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 PNG_XMP = b"XML:com.adobe.xmp"
 MAX_HEAD = 4 << 20  # bytes of leading segments or chunks read before giving up on labelling
-LABELLED_FORMATS = ("JPEG", "PNG", "WEBP")
 DIGITAL_SOURCE_TYPE = re.compile(rb'(DigitalSourceType\s*=\s*")[^"]*(")|(<Iptc4xmpExt:DigitalSourceType>)[^<]*'
                                  rb'(</Iptc4xmpExt:DigitalSourceType>)')
 
@@ -62,12 +61,16 @@ def source_type_of(photo: Photo) -> str | None:
     return COMPOSITE if parent == "uploaded" else TRAINED
 
 
+def is_labelled(photo: Photo) -> bool:
+    """Whether the photo's original leaves the gallery with a label (else it goes out byte for byte)."""
+    return photo.format in HEADS and source_type_of(photo) is not None
+
+
 def open_original(photo: Photo) -> tuple[BinaryIO, int, bool]:
     """The photo's original as it leaves the gallery: (file object, size, labelled). The caller closes it."""
     path = photos.original_file(photo)
-    source_type = source_type_of(photo)
-    if source_type is not None and photo.format in LABELLED_FORMATS:
-        return labelled_file(path, photo.format, source_type)
+    if is_labelled(photo):
+        return labelled_file(path, photo.format, source_type_of(photo))
     return open(path, "rb"), path.stat().st_size, False
 
 
@@ -75,7 +78,7 @@ def labelled_file(path: Path, image_format: str, source_type: str) -> tuple[Bina
     """The file with its label, the head in memory and the rest streamed; as it is when it cannot be labelled."""
     stored = open(path, "rb")
     try:
-        head = {"JPEG": jpeg_head, "PNG": png_head, "WEBP": webp_head}[image_format](stored, source_type)
+        head = HEADS[image_format](stored, source_type)
     except Unlabellable:
         stored.seek(0)
         return stored, os.fstat(stored.fileno()).st_size, False
@@ -90,7 +93,7 @@ def labelled_file(path: Path, image_format: str, source_type: str) -> tuple[Bina
 def labelled_bytes(content: bytes, image_format: str, source_type: str) -> bytes:
     """The whole labelled file from bytes in memory (tests, and small files)."""
     stream = io.BytesIO(content)
-    head = {"JPEG": jpeg_head, "PNG": png_head, "WEBP": webp_head}[image_format](stream, source_type)
+    head = HEADS[image_format](stream, source_type)
     return head.data + content[head.rest_from:]
 
 
@@ -271,3 +274,6 @@ def vp8x(kind: bytes, data: bytes) -> bytes:
         bits = struct.unpack("<I", data[1:5])[0]
         width, height, alpha = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, bool(bits >> 28 & 1)
     return bytes([0x10 if alpha else 0, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+
+
+HEADS = {"JPEG": jpeg_head, "MPO": jpeg_head, "PNG": png_head, "WEBP": webp_head}  # the formats labelled

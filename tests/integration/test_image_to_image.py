@@ -181,3 +181,11 @@ def test_a_generated_originals_download_carries_the_iptc_label_and_the_stored_fi
     with app.app_context():
         imported_row = db.session.get(Photo, imported)
         assert sha256(data_dir / "photos" / imported_row.original_path) == imported_row.sha256 == sha256(ai_jpeg)
+
+
+def test_the_session_page_says_which_photo_it_started_from(client, photo_a):
+    session_id = generate(client, **START, source_photo=photo_a)
+    hint = BeautifulSoup(client.get(f"/generate/sessions/{session_id}").get_data(as_text=True),
+                         "html.parser").select_one("section.session p.hint")
+    assert "at strength 0.60" in hint.get_text(" ", strip=True)
+    assert hint.select_one("a")["href"] == f"/photos/{photo_a}"
