@@ -6,7 +6,7 @@ the shape each route's caller reads (the form again, a flash on the page it came
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..access import own_image_or_404, own_photo_or_404, own_session_or_404
@@ -37,7 +37,8 @@ def answer_problem(exc: GalleryError):
         form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
         form.model.choices = form.model.choices or []
         problem = exc.message
-        if isinstance(exc, InvalidParameter) and exc.field in form:
+        shown_fields = [name for name in form._fields if g.get("source") or name not in ("strength", "source_photo")]
+        if isinstance(exc, InvalidParameter) and exc.field in shown_fields:
             form[exc.field].errors = [*form[exc.field].errors, exc.message]  # said beside the field it is about
             problem = None
         return render_form(form, g.get("models", []), problem, exc.status, g.get("source"))
@@ -101,6 +102,13 @@ def render_form(form: GenerateForm, models: list[dict], problem: str | None, sta
                            unusable=[m for m in models if m["problem"]]), status
 
 
+def starting_photo_or_404(photo_id: int) -> Photo:
+    """The caller's photo to start from; an id past any photo's (as a URL's converter says) is none either."""
+    if not 0 < photo_id <= MAX_ID:
+        abort(404, "No such photo.")
+    return own_photo_or_404(photo_id)
+
+
 def starting_form(photo: Photo) -> GenerateForm:
     """"Use as starting image": the photo as the source, its prompt and model when it was generated."""
     data = {"source_photo": photo.id, "strength": starting_images.DEFAULT_STRENGTH, "count": 1}
@@ -117,8 +125,8 @@ def new():
         params = generation.parameters_of(own_photo_or_404(int(request.args["from_photo"])))
         form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
     if request.method == "GET" and request.args.get("start_from", "").isdigit():
-        form = g.form = starting_form(own_photo_or_404(int(request.args["start_from"])))
-    source = g.source = own_photo_or_404(form.source_photo.data) if form.source_photo.data else None
+        form = g.form = starting_form(starting_photo_or_404(int(request.args["start_from"])))
+    source = g.source = starting_photo_or_404(form.source_photo.data) if form.source_photo.data else None
     form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
     form.model.choices = []  # what answer_problem shows when InvokeAI cannot list them
     models = g.models = generation.installed_models()

@@ -131,6 +131,14 @@ def test_bad_input_is_a_400_that_names_the_field_and_sends_nothing(client, fake,
     assert fake.uploads == [] and fake.enqueued_batches() == []
 
 
+def test_a_strength_without_a_photo_is_refused_in_words(client, fake):
+    response = client.post("/generate", data={**START})  # START has a strength, and no source photo
+    assert response.status_code == 400
+    problem = BeautifulSoup(response.get_data(as_text=True), "html.parser").select_one("p.problem")
+    assert problem.get_text() == "A strength is for starting from a photo: leave it empty."
+    assert fake.enqueued_batches() == []
+
+
 def test_a_starting_image_larger_than_the_gallery_decodes_is_refused_in_words(client, app, fake, photo_a):
     app.config["MAX_IMAGE_PIXELS"] = 50_000  # the 300 x 200 photo is 60,000
     response = client.post("/generate", data={**START, "source_photo": photo_a})
@@ -144,7 +152,23 @@ def test_another_accounts_photo_is_no_starting_image(client, bob, fake):
     bobs = upload_as(bob, landscape_jpeg(), "bobs.jpg")
     assert client.get(f"/generate?start_from={bobs}").status_code == 404
     assert client.post("/generate", data={**START, "source_photo": bobs}).status_code == 404
+    assert client.get(f"/generate?start_from={2**40}").status_code == 404  # past any id: no database error
+    assert client.post("/generate", data={**START, "source_photo": 2**40}).status_code == 404
     assert fake.uploads == []
+
+
+@pytest.mark.parametrize("name, mime_type", [("a1111.png", "image/png"), ("forge-flux.webp", "image/webp")])
+def test_an_imported_ai_image_goes_out_labelled_and_stays_stored_as_it_was(client, app, data_dir, upload, name,
+                                                                          mime_type):
+    path = Path(__file__).resolve().parents[1] / "files" / "ai" / name
+    photo_id = upload(path).get_json()["files"][0]["photo_id"]
+    response = client.get(f"/photos/{photo_id}/original", buffered=True)
+    assert response.mimetype == mime_type and xmp_source_type(response.data) == labels.TRAINED
+    with Image.open(io.BytesIO(response.data)) as labelled, Image.open(path) as original:
+        assert labelled.tobytes() == original.tobytes()
+    with app.app_context():
+        row = db.session.get(Photo, photo_id)
+        assert sha256(data_dir / "photos" / row.original_path) == row.sha256 == sha256(path)
 
 
 def xmp_source_type(content: bytes) -> str:
