@@ -37,7 +37,7 @@ def answer_problem(exc: GalleryError):
         form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
         form.model.choices = form.model.choices or []
         problem = exc.message
-        shown_fields = [name for name in form._fields if g.get("source") or name not in ("strength", "source_photo")]
+        shown_fields = [f.name for f in form if g.get("source") or f.name not in ("strength", "source_photo")]
         if isinstance(exc, InvalidParameter) and exc.field in shown_fields:
             form[exc.field].errors = [*form[exc.field].errors, exc.message]  # said beside the field it is about
             problem = None
