@@ -123,7 +123,8 @@ def new():
     form = g.form = GenerateForm()
     if request.method == "GET" and request.args.get("from_photo", "").isdigit():
         params = generation.parameters_of(own_photo_or_404(int(request.args["from_photo"])))
-        form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
+        form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1,
+                                           "source_photo": params.source_photo_id})
     if request.method == "GET" and request.args.get("start_from", "").isdigit():
         form = g.form = starting_form(starting_photo_or_404(int(request.args["start_from"])))
     source = g.source = starting_photo_or_404(form.source_photo.data) if form.source_photo.data else None
@@ -144,8 +145,10 @@ def new():
 
 @bp.post(f"/again/<int(max={MAX_ID}):photo_id>")
 def again(photo_id: int):
-    """The same parameters as a generated photo, with a new random seed."""
-    session = generation.start_session(current_user.id, generation.parameters_of(own_photo_or_404(photo_id)))
+    """The same parameters as a generated photo, with a new random seed (from the same photo, if any)."""
+    params = generation.parameters_of(own_photo_or_404(photo_id))
+    source = own_photo_or_404(params.source_photo_id) if params.source_photo_id else None
+    session = generation.start_session(current_user.id, params, source)
     return redirect(url_for("generation.session", session_id=session.id))
 
 

@@ -512,13 +512,19 @@ def parameters_of(photo: Photo, seed: int | None = None, count: int = 1) -> Para
 
     A photo made by another tool (A1111, ComfyUI) names its checkpoint and sampler, not InvokeAI's model
     key and scheduler: the installed model of that name and InvokeAI's counterpart of the sampler stand
-    in (generator_metadata); without a counterpart, the form's defaults."""
+    in (generator_metadata); without a counterpart, the form's defaults. A photo made from a photo (still
+    there) is made from it again, at its session's strength."""
+    strength = None
+    if photo.derived_from_id is not None:
+        strength = db.session.scalar(select(GenerationSession.strength).join(GenerationImage)
+                                     .where(GenerationImage.photo_id == photo.id))
     return Parameters(prompt=photo.prompt or "", negative_prompt=photo.negative_prompt or "",
                       model_key=photo.model_key or model_key_named(photo.model_name),
                       width=photo.generation_width or photo.width, height=photo.generation_height or photo.height,
                       steps=photo.steps, cfg_scale=photo.cfg_scale, guidance=photo.guidance,
                       scheduler=generator_metadata.invokeai_scheduler(photo.scheduler, SCHEDULERS),
-                      seed=seed, count=count)
+                      seed=seed, count=count, strength=strength,
+                      source_photo_id=photo.derived_from_id if strength is not None else None)
 
 
 def model_key_named(name: str | None) -> str:

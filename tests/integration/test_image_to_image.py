@@ -116,6 +116,23 @@ def test_kept_images_record_their_lineage_through_three_generations(client, app,
     assert lineage_links(client, photo_c) == {}
 
 
+def test_generate_again_and_use_these_settings_start_from_the_same_photo(client, app, fake, photo_a, keep_from):
+    photo_b = keep_from(photo_a)  # at strength 0.6
+    response = client.post(f"/generate/again/{photo_b}")
+    assert response.status_code == 302
+    assert len(fake.uploads) == 2
+    batch = fake.enqueued_batches()[-1]
+    assert batch["graph"]["nodes"]["encode"]["image"] == {"image_name": fake.uploads[-1]}
+    assert batch["graph"]["nodes"]["denoise"]["denoising_start"] == pytest.approx(0.4)
+    with app.app_context():
+        session = db.session.get(GenerationSession, int(response.location.rsplit("/", 1)[1]))
+        assert (session.source_photo_id, session.strength) == (photo_a, 0.6)
+
+    form = BeautifulSoup(client.get(f"/generate?from_photo={photo_b}").get_data(as_text=True), "html.parser")
+    assert form.select_one("input[name=source_photo]")["value"] == str(photo_a)
+    assert form.select_one("input[name=strength]")["value"] == "0.6"
+
+
 @pytest.mark.parametrize("overrides, field, words", [
     ({"strength": 1.5}, "strength", "Between 0 and 1."),
     ({"strength": ""}, "strength", "from 0 (keep the photo) to 1"),
