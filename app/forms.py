@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import (FloatField, HiddenField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 from .services.users import MIN_PASSWORD
 
@@ -58,3 +59,7 @@ class GenerateForm(FlaskForm):
     seed = IntegerField("Seed", validators=[Optional(), NumberRange(0, 2**32 - 1)],
                         description="Blank for a random seed; each further image takes the next seed.")
     count = IntegerField("Images", default=1, validators=[InputRequired(), at_most_max_images])
+    # Image to image: the photo to start from (the caller's own, checked by the view) and how far to go.
+    source_photo = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(1, 2**31 - 1)])
+    strength = FloatField("Strength", validators=[Optional(), NumberRange(0, 1, "Between 0 and 1.")],
+                          description="0 keeps the photo as it is, 1 repaints it all.")

@@ -155,6 +155,8 @@ class Photo(db.Model):
     scheduler: Mapped[str | None] = mapped_column(String(64))
     generation_width: Mapped[int | None] = mapped_column(Integer)
     generation_height: Mapped[int | None] = mapped_column(Integer)
+    # The photo this one was made from by image to image (services/lineage.py); NULL once that is deleted.
+    derived_from_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), index=True)
 
     __table_args__ = (
         UniqueConstraint("owner_id", "sha256", name="uq_photos_owner_id_sha256"),
@@ -304,6 +306,9 @@ class GenerationSession(db.Model):
     scheduler: Mapped[str] = mapped_column(String(64))
     item_ids: Mapped[list | None] = mapped_column(JSON)  # InvokeAI's queue items, in no useful order
     canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Image to image: the photo whose original was the starting image, and how far from it to go (0-1).
+    source_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), index=True)
+    strength: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (NEVER_REUSED_IDS,)
 

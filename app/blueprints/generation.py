@@ -6,15 +6,15 @@ the shape each route's caller reads (the form again, a flash on the page it came
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..access import own_image_or_404, own_photo_or_404, own_session_or_404
 from ..errors import DuplicatePhoto, GalleryError, error_response, wants_json
 from ..extensions import db
 from ..forms import GenerateForm
-from ..models import MAX_ID, GenerationImage
-from ..services import candidates, generation
+from ..models import MAX_ID, GenerationImage, Photo
+from ..services import candidates, generation, starting_images
 from ..services.graphs import FAMILIES
 from ..services.invokeai_models import InvalidParameter
 
@@ -37,10 +37,11 @@ def answer_problem(exc: GalleryError):
         form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
         form.model.choices = form.model.choices or []
         problem = exc.message
-        if isinstance(exc, InvalidParameter) and exc.field in form:
+        shown_fields = [f.name for f in form if g.get("source") or f.name not in ("strength", "source_photo")]
+        if isinstance(exc, InvalidParameter) and exc.field in shown_fields:
             form[exc.field].errors = [*form[exc.field].errors, exc.message]  # said beside the field it is about
             problem = None
-        return render_form(form, g.get("models", []), problem, exc.status)
+        return render_form(form, g.get("models", []), problem, exc.status, g.get("source"))
     if endpoint == "generation.again":
         flash(f"Could not generate again: {exc.message}")
         return redirect(url_for("photos.detail", photo_id=request.view_args["photo_id"])), 303
@@ -62,7 +63,7 @@ def parameters_from(form: GenerateForm) -> generation.Parameters:
         prompt=form.prompt.data.strip(), negative_prompt=(form.negative_prompt.data or "").strip(),
         model_key=form.model.data, width=form.width.data, height=form.height.data, steps=form.steps.data,
         cfg_scale=form.cfg_scale.data, guidance=form.guidance.data, scheduler=form.scheduler.data,
-        seed=form.seed.data, count=form.count.data)
+        seed=form.seed.data, count=form.count.data, strength=form.strength.data)
 
 
 def model_choices(models: list[dict]) -> dict[str, list[tuple[str, str]]]:
@@ -74,23 +75,47 @@ def model_choices(models: list[dict]) -> dict[str, list[tuple[str, str]]]:
     return groups
 
 
-def fill_defaults(form: GenerateForm, models: list[dict]) -> None:
+def fill_defaults(form: GenerateForm, models: list[dict], source: Photo | None) -> None:
     """A fresh form shows the chosen (or first) model's defaults in the fields its base uses."""
     model = next((m for m in models if m["key"] == form.model.data and not m["problem"]),
                  next(m for m in models if not m["problem"]))
     form.model.data = model["key"]
-    for name, value in model["defaults"].items():
+    for name, value in defaults_for(model, source).items():
         if form[name].data is None:
             form[name].data = value
 
 
-def render_form(form: GenerateForm, models: list[dict], problem: str | None, status: int):
+def defaults_for(model: dict, source: Photo | None) -> dict:
+    """A model's defaults, the size in the starting photo's shape when there is one."""
+    if source is None:
+        return model["defaults"]
+    width, height = starting_images.default_size(source, FAMILIES[model["base"]])
+    return {**model["defaults"], "width": width, "height": height}
+
+
+def render_form(form: GenerateForm, models: list[dict], problem: str | None, status: int, source: Photo | None = None):
     """The form, with what each model takes for the page's script (static/generate.js)."""
-    takes = {m["key"]: {"label": m["label"], "fields": m["fields"], "defaults": m["defaults"],
+    takes = {m["key"]: {"label": m["label"], "fields": m["fields"], "defaults": defaults_for(m, source),
                         "grid": FAMILIES[m["base"]].grid, "steps": FAMILIES[m["base"]].steps,
                         "schedulers": FAMILIES[m["base"]].schedulers} for m in models if not m["problem"]}
-    return render_template("generation/new.html", form=form, problem=problem, takes=takes,
+    return render_template("generation/new.html", form=form, problem=problem, takes=takes, source=source,
                            unusable=[m for m in models if m["problem"]]), status
+
+
+def starting_photo_or_404(photo_id: int) -> Photo:
+    """The caller's photo to start from; an id past any photo's (as a URL's converter says) is none either."""
+    if not 0 < photo_id <= MAX_ID:
+        abort(404, "No such photo.")
+    return own_photo_or_404(photo_id)
+
+
+def starting_form(photo: Photo) -> GenerateForm:
+    """"Use as starting image": the photo as the source, its prompt and model when it was generated."""
+    data = {"source_photo": photo.id, "strength": starting_images.DEFAULT_STRENGTH, "count": 1}
+    if photo.has_generation:
+        params = generation.parameters_of(photo)
+        data.update(prompt=params.prompt, negative_prompt=params.negative_prompt, model=params.model_key)
+    return GenerateForm(data=data)
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -98,26 +123,32 @@ def new():
     form = g.form = GenerateForm()
     if request.method == "GET" and request.args.get("from_photo", "").isdigit():
         params = generation.parameters_of(own_photo_or_404(int(request.args["from_photo"])))
-        form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1})
+        form = g.form = GenerateForm(data={**vars(params), "model": params.model_key, "seed": None, "count": 1,
+                                           "source_photo": params.source_photo_id})
+    if request.method == "GET" and request.args.get("start_from", "").isdigit():
+        form = g.form = starting_form(starting_photo_or_404(int(request.args["start_from"])))
+    source = g.source = starting_photo_or_404(form.source_photo.data) if form.source_photo.data else None
     form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
     form.model.choices = []  # what answer_problem shows when InvokeAI cannot list them
     models = g.models = generation.installed_models()
     form.model.choices = model_choices(models)
     if not form.model.choices:
         return render_form(form, models, "InvokeAI has no model installed that the gallery can make images "
-                                         "with.", 503)
+                                         "with.", 503, source)
     if form.validate_on_submit():
-        session = generation.start_session(current_user.id, parameters_from(form))
+        session = generation.start_session(current_user.id, parameters_from(form), source)
         return redirect(url_for("generation.session", session_id=session.id))
     if request.method == "GET":
-        fill_defaults(form, models)
-    return render_form(form, models, None, 400 if form.errors else 200)
+        fill_defaults(form, models, source)
+    return render_form(form, models, None, 400 if form.errors else 200, source)
 
 
 @bp.post(f"/again/<int(max={MAX_ID}):photo_id>")
 def again(photo_id: int):
-    """The same parameters as a generated photo, with a new random seed."""
-    session = generation.start_session(current_user.id, generation.parameters_of(own_photo_or_404(photo_id)))
+    """The same parameters as a generated photo, with a new random seed (from the same photo, if any)."""
+    params = generation.parameters_of(own_photo_or_404(photo_id))
+    source = own_photo_or_404(params.source_photo_id) if params.source_photo_id else None
+    session = generation.start_session(current_user.id, params, source)
     return redirect(url_for("generation.session", session_id=session.id))
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import albums, exif_text, library, names, tags
+from ..services import albums, exif_text, labels, library, lineage, names, tags
 from ..services import photos as photo_service
 from ..services import trash
 
@@ -103,7 +103,8 @@ def detail(photo_id: int):
     return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
                            grid_args=dict(options.args, **grid_at), removal_at=removal_at,
                            tags=tags.tags_of(photo), facts=exif_text,
-                           photo_albums=albums.albums_of_photo(current_user.id, photo.id))
+                           photo_albums=albums.albums_of_photo(current_user.id, photo.id),
+                           lineage=lineage.lineage_of(photo))
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")
@@ -137,6 +138,14 @@ def original(photo_id: int):
     if not path.is_file():
         abort(404, "The original file of this photo is missing.")
     download_name = names.download_name(photo.original_name, PurePosixPath(photo.original_path).suffix[1:])
+    if labels.is_labelled(photo):  # a generated photo leaves with its IPTC label (the stored file unchanged)
+        stream, size, labelled = labels.open_original(photo)
+        response = send_file(stream, mimetype=photo.mime_type, as_attachment=True, download_name=download_name,
+                             etag=f"{photo.sha256}-{'iptc' if labelled else 'as-is'}", max_age=3600, conditional=True)
+        if response.status_code == 200:
+            response.content_length = size
+        response.cache_control.public, response.cache_control.private = False, True
+        return response
     response = send_photo_file(path, photo.original_path, mimetype=photo.mime_type, as_attachment=True,
                                download_name=download_name, etag=photo.sha256, max_age=3600)
     response.cache_control.public = False  # a person's photo: never kept by a shared cache

@@ -108,7 +108,7 @@ def kept_photo(image: GenerationImage, kept_path: str) -> Photo:
         seed=image.seed, model_name=session.model_name, model_key=session.model_key,
         model_base=session.model_base, steps=session.steps, cfg_scale=session.cfg_scale, guidance=session.guidance,
         scheduler=session.scheduler, generation_width=session.width,
-        generation_height=session.height)
+        generation_height=session.height, derived_from_id=session.source_photo_id)
 
 
 def claim_keep(image: GenerationImage, kept_path: str) -> bool:

@@ -7,6 +7,7 @@ UPDATE (two browser tabs polling at the same moment download it once).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import secrets
@@ -24,7 +25,8 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, RejectedFile, StorageError
 from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import cache, generator_metadata, graphs, imaging, invokeai, invokeai_models, photos, storage, thumbnails
+from . import (cache, generator_metadata, graphs, imaging, invokeai, invokeai_models, photos, starting_images,
+               storage, thumbnails)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class Parameters:
     seed: int | None
     count: int
     guidance: float | None = None
+    strength: float | None = None  # image to image: how far from the starting image to go, 0 to 1
+    source_photo_id: int | None = None  # image to image: the photo whose original is the starting image
 
 
 # --- the client --------------------------------------------------------------------------
@@ -101,8 +105,9 @@ def find_model(key: str) -> dict:
 
 # --- starting a session ------------------------------------------------------------------
 
-def start_session(owner_id: int, params: Parameters) -> GenerationSession:
-    """Enqueue one batch (one queue item per seed) and record the session.
+def start_session(owner_id: int, params: Parameters, source: Photo | None = None) -> GenerationSession:
+    """Enqueue one batch (one queue item per seed) and record the session; with a `source` photo (the
+    caller's own, as access.py gives it), image to image from its original, uploaded to InvokeAI first.
 
     Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
     its queue for any of it; with room for some seeds only, the rest are recorded as
@@ -112,11 +117,14 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     and the later requests that reach InvokeAI cancel it until it is old (cancel_unconfirmed_batches).
     """
     model = find_model(params.model_key)
+    if source is not None:
+        params = with_source_size(params, source, model)
     params = invokeai_models.check_parameters(params, model)
+    image_name = upload_starting_image(source, params) if source is not None else None
     seeds = choose_seeds(params.seed, params.count)
     batch_id = str(uuid.uuid4())
     try:
-        result = client().enqueue_batch(build_batch(params, model, seeds, batch_id))
+        result = client().enqueue_batch(build_batch(params, model, seeds, batch_id, image_name))
     except invokeai.InvokeAIError as exc:
         if exc.unanswered:
             record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
@@ -146,6 +154,24 @@ def start_session(owner_id: int, params: Parameters) -> GenerationSession:
     return session
 
 
+def with_source_size(params: Parameters, source: Photo, model: dict) -> Parameters:
+    """Image to image from `source`: a size left blank is the photo's shape at the base's size."""
+    width, height = starting_images.default_size(source, graphs.FAMILIES[model["base"]]) \
+        if model["base"] in graphs.FAMILIES else (None, None)
+    return dataclasses.replace(params, source_photo_id=source.id, width=params.width or width,
+                               height=params.height or height)
+
+
+def upload_starting_image(source: Photo, params: Parameters) -> str:
+    """The source photo's original, cropped and scaled to the chosen size, uploaded to InvokeAI as an
+    intermediate image; the name InvokeAI gave it."""
+    content = starting_images.starting_image(source, params.width, params.height)
+    uploaded = client().upload_image(f"gallery-photo-{source.id}.png", content, "image/png")
+    log.info("uploaded photo %s as starting image %s (%dx%d)", source.id, uploaded["image_name"],
+             params.width, params.height)
+    return uploaded["image_name"]
+
+
 def tie_queued_seeds(images: list[GenerationImage], item_ids: list[int], batch_id: str) -> None:
     """The queue had room for some seeds only: tie each item to its image by seed (API.md §2.3), fail the rest.
 
@@ -172,7 +198,8 @@ def new_session(owner_id: int, params: Parameters, model: dict, batch_id: str, i
         owner_id=owner_id, batch_id=batch_id, prompt=params.prompt, negative_prompt=params.negative_prompt,
         model_key=model["key"], model_name=model["name"], model_hash=model["hash"] or "", model_base=model["base"],
         width=params.width, height=params.height, steps=params.steps, cfg_scale=params.cfg_scale,
-        guidance=params.guidance, scheduler=params.scheduler, images=images, **values)
+        guidance=params.guidance, scheduler=params.scheduler, source_photo_id=params.source_photo_id,
+        strength=params.strength, images=images, **values)
 
 
 def cancel_lost_batch(batch_id: str) -> None:
@@ -243,9 +270,12 @@ def choose_seeds(seed: int | None, count: int) -> list[int]:
     return [(first + offset) % (MAX_SEED + 1) for offset in range(count)]
 
 
-def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str) -> dict:
-    """The text-to-image graph of the model's base, with one queue item per seed via `data` (API.md §2.3)."""
-    graph = graphs.build_graph(graphs.TEXT_TO_IMAGE, params, model, seeds[0])
+def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str, image_name: str | None = None
+                ) -> dict:
+    """The graph of the model's base (image to image when there is a starting image's name on InvokeAI),
+    with one queue item per seed via `data` (API.md §2.3)."""
+    mode = graphs.TEXT_TO_IMAGE if image_name is None else graphs.IMAGE_TO_IMAGE
+    graph = graphs.build_graph(mode, params, model, seeds[0], image_name)
     return {
         "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": "gallery", "graph": graph.body(),
         "data": [[{"node_path": node, "field_name": field, "items": seeds} for node, field in graph.seed_fields]],
@@ -482,13 +512,19 @@ def parameters_of(photo: Photo, seed: int | None = None, count: int = 1) -> Para
 
     A photo made by another tool (A1111, ComfyUI) names its checkpoint and sampler, not InvokeAI's model
     key and scheduler: the installed model of that name and InvokeAI's counterpart of the sampler stand
-    in (generator_metadata); without a counterpart, the form's defaults."""
+    in (generator_metadata); without a counterpart, the form's defaults. A photo made from a photo (still
+    there) is made from it again, at its session's strength."""
+    strength = None
+    if photo.derived_from_id is not None:
+        strength = db.session.scalar(select(GenerationSession.strength).join(GenerationImage)
+                                     .where(GenerationImage.photo_id == photo.id))
     return Parameters(prompt=photo.prompt or "", negative_prompt=photo.negative_prompt or "",
                       model_key=photo.model_key or model_key_named(photo.model_name),
                       width=photo.generation_width or photo.width, height=photo.generation_height or photo.height,
                       steps=photo.steps, cfg_scale=photo.cfg_scale, guidance=photo.guidance,
                       scheduler=generator_metadata.invokeai_scheduler(photo.scheduler, SCHEDULERS),
-                      seed=seed, count=count)
+                      seed=seed, count=count, strength=strength,
+                      source_photo_id=photo.derived_from_id if strength is not None else None)
 
 
 def model_key_named(name: str | None) -> str:

@@ -4,7 +4,9 @@ Each base is a *family*: what its form asks for (negative prompt, CFG scale or g
 steps and schedulers) and the builders that turn those values into a graph (API.md §2.1, §8). A
 builder takes the checked parameters, the model and the first seed, and answers a `Graph`: the nodes
 and edges, which node's image is the output, and the node fields a batch's seeds go into. Image to
-image, later, is one more builder per base under its own mode in BUILDERS.
+image is one more builder per base under its own mode: the text-to-image graph with the starting image
+(already on InvokeAI, by its name) encoded by the base's VAE into the denoise node's latents, which
+starts part-way, at 1 - strength, as InvokeAI's UI builds img2img.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from .generation import Parameters
 
 TEXT_TO_IMAGE = "txt2img"
+IMAGE_TO_IMAGE = "img2img"
 SD_SCHEDULERS = ("ddim ddpm deis deis_k lms lms_k pndm heun heun_k euler euler_k euler_a kdpm_2 kdpm_2_k kdpm_2_a "
                  "kdpm_2_a_k dpmpp_2s dpmpp_2s_k dpmpp_2m dpmpp_2m_k dpmpp_2m_sde dpmpp_2m_sde_k dpmpp_3m "
                  "dpmpp_3m_k dpmpp_sde dpmpp_sde_k er_sde unipc unipc_k lcm tcd").split()
@@ -194,15 +197,54 @@ def flux2_text_to_image(params: Parameters, model: dict, seed: int) -> Graph:
                  [("denoise", "seed"), ("metadata", "seed")])
 
 
-BUILDERS: dict[tuple[str, str], Callable[[Parameters, dict, int], Graph]] = {
+# --- image to image ----------------------------------------------------------------------
+
+def from_starting_image(text_to_image: Callable[[Parameters, dict, int], Graph], encoder: str, mode: str):
+    """The image-to-image builder of a base: its text-to-image graph, with the starting image encoded by
+    `encoder` (from the loader's VAE) into the denoise node's latents and the denoising started at
+    1 - strength; the image's own metadata says so (generation_mode, strength, init_image)."""
+    def build(params: Parameters, model: dict, seed: int, image_name: str) -> Graph:
+        graph = text_to_image(params, model, seed)
+        graph.nodes["encode"] = node("encode", encoder, image={"image_name": image_name})
+        graph.edges += [edge("model_loader", "vae", "encode", "vae"), edge("encode", "latents", "denoise", "latents")]
+        graph.nodes["denoise"]["denoising_start"] = denoising_start(params.strength)
+        graph.nodes["metadata"].update(generation_mode=mode, strength=params.strength, init_image=image_name)
+        graph.id = mode
+        return graph
+    build.__doc__ = f"{text_to_image.__name__} from a starting image ({encoder})."
+    return build
+
+
+def denoising_start(strength: float) -> float:
+    """Strength 1 repaints everything (start at 0), strength 0 keeps the image (start at the end)."""
+    return round(1.0 - strength, 6)
+
+
+BUILDERS: dict[tuple[str, str], Callable[..., Graph]] = {
     (TEXT_TO_IMAGE, "sd-1"): sd_text_to_image,
     (TEXT_TO_IMAGE, "sd-2"): sd_text_to_image,
     (TEXT_TO_IMAGE, "sdxl"): sdxl_text_to_image,
     (TEXT_TO_IMAGE, "flux"): flux_text_to_image,
     (TEXT_TO_IMAGE, "flux2"): flux2_text_to_image,
+    (IMAGE_TO_IMAGE, "sd-1"): from_starting_image(sd_text_to_image, "i2l", "img2img"),
+    (IMAGE_TO_IMAGE, "sd-2"): from_starting_image(sd_text_to_image, "i2l", "img2img"),
+    (IMAGE_TO_IMAGE, "sdxl"): from_starting_image(sdxl_text_to_image, "i2l", "sdxl_img2img"),
+    (IMAGE_TO_IMAGE, "flux"): from_starting_image(flux_text_to_image, "flux_vae_encode", "flux_img2img"),
+    (IMAGE_TO_IMAGE, "flux2"): from_starting_image(flux2_text_to_image, "flux2_vae_encode", "flux2_img2img"),
 }
 OUTPUT_NODES = ("l2i", "decode")  # every builder's output node id, for finding a finished item's image
 
 
-def build_graph(mode: str, params: Parameters, model: dict, seed: int) -> Graph:
-    return BUILDERS[(mode, model["base"])](params, model, seed)
+def problem_without_graph(mode: str, base: str) -> str | None:
+    """Why the gallery cannot build `mode` for this base, in words, or None when it can."""
+    if (mode, base) in BUILDERS:
+        return None
+    label = FAMILIES[base].label if base in FAMILIES else base
+    doing = "start from a photo (image to image)" if mode == IMAGE_TO_IMAGE else "make an image from text"
+    return f"The gallery cannot {doing} with {label} models yet."
+
+
+def build_graph(mode: str, params: Parameters, model: dict, seed: int, image_name: str | None = None) -> Graph:
+    """The graph of `mode` for the model's base; image to image takes the starting image's name on InvokeAI."""
+    builder = BUILDERS[(mode, model["base"])]
+    return builder(params, model, seed) if mode == TEXT_TO_IMAGE else builder(params, model, seed, image_name)

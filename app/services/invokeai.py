@@ -131,6 +131,17 @@ class InvokeAIClient:
         canceled = self._object(f"{QUEUE}/cancel_by_batch_ids", data).get("canceled", 0)
         return canceled if isinstance(canceled, int) else 0
 
+    def upload_image(self, filename: str, content: bytes, mime_type: str) -> dict:
+        """Upload a starting image as an intermediate (kept out of InvokeAI's gallery board); its ImageDTO,
+        whose image_name the graph names. Never sent twice: a lost answer leaves at most one unused
+        intermediate behind, which InvokeAI's own cleanup of intermediates removes."""
+        path = "/api/v1/images/upload"
+        params = {"image_category": "general", "is_intermediate": "true"}
+        data = self._json("POST", path, params=params, files={"file": (filename, content, mime_type)})
+        if not isinstance(data, dict) or not isinstance(data.get("image_name"), str) or not data["image_name"]:
+            raise self.error(f"{self.base_url}{path} answered without an image name")
+        return data
+
     def download_image(self, image_name: str, destination: Path, max_bytes: int) -> Download:
         """Stream the full image into `destination` (a temp file the caller owns); its size and SHA-256, hashed
         as the bytes go by so the caller need not read the file again. The file is fsynced before it is closed,
@@ -174,8 +185,8 @@ class InvokeAIClient:
             raise self.error(f"InvokeAI at {self.base_url} answered {path} with something other than an object")
         return data
 
-    def _json(self, method: str, path: str, params=None, json_body=None, missing_ok: bool = False):
-        with self._send(method, path, params=params, json_body=json_body) as response:
+    def _json(self, method: str, path: str, params=None, json_body=None, missing_ok: bool = False, files=None):
+        with self._send(method, path, params=params, json_body=json_body, files=files) as response:
             if missing_ok and response.status_code == 404:
                 return None
             self._check_status(response, path)
@@ -189,16 +200,16 @@ class InvokeAIClient:
         except ValueError:
             raise self.error(f"{self.base_url}{path} answered with broken JSON") from None
 
-    def _send(self, method: str, path: str, params=None, json_body=None) -> requests.Response:
+    def _send(self, method: str, path: str, params=None, json_body=None, files=None) -> requests.Response:
         """One request (after a 401 with credentials configured: log in and send it again)."""
-        response = self._request(method, path, params, json_body, auth=True)
+        response = self._request(method, path, params, json_body, auth=True, files=files)
         if response.status_code == 401 and self.credentials:
             response.close()
             self._log_in(force=True)
-            response = self._request(method, path, params, json_body, auth=True)
+            response = self._request(method, path, params, json_body, auth=True, files=files)
         return response
 
-    def _request(self, method, path, params, json_body, auth) -> requests.Response:
+    def _request(self, method, path, params, json_body, auth, files=None) -> requests.Response:
         """Send once; a GET or HEAD whose connection broke (not refused, not timed out) is sent again.
 
         Another method whose connection broke after it may have been sent is `unanswered`, like a read
@@ -212,8 +223,9 @@ class InvokeAIClient:
         attempts = GET_ATTEMPTS if method in ("GET", "HEAD") else 1
         for attempt in range(1, attempts + 1):
             try:
-                return self.session.request(method, url, params=params, json=json_body, headers=headers,
-                                            timeout=self.timeout, allow_redirects=False, stream=True)
+                return self.session.request(method, url, params=params, json=json_body, files=files,
+                                            headers=headers, timeout=self.timeout, allow_redirects=False,
+                                            stream=True)
             except requests.exceptions.ConnectTimeout:
                 raise self.error(f"InvokeAI at {self.base_url} did not accept a connection within "
                                  f"{self.timeout[0]:g} s", GATEWAY_TIMEOUT) from None

@@ -10,7 +10,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ..errors import GalleryError
-from .graphs import FAMILIES, Family
+from .graphs import FAMILIES, IMAGE_TO_IMAGE, Family, problem_without_graph
 
 if TYPE_CHECKING:
     from .generation import Parameters
@@ -110,11 +110,21 @@ def defaults_of(family: Family, record: dict, fields: list[str]) -> dict:
 
 def check_parameters(params: Parameters, model: dict) -> Parameters:
     """The parameters with blanks filled from the model's defaults, checked against its base; raises
-    InvalidParameter naming the first field its base does not take."""
+    InvalidParameter naming the first field its base does not take. With a source photo they are image
+    to image's: a strength from 0 to 1, and a base the gallery has that graph for."""
     if model["problem"]:
         raise InvalidParameter("model", model["problem"])
     family = FAMILIES[model["base"]]
     name = f"{family.label} models"
+    if params.source_photo_id is not None:
+        problem = problem_without_graph(IMAGE_TO_IMAGE, model["base"])
+        if problem:
+            raise InvalidParameter("model", problem)
+        if params.strength is None or not 0 <= params.strength <= 1:
+            raise InvalidParameter("strength", "The strength is a number from 0 (keep the photo) to 1 (repaint it "
+                                               "all).")
+    elif params.strength is not None:
+        raise InvalidParameter("strength", "A strength is for starting from a photo: leave it empty.")
     if params.negative_prompt and "negative_prompt" not in model["fields"]:
         raise InvalidParameter("negative_prompt", f"{name} take no negative prompt: leave it empty.")
     if params.cfg_scale is not None and "cfg_scale" not in model["fields"]:

@@ -47,6 +47,12 @@ for (const form of document.querySelectorAll("form[data-generate]")) {
     shown = now;
   };
 
+  const strength = form.elements.strength;
+  const strengthValue = form.querySelector("[data-strength-value]");
+  if (strength && strengthValue) {
+    strength.addEventListener("input", () => { strengthValue.textContent = Number(strength.value).toFixed(2); });
+  }
+
   model.addEventListener("change", show);
   show();
 }

@@ -24,6 +24,9 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
   one), as InvokeAI's Prune and Clear buttons do; a forgotten item answers 404 "Queue item with id N not found"
   while its image stays listed by `GET /api/v1/images/` (newest first). `reset()` is InvokeAI's database
   wiped: no items, no images, item ids from 1 again.
+* `POST /api/v1/images/upload` keeps the file as an image (`uploads`: their names, in order; `images[name]`
+  has the bytes, `is_intermediate`, `category`); an encoder node (i2l, flux_vae_encode, flux2_vae_encode) whose
+  image the server does not have fails its item, as the real one does.
 * `break_downloads`: the next N image downloads send half their bytes and drop the connection.
 * `multiuser` + `users` {email: password}: Bearer tokens from /api/v1/auth/login needed everywhere but
   version, auth/status and login; `expire_tokens()` revokes them all.
@@ -104,6 +107,9 @@ SPECS = {
                       ("transformer", "positive_text_conditioning", "negative_text_conditioning", "vae", "latents",
                        "noise", "denoise_mask")),
     "flux2_vae_decode": ({"board": None}, ("metadata", "latents", "vae")),
+    "i2l": ({"image": None, "tiled": False, "tile_size": 0, "fp32": False, "color_compensation": "None"}, ("vae",)),
+    "flux_vae_encode": ({"image": None}, ("vae",)),
+    "flux2_vae_encode": ({"image": None}, ("vae",)),
     **{kind: (None, ()) for kind in ("core_metadata", "integer", "float", "string", "boolean", "collect", "iterate",
                                       "img_resize", "vae_loader", "lora_loader", "metadata_item", "merge_metadata")},
 }
@@ -113,7 +119,9 @@ REQUIRED_CONNECTIONS = {"denoise_latents": ("unet", "positive_conditioning", "ne
                         "flux_denoise": ("transformer", "positive_text_conditioning"),
                         "flux_vae_decode": ("latents", "vae"), "flux2_klein_text_encoder": ("qwen3_encoder",),
                         "flux2_denoise": ("transformer", "positive_text_conditioning", "vae"),
-                        "flux2_vae_decode": ("latents", "vae")}
+                        "flux2_vae_decode": ("latents", "vae"), "i2l": ("vae",), "flux_vae_encode": ("vae",),
+                        "flux2_vae_encode": ("vae",)}
+ENCODERS = ("i2l", "flux_vae_encode", "flux2_vae_encode")  # their `image` must name an image the server has
 # BaseModelType of 6.14.2: a model identifier with another base is a 422 (the enum is checked at enqueue).
 BASES = ("any", "sd-1", "sd-2", "sd-3", "sdxl", "sdxl-refiner", "flux", "flux2", "cogview4", "z-image", "ernie-image",
          "ideogram-4", "external", "qwen-image", "anima", "krea-2", "wan", "unknown")
@@ -368,6 +376,7 @@ class FakeInvokeAI:
         self.users = {"artist@example.com": "paint-by-numbers"}
         self.tokens: dict[str, dict] = {}  # token -> user
         self.requests: list[Logged] = []
+        self.uploads: list[str] = []  # names of the images uploaded, in order
         self.errors: list[str] = []
         self.url = None
         self._fault = None
@@ -383,7 +392,7 @@ class FakeInvokeAI:
             ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
             ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
             ("PUT", f"{q}/prune", "prune"), ("PUT", f"{q}/clear", "clear"),
-            ("GET", "/api/v1/images/", "images"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
+            ("GET", "/api/v1/images/", "images"), ("POST", "/api/v1/images/upload", "upload"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
             ("GET", f"{i}/metadata", "image_metadata"))])
 
     # ---- for tests
@@ -571,6 +580,10 @@ class FakeInvokeAI:
                 if (key, field) not in connected and field not in node:
                     message = f"Node {node['type']} missing connections for field {field}"
                     return "RequiredConnectionException", message, key
+        for key, node in nodes.items():
+            name = (node.get("image") or {}).get("image_name") if node["type"] in ENCODERS else None
+            if node["type"] in ENCODERS and name not in self.images:
+                return "ImageFileNotFoundException", f"Image {name} not found", key
         denoise = next((k for k, n in nodes.items() if n["type"] in ("denoise_latents", "flux_denoise",
                                                                      "flux2_denoise")), None)
         if item["_seed"] in self.fail_seeds:
@@ -773,6 +786,33 @@ class FakeInvokeAI:
             names.reverse()  # made in order: the newest last
         return _json({"limit": limit, "offset": offset, "total": len(names),
                       "items": [self._dto(name, self.images[name]) for name in names[offset:offset + limit]]})
+
+    def _ep_upload(self, request, body):
+        """POST /api/v1/images/upload: multipart `file`, query image_category and is_intermediate (required)."""
+        missing = [name for name in ("image_category", "is_intermediate") if name not in request.args]
+        if "file" not in request.files:
+            missing.append("file")
+        if missing:
+            raise Invalid(*(_err("missing", ("body" if n == "file" else "query", n), "Field required", None)
+                            for n in missing))
+        upload = request.files["file"]
+        content, mime_type = upload.read(), upload.mimetype
+        upload.close()  # its spooled temp file, closed now rather than by the collector
+        try:
+            with Image.open(io.BytesIO(content)) as opened:
+                opened.load()
+                width, height = opened.size
+        except Exception:
+            return _json({"detail": "Failed to create image"}, 415)
+        name = f"{uuid.uuid4()}.png"  # InvokeAI stores every upload as a PNG under a name of its own
+        with self.lock:
+            self.images[name] = {"width": width, "height": height, "png": content, "metadata": None,
+                                 "node_id": None, "created_at": _now(), "session_id": None,
+                                 "is_intermediate": request.args["is_intermediate"] == "true", "board_id": None,
+                                 "category": request.args["image_category"], "upload_type": mime_type}
+            self.uploads.append(name)
+        return _json({**self._dto(name, self.images[name]), "image_origin": "internal",
+                      "image_category": request.args["image_category"]}, 201)
 
     def _ep_image_dto(self, request, body, image_name):
         image = self.images.get(image_name)

@@ -140,3 +140,30 @@ def test_flux_graphs_take_no_negative_prompt_or_cfg_and_seed_their_denoise_node(
     assert {"cfg_scale", "guidance"}.isdisjoint(klein.nodes["denoise"])
     assert klein.nodes["metadata"]["generation_mode"] == "flux2_txt2img"
     assert not any("negative" in json.dumps(node) for node in klein.nodes.values())
+
+
+@pytest.mark.parametrize("base", list(graphs.FAMILIES))
+def test_every_image_to_image_graph_fits_invokeais_node_schemas(invocations, base):
+    graph = graphs.build_graph(graphs.IMAGE_TO_IMAGE, params(base, strength=0.7), MODELS[base], seed=1234,
+                               image_name="start.png")
+    assert problems_of(graph, invocations) == []
+    assert graph.nodes["encode"]["image"] == {"image_name": "start.png"}
+    assert graph.nodes["denoise"]["denoising_start"] == pytest.approx(0.3)
+    assert graphs.edge("encode", "latents", "denoise", "latents") in graph.edges
+    assert graph.nodes["metadata"]["generation_mode"].endswith("img2img")
+    assert (graph.nodes["metadata"]["strength"], graph.nodes["metadata"]["init_image"]) == (0.7, "start.png")
+    text = graphs.build_graph(graphs.TEXT_TO_IMAGE, params(base), MODELS[base], seed=1234)
+    assert text.nodes["denoise"]["denoising_start"] == 0.0 and "encode" not in text.nodes
+
+
+def test_the_encoder_is_the_bases_own_vae_encoder():
+    encoders = {base: graphs.build_graph(graphs.IMAGE_TO_IMAGE, params(base, strength=1.0), MODELS[base], seed=1,
+                                         image_name="x.png").nodes["encode"]["type"] for base in graphs.FAMILIES}
+    assert encoders == {"sd-1": "i2l", "sd-2": "i2l", "sdxl": "i2l", "flux": "flux_vae_encode",
+                        "flux2": "flux2_vae_encode"}
+
+
+def test_a_base_without_an_image_to_image_graph_says_so_in_words():
+    assert graphs.problem_without_graph(graphs.IMAGE_TO_IMAGE, "sdxl") is None
+    assert graphs.problem_without_graph(graphs.IMAGE_TO_IMAGE, "sd-3") == (
+        "The gallery cannot start from a photo (image to image) with sd-3 models yet.")

@@ -155,3 +155,36 @@ def test_cancel_batches_puts_every_batch_id_in_one_call(api, client):
     answer(api, "PUT", f"{QUEUE}/cancel_by_batch_ids", {"canceled": 0},
            match=[matchers.json_params_matcher({"batch_ids": ["lost-1", "lost-2"]})])
     assert client.cancel_batches(["lost-1", "lost-2"]) == 0  # batches that never arrived: no error
+
+
+# --- the starting image of image to image ---------------------------------------------------------
+
+IMAGE_DTO = {"image_name": "5f1c0a9e-start.png", "image_url": "api/v1/images/i/5f1c0a9e-start.png/full",
+             "thumbnail_url": "api/v1/images/i/5f1c0a9e-start.png/thumbnail", "image_origin": "internal",
+             "image_category": "general", "width": 64, "height": 72, "created_at": "2026-12-05 10:00:00.000",
+             "updated_at": "2026-12-05 10:00:00.000", "deleted_at": None, "is_intermediate": True,
+             "session_id": None, "node_id": None, "starred": False, "has_workflow": False, "image_subfolder": "",
+             "board_id": None}
+
+
+def test_upload_image_sends_the_file_as_an_intermediate_general_image(api, client):
+    answer(api, "POST", "/api/v1/images/upload", IMAGE_DTO, status=201)
+    assert client.upload_image("gallery-photo-7.png", b"\x89PNG...", "image/png") == IMAGE_DTO
+    request = api.calls[0].request
+    assert parse_qs(urlsplit(request.url).query) == {"image_category": ["general"], "is_intermediate": ["true"]}
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert b'name="file"; filename="gallery-photo-7.png"' in request.body and b"\x89PNG..." in request.body
+    assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize("payload", [{"image_url": "x"}, {"image_name": ""}, ["image_name"]])
+def test_an_upload_answered_without_an_image_name_is_a_bad_response(api, client, payload):
+    answer(api, "POST", "/api/v1/images/upload", payload, status=201)
+    with raises(502, match="without an image name"):
+        client.upload_image("start.png", b"png", "image/png")
+
+
+def test_an_upload_refused_as_no_image_says_so(api, client):
+    answer(api, "POST", "/api/v1/images/upload", {"detail": "Failed to create image"}, status=415)
+    with raises(502, match="failed with 415: Failed to create image"):
+        client.upload_image("start.png", b"png", "image/png")
