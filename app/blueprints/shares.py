@@ -3,8 +3,6 @@ their views and last use; revoke) and the public pages a link opens to anyone wi
 page, thumbnails, originals, the password form). services/shares.py does the work."""
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_file,
                    session, url_for)
 from flask_login import current_user
@@ -174,14 +172,14 @@ def public_original(token: str, photo_id: int):
     if photo is None or not link.allow_originals:
         abort(404, "This link shows no such original.")
     try:
-        path = shares.shared_original(link, photo)
+        served = shares.shared_original(link, photo)
     except FileNotFoundError:
         abort(404, "The original file of this photo is missing.")
-    download_name = names.download_name(photo.original_name, PurePosixPath(photo.original_path).suffix[1:])
-    options = {"mimetype": photo.mime_type, "as_attachment": True, "download_name": download_name, "etag": True}
-    if path == photo_service.original_file(photo):  # nothing stripped: the stored file, as the owner gets it
-        return revalidated(send_photo_file(path, photo.original_path, **options))
-    return revalidated(send_file(path, conditional=True, **options))
+    options = {"mimetype": served.mime_type, "as_attachment": True, "etag": True,
+               "download_name": names.download_name(photo.original_name, served.extension)}
+    if served.stored:  # nothing stripped: the stored file, as the owner gets it
+        return revalidated(send_photo_file(served.path, photo.original_path, **options))
+    return revalidated(send_file(served.path, conditional=True, **options))
 
 
 def revalidated(response):

@@ -12,6 +12,13 @@ data/shares/<link id>/ (placed crash-safely by storage.placing) and kept there l
 folder is the link's own (link ids are never reused), so a revoked link's copies are never served by
 another, and revoking removes the folder.
 
+Speed: a link's grid page is the owner's grid query (photos.grid_page, GridOptions.share_id) read through
+the same cache under the owner's library version, so an album's membership change retires it as it does
+the owner's page. Beyond the owner's page it costs the token's lookup (one unique-index read) and the
+view count (one UPDATE and commit); its tiles are not kept as cached HTML (they carry the token, which
+is not to be written to Redis). Not benchmarked yet: expected within 10 % of the owner's album page
+except for that commit, which on SQLite is the larger part.
+
 Password attempts are counted by the login throttle (services/users.py), under a name of the link's:
 a link's password cannot be guessed faster than an account's.
 """
@@ -33,7 +40,7 @@ from ..errors import GalleryError
 from ..extensions import db
 from ..models import MAX_ID, Album, AlbumPhoto, Photo, ShareLink, ShareLinkPhoto, User, utcnow
 from . import photos as photo_service
-from . import storage, stripping, users
+from . import imaging, storage, stripping, users
 
 log = logging.getLogger(__name__)
 
@@ -287,31 +294,43 @@ def link_folder(share_id: int) -> Path:
     return shares_root() / str(share_id)
 
 
-def shared_original(link: ShareLink, photo: Photo) -> Path:
+@dataclass(frozen=True)
+class SharedFile:
+    path: Path
+    mime_type: str
+    extension: str
+    stored: bool  # the stored original itself (nothing stripped)
+
+
+def shared_original(link: ShareLink, photo: Photo) -> SharedFile:
     """The file a link serves as the photo's original: the stored file when nothing is stripped, else
     a stripped copy in the link's own folder, made on its first request (all or nothing).
     FileNotFoundError when the stored original is gone."""
     source = photo_service.original_file(photo)
     choice = stripping_of(link)
+    extension = PurePosixPath(photo.original_path).suffix[1:]
     if not choice.anything:
         if not source.is_file():
             raise FileNotFoundError(source)
-        return source
-    suffix = PurePosixPath(photo.original_path).suffix
+        return SharedFile(source, photo.mime_type, extension, True)
+    _, mime_type, extension = stripping.served_as(photo.format, photo.mime_type, extension)
+    suffix = f".{extension}"
     relative = f"{link.id}/{photo.id}.{photo.sha256[:16]}.{choice.tag}{suffix}"
     root = shares_root()
     target = storage.resolve(root, relative)
     if target.is_file():
-        return target
+        return SharedFile(target, mime_type, extension, False)
     if not source.is_file():
         raise FileNotFoundError(source)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if photo.format == "HEIF":
+        imaging.register_heif()  # Pillow re-encodes it (stripping.reencode) through pillow-heif
     with storage.placing(root, "share") as place:
         temp = place.write(f"share{suffix}", lambda path: stripping.strip_file(source, path, choice, photo.format),
                            doing="make a shared copy")
         place.files({relative: temp})
     log.info("made the stripped copy %s of photo %s for link %s", relative, photo.id, link.id)
-    return target
+    return SharedFile(target, mime_type, extension, False)
 
 
 def shares_of_one(link: ShareLink) -> ShareRow:

@@ -5,7 +5,8 @@ the format allows.
 JPEG: the segments before the image data are rewritten one by one (APP1 EXIF and XMP, APP13 IPTC,
 COM), the entropy-coded data is copied as it is, so nothing is re-encoded. PNG: chunks are filtered
 (eXIf, the generators' tEXt/iTXt/zTXt keywords, XMP), the others copied byte for byte. Every other
-format (WebP, GIF, TIFF, AVIF, HEIC) is re-encoded by Pillow without the metadata.
+format is re-encoded by Pillow without the metadata: WebP, GIF and TIFF as themselves, HEIC and AVIF as
+JPEG (their encoders take many seconds a photo, too long for a request; browsers show no HEIC anyway).
 
 Pure functions on bytes and files: no app, no database (services/shares.py decides what to strip).
 """
@@ -30,6 +31,8 @@ XMP_PNG_KEYWORD = b"XML:com.adobe.xmp"
 XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
 EXIF_JPEG = b"Exif\x00\x00"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Formats served as another when stripped: (format, content type, extension).
+SERVED_AS = {"HEIF": ("JPEG", "image/jpeg", "jpg"), "AVIF": ("JPEG", "image/jpeg", "jpg")}
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,21 @@ class Stripping:
         return "".join(letter for letter, on in (("g", self.gps), ("e", self.exif), ("p", self.generation)) if on)
 
 
+def served_as(image_format: str, mime_type: str, extension: str) -> tuple[str, str, str]:
+    """(format, content type, extension) of a stripped copy of a file of this format."""
+    return SERVED_AS.get(image_format, (image_format, mime_type, extension))
+
+
 def strip_file(source: Path, target: Path, stripping: Stripping, image_format: str) -> None:
-    """Write `source` without what `stripping` names to `target` (which the caller placed safely)."""
+    """Write `source` without what `stripping` names to `target` (which the caller placed safely), in
+    served_as's format."""
     data = source.read_bytes()
     if image_format == "JPEG":
         stripped = strip_jpeg(data, stripping)
     elif image_format == "PNG":
         stripped = strip_png(data, stripping)
     else:
-        stripped = reencode(data, stripping, image_format)
+        stripped = reencode(data, stripping, SERVED_AS.get(image_format, (image_format,))[0])
     target.write_bytes(stripped)
 
 
@@ -199,6 +208,8 @@ def reencode(data: bytes, stripping: Stripping, image_format: str) -> bytes:
             if stripping.generation:
                 exif.pop(IMAGE_DESCRIPTION, None)
                 exif.get_ifd(EXIF_IFD).pop(USER_COMMENT, None)
+        if image_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+            image = image.convert("RGB")
         options = {"format": image_format}
         if image.info.get("icc_profile"):
             options["icc_profile"] = image.info["icc_profile"]

@@ -24,6 +24,7 @@ GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 OTHER_JPEG = "camera/canon-eos-40d_tiny.jpg"
 INVOKEAI_PNG = Path(__file__).parent.parent / "files" / "ai" / "invokeai-5.png"
 A1111_PNG = Path(__file__).parent.parent / "files" / "ai" / "a1111.png"
+FORGE_WEBP = Path(__file__).parent.parent / "files" / "ai" / "forge-flux.webp"  # parameters in EXIF UserComment
 ATTEMPTS = 3
 
 
@@ -213,6 +214,10 @@ def test_the_served_originals_carry_only_what_the_link_allows(client, anonymous,
     a1111 = photo(A1111_PNG)
     assert b"parameters" not in png_chunk_keywords(served(a1111, strip_generation="1"))
     assert b"parameters" in png_chunk_keywords(served(a1111))
+
+    forge = photo(FORGE_WEBP)
+    assert stripping.USER_COMMENT in exif_of(FORGE_WEBP.read_bytes()).get_ifd(stripping.EXIF_IFD)
+    assert stripping.USER_COMMENT not in exif_of(served(forge, strip_generation="1")).get_ifd(stripping.EXIF_IFD)
 
     link = made_link(client.post(f"/photos/{gps}/share"))  # originals not allowed
     assert anonymous.get(f"{link}/original/{gps}").status_code == 404
