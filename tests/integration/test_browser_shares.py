@@ -37,6 +37,10 @@ def test_share_an_album_open_it_without_an_account_then_revoke(page: Page, page_
         album_id = albums.create_album(db.session.get_one(User, user_id), "Lake weekend").id
         albums.add_photos(user_id, album_id, photo_ids[:3])
         albums.create_album(db.session.get_one(User, user_id), "Private things")
+    page.goto(f"/photos/{photo_ids[0]}")
+    page.locator(".info details.share-panel").get_by_text("Share…").click()
+    expect(page.locator(".info form.share-form").get_by_label("Remove the location (GPS)")).to_be_checked()
+    screenshot(page, "share-photo-panel")
     page.goto(f"/albums/{album_id}")
     page.locator(".album-tools").get_by_text("Share…").click()
     panel = page.locator("details.share-panel form")
