@@ -43,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
         raise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     remove_stale_temp_files(photos_root(app.config["DATA_DIR"]))  # what a crashed worker left; no database
+    remove_stale_temp_files(Path(app.config["DATA_DIR"]) / "shares")  # a crashed share link's copy (services/shares.py)
     tune_process_for_ingest()
 
     if app.config["PROXY_COUNT"]:
@@ -56,13 +57,14 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import albums, auth, generation, photos, selection, tags, thumbnails, trash
+    from .blueprints import albums, auth, generation, photos, selection, shares, tags, thumbnails, trash
     app.register_blueprint(auth.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(tags.bp)
     app.register_blueprint(albums.bp)
     app.register_blueprint(trash.bp)
     app.register_blueprint(selection.bp)
+    app.register_blueprint(shares.bp)
     app.register_blueprint(generation.bp)
     app.register_blueprint(thumbnails.bp)
 

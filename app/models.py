@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from flask import url_for
 from flask_login import UserMixin
@@ -421,3 +421,60 @@ def _move_count(connection, owner_id: int, source: str, trashed: bool, step: int
     column = users.c.trashed_photos if trashed else count_column(source)
     connection.execute(update(users).where(users.c.id == owner_id).values(
         {column: column + step, users.c.library_version: users.c.library_version + 1}))
+
+
+SHARE_KINDS = ("photo", "album", "selection")
+
+
+class ShareLink(db.Model):
+    """A link that shows some of one account's photos to anyone who has it, with no account
+    (services/shares.py). The URL carries a random token; this row keeps only its SHA-256, so the rows
+    open no link for whoever reads them."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), CheckConstraint("kind IN ('photo', 'album', 'selection')",
+                                                                  name="kind_known"))
+    # What the link shows: one photo, an album (and everything under it, with_sub_albums), or the
+    # photos in share_link_photos. A deleted album or photo takes its links along.
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    album_id: Mapped[int | None] = mapped_column(ForeignKey("albums.id", ondelete="CASCADE"))
+    with_sub_albums: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # UTC; None: until revoked
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # werkzeug scrypt; None: no password
+    allow_originals: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What the served files carry: stripped from originals served through the link.
+    strip_gps: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    strip_exif: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    strip_generation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    views: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (NEVER_REUSED_IDS,)
+
+    def is_open(self, now: datetime | None = None) -> bool:
+        """Neither revoked nor past its expiry."""
+        now = now or utcnow()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def last_day(self) -> date | None:
+        """The last day the link works (it expires at the start of the next, UTC)."""
+        return (self.expires_at - timedelta(days=1)).date() if self.expires_at else None
+
+    def __repr__(self) -> str:
+        return f"<ShareLink {self.id} {self.kind} of user {self.owner_id}>"
+
+
+class ShareLinkPhoto(db.Model):
+    """One photo of a selection's share link."""
+
+    __tablename__ = "share_link_photos"
+
+    share_link_id: Mapped[int] = mapped_column(ForeignKey("share_links.id", ondelete="CASCADE"), primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True, index=True)

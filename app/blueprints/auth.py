@@ -15,8 +15,10 @@ from ..services import users
 
 bp = Blueprint("auth", __name__)
 
-# The only endpoints an anonymous visitor reaches.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+# The only endpoints an anonymous visitor reaches: the way in, and the pages and files a share link
+# opens (blueprints/shares.py, which checks the link's token on each).
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static", "shares.public_page", "shares.unlock",
+                    "shares.public_photo", "shares.public_thumbnail", "shares.public_original"}
 SESSION_TOKEN = "_login"  # the key of the login session's token in Flask's signed session cookie
 
 

@@ -169,6 +169,7 @@ class GridOptions:
     # by the query string, so it is not in `args`.
     tag_id: int | None = None
     album_id: int | None = None  # only the photos in this album (an album's page, services/albums.py), likewise
+    share_id: int | None = None  # only the photos a share link shows (a shared page, services/shares.py), likewise
 
     @classmethod
     def from_args(cls, args) -> GridOptions:
@@ -209,7 +210,7 @@ class GridOptions:
     @property
     def key(self) -> str:
         return (f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
-                f".{self.album_id or ''}")
+                f".{self.album_id or ''}.{self.share_id or ''}")
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -330,6 +331,9 @@ def grid_photos(owner_id: int, options: GridOptions):
         query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == options.tag_id)))
     if options.album_id is not None:
         query = query.where(Photo.id.in_(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == options.album_id)))
+    if options.share_id is not None:
+        from . import shares  # imported here: services/shares reads the grid's queries from this module
+        query = query.where(Photo.id.in_(shares.shown_photo_ids(options.share_id)))
     return query
 
 

@@ -29,6 +29,7 @@ from app.blueprints.auth import PUBLIC_ENDPOINTS
 from app.extensions import db
 from app.models import GenerationImage, GenerationSession, Photo, User
 from app.services.albums import add_photos, create_album
+from app.services.shares import ShareOptions, share_album
 from app.services.tags import tag_photos
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 
@@ -36,7 +37,10 @@ ALICES_PHOTO = "camera/canon-eos-40d_tiny.jpg"
 ALICES_CANDIDATE = "formats/density-plot.png"  # a generated image of hers, downloaded, not kept yet
 FRESH_PHOTO = "formats/png-16bit-rgb.png"  # in nobody's gallery: a refused upload would store it
 
-PUBLIC = {"auth.login", "auth.setup", "static"}  # the only endpoints an anonymous visitor may reach
+# The only endpoints an anonymous visitor may reach: the way in, and what a share link opens (its token is the key).
+SHARED = {"shares.public_page", "shares.unlock", "shares.public_photo", "shares.public_thumbnail",
+          "shares.public_original"}
+PUBLIC = {"auth.login", "auth.setup", "static"} | SHARED
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}  # added to every rule by Werkzeug and Flask
 
@@ -65,7 +69,9 @@ def cases(keep) -> list:
 
 
 def takes_an_id(rule: Rule) -> bool:
-    return any(name.endswith("_id") for name in rule.arguments)
+    """Whether the rule names something of an account's by id; a share link's URLs open the owner's photos
+    to whoever has its token (tests/integration/test_shares.py holds them to their link)."""
+    return any(name.endswith("_id") for name in rule.arguments) and "token" not in rule.arguments
 
 
 WRITES = cases(lambda rule, method: method in WRITE_METHODS)
@@ -86,15 +92,24 @@ def fill_url(rule: Rule, values: dict) -> str:
     return rule.build({name: values[name] for name in rule.arguments}, append_unknown=False)[1]
 
 
+# What a GET may change: a share link's count of views and its last use (what its owner's list shows), and
+# the stripped copies a link's originals are served from (data/shares/: a cache, made like thumbnails).
+COUNTERS = {"share_links": {"views", "last_used_at"}}
+CACHES = ("shares/",)
+
+
 def snapshot(app, invokeai) -> dict:
-    """Every row of every table, every file under data/ with its sha256, every write InvokeAI was sent."""
+    """Every row of every table (but COUNTERS), every file under data/ (but CACHES) with its sha256, every
+    write InvokeAI was sent."""
     with app.app_context():
         rows = {table.name: [tuple(row) for row in db.session.execute(
-                    select(table).order_by(*(table.primary_key.columns or table.columns)))]
+                    select(*(column for column in table.columns if column.name not in COUNTERS.get(table.name, ())))
+                    .order_by(*(table.primary_key.columns or table.columns)))]
                 for table in db.metadata.sorted_tables}
     data_dir = Path(app.config["DATA_DIR"])
     files = {str(path.relative_to(data_dir)): sha256(path)
-             for path in sorted(data_dir.rglob("*")) if path.is_file()}
+             for path in sorted(data_dir.rglob("*"))
+             if path.is_file() and not str(path.relative_to(data_dir)).startswith(CACHES)}
     writes = [(logged.method, logged.path) for logged in invokeai.requests if logged.method in WRITE_METHODS]
     return {"rows": rows, "files": files, "invokeai": writes}
 
@@ -126,13 +141,14 @@ class Gallery:
     alice: FlaskClient
     bob: FlaskClient
     ids: dict[str, int]  # URL argument -> the id of something alice owns
+    token: str  # of alice's share link of her album
     secrets: list[bytes]  # every file of alice's: photo, candidate, their thumbnails
     fresh_photo: bytes
 
     @property
     def values(self) -> dict:
         """A value for every URL argument any rule takes."""
-        return self.ids | {"size": "grid", "filename": "gallery.css"}
+        return self.ids | {"size": "grid", "filename": "gallery.css", "token": self.token}
 
     def snapshot(self) -> dict:
         return snapshot(self.app, self.invokeai)
@@ -194,9 +210,12 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
         tag_id = tag_photos(db.session.get_one(User, user_id), [photo_id], ["lighthouse"])[0].id
         album_id = create_album(db.session.get_one(User, user_id), "Lighthouses").id
         add_photos(user_id, album_id, [photo_id])
+        link, token = share_album(db.session.get_one(User, user_id), album_id, False,
+                                  ShareOptions(allow_originals=True, strip_gps=True))
+        share_id = link.id
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id,
-           "album_id": album_id}
-    return Gallery(app, fake_invokeai, client, bob, ids, [path.read_bytes() for path in files],
+           "album_id": album_id, "share_id": share_id}
+    return Gallery(app, fake_invokeai, client, bob, ids, token, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
 
 

@@ -1,0 +1,342 @@
+"""Share links: a photo, an album (with its sub-albums or not) or a selection shown to anyone who has
+the link, with no account. Create, find by token, check a password, count a view, revoke; the photos a
+link shows, its grid page, and the files it serves with what they carry stripped.
+
+The URL carries a random token of 256 bits; the row keeps only its SHA-256 (as login sessions do), so
+a copy of the database opens no link. Every URL a link opens (its page, a photo's page, thumbnails,
+originals) looks the link up by its token first and answers 404 once it is revoked or past its expiry:
+nothing it served stays reachable, and its URLs are sent with no-cache, so a browser asks again.
+
+An original served with stripping is a copy, made on its first request with services/stripping into
+data/shares/<link id>/ (placed crash-safely by storage.placing) and kept there like a thumbnail. Its
+folder is the link's own (link ids are never reused), so a revoked link's copies are never served by
+another, and revoking removes the folder.
+
+Speed: a link's grid page is the owner's grid query (photos.grid_page, GridOptions.share_id) read through
+the same cache under the owner's library version, so an album's membership change retires it as it does
+the owner's page. Beyond the owner's page it costs the token's lookup (one unique-index read) and the
+view count (one UPDATE and commit); its tiles are not kept as cached HTML (they carry the token, which
+is not to be written to Redis). Not benchmarked yet: expected within 10 % of the owner's album page
+except for that commit, which on SQLite is the larger part.
+
+Password attempts are counted by the login throttle (services/users.py), under a name of the link's:
+a link's password cannot be guessed faster than an account's.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import shutil
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path, PurePosixPath
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..errors import GalleryError
+from ..extensions import db
+from ..models import MAX_ID, Album, AlbumPhoto, Photo, ShareLink, ShareLinkPhoto, User, utcnow
+from . import photos as photo_service
+from . import imaging, storage, stripping, users
+
+log = logging.getLogger(__name__)
+
+MAX_PASSWORD = 1024
+UNLOCKED = "shares_unlocked"  # the session key of the links whose password this browser gave
+
+
+class InvalidShare(GalleryError):
+    """A link the gallery will not make, said in words; nothing changed."""
+
+
+class UnknownShareTarget(GalleryError):
+    """A photo, album or selection id that is not the owner's: as unknown as one that never existed."""
+
+    status = 404
+
+
+class WrongSharePassword(GalleryError):
+    status = 401
+
+
+class TooManyPasswordAttempts(GalleryError):
+    status = 429
+
+
+@dataclass(frozen=True)
+class ShareOptions:
+    """What the owner chose for a link."""
+
+    expires_at: datetime | None = None  # UTC
+    password: str = ""
+    allow_originals: bool = False
+    strip_gps: bool = True
+    strip_exif: bool = False
+    strip_generation: bool = False
+
+
+def options_from(form, today: date | None = None) -> ShareOptions:
+    """The share form's fields: expires_on (YYYY-MM-DD, the last day the link works; empty for never),
+    password (empty for none) and the checkboxes. InvalidShare in words for a bad value."""
+    expires_on = (form.get("expires_on") or "").strip()
+    expires_at = None
+    if expires_on:
+        try:
+            day = date.fromisoformat(expires_on)
+        except ValueError:
+            raise InvalidShare(f"{expires_on[:20]!r} is not a date: give one as YYYY-MM-DD.") from None
+        if day < (today or utcnow().date()):
+            raise InvalidShare("A link's last day cannot be in the past.")
+        expires_at = datetime.combine(day + timedelta(days=1), time())  # the link works through that day
+    password = form.get("password") or ""
+    if len(password) > MAX_PASSWORD:
+        raise InvalidShare(f"A link's password is at most {MAX_PASSWORD} characters.")
+    checked = {name: form.get(name) in ("1", "on", "true") for name in
+               ("allow_originals", "strip_gps", "strip_exif", "strip_generation")}
+    return ShareOptions(expires_at, password, **checked)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+def share_photo(owner: User, photo_id: int, options: ShareOptions) -> tuple[ShareLink, str]:
+    """A link to one of the owner's photos (not in the trash): (the link, its token)."""
+    if db.session.scalar(photo_service.photos_of(owner.id, None).with_only_columns(Photo.id)
+                         .where(Photo.id == photo_id)) is None:
+        raise UnknownShareTarget("No such photo.")
+    return _create(owner, "photo", options, photo_id=photo_id)
+
+
+def share_album(owner: User, album_id: int, with_sub_albums: bool, options: ShareOptions) -> tuple[ShareLink, str]:
+    """A link to one of the owner's albums, and everything under it when `with_sub_albums`."""
+    if db.session.scalar(select(Album.id).where(Album.owner_id == owner.id, Album.id == album_id)) is None:
+        raise UnknownShareTarget("No such album.")
+    return _create(owner, "album", options, album_id=album_id, with_sub_albums=with_sub_albums)
+
+
+def share_selection(owner: User, photo_ids: list[int], options: ShareOptions) -> tuple[ShareLink, str]:
+    """A link to the owner's photos `photo_ids`, all of them or none: a foreign or unknown id (or one in
+    the trash) refuses the whole link."""
+    if not photo_ids:
+        raise InvalidShare("Select at least one photo to share.")
+    owned = db.session.scalar(photo_service.photos_of(owner.id, None).with_only_columns(func.count())
+                              .where(Photo.id.in_(photo_ids)))
+    if owned != len(photo_ids):
+        raise UnknownShareTarget(f"{len(photo_ids) - owned} of the {len(photo_ids)} selected photos are not in "
+                                 "your gallery; no link was made.")
+    link, token = _create(owner, "selection", options, photo_ids=photo_ids)
+    return link, token
+
+
+def _create(owner: User, kind: str, options: ShareOptions, photo_ids: list[int] = (), **what) -> tuple[ShareLink, str]:
+    token = secrets.token_urlsafe(32)
+    link = ShareLink(owner_id=owner.id, token_hash=token_hash(token), kind=kind, expires_at=options.expires_at,
+                     password_hash=generate_password_hash(options.password) if options.password else None,
+                     allow_originals=options.allow_originals, strip_gps=options.strip_gps,
+                     strip_exif=options.strip_exif, strip_generation=options.strip_generation, **what)
+    db.session.add(link)
+    db.session.flush()
+    db.session.add_all(ShareLinkPhoto(share_link_id=link.id, photo_id=photo_id) for photo_id in photo_ids)
+    db.session.commit()
+    log.info("user %s shared %s %s as link %s", owner.id, kind, what or f"{len(photo_ids)} photos", link.id)
+    return link, token
+
+
+def revoke_share(owner_id: int, share_id: int) -> bool:
+    """End the owner's link at once, every URL it opened with it, and remove its copies; False when the
+    owner has no such link (or it was revoked before)."""
+    revoked = db.session.execute(update(ShareLink).where(
+        ShareLink.owner_id == owner_id, ShareLink.id == share_id, ShareLink.revoked_at.is_(None))
+        .values(revoked_at=utcnow())).rowcount == 1
+    db.session.commit()
+    if revoked:
+        shutil.rmtree(link_folder(share_id), ignore_errors=True)  # never served again either way
+        log.info("user %s revoked share link %s", owner_id, share_id)
+    return revoked
+
+
+def count_view(link: ShareLink) -> None:
+    """One more view of the link's pages, now."""
+    db.session.execute(update(ShareLink).where(ShareLink.id == link.id)
+                       .values(views=ShareLink.views + 1, last_used_at=utcnow()))
+    db.session.commit()
+
+
+# --- finding a link and getting in --------------------------------------------------------------
+
+def find_open_share(token: str) -> ShareLink | None:
+    """The link whose token this is while it is neither revoked nor expired; None otherwise."""
+    if not token or len(token) > 100:
+        return None
+    link = db.session.scalar(select(ShareLink).where(ShareLink.token_hash == token_hash(token)))
+    return link if link is not None and link.is_open() else None
+
+
+def is_unlocked(link: ShareLink, unlocked: list | None) -> bool:
+    """Whether this browser may see the link: it has no password, or its session holds the link's id."""
+    return link.password_hash is None or link.id in (unlocked or [])
+
+
+def check_password(link: ShareLink, password: str, address: str) -> None:
+    """WrongSharePassword, or TooManyPasswordAttempts past the login throttle's limit (per link and address)."""
+    name = f"share-link-{link.id}"
+    try:
+        users.count_login_attempt(name, address)
+    except users.TooManyLogins:
+        raise TooManyPasswordAttempts("Too many wrong passwords for this link. Wait a minute, then try again.") from None
+    if not check_password_hash(link.password_hash or users.UNUSABLE_HASH, password or ""):
+        log.warning("wrong password for share link %s from %s", link.id, address)
+        raise WrongSharePassword("That is not the link's password.")
+    users.forget_failed_logins(name, address)
+
+
+# --- what a link shows ----------------------------------------------------------------------------
+
+def shown_photo_ids(share_id: int):
+    """SELECT of the ids of the photos link `share_id` shows (the trash left out by the grid's query):
+    the one photo, the album's (with every album under it by the albums' materialised path), or the
+    selection's."""
+    link = db.session.get_one(ShareLink, share_id)
+    if link.kind == "photo":
+        return select(Photo.id).where(Photo.id == link.photo_id)
+    if link.kind == "selection":
+        return select(ShareLinkPhoto.photo_id).where(ShareLinkPhoto.share_link_id == link.id)
+    if not link.with_sub_albums:
+        return select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == link.album_id)
+    top = select(Album.path).where(Album.id == link.album_id).scalar_subquery()
+    under = select(Album.id).where(Album.owner_id == link.owner_id, Album.path.startswith(top))
+    return select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id.in_(under))
+
+
+def grid_options(link: ShareLink, options: photo_service.GridOptions = photo_service.DEFAULT_OPTIONS):
+    """The grid's options narrowed to the link's photos (the visitor chooses sort and order only)."""
+    return photo_service.GridOptions(sort=options.sort, order=options.order, share_id=link.id)
+
+
+def share_page(link: ShareLink, options: photo_service.GridOptions, older_than: str | None,
+               newer_than: str | None, limit: int) -> photo_service.GridPage:
+    """One page of the link's photos: the grid's own keyset query and cache (ValueError for a bad cursor)."""
+    owner = db.session.get_one(User, link.owner_id)
+    return photo_service.grid_page(owner, grid_options(link, options), older_than, newer_than, limit)
+
+
+def shown_photo(link: ShareLink, photo_id: int) -> Photo | None:
+    """The photo when the link shows it (and it is not in the trash); None otherwise."""
+    if not 0 < photo_id <= MAX_ID:
+        return None
+    return db.session.scalar(photo_service.grid_photos(link.owner_id, grid_options(link))
+                             .where(Photo.id == photo_id))
+
+
+def album_name(link: ShareLink) -> str | None:
+    """The shared album's name (only the shared album's: never its parents' or sub-albums')."""
+    if link.album_id is None:
+        return None
+    return db.session.scalar(select(Album.name).where(Album.id == link.album_id))
+
+
+def stripping_of(link: ShareLink) -> stripping.Stripping:
+    return stripping.Stripping(gps=link.strip_gps, exif=link.strip_exif, generation=link.strip_generation)
+
+
+# --- the owner's list ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShareRow:
+    """A line of the owner's list of links."""
+
+    link: ShareLink
+    what: str  # "Photo beach.jpg", "Album Summer (with its sub-albums)", "12 selected photos"
+    photo_id: int | None  # a photo to show as the link's picture
+    photos: int
+
+    @property
+    def state(self) -> str:
+        if self.link.revoked_at is not None:
+            return "revoked"
+        return "open" if self.link.is_open() else "expired"
+
+
+def shares_of(owner_id: int) -> list[ShareRow]:
+    """The owner's links, newest first, with what each shows."""
+    links = list(db.session.scalars(select(ShareLink).where(ShareLink.owner_id == owner_id)
+                                    .order_by(ShareLink.created_at.desc(), ShareLink.id.desc())))
+    return [_row(link) for link in links]
+
+
+def _row(link: ShareLink) -> ShareRow:
+    ids = photo_service.grid_photos(link.owner_id, grid_options(link)).with_only_columns(Photo.id)
+    count = db.session.scalar(select(func.count()).select_from(ids.subquery()))
+    first = db.session.scalar(ids.order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1))
+    if link.kind == "photo":
+        name = db.session.scalar(select(Photo.original_name).where(Photo.id == link.photo_id))
+        what = f"Photo {name}"
+    elif link.kind == "album":
+        what = f"Album {album_name(link)}" + (" with its sub-albums" if link.with_sub_albums else "")
+    else:
+        what = f"{count} selected photo{'' if count == 1 else 's'}"
+    return ShareRow(link, what, first, count)
+
+
+# --- the files a link serves --------------------------------------------------------------------
+
+def shares_root() -> Path:
+    return Path(current_app.config["DATA_DIR"]) / "shares"
+
+
+def link_folder(share_id: int) -> Path:
+    return shares_root() / str(share_id)
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    path: Path
+    mime_type: str
+    extension: str
+    stored: bool  # the stored original itself (nothing stripped)
+
+
+def shared_original(link: ShareLink, photo: Photo) -> SharedFile:
+    """The file a link serves as the photo's original: the stored file when nothing is stripped, else
+    a stripped copy in the link's own folder, made on its first request (all or nothing).
+    FileNotFoundError when the stored original is gone."""
+    source = photo_service.original_file(photo)
+    choice = stripping_of(link)
+    extension = PurePosixPath(photo.original_path).suffix[1:]
+    if not choice.anything:
+        if not source.is_file():
+            raise FileNotFoundError(source)
+        return SharedFile(source, photo.mime_type, extension, True)
+    _, mime_type, extension = stripping.served_as(photo.format, photo.mime_type, extension)
+    suffix = f".{extension}"
+    relative = f"{link.id}/{photo.id}.{photo.sha256[:16]}.{choice.tag}{suffix}"
+    root = shares_root()
+    target = storage.resolve(root, relative)
+    if target.is_file():
+        return SharedFile(target, mime_type, extension, False)
+    if not source.is_file():
+        raise FileNotFoundError(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if photo.format == "HEIF":
+        imaging.register_heif()  # Pillow re-encodes it (stripping.reencode) through pillow-heif
+    with storage.placing(root, "share") as place:
+        temp = place.write(f"share{suffix}", lambda path: stripping.strip_file(source, path, choice, photo.format),
+                           doing="make a shared copy")
+        place.files({relative: temp})
+    log.info("made the stripped copy %s of photo %s for link %s", relative, photo.id, link.id)
+    return SharedFile(target, mime_type, extension, False)
+
+
+def shares_of_one(link: ShareLink) -> ShareRow:
+    return _row(link)
+
+
+def owns_share(owner_id: int, share_id: int) -> bool:
+    return db.session.scalar(select(ShareLink.id).where(ShareLink.owner_id == owner_id,
+                                                        ShareLink.id == share_id)) is not None
