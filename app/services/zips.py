@@ -26,7 +26,7 @@ from . import photos as photo_service
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20  # bytes read and sent at a time: memory stays at about this per download
+CHUNK = 4 << 20  # bytes read and sent at a time: memory stays at a few of these per download
 MISSING_LIST = "MISSING.txt"  # the text file in the archive naming the files that were gone
 EARLIEST = (1980, 1, 1, 0, 0, 0)  # a zip's dates start in 1980
 
@@ -50,11 +50,12 @@ class _Outbox(io.RawIOBase):
         return True
 
     def write(self, data) -> int:
-        self.parts.append(bytes(data))
+        self.parts.append(data if isinstance(data, bytes) else bytes(data))  # a chunk read is not copied
         return len(data)
 
     def take(self) -> bytes:
-        data, self.parts = b"".join(self.parts), []
+        data = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        self.parts = []
         return data
 
 
