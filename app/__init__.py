@@ -57,8 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import albums, auth, generation, photos, selection, shares, tags, thumbnails, trash
+    from .blueprints import admin, albums, auth, generation, photos, selection, shares, tags, thumbnails, trash
     app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(tags.bp)
     app.register_blueprint(albums.bp)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask import abort
 from flask_login import current_user
 
-from .models import Album, GenerationImage, GenerationSession, Photo, Tag
+from .extensions import db
+from .models import Album, GenerationImage, GenerationSession, Photo, Tag, User
 from .services import albums, generation, tags
 from .services import photos as photo_service
 
@@ -62,3 +63,11 @@ def own_album_view_or_404(album_id: int) -> albums.AlbumView:
     if view is None:
         abort(404, "No such album.")
     return view
+
+
+def account_or_404(account_id: int) -> User:
+    """Any account, for an admin; for anyone else every account id is unknown, their own included."""
+    account = db.session.get(User, account_id) if current_user.is_admin else None
+    if account is None:
+        abort(404, "No such account.")
+    return account

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import (FloatField, HiddenField, IntegerField, PasswordField, SelectField, StringField,
+from wtforms import (BooleanField, FloatField, HiddenField, IntegerField, PasswordField, SelectField, StringField,
                      TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
+from .models import MAX_DISPLAY_NAME
 from .services.users import MIN_PASSWORD
 
 
@@ -29,6 +30,26 @@ class PasswordChangeForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     new_password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField("New password again", validators=[EqualTo("new_password", "The passwords differ.")])
+
+
+class DisplayNameForm(FlaskForm):
+    display_name = StringField("Display name", validators=[Length(max=MAX_DISPLAY_NAME)])
+
+
+class AccountCreateForm(FlaskForm):
+    """The admin's New account form; the name and the password are checked by services.users."""
+
+    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("Password again", validators=[EqualTo("password", "The passwords differ.")])
+    is_admin = BooleanField("Administrator: manages the accounts")
+
+
+class PasswordResetForm(FlaskForm):
+    """An admin sets another account's password (they tell its owner, who can change it on their page)."""
+
+    password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("New password again", validators=[EqualTo("password", "The passwords differ.")])
 
 
 def multiple_of_8(form, field):

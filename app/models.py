@@ -17,6 +17,7 @@ SOURCES = ("uploaded", "generated")
 # even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
 MAX_ID = 2**31 - 1
 MAX_RATING = 5  # stars a photo can have
+MAX_DISPLAY_NAME = 64  # characters of a person's display name
 
 
 def _thumbnails():
@@ -50,6 +51,10 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))  # werkzeug scrypt; "!" when unusable
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What the header shows instead of the user name, when the person chose one (services/users.py).
+    display_name: Mapped[str | None] = mapped_column(String(MAX_DISPLAY_NAME))
+    # Turned off by an admin: cannot log in, and had every session ended when it was disabled.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # How many photos the user has from each source, kept by the Photo events at the end of this
     # module in the same transaction as the row: the grid's "N photos" comes with the signed-in
     # user, not from a COUNT(*) over the owner's photos, which grows with the library.
@@ -71,6 +76,10 @@ class User(UserMixin, db.Model):
         if source is None:
             return self.uploaded_photos + self.generated_photos
         return getattr(self, f"{source}_photos")
+
+    @property
+    def shown_name(self) -> str:
+        return self.display_name or self.username
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username}>"

@@ -11,7 +11,7 @@ from ..access import own_album_or_404, own_album_view_or_404, own_photo_or_404
 from ..errors import wants_json
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, MAX_ID
 from ..services import albums
-from .photos import PHOTO_ID, requested_options
+from .photos import PHOTO_ID, requested_options, zip_response
 
 bp = Blueprint("albums", __name__)
 
@@ -64,6 +64,14 @@ def show(album_id: int):
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("albums/show.html", album=view, page=page, options=options, max_name=MAX_ALBUM_NAME)
+
+
+@bp.get(f"/albums/{ALBUM_ID}/download")
+def download(album_id: int):
+    """A zip of the album's originals; sub_albums=1 adds the photos of every album under it."""
+    album = own_album_or_404(album_id)
+    with_sub_albums = request.args.get("sub_albums") == "1"
+    return zip_response(albums.photos_to_download(current_user.id, album.id, with_sub_albums), album.name)
 
 
 @bp.get(f"/albums/{ALBUM_ID}/edit")

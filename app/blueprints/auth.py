@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 
 from ..errors import wants_json
 from ..extensions import login_manager
-from ..forms import LoginForm, PasswordChangeForm, SetupForm
+from ..forms import DisplayNameForm, LoginForm, PasswordChangeForm, SetupForm
 from ..models import User
 from ..services import users
 
@@ -79,7 +79,11 @@ def login():
     if form.validate_on_submit():
         address = request.remote_addr or "unknown"
         users.count_login_attempt(form.username.data, address)  # TooManyLogins: the 429 page
-        user = users.authenticate(form.username.data, form.password.data)
+        try:
+            user = users.authenticate(form.username.data, form.password.data)
+        except users.AccountDisabled as exc:
+            flash(exc.message)
+            return render_template("auth/login.html", form=form), exc.status
         if user is None:
             users.record_failed_login(form.username.data, address)
             flash("Unknown user name or wrong password.")
@@ -120,10 +124,29 @@ def account():
     return account_page(PasswordChangeForm())
 
 
-def account_page(form: PasswordChangeForm, status: int = 200):
+def account_page(form: PasswordChangeForm | None = None, status: int = 200,
+                 name_form: DisplayNameForm | None = None):
     current = users.token_hash(session.get(SESSION_TOKEN, ""))
-    return render_template("auth/account.html", form=form, current=current,
+    name_form = name_form or DisplayNameForm(display_name=current_user.display_name or "")
+    return render_template("auth/account.html", form=form or PasswordChangeForm(formdata=None),
+                           name_form=name_form, current=current,
                            sessions=users.login_sessions_of(current_user.id)), status
+
+
+@bp.post("/account/name")
+def change_display_name():
+    """display_name: shown in the header instead of the user name; empty shows the user name again."""
+    form = DisplayNameForm()
+    if not form.validate_on_submit():
+        return account_page(status=400, name_form=form)
+    try:
+        users.set_display_name(current_user._get_current_object(), form.display_name.data)
+    except users.AccountError as exc:
+        form.display_name.errors = [exc.message]
+        return account_page(status=400, name_form=form)
+    flash(f"You show as {current_user.shown_name}." if current_user.display_name else
+          "Your display name is cleared: you show as your user name.")
+    return redirect(url_for("auth.account"), 303)
 
 
 @bp.post("/account/password")

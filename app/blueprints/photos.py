@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, stream_with_context, url_for)
 
 from flask_login import current_user
 from markupsafe import Markup
@@ -17,7 +17,7 @@ from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
 from ..services import albums, exif_text, labels, library, lineage, names, tags
 from ..services import photos as photo_service
-from ..services import trash
+from ..services import trash, zips
 
 bp = Blueprint("photos", __name__)
 
@@ -167,6 +167,23 @@ def send_photo_file(path, relative_path: str, **options):
     response.set_data(b"")
     response.headers["X-Accel-Redirect"] = f"{prefix}/{quote(relative_path)}"
     return response
+
+
+def zip_response(photos: list, title: str):
+    """A zip of the photos' originals, streamed as it is written (services/zips.py): no Content-Length,
+    since the size is known only at the end, and memory stays at one chunk whatever the size."""
+    response = Response(stream_with_context(zips.zip_stream(zips.photo_entries(photos))), mimetype="application/zip")
+    response.headers["Content-Disposition"] = content_disposition(zips.archive_name(title))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.cache_control.private = True
+    response.cache_control.no_store = True
+    return response
+
+
+def content_disposition(filename: str) -> str:
+    """attachment; with an ASCII fallback name and the UTF-8 name (RFC 6266), as send_file makes it."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "'")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 @bp.post(f"/photos/{PHOTO_ID}/delete")

@@ -10,6 +10,7 @@ from ..errors import wants_json
 from ..models import MAX_ALBUM_NAME, MAX_TAG_LENGTH
 from ..services import albums, library, selection, tags
 from .auth import safe_next
+from .photos import zip_response
 
 bp = Blueprint("selection", __name__)
 
@@ -33,6 +34,8 @@ def act():
     if "untag" in request.form:
         action, tag = "untag", request.form["untag"]
     photo_ids = selection.ids_from(request.form.getlist("ids"))
+    if action == "download":
+        return zip_response(selection.photos_to_download(current_user.id, photo_ids), "photos")
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
         return render_template("trash/purge_selection.html", ids=photo_ids, back=back)

@@ -3,10 +3,7 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import func, select
-
-from ..extensions import db
-from ..models import Photo, User
+from ..models import User
 from ..services import users as user_service
 
 users_cli = AppGroup("users", help="Create, list, change and delete accounts.")
@@ -40,10 +37,11 @@ def create(username: str, admin: bool, password: str):
 @users_cli.command("list")
 def list_users():
     """List accounts with their photo counts."""
-    counts = select(User, func.count(Photo.id)).outerjoin(Photo, Photo.owner_id == User.id)
-    for user, photos in db.session.execute(counts.group_by(User.id).order_by(User.username)):
+    for account in user_service.accounts_with_usage():
+        user = account.user
         role = "admin" if user.is_admin else "user"
-        click.echo(f"{user.username}\t{role}\t{photos} photos\tcreated {user.created_at:%Y-%m-%d}")
+        state = "\tdisabled" if user.disabled else ""
+        click.echo(f"{user.username}\t{role}\t{account.photos} photos\tcreated {user.created_at:%Y-%m-%d}{state}")
 
 
 @users_cli.command("set-password")
@@ -64,10 +62,12 @@ def set_password(username: str, password: str):
 def delete(username: str, yes: bool):
     """Delete an account and all of its photos (originals and thumbnails); its sessions end."""
     user = existing_user(username)
-    count = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == user.id))
+    try:
+        user_service.check_admin_may_remove(None, user, "delete")
+    except user_service.AccountError as exc:
+        raise click.ClickException(exc.message) from None
     if not yes:
-        click.confirm(f"Delete {username} and their {count} photos, with their files? This cannot be undone",
-                      abort=True)
-    deleted = user_service.delete_user(user)
+        click.confirm(user_service.deletion_question(user), abort=True)
+    deleted = user_service.delete_user_as_admin(None, user)
     click.echo(f"Deleted {username} and {deleted} photos.")
 

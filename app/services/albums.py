@@ -327,6 +327,19 @@ def album_page(owner: User, album_id: int, options: photo_service.GridOptions = 
     return photo_service.grid_page(owner, replace(options, album_id=album_id), older_than, newer_than, limit)
 
 
+def photos_to_download(owner_id: int, album_id: int, with_sub_albums: bool) -> list:
+    """The album's photos (and those of the albums under it, each photo once), not in the trash, newest
+    first: rows of original_path, original_name and taken_at, which is all a zip needs of them."""
+    path = _own_path(owner_id, album_id)
+    album_ids = (select(Album.id).where(Album.owner_id == owner_id, Album.path.startswith(path))
+                 if with_sub_albums else select(literal(album_id)))
+    in_albums = select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id.in_(album_ids))
+    return list(db.session.execute(
+        select(Photo.original_path, Photo.original_name, Photo.taken_at)
+        .where(Photo.owner_id == owner_id, Photo.trashed_at.is_(None), Photo.id.in_(in_albums))
+        .order_by(Photo.sorted_at.desc(), Photo.id.desc())))
+
+
 def album_choices(owner_id: int) -> list[AlbumChoice]:
     """Every album of the owner's in tree order (each level by name), for a select: one query."""
     rows = db.session.execute(select(Album.id, Album.name, Album.path).where(Album.owner_id == owner_id))

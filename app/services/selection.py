@@ -41,8 +41,9 @@ ACTIONS = {
     "trash": "Move to trash",
     "restore": "Restore",
     "delete": "Delete forever",
+    "download": "Download as zip",
 }
-IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash"]
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download"]
 NAMES_A_TAG = ("tag", "untag")  # the actions that read the menu's tag field
 IN_TRASH = ["restore", "delete"]
 IN_ALBUM = ["remove_from_album", *IN_LIBRARY]  # on an album's page, whose album the form names
@@ -97,6 +98,8 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     """Carry out `action` on the owner's photos `photo_ids`, all or none of them; `rating` is the stars
     of "rate", `tag` the tag's name of "tag" and "untag", `album_id` the album of "add_to_album" and
     "remove_from_album"."""
+    if action == "download":
+        raise BadSelection("A download changes nothing: ask for photos_to_download instead.")
     if action not in ACTIONS:
         raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
                            f"{', '.join(ACTIONS)}.")
@@ -146,3 +149,16 @@ def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:
         select(func.count(), func.count(Photo.trashed_at))
         .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids))).one()
     return row[0], row[1]
+
+
+def photos_to_download(owner_id: int, photo_ids: list[int]) -> list:
+    """The selected photos, in the order selected, as rows of original_path, original_name and taken_at
+    (all a zip needs); UnknownPhotos when any id is not one of the owner's."""
+    rows = {row.id: row for row in db.session.execute(
+        select(Photo.id, Photo.original_path, Photo.original_name, Photo.taken_at)
+        .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids)))}
+    if len(rows) != len(photo_ids):
+        missing = len(photo_ids) - len(rows)
+        raise UnknownPhotos(f"{missing} of the {len(photo_ids)} selected photos {'is' if missing == 1 else 'are'} "
+                            "not in your gallery; nothing was downloaded.")
+    return [rows[photo_id] for photo_id in photo_ids]

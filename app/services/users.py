@@ -1,20 +1,23 @@
-"""Accounts: create, authenticate, change passwords, delete with their photos; login sessions."""
+"""Accounts: create, authenticate, change passwords and display names, disable, delete with their photos
+(the command line and the admin's page both come here); login sessions."""
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
 import secrets
+import unicodedata
+from dataclasses import dataclass
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, delete, exists, insert, literal, select, text
+from sqlalchemy import bindparam, delete, exists, false, func, insert, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
 from ..extensions import cache, db
-from ..models import LoginSession, Photo, User, username_key_of
+from ..models import MAX_DISPLAY_NAME, LoginSession, Photo, User, username_key_of
 from . import candidates
 from . import photos as photo_service
 from .cache import clear_library
@@ -33,6 +36,12 @@ class AccountError(GalleryError):
 
 class WrongPassword(AccountError):
     """The current password a person typed to change it is not theirs."""
+
+
+class AccountDisabled(GalleryError):
+    """The right password of an account an admin disabled."""
+
+    status = 403
 
 
 class SetupDone(GalleryError):
@@ -119,12 +128,17 @@ def create_first_admin(username: str, password: str) -> User:
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The user whose name and password these are, or None; the same work either way."""
+    """The user whose name and password these are, or None; the same work either way. AccountDisabled
+    for the right password of a disabled account (said only to whoever knows the password)."""
     user = find_user(username or "")
     if user is None:
         check_password_hash(UNUSABLE_HASH, password or "")
         return None
-    return user if check_password_hash(user.password_hash, password or "") else None
+    if not check_password_hash(user.password_hash, password or ""):
+        return None
+    if user.disabled:
+        raise AccountDisabled("This account is disabled. Ask the gallery's administrator.")
+    return user
 
 
 def set_password(user: User, password: str) -> int:
@@ -146,6 +160,82 @@ def change_own_password(user: User, current: str, new: str, address: str) -> Non
         raise WrongPassword("That is not your current password.")
     forget_failed_logins(user.username, address)
     set_password(user, new)
+
+
+def check_display_name(name: str | None) -> str | None:
+    """The name as it will show, stripped; None for an empty one (the user name shows instead)."""
+    name = " ".join((name or "").split())
+    if len(name) > MAX_DISPLAY_NAME:
+        raise AccountError(f"A display name has at most {MAX_DISPLAY_NAME} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in name):
+        raise AccountError("A display name cannot hold control or invisible formatting characters.")
+    return name or None
+
+
+def set_display_name(user: User, name: str | None) -> None:
+    user.display_name = check_display_name(name)
+    db.session.commit()
+    log.info("display name of %s set to %r", user.username, user.display_name)
+
+
+@dataclass
+class AccountUsage:
+    user: User
+    photos: int  # every photo the account owns, those in the trash included
+    bytes: int  # the originals' sizes added up
+
+
+def accounts_with_usage() -> list[AccountUsage]:
+    """Every account by name, with its photos and the storage its originals use: one grouped query."""
+    usage = (select(User, func.count(Photo.id), func.coalesce(func.sum(Photo.file_size), 0))
+             .outerjoin(Photo, Photo.owner_id == User.id).group_by(User.id).order_by(User.username_key))
+    return [AccountUsage(user, photos, int(size)) for user, photos, size in db.session.execute(usage)]
+
+
+def photo_count_of(user: User) -> int:
+    return db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == user.id))
+
+
+def deletion_question(user: User) -> str:
+    """What `flask users delete` and the admin's page ask before an account goes."""
+    count = photo_count_of(user)
+    return (f"Delete {user.username} and their {count} photo{'' if count == 1 else 's'}, with their files? "
+            "This cannot be undone")
+
+
+def check_admin_may_remove(admin: User | None, user: User, doing: str) -> None:
+    """An admin cannot disable or delete their own account, nor anyone the last admin who can log in:
+    someone must be left to manage the accounts (`admin` is None on the command line). AccountError
+    saying so."""
+    if admin is not None and user.id == admin.id:
+        raise AccountError(f"You cannot {doing} your own account.")
+    if user.is_admin and not user.disabled:
+        others = db.session.scalar(select(func.count(User.id)).where(
+            User.is_admin, User.disabled == false(), User.id != user.id))
+        if not others:
+            raise AccountError(f"{user.username} is the last administrator: you cannot {doing} them.")
+
+
+def disable_user(admin: User, user: User) -> int:
+    """Turn the account off: it cannot log in, and every session of it ends, in one commit; how many."""
+    check_admin_may_remove(admin, user, "disable")
+    user.disabled = True
+    ended = end_every_login_session(user.id)
+    db.session.commit()
+    log.info("%s disabled %s; %d sessions ended", admin.username, user.username, ended)
+    return ended
+
+
+def enable_user(admin: User, user: User) -> None:
+    user.disabled = False
+    db.session.commit()
+    log.info("%s enabled %s", admin.username, user.username)
+
+
+def delete_user_as_admin(admin: User | None, user: User) -> int:
+    """delete_user, refused for the admin's own account and the last admin; the number of photos."""
+    check_admin_may_remove(admin, user, "delete")
+    return delete_user(user)
 
 
 def delete_user(user: User) -> int:
@@ -239,7 +329,8 @@ def start_login_session(user: User, user_agent: str, address: str, replaces: str
 
 # Built once: every request asks it, and building the SELECT cost more than running it.
 SIGNED_IN_USER = (select(User).join(LoginSession, LoginSession.user_id == User.id)
-                  .where(User.id == bindparam("user_id"), LoginSession.token_hash == bindparam("token_hash")))
+                  .where(User.id == bindparam("user_id"), LoginSession.token_hash == bindparam("token_hash"),
+                         User.disabled == false()))
 
 
 def signed_in_user(user_id: int, token: str) -> User | None:

@@ -133,8 +133,8 @@ def assert_csrf_refusal(response) -> None:
 
 @dataclass
 class Gallery:
-    """alice, signed in, with one photo (tagged, in an album) and one generated candidate; bob, signed in,
-    with nothing."""
+    """alice, signed in, an admin, with one photo (tagged, in an album) and one generated candidate; bob,
+    signed in, with nothing."""
 
     app: Flask
     invokeai: FakeInvokeAI
@@ -213,8 +213,13 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
         link, token = share_album(db.session.get_one(User, user_id), album_id, False,
                                   ShareOptions(allow_originals=True, strip_gps=True))
         share_id = link.id
+        # alice is the admin, so the admin's pages are hers to reach and bob's to be refused; the account
+        # they act on is bob's (hers would be refused to her as her own).
+        db.session.get_one(User, user_id).is_admin = True
+        db.session.commit()
+        bob_id = db.session.scalar(select(User.id).where(User.username == "bob"))
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id,
-           "album_id": album_id, "share_id": share_id}
+           "album_id": album_id, "share_id": share_id, "account_id": bob_id}
     return Gallery(app, fake_invokeai, client, bob, ids, token, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
 
