@@ -56,12 +56,13 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import albums, auth, generation, photos, selection, tags, thumbnails, trash
+    from .blueprints import albums, auth, generation, photos, search, selection, tags, thumbnails, trash
     app.register_blueprint(auth.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(tags.bp)
     app.register_blueprint(albums.bp)
     app.register_blueprint(trash.bp)
+    app.register_blueprint(search.bp)
     app.register_blueprint(selection.bp)
     app.register_blueprint(generation.bp)
     app.register_blueprint(thumbnails.bp)
