@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Integer, bindparam, column, delete, func, literal_column, select, table, text, true
+from sqlalchemy.orm import aliased
 
 from ..errors import GalleryError
 from ..extensions import db
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 500  # characters of the words box
 MAX_TERMS = 32  # words and phrases in one query
-MAX_FILTER_LENGTH = 2000  # characters of a text filter (a prompt runs long: "Same prompt" carries it whole)
+MAX_FILTER_LENGTH = 200  # characters of a text filter (a camera, a lens, a tag, a model's name)
 _SIMPLE = literal_column("'simple'::regconfig")  # no stemming, no stop words (see above)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what both engines index as one token
 
@@ -127,7 +128,7 @@ RANGES = {"steps": int, "cfg": float, "mp": float}  # steps_min/steps_max, cfg_m
 class SearchFilters:
     """What a search asks for beyond the grid's own options (sort, order, source, favourites, rating):
     ?q=words&taken_from=2024-01-01&taken_to=...&camera=&lens=&gps=1&tag=&album=<id>&model=&seed=
-    &scheduler=&prompt=<exact>&steps_min=&steps_max=&cfg_min=&cfg_max=&mp_min=&mp_max=."""
+    &scheduler=&prompt_of=<photo id>&steps_min=&steps_max=&cfg_min=&cfg_max=&mp_min=&mp_max=."""
 
     q: str = ""
     terms: tuple[Term, ...] = field(default=(), compare=False, repr=False)
@@ -141,7 +142,7 @@ class SearchFilters:
     model: str = ""
     seed: int | None = None
     scheduler: str = ""
-    prompt: str = ""
+    prompt_of: int | None = None  # the photos with the very prompt of this photo of the owner's ("Same prompt")
     steps_min: int | None = None
     steps_max: int | None = None
     cfg_min: float | None = None
@@ -157,7 +158,7 @@ class SearchFilters:
             values["terms"] = tuple(parse_words(values["q"]))
         for name in ("taken_from", "taken_to"):
             values[name] = _date(args, name)
-        for name in (*TEXT_FILTERS, "tag", "prompt"):
+        for name in (*TEXT_FILTERS, "tag"):
             values[name] = _text(args, name, MAX_FILTER_LENGTH).strip()
         gps = args.get("gps") or ""
         if gps not in ("", "0", "1"):
@@ -165,6 +166,7 @@ class SearchFilters:
         values["gps"] = None if gps == "" else gps == "1"
         values["album"] = _number(args, "album", int, "an album's number")
         values["seed"] = _number(args, "seed", int, "a whole number")
+        values["prompt_of"] = _number(args, "prompt_of", int, "a photo's number")
         for name, kind in RANGES.items():
             low, high = (_number(args, f"{name}_{end}", kind, "a number") for end in ("min", "max"))
             if low is not None and high is not None and low > high:
@@ -219,8 +221,12 @@ class SearchFilters:
             conditions.append(Photo.id.in_(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == self.album)))
         if self.seed is not None:
             conditions.append(Photo.seed == self.seed)
-        if self.prompt:
-            conditions.append(Photo.prompt == self.prompt)
+        if self.prompt_of is not None:
+            # A link by the photo's id, not its prompt: prompts run to thousands of characters, past what
+            # a URL carries. Only the owner's photo names a prompt (the subquery correlates on the owner).
+            other = aliased(Photo)
+            conditions.append(Photo.prompt == select(other.prompt).where(
+                other.id == self.prompt_of, other.owner_id == Photo.owner_id).scalar_subquery())
         conditions += _range(Photo.steps, self.steps_min, self.steps_max)
         conditions += _range(Photo.cfg_scale, self.cfg_min, self.cfg_max)
         megapixels = Photo.width * Photo.height
