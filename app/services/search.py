@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 500  # characters of the words box
 MAX_TERMS = 32  # words and phrases in one query
+ID_CHUNK = 10_000  # photo ids in one refresh statement
 MAX_FILTER_LENGTH = 200  # characters of a text filter (a camera, a lens, a tag, a model's name)
 _SIMPLE = literal_column("'simple'::regconfig")  # no stemming, no stop words (see above)
 _WORD = re.compile(r"[^\W_]+")  # letters and digits: what both engines index as one token
@@ -281,12 +282,15 @@ def _number(args, name: str, kind, what: str):
 def refresh_search_documents(photo_ids) -> None:
     """Make the documents of the photos `photo_ids` (a list of ids or a SELECT of them) anew from their
     rows, tags and albums, in the caller's transaction: one INSERT ... SELECT, an upsert on either
-    database. A photo no longer there is left to the cascade (PostgreSQL) or the trigger (SQLite)."""
-    if isinstance(photo_ids, (list, tuple, set)):
-        photo_ids = sorted(set(photo_ids))
-        if not photo_ids:
-            return
-    db.session.execute(_upsert(select(Photo.id, _document()).where(Photo.id.in_(photo_ids))))
+    database (one per ID_CHUNK ids of a list: SQLite takes at most 32,766 parameters a statement). A
+    photo no longer there is left to the cascade (PostgreSQL) or the trigger (SQLite)."""
+    if not isinstance(photo_ids, (list, tuple, set)):
+        db.session.execute(_upsert(select(Photo.id, _document()).where(Photo.id.in_(photo_ids))))
+        return
+    photo_ids = sorted(set(photo_ids))
+    for start in range(0, len(photo_ids), ID_CHUNK):
+        chunk = photo_ids[start:start + ID_CHUNK]
+        db.session.execute(_upsert(select(Photo.id, _document()).where(Photo.id.in_(chunk))))
 
 
 def rebuild_search_index() -> int:

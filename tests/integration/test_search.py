@@ -198,3 +198,26 @@ def test_the_parser_quotes_every_term():
     terms = search.parse_words('red "big castle" -ugly mount* NEAR(x')
     assert search.fts5_query(terms) == '("red" AND "big castle" AND "mount"* AND "NEAR x") NOT ("ugly")'
     assert search.tsquery_text(terms) == "('red') & ('big' <-> 'castle') & !('ugly') & ('mount':*) & ('NEAR' <-> 'x')"
+
+
+def test_deleting_a_tag_of_more_photos_than_a_statement_takes_parameters_keeps_the_index_in_step(app, client, user_id):
+    """40,000 tagged photos: more ids than SQLite takes in one statement (32,766)."""
+    from sqlalchemy import insert, select
+    from app.models import PhotoTag, Tag
+    with app.app_context():
+        rows = [{"owner_id": user_id, "source": "uploaded", "original_path": f"uploaded/2025-01-01/{i}.jpg",
+                 "thumbnail_ext": "jpg", "original_name": f"bulk-{i}.jpg", "sha256": f"{i:064d}", "format": "JPEG",
+                 "mime_type": "image/jpeg", "file_size": 1, "width": 1, "height": 1, "uploaded_at": T0,
+                 "sorted_at": T0, "favourite": False, "rating": 0} for i in range(40_000)]
+        db.session.execute(insert(Photo.__table__), rows)
+        db.session.execute(insert(Tag.__table__).values(owner_id=user_id, name="Massive", name_key="massive", created_at=T0))
+        tag_id = db.session.scalar(select(Tag.id))
+        db.session.execute(insert(PhotoTag.__table__).from_select(["photo_id", "tag_id"],
+                                                                   select(Photo.id, Tag.id).where(Tag.id == tag_id)))
+        search.rebuild_search_index()
+        db.session.commit()
+    assert len(found(client, "q=massive")) == PAGE_SIZE
+    with app.app_context():
+        tags.delete_tag(db.session.get(User, user_id), db.session.get(Tag, tag_id))
+    assert found(client, "q=massive") == []
+    assert len(found(client, "q=bulk")) == PAGE_SIZE  # the file names still say it
