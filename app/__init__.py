@@ -57,13 +57,15 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import admin, albums, auth, generation, photos, selection, shares, tags, thumbnails, trash
+    from .blueprints import (admin, albums, auth, generation, photos, search, selection, shares, tags, thumbnails,
+                             trash)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(tags.bp)
     app.register_blueprint(albums.bp)
     app.register_blueprint(trash.bp)
+    app.register_blueprint(search.bp)
     app.register_blueprint(selection.bp)
     app.register_blueprint(shares.bp)
     app.register_blueprint(generation.bp)

@@ -1,4 +1,4 @@
-"""Flask CLI groups: flask users / photos / thumbnails / gallery (one module a group)."""
+"""Flask CLI groups: flask users / photos / thumbnails / gallery / search (one module a group)."""
 from __future__ import annotations
 
 import click
@@ -9,10 +9,11 @@ from sqlalchemy.exc import DBAPIError
 from ..database import schema_gap
 from .gallery import gallery_cli
 from .photos import photos_cli
+from .search import search_cli
 from .thumbnails import thumbnails_cli
 from .users import users_cli
 
-GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli)
+GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli, search_cli)
 
 
 def register_cli(app: Flask) -> None:

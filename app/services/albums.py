@@ -35,7 +35,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, Album, AlbumPhoto, Photo, User, utcnow
-from . import cache, thumbnails
+from . import cache, search, thumbnails
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ def edit_album(owner: User, album: Album, name: str, description: str) -> None:
 
     def work() -> None:
         _update_own(owner.id, album_id, name=name, description=description)
+        search.refresh_search_documents(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == album_id))
 
     _write(owner.id, work)
     log.info("user %s renamed album %s to %r", owner.id, album_id, name)
@@ -162,7 +163,9 @@ def delete_album(owner: User, album: Album, with_sub_albums: bool) -> int:
                 path=literal(parent_path(path, album_id)) + func.substr(Album.path, len(path) + 1)))
             db.session.execute(update(Album).where(Album.owner_id == owner.id, Album.parent_id == album_id)
                                .values(parent_id=album_parent_id(path, album_id)))
+        held = list(db.session.scalars(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id.in_(going))))
         db.session.execute(delete(AlbumPhoto).where(AlbumPhoto.album_id.in_(going)))
+        search.refresh_search_documents(held)
         return db.session.execute(delete(Album).where(Album.owner_id == owner.id, Album.id.in_(going))).rowcount
 
     deleted = _write(owner.id, work)
@@ -217,6 +220,7 @@ def remove_photos(owner_id: int, album_id: int, photo_ids: Iterable[int]) -> int
         _check_photos(owner_id, photo_ids)
         removed = db.session.execute(delete(AlbumPhoto).where(AlbumPhoto.album_id == album_id,
                                                               AlbumPhoto.photo_id.in_(photo_ids))).rowcount
+        search.refresh_search_documents(photo_ids)
         db.session.execute(update(Album).where(Album.id == album_id, Album.cover_photo_id.in_(photo_ids))
                            .values(cover_photo_id=None))
         return removed
@@ -449,8 +453,10 @@ def _insert(model):
 def _link(owner_id: int, album_id: int, photo_ids: list[int]) -> int:
     rows = select(literal(album_id), Photo.id, Photo.sorted_at).where(Photo.owner_id == owner_id,
                                                                        Photo.id.in_(photo_ids))
-    return db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id", "sorted_at"], rows)
-                              .on_conflict_do_nothing()).rowcount
+    linked = db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id", "sorted_at"], rows)
+                                .on_conflict_do_nothing()).rowcount
+    search.refresh_search_documents(photo_ids)
+    return linked
 
 
 def _cards_query(owner_id: int, album, shown=None):

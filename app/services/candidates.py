@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import DuplicatePhoto
 from ..extensions import db
 from ..models import GenerationImage, GenerationSession, Photo, utcnow
-from . import imaging, invokeai, photos, storage, tags, thumbnails
+from . import imaging, invokeai, photos, search, storage, tags, thumbnails
 from .generation import GenerationRefused, cancel_session
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def keep_image(image: GenerationImage, shown: str) -> Photo:
             image.photo_id = photo.id
             # The model's name as a tag, in the keep's transaction (a name no tag can have is left out).
             tags.add_tags(session.owner_id, [photo.id], tags.usable_names([session.model_name]))
+            search.refresh_search_documents([photo.id])
             db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -15,7 +15,7 @@ from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
 from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
-from . import cache, library, processing, storage, thumbnails
+from . import cache, library, processing, search, storage, thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,10 @@ def insert_photo(photo: Photo, keywords: tuple[str, ...] = ()) -> None:
 
     def work():
         db.session.add(photo)
+        db.session.flush()  # the photo's id, for its tags and its search document
         if names:
-            db.session.flush()  # the photo's id, for its tags
             tags.add_tags(photo.owner_id, [photo.id], names)
+        search.refresh_search_documents([photo.id])
         db.session.commit()
 
     try:
@@ -170,6 +171,7 @@ class GridOptions:
     tag_id: int | None = None
     album_id: int | None = None  # only the photos in this album (an album's page, services/albums.py), likewise
     share_id: int | None = None  # only the photos a share link shows (a shared page, services/shares.py), likewise
+    search: search.SearchFilters | None = None  # words and typed filters (the search page, services/search.py)
 
     @classmethod
     def from_args(cls, args) -> GridOptions:
@@ -210,7 +212,7 @@ class GridOptions:
     @property
     def key(self) -> str:
         return (f"{self.sort}.{self.order}.{self.source or ''}.{int(self.favourites)}.{self.rating}.{self.tag_id or ''}"
-                f".{self.album_id or ''}.{self.share_id or ''}")
+                f".{self.album_id or ''}.{self.share_id or ''}.{self.search.key if self.search else ''}")
 
 
 DEFAULT_OPTIONS = GridOptions()
@@ -334,7 +336,7 @@ def grid_photos(owner_id: int, options: GridOptions):
     if options.share_id is not None:
         from . import shares  # imported here: services/shares reads the grid's queries from this module
         query = query.where(Photo.id.in_(shares.shown_photo_ids(options.share_id)))
-    return query
+    return options.search.narrow(query) if options.search is not None else query
 
 
 def find_photo(owner_id: int, photo_id: int) -> Photo | None:

@@ -21,7 +21,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_TAG_LENGTH, Photo, PhotoTag, Tag, User, tag_key_of, utcnow
-from . import cache
+from . import cache, search
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def rename_tag(owner: User, tag: Tag, new_name: str) -> Tag:
         if other is not None:
             _merge(owner.id, [tag_id], other)
         db.session.execute(update(Tag).where(Tag.id == kept).values(name=new_name, name_key=key))
+        search.refresh_search_documents(select(PhotoTag.photo_id).where(PhotoTag.tag_id == kept))
         cache.clear_library(owner.id)
         db.session.commit()
         return kept
@@ -169,7 +170,9 @@ def delete_tag(owner: User, tag: Tag) -> None:
     tag_id = tag.id
 
     def work():
+        tagged = list(db.session.scalars(select(PhotoTag.photo_id).where(PhotoTag.tag_id == tag_id)))
         db.session.execute(delete(PhotoTag).where(PhotoTag.tag_id == tag_id))
+        search.refresh_search_documents(tagged)
         db.session.execute(delete(Tag).where(Tag.id == tag_id, Tag.owner_id == owner.id))
         cache.clear_library(owner.id)
         db.session.commit()
@@ -295,6 +298,7 @@ def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[li
              .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
     linked = db.session.scalars(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs)
                                 .on_conflict_do_nothing().returning(PhotoTag.photo_id)).all()
+    search.refresh_search_documents(linked)
     return tag_ids, list(linked)  # the new links' photos: RETURNING leaves out the conflicts
 
 
@@ -311,6 +315,7 @@ def _untag(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> lis
         removed = db.session.scalars(delete(PhotoTag).where(PhotoTag.photo_id.in_(photo_ids),
                                                             PhotoTag.tag_id.in_(tag_ids))
                                      .returning(PhotoTag.photo_id)).all()
+        search.refresh_search_documents(removed)
         cache.clear_library(owner.id)
         db.session.commit()
         return list(removed)
@@ -342,3 +347,4 @@ def _merge(owner_id: int, source_ids: list[int], target_id: int) -> None:
     db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], moved).on_conflict_do_nothing())
     db.session.execute(delete(PhotoTag).where(PhotoTag.tag_id.in_(source_ids)))
     db.session.execute(delete(Tag).where(Tag.id.in_(source_ids), Tag.owner_id == owner_id))
+    search.refresh_search_documents(select(PhotoTag.photo_id).where(PhotoTag.tag_id == target_id))

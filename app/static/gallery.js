@@ -595,3 +595,9 @@ function fillTagList(input) {
     }
   });
 }
+
+// The search page's filters: folded on a phone, open on a wide screen (a <details> open attribute in
+// the HTML opens them anywhere when some filter is set).
+for (const details of document.querySelectorAll("details[data-open-wide]")) {
+  if (window.matchMedia("(min-width: 900px)").matches) details.open = true;
+}

@@ -65,9 +65,18 @@ def test_the_migrations_have_one_head_and_one_base():
     assert len(script.get_bases()) == 1
 
 
+# The full-text index no model describes (services/search.py): an FTS5 table and its shadow tables on
+# SQLite, a table of tsvectors on PostgreSQL.
+SEARCH_TABLES = {"sqlite": {"photo_search"} | {f"photo_search_{shadow}" for shadow in
+                                               ("data", "idx", "content", "docsize", "config")},
+                 "postgresql": {"photo_search"}}
+
+
 def test_upgrade_check_downgrade_and_upgrade_again(migrating_app):
     head = scripts().get_current_head()
-    tables = {"alembic_version"} | set(db.metadata.tables)
+    with migrating_app.app_context():
+        backend = db.engine.dialect.name
+    tables = {"alembic_version"} | set(db.metadata.tables) | SEARCH_TABLES[backend]
     assert schema(migrating_app) == (None, set())
 
     assert flask_db(migrating_app, "upgrade") == 0
@@ -289,3 +298,29 @@ def test_photos_uploaded_with_a_prompt_become_generated_and_the_counts_follow(mi
                                          " FROM users ORDER BY id")).all()
     assert sources == ["generated", "uploaded", "generated", "generated", "uploaded"]
     assert [tuple(row) for row in counts] == [(1, 1, 2, 1, versions[1] + 1), (2, 1, 0, 0, versions[2])]
+
+
+BEFORE_SEARCH = "e5b1c7a3f902"  # the revision before the full-text index
+
+
+def test_the_search_migration_indexes_the_photos_already_there(migrating_app):
+    from app.services import search
+    assert flask_db(migrating_app, "upgrade", BEFORE_SEARCH) == 0
+    add_users(migrating_app, "ann")
+    with migrating_app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO photos (owner_id, source, original_path, thumbnail_ext, original_name, sha256, format,"
+            " mime_type, file_size, width, height, uploaded_at, sorted_at, prompt, favourite, rating)"
+            " VALUES (1, 'generated', 'generated/completed/a.png', 'jpg', 'a.png', :sha, 'PNG', 'image/png', 1, 1, 1,"
+            " '2020-01-01 00:00:00', '2020-01-01 00:00:00', 'A lighthouse in the Fjörd', false, 0)"), {"sha": "1" * 64})
+        connection.execute(text("INSERT INTO tags (owner_id, name, name_key, created_at) "
+                                "VALUES (1, 'Norway', 'norway', '2020-01-01 00:00:00')"))
+        connection.execute(text("INSERT INTO photo_tags (photo_id, tag_id) VALUES (1, 1)"))
+
+    assert flask_db(migrating_app, "upgrade") == 0
+    with migrating_app.app_context():
+        for words in ("lighthouse", "fjord", "norway", "light*"):
+            assert db.session.scalars(search.matching_ids(search.parse_words(words))).all() == [1], words
+        db.session.remove()
+    assert flask_db(migrating_app, "downgrade", BEFORE_SEARCH) == 0
+    assert "photo_search" not in schema(migrating_app)[1]
