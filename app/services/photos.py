@@ -226,10 +226,20 @@ class GridPhoto:
     rating: int = 0
     source: str = "uploaded"  # the grid marks generated images
     prompt: str | None = None  # a generated image's prompt, cut to ALT_LENGTH: its tile's alt text
+    width: int = 1  # as displayed: a justified grid keeps the tile's aspect
+    height: int = 1
+    colour: str | None = None  # '#rrggbb' shown until the thumbnail is (Photo.colour)
+    day: str = ""  # the sort's date, YYYY-MM-DD: the date headings of a grid sorted by date taken
 
     @property
     def alt(self) -> str:
         return self.prompt or self.original_name
+
+    @property
+    def tile_style(self) -> str:
+        """The tile's style attribute: its aspect (for the justified layout's flex-grow) and placeholder."""
+        style = f"--w:{self.width};--h:{self.height}"
+        return f"{style};background-color:{self.colour}" if self.colour else style
 
 
 @dataclass
@@ -267,10 +277,35 @@ class GridPage:
         cursor, name = ((if_newest, name_newest) if self.options.order == "newest" else (if_oldest, name_oldest))
         return (name, cursor) if cursor else None
 
+    def headings(self) -> dict[int, str]:
+        """The date headings of a page sorted by date taken: photo id -> the heading shown before it, at
+        each change of day, or of month when the page spans more than HEADING_DAYS days. The next page
+        repeats the heading of a group that runs on."""
+        if self.options.sort != "taken" or not self.photos:
+            return {}
+        by_month = len({photo.day for photo in self.photos}) > HEADING_DAYS
+        headings, last = {}, None
+        for photo in self.photos:
+            group = photo.day[:7] if by_month else photo.day
+            if group != last:
+                headings[photo.id], last = heading_text(group), group
+        return headings
+
     def links(self) -> list[GridLink]:
         """Each photo with its page's URL (which carries this page's place, so that Escape on a photo
         comes back here), its grid thumbnail's and its favourite route's (photo_links)."""
         return photo_links(self.photos, self.options.args, self.at)
+
+
+HEADING_DAYS = 10  # a page whose photos span more days than this is headed by month
+
+
+def heading_text(group: str) -> str:
+    """'Saturday 5 December 2026' for a day (YYYY-MM-DD), 'December 2026' for a month (YYYY-MM)."""
+    if len(group) == 7:
+        return datetime.strptime(group, "%Y-%m").strftime("%B %Y")
+    day = datetime.strptime(group, "%Y-%m-%d")
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None) -> list[GridLink]:
@@ -378,15 +413,17 @@ def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, st
 
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
-    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt) rows
-    and the cursors of the newer and the older page."""
+    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt,
+    width, height, colour, day of the sort's date) rows, GridPhoto's fields, and the cursors of the newer and the
+    older page."""
     column = SORTS[options.sort]
     query = grid_photos(owner_id, options).with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
-        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
+        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
     rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
                                      older_than, newer_than, limit)
-    return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
+    return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt,
+                        row.width, row.height, row.colour, getattr(row, column.key).strftime("%Y-%m-%d"))
                        for row in rows],
             "newer": newer, "older": older}
 
