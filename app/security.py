@@ -7,10 +7,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import SecurityError
 
-# Style attributes are allowed (not <style> elements, not scripts): the grid's tiles carry their aspect and
-# placeholder colour in one, and Leaflet's markup has them.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                           "frame-ancestors 'self'; base-uri 'none'; style-src-attr 'unsafe-inline'")
+                           "frame-ancestors 'self'; base-uri 'none'")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Photo, User

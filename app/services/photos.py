@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, request
-from sqlalchemy import func, select, true, tuple_, update
+from sqlalchemy import func, literal, select, true, tuple_, union_all, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
 from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
-from . import cache, library, processing, storage, thumbnails
+from . import cache, library, processing, storage, thumbnails, tiles
 
 log = logging.getLogger(__name__)
 
@@ -236,10 +237,9 @@ class GridPhoto:
         return self.prompt or self.original_name
 
     @property
-    def tile_style(self) -> str:
-        """The tile's style attribute: its aspect (for the justified layout's flex-grow) and placeholder."""
-        style = f"--w:{self.width};--h:{self.height}"
-        return f"{style};background-color:{self.colour}" if self.colour else style
+    def tile_class(self) -> str:
+        """The tile's classes: its aspect (the justified layout's flex-grow) and placeholder colour (tiles.py)."""
+        return tiles.tile_class(self.width, self.height, self.colour)
 
 
 @dataclass
@@ -281,8 +281,8 @@ class GridPage:
         """The date headings of a page sorted by date taken: photo id -> the heading shown before it, at
         each change of day, or of month when the page spans more than HEADING_DAYS days. The next page
         repeats the heading of a group that runs on."""
-        if self.options.sort != "taken" or not self.photos:
-            return {}
+        if self.options.sort != "taken" or not self.photos or not self.photos[0].day:
+            return {}  # (no day: rows cached by a version before the headings, during an upgrade)
         by_month = len({photo.day for photo in self.photos}) > HEADING_DAYS
         headings, last = {}, None
         for photo in self.photos:
@@ -468,9 +468,14 @@ def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Ph
     key = tuple_(column, Photo.id)
     here = tuple_(getattr(photo, column.key), photo.id)
     base = grid_photos(photo.owner_id, options)
-    newer = db.session.scalar(base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1))
-    older = db.session.scalar(base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1))
-    return newer, older
+    # One statement: a UNION ALL of the two one-row index walks, each in a subquery of its own (SQLite
+    # takes no ORDER BY or LIMIT on a compound's members), told apart by `side`.
+    newer = base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1)
+    older = base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1)
+    sides = union_all(*(select(query.add_columns(literal(side).label("side")).subquery())
+                        for side, query in (("newer", newer), ("older", older)))).subquery()
+    found = {side: row for row, side in db.session.execute(select(aliased(Photo, sides), sides.c.side))}
+    return found.get("newer"), found.get("older")
 
 
 def recount_photos() -> int:

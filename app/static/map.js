@@ -28,6 +28,9 @@ for (const element of document.querySelectorAll("[data-map]")) {
     const here = [Number(element.dataset.lat), Number(element.dataset.lon)];
     map.setView(here, 13);
     L.marker(here, {keyboard: false, alt: "Where this photo was taken"}).addTo(map);
+    // In the photo page's folded information panel the map has no size until the panel opens.
+    const panel = element.closest("details");
+    if (panel) panel.addEventListener("toggle", () => { if (panel.open) map.invalidateSize(); });
     continue;
   }
   map.setView([20, 0], 2);

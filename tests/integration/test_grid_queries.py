@@ -25,9 +25,9 @@ from app.services.thumbnails import url_version
 PAGE_SIZE = 10
 PHOTOS = 30  # three pages
 GRID_STATEMENTS = 2  # the user (with its photo counts and library version, joined to its login session), the rows
-# the user, the photo, its newer and older neighbours, its tags, the albums (its and the others); cold,
+# the user, the photo, its newer and older neighbours (one UNION ALL), its tags, the albums (its and the others); cold,
 # the grid page Escape goes back to
-DETAIL_STATEMENTS = 7
+DETAIL_STATEMENTS = 6
 THUMBNAIL_STATEMENTS = 2  # the user, the photo
 
 

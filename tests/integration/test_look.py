@@ -29,8 +29,8 @@ def soup(client, url: str) -> BeautifulSoup:
     return BeautifulSoup(response.get_data(as_text=True), "html.parser")
 
 
-def tile_styles(page: BeautifulSoup) -> dict[int, str]:
-    return {int(li["id"].removeprefix("photo-")): li.get("style", "") for li in page.select("ul.grid li[id]")}
+def tile_classes(page: BeautifulSoup) -> dict[int, list[str]]:
+    return {int(li["id"].removeprefix("photo-")): li.get("class", []) for li in page.select("ul.grid li[id]")}
 
 
 def set_taken(app, dates: dict[int, datetime]) -> None:
@@ -48,7 +48,8 @@ def test_a_photo_gets_its_colour_at_ingest_and_its_tile_shows_it_with_its_shape(
         assert photo.colour is not None
         r, g, b = (int(photo.colour[i:i + 2], 16) for i in (1, 3, 5))
         assert r > 180 and g < 50 and b < 50, photo.colour
-    assert tile_styles(soup(client, "/"))[red] == f"--w:80;--h:60;background-color:{photo.colour}"
+    # 80 x 60 is 5 steps of 2 ** (1/12) wide of square; the colour, in six levels a channel, red
+    assert tile_classes(soup(client, "/"))[red] == ["a5", "c400"]
 
 
 def test_the_colours_command_fills_the_photos_stored_before_and_the_grid_shows_them(client, app, runner):
@@ -56,13 +57,12 @@ def test_the_colours_command_fills_the_photos_stored_before_and_the_grid_shows_t
     with app.app_context():
         db.session.execute(update(Photo).values(colour=None))
         db.session.commit()
-    assert tile_styles(soup(client, "/"))[blue] == "--w:80;--h:60"  # cached now, without a colour
+    assert tile_classes(soup(client, "/"))[blue] == ["a5"]  # cached now, without a colour
 
     result = runner.invoke(args=["thumbnails", "colours"])
     assert result.exit_code == 0, result.output
     assert "Coloured 1 photos; 0 with problems." in result.output
-    style = tile_styles(soup(client, "/"))[blue]  # the command retired the cached grid
-    assert "background-color:#" in style
+    assert tile_classes(soup(client, "/"))[blue] == ["a5", "c014"]  # the command retired the cached grid
     assert runner.invoke(args=["thumbnails", "colours"]).output.startswith("Coloured 0 photos")
 
 
