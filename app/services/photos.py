@@ -9,7 +9,6 @@ from typing import BinaryIO
 
 from flask import current_app, request
 from sqlalchemy import func, literal, select, true, tuple_, union_all, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
@@ -392,7 +391,7 @@ def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: s
 
 
 def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
-               neighbours: tuple[Photo | None, Photo | None], limit: int) -> dict[str, str]:
+               neighbours: tuple, limit: int) -> dict[str, str]:
     """The cursor of the grid page to go back to from `photo`'s page: `at` (the page it was opened
     from, the first page when none) while that page shows it; else the page that starts with it.
 
@@ -423,7 +422,7 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
     rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
                                      older_than, newer_than, limit)
     return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt,
-                        row.width, row.height, row.colour, getattr(row, column.key).strftime("%Y-%m-%d"))
+                        row.width, row.height, row.colour, getattr(row, column.key).date().isoformat())
                        for row in rows],
             "newer": newer, "older": older}
 
@@ -459,22 +458,25 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
             _cursor(name, getattr(oldest, column.key), oldest.id) if has_older else None)
 
 
-def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Photo | None, Photo | None]:
+def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple:
     """The photos just newer and just older than `photo` by the options' sort, among those they show
-    (none for a photo in the trash, which is in no order of the library)."""
+    (none for a photo in the trash, which is in no order of the library), each as a row of its id and its
+    dates (what a link to it and a cursor need), or None.
+
+    One statement: a UNION ALL of the two one-row index walks, each in a subquery of its own (SQLite takes
+    no ORDER BY or LIMIT on a compound's members), told apart by `side`. Plain columns, not Photo
+    entities: an entity aliased to the union cost more to build than both queries take to run."""
     if photo.trashed_at is not None:
         return None, None
     column = SORTS[options.sort]
     key = tuple_(column, Photo.id)
     here = tuple_(getattr(photo, column.key), photo.id)
-    base = grid_photos(photo.owner_id, options)
-    # One statement: a UNION ALL of the two one-row index walks, each in a subquery of its own (SQLite
-    # takes no ORDER BY or LIMIT on a compound's members), told apart by `side`.
+    base = grid_photos(photo.owner_id, options).with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
     newer = base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1)
     older = base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1)
-    sides = union_all(*(select(query.add_columns(literal(side).label("side")).subquery())
-                        for side, query in (("newer", newer), ("older", older)))).subquery()
-    found = {side: row for row, side in db.session.execute(select(aliased(Photo, sides), sides.c.side))}
+    found = {row.side: row for row in db.session.execute(union_all(
+        *(select(query.add_columns(literal(side).label("side")).subquery())
+          for side, query in (("newer", newer), ("older", older)))))}
     return found.get("newer"), found.get("older")
 
 

@@ -6,6 +6,7 @@ LEVELS ** 3 colours. static/tiles.css defines the classes; it is this module's s
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 STEPS_PER_DOUBLING = 12  # aspect steps of 2 ** (1/12): a tile is within 3 % of its photo's shape
 WIDEST = 24  # 4:1 either way; a wider panorama's tile is cropped to it
@@ -24,6 +25,7 @@ def colour_level(colour: str) -> str:
     return "".join(str(round(int(colour[i:i + 2], 16) * (LEVELS - 1) / 255)) for i in (1, 3, 5))
 
 
+@lru_cache(maxsize=8192)  # a page of the grid renders 60 of these on a cache miss; sizes and colours repeat
 def tile_class(width: int, height: int, colour: str | None) -> str:
     """'a5 c530': the aspect class (a-3 for a portrait step) and, when the colour is known, the colour's."""
     step = aspect_step(width, height)
