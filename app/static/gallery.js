@@ -595,3 +595,6 @@ function fillTagList(input) {
     }
   });
 }
+
+// --- look2: on a phone the header's sections scroll sideways; the current one (Map, Trash) is kept in view.
+document.querySelector("nav.sections [aria-current]")?.scrollIntoView({block: "nearest", inline: "nearest"});
