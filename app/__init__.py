@@ -57,8 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import (admin, albums, auth, generation, photos, search, selection, shares, tags, thumbnails,
-                             trash)
+    from .blueprints import (admin, albums, auth, generation, maps, photos, search, selection, shares, slideshow, tags,
+                             thumbnails, trash)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(photos.bp)
@@ -70,6 +70,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(shares.bp)
     app.register_blueprint(generation.bp)
     app.register_blueprint(thumbnails.bp)
+    app.register_blueprint(maps.bp)
+    app.register_blueprint(slideshow.bp)
 
     from .cli import register_cli
     from .errors import register_error_pages

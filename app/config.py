@@ -43,9 +43,12 @@ SETTINGS: dict[str, tuple[object, type]] = {
     "INVOKEAI_MAX_IMAGE_BYTES": (64 * 1024 * 1024, int),  # largest image download
     "INVOKEAI_EMAIL": (None, str),  # credentials for InvokeAI's multi-user mode
     "INVOKEAI_PASSWORD": (None, str),
+    # Map tiles ({z}/{x}/{y}); "" or "off" switches maps off: no map is shown and no tile asked for.
+    "MAP_TILE_URL": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", str),
+    "MAP_ATTRIBUTION": ("© OpenStreetMap contributors", str),  # shown on every map, as the tiles' terms ask
 }
 # Settings that "" or "off" switches off (None).
-SWITCHABLE = {"INVOKEAI_URL"}
+SWITCHABLE = {"INVOKEAI_URL", "MAP_TILE_URL"}
 KIND_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false",
               list: "list of names"}
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -166,6 +169,11 @@ def _check(values: dict) -> None:
         raise ConfigError(f"{ENV_PREFIX}INVOKEAI_URL must be an http:// or https:// URL, or off")
     if (values["INVOKEAI_EMAIL"] is None) != (values["INVOKEAI_PASSWORD"] is None):
         raise ConfigError(f"{ENV_PREFIX}INVOKEAI_EMAIL and {ENV_PREFIX}INVOKEAI_PASSWORD go together")
+    tiles = values["MAP_TILE_URL"]
+    if tiles is not None and (not tiles.startswith(("http://", "https://")) or not all(
+            part in tiles for part in ("{z}", "{x}", "{y}")) or any(ch.isspace() or ch in "'\"" for ch in tiles)):
+        raise ConfigError(f"{ENV_PREFIX}MAP_TILE_URL must be an http:// or https:// URL with {{z}}, {{x}} and {{y}}, "
+                          f"or off, not {tiles!r}")
     hosts = values["TRUSTED_HOSTS"]
     if hosts is not None and (not hosts or not all(isinstance(h, str) and h for h in hosts)):
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_HOSTS must list one or more host names")

@@ -18,6 +18,7 @@ SOURCES = ("uploaded", "generated")
 MAX_ID = 2**31 - 1
 MAX_RATING = 5  # stars a photo can have
 MAX_DISPLAY_NAME = 64  # characters of a person's display name
+GRID_LAYOUTS = ("square", "justified")  # square tiles, or rows of tiles that keep each photo's aspect
 
 
 def _thumbnails():
@@ -70,6 +71,7 @@ class User(UserMixin, db.Model):
     # the deleted account's cached reads.
     library_version: Mapped[int] = mapped_column(Integer, default=lambda: secrets.randbelow(2**30),
                                                  server_default="0")
+    grid_layout: Mapped[str] = mapped_column(String(16), default="square", server_default="square")  # GRID_LAYOUTS
 
     def photo_count(self, source: str | None = None) -> int:
         """Photos from `source` (one of SOURCES), or from every source."""
@@ -137,6 +139,9 @@ class Photo(db.Model):
     # When it was moved to the trash (services/trash.py); None while it is in the library. A trashed
     # photo keeps its files where they are, and its row, until it is deleted for good.
     trashed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The grid thumbnail's average colour, '#rrggbb': the tile's background until the thumbnail shows.
+    # None for photos stored before it was kept (`flask thumbnails colours` fills them).
+    colour: Mapped[str | None] = mapped_column(String(7))
 
     camera_make: Mapped[str | None] = mapped_column(String(128))
     camera_model: Mapped[str | None] = mapped_column(String(128))

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from ..access import own_photo_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import albums, exif_text, labels, library, lineage, names, tags
+from ..services import albums, exif_text, labels, library, lineage, maps, names, tags, users
 from ..services import photos as photo_service
 from ..services import trash, zips
 
@@ -42,6 +42,17 @@ def index():
         abort(400, "That page link is not valid.")
     return render_template("photos/index.html", page=page, options=options,
                            total=current_user.photo_count(options.source))
+
+
+@bp.post("/grid-layout")
+def grid_layout():
+    """layout=square or justified: the account's grid from now on; back to the grid in its options."""
+    options = requested_options()
+    try:
+        users.set_grid_layout(current_user, request.form.get("layout", ""))
+    except ValueError as exc:
+        abort(400, str(exc))
+    return redirect(url_for("photos.index", **options.args), 303)
 
 
 @bp.get("/upload")
@@ -104,7 +115,7 @@ def detail(photo_id: int):
                            grid_args=dict(options.args, **grid_at), removal_at=removal_at,
                            tags=tags.tags_of(photo), facts=exif_text,
                            photo_albums=albums.albums_of_photo(current_user.id, photo.id),
-                           lineage=lineage.lineage_of(photo))
+                           lineage=lineage.lineage_of(photo), map_tiles=maps.tile_settings())
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")

@@ -33,3 +33,17 @@ def rebuild(missing_only: bool, workers: int | None, verbose: bool):
         raise SystemExit(128 + report.stopped_by)
     if not report.ok:
         raise SystemExit(1)
+
+
+@thumbnails_cli.command("colours")
+def colours():
+    """Give the photos stored before placeholder colours were kept the colour of their grid thumbnail.
+
+    Exits 1 when a grid thumbnail cannot be read (`flask thumbnails rebuild --missing-only` re-makes it).
+    """
+    from ..services import thumbnails
+    report = thumbnails.fill_missing_colours()
+    click.echo(f"Coloured {report.coloured} photos; {len(report.problems)} with problems.")
+    echo_list("Problems (photo id, reason)", report.problems)
+    if report.problems:
+        raise SystemExit(1)

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, request
-from sqlalchemy import func, select, true, tuple_, update
+from sqlalchemy import func, literal, select, true, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash
 from ..extensions import db
 from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
-from . import cache, library, processing, search, storage, thumbnails
+from . import cache, library, processing, search, storage, thumbnails, tiles
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +229,19 @@ class GridPhoto:
     rating: int = 0
     source: str = "uploaded"  # the grid marks generated images
     prompt: str | None = None  # a generated image's prompt, cut to ALT_LENGTH: its tile's alt text
+    width: int = 1  # as displayed: a justified grid keeps the tile's aspect
+    height: int = 1
+    colour: str | None = None  # '#rrggbb' shown until the thumbnail is (Photo.colour)
+    day: str = ""  # the sort's date, YYYY-MM-DD: the date headings of a grid sorted by date taken
 
     @property
     def alt(self) -> str:
         return self.prompt or self.original_name
+
+    @property
+    def tile_class(self) -> str:
+        """The tile's classes: its aspect (the justified layout's flex-grow) and placeholder colour (tiles.py)."""
+        return tiles.tile_class(self.width, self.height, self.colour)
 
 
 @dataclass
@@ -270,10 +279,35 @@ class GridPage:
         cursor, name = ((if_newest, name_newest) if self.options.order == "newest" else (if_oldest, name_oldest))
         return (name, cursor) if cursor else None
 
+    def headings(self) -> dict[int, str]:
+        """The date headings of a page sorted by date taken: photo id -> the heading shown before it, at
+        each change of day, or of month when the page spans more than HEADING_DAYS days. The next page
+        repeats the heading of a group that runs on."""
+        if self.options.sort != "taken" or not self.photos or not self.photos[0].day:
+            return {}  # (no day: rows cached by a version before the headings, during an upgrade)
+        by_month = len({photo.day for photo in self.photos}) > HEADING_DAYS
+        headings, last = {}, None
+        for photo in self.photos:
+            group = photo.day[:7] if by_month else photo.day
+            if group != last:
+                headings[photo.id], last = heading_text(group), group
+        return headings
+
     def links(self) -> list[GridLink]:
         """Each photo with its page's URL (which carries this page's place, so that Escape on a photo
         comes back here), its grid thumbnail's and its favourite route's (photo_links)."""
         return photo_links(self.photos, self.options.args, self.at)
+
+
+HEADING_DAYS = 10  # a page whose photos span more days than this is headed by month
+
+
+def heading_text(group: str) -> str:
+    """'Saturday 5 December 2026' for a day (YYYY-MM-DD), 'December 2026' for a month (YYYY-MM)."""
+    if len(group) == 7:
+        return datetime.strptime(group, "%Y-%m").strftime("%B %Y")
+    day = datetime.strptime(group, "%Y-%m-%d")
+    return f"{day:%A} {day.day} {day:%B %Y}"
 
 
 def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None) -> list[GridLink]:
@@ -363,7 +397,7 @@ def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: s
 
 
 def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
-               neighbours: tuple[Photo | None, Photo | None], limit: int) -> dict[str, str]:
+               neighbours: tuple, limit: int) -> dict[str, str]:
     """The cursor of the grid page to go back to from `photo`'s page: `at` (the page it was opened
     from, the first page when none) while that page shows it; else the page that starts with it.
 
@@ -384,8 +418,9 @@ def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, st
 
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
-    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt) rows
-    and the cursors of the newer and the older page."""
+    """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt,
+    width, height, colour, day of the sort's date) rows, GridPhoto's fields, and the cursors of the newer and the
+    older page."""
     column, id_column, query = SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
     if options.album_id is not None and options.sort == "taken":
         # An album by date taken walks its own index, (album_id, sorted_at, photo_id), from the cursor,
@@ -398,10 +433,11 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
                  .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
     query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
-        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), column)
+        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
     rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
                                      older_than, newer_than, limit, id_column)
-    return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt)
+    return {"photos": [(row.id, row.original_name, row.sha256, row.favourite, row.rating, row.source, row.prompt,
+                        row.width, row.height, row.colour, getattr(row, column.key).date().isoformat())
                        for row in rows],
             "newer": newer, "older": older}
 
@@ -438,18 +474,26 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
             _cursor(name, getattr(oldest, column.key), oldest.id) if has_older else None)
 
 
-def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple[Photo | None, Photo | None]:
+def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple:
     """The photos just newer and just older than `photo` by the options' sort, among those they show
-    (none for a photo in the trash, which is in no order of the library)."""
+    (none for a photo in the trash, which is in no order of the library), each as a row of its id and its
+    dates (what a link to it and a cursor need), or None.
+
+    One statement: a UNION ALL of the two one-row index walks, each in a subquery of its own (SQLite takes
+    no ORDER BY or LIMIT on a compound's members), told apart by `side`. Plain columns, not Photo
+    entities: an entity aliased to the union cost more to build than both queries take to run."""
     if photo.trashed_at is not None:
         return None, None
     column = SORTS[options.sort]
     key = tuple_(column, Photo.id)
     here = tuple_(getattr(photo, column.key), photo.id)
-    base = grid_photos(photo.owner_id, options)
-    newer = db.session.scalar(base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1))
-    older = db.session.scalar(base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1))
-    return newer, older
+    base = grid_photos(photo.owner_id, options).with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
+    newer = base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1)
+    older = base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1)
+    found = {row.side: row for row in db.session.execute(union_all(
+        *(select(query.add_columns(literal(side).label("side")).subquery())
+          for side, query in (("newer", newer), ("older", older)))))}
+    return found.get("newer"), found.get("older")
 
 
 def recount_photos() -> int:

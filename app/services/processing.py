@@ -103,10 +103,20 @@ def prepare_photo(stream: BinaryIO, filename: str | None, settings: ImageSetting
         decoded = imaging.decode(temp, settings.max_pixels, settings.sizes)
         ext, thumbnails = write_thumbnails(place, decoded, settings.quality)
         columns = metadata.photo_columns(decoded.exif, decoded.text)
+        columns["colour"] = average_colour(decoded.thumbnails[min(decoded.thumbnails, key=settings.sizes.get)])
         if columns["taken_at"] is None and decoded.format == "PNG":
             columns["taken_at"] = metadata.png_time(temp)
     return PreparedPhoto(name, digest, size, temp, thumbnails, ext, decoded.format, decoded.extension,
                          decoded.mime_type, decoded.width, decoded.height, columns, decoded.keywords)
+
+
+def average_colour(image: Image.Image) -> str:
+    """'#rrggbb' of an image's average colour (a grid tile's placeholder): the smallest thumbnail reduced to
+    one pixel, a few milliseconds. Transparency counts as the page's dark background behind it."""
+    rgb = image.convert("RGB") if image.mode != "RGBA" else Image.alpha_composite(
+        Image.new("RGBA", image.size, (17, 17, 17, 255)), image).convert("RGB")
+    r, g, b = rgb.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 # --- thumbnails: encoding and writing --------------------------------------------------------

@@ -17,7 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
 from ..extensions import cache, db
-from ..models import MAX_DISPLAY_NAME, LoginSession, Photo, User, username_key_of
+from ..models import GRID_LAYOUTS, MAX_DISPLAY_NAME, LoginSession, Photo, User, username_key_of
 from . import candidates
 from . import photos as photo_service
 from .cache import clear_library
@@ -361,3 +361,12 @@ def log_out_everywhere(user: User) -> int:
     db.session.commit()
     log.info("%s logged out everywhere: %d sessions ended", user.username, ended)
     return ended
+
+
+def set_grid_layout(user: User, layout: str) -> None:
+    """Square tiles or the justified layout (GRID_LAYOUTS), for every grid the account opens; ValueError
+    in words for another value."""
+    if layout not in GRID_LAYOUTS:
+        raise ValueError("Unknown layout: choose square or justified.")
+    user.grid_layout = layout
+    db.session.commit()

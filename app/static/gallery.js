@@ -601,3 +601,6 @@ function fillTagList(input) {
 for (const details of document.querySelectorAll("details[data-open-wide]")) {
   if (window.matchMedia("(min-width: 900px)").matches) details.open = true;
 }
+
+// --- look2: on a phone the header's sections scroll sideways; the current one (Map, Trash) is kept in view.
+document.querySelector("nav.sections [aria-current]")?.scrollIntoView({block: "nearest", inline: "nearest"});

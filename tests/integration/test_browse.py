@@ -308,7 +308,7 @@ def test_a_generated_image_is_marked_in_the_grid_and_its_prompt_is_its_alt(app, 
     camera = client.post("/upload", data={"photos": (io.BytesIO(jpeg_bytes()), "camera.jpg")})
     assert camera.status_code == 201
 
-    tiles = {int(li["id"].removeprefix("photo-")): li for li in html(client.get("/")).select("ul.grid li")}
+    tiles = {int(li["id"].removeprefix("photo-")): li for li in html(client.get("/")).select("ul.grid li:not(.heading)")}
     assert tiles[generated].select_one(".generated-mark").get_text() == "AI"
     assert tiles[generated].img["alt"] == "a lighthouse at dusk"
     other = next(li for photo_id, li in tiles.items() if photo_id != generated)

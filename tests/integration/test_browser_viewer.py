@@ -54,7 +54,7 @@ def photo_ids(app, user_id, photos_dir) -> list[int]:
 def columns_and_overflow(page: Page) -> tuple[int, int]:
     """(tiles in the grid's first row, pixels the page scrolls sideways)."""
     return page.evaluate("""() => {
-        const tops = Array.from(document.querySelectorAll("ul.grid li")).map(li => li.getBoundingClientRect().top);
+        const tops = Array.from(document.querySelectorAll("ul.grid li:not(.heading)")).map(li => li.getBoundingClientRect().top);
         return [tops.filter(top => Math.abs(top - tops[0]) < 1).length,
                 document.documentElement.scrollWidth - document.documentElement.clientWidth];
     }""")

@@ -47,7 +47,9 @@ IMPLICIT_METHODS = {"HEAD", "OPTIONS"}  # added to every rule by Werkzeug and Fl
 
 @pytest.fixture
 def app_config(fake_invokeai):
-    return {"WTF_CSRF_ENABLED": True, "INVOKEAI_URL": fake_invokeai.url}
+    # Maps on (the map's JSON is a 404 while they are off); no tile is asked for: no browser here.
+    return {"WTF_CSRF_ENABLED": True, "INVOKEAI_URL": fake_invokeai.url,
+            "MAP_TILE_URL": "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"}
 
 
 # --- the rule table, read at collection time from an app that never touches its database ----

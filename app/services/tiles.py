@@ -1,0 +1,51 @@
+"""What a grid tile's classes say without a style attribute (the Content-Security-Policy allows none): its
+photo's shape, as one of ASPECTS steps, for the justified layout, and its placeholder colour, as one of
+LEVELS ** 3 colours. static/tiles.css defines the classes; it is this module's stylesheet(), written by
+`python -m app.services.tiles > app/static/tiles.css` (tests/unit/test_tiles.py holds the two together).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+STEPS_PER_DOUBLING = 12  # aspect steps of 2 ** (1/12): a tile is within 3 % of its photo's shape
+WIDEST = 24  # 4:1 either way; a wider panorama's tile is cropped to it
+LEVELS = 6  # per channel: 216 placeholder colours, near enough to a photo's average
+
+
+def aspect_step(width: int, height: int) -> int:
+    """The photo's aspect ratio as a whole number of steps from square (negative: portrait)."""
+    if width <= 0 or height <= 0:
+        return 0
+    return max(-WIDEST, min(WIDEST, round(STEPS_PER_DOUBLING * math.log2(width / height))))
+
+
+def colour_level(colour: str) -> str:
+    """'#rrggbb' as three digits 0 to LEVELS - 1, e.g. '#ff8000' -> '530'."""
+    return "".join(str(round(int(colour[i:i + 2], 16) * (LEVELS - 1) / 255)) for i in (1, 3, 5))
+
+
+@lru_cache(maxsize=8192)  # a page of the grid renders 60 of these on a cache miss; sizes and colours repeat
+def tile_class(width: int, height: int, colour: str | None) -> str:
+    """'a5 c530': the aspect class (a-3 for a portrait step) and, when the colour is known, the colour's."""
+    step = aspect_step(width, height)
+    aspect = f"a{step}" if step >= 0 else f"a_{-step}"
+    return f"{aspect} c{colour_level(colour)}" if colour else aspect
+
+
+def stylesheet() -> str:
+    lines = ["/* Made by `python -m app.services.tiles`: a grid tile's aspect (--ar, for the justified layout)",
+             "   and placeholder colour, by class (services/tiles.py). Do not edit by hand. */"]
+    for step in range(-WIDEST, WIDEST + 1):
+        name = f"a{step}" if step >= 0 else f"a_{-step}"
+        lines.append(f".grid li.{name} {{ --ar: {2 ** (step / STEPS_PER_DOUBLING):.4f}; }}")
+    scale = [round(level * 255 / (LEVELS - 1)) for level in range(LEVELS)]
+    for r in range(LEVELS):
+        for g in range(LEVELS):
+            for b in range(LEVELS):
+                lines.append(f".grid li.c{r}{g}{b} {{ background-color: #{scale[r]:02x}{scale[g]:02x}{scale[b]:02x}; }}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(stylesheet(), end="")
