@@ -56,7 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import albums, auth, generation, photos, selection, tags, thumbnails, trash
+    from .blueprints import albums, api, auth, generation, photos, selection, tags, thumbnails, tokens, trash
     app.register_blueprint(auth.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(tags.bp)
@@ -65,6 +65,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(selection.bp)
     app.register_blueprint(generation.bp)
     app.register_blueprint(thumbnails.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(api.bp)
 
     from .cli import register_cli
     from .errors import register_error_pages

@@ -8,8 +8,8 @@ from __future__ import annotations
 from flask import abort
 from flask_login import current_user
 
-from .models import Album, GenerationImage, GenerationSession, Photo, Tag
-from .services import albums, generation, tags
+from .models import Album, ApiToken, GenerationImage, GenerationSession, Photo, Tag
+from .services import albums, generation, tags, tokens
 from .services import photos as photo_service
 
 
@@ -54,3 +54,10 @@ def own_album_view_or_404(album_id: int) -> albums.AlbumView:
     if view is None:
         abort(404, "No such album.")
     return view
+
+
+def own_token_or_404(token_id: int) -> ApiToken:
+    token = tokens.find_token(current_user.id, token_id)
+    if token is None:
+        abort(404, "No such API token.")
+    return token
