@@ -16,6 +16,7 @@ from flask_login import current_user
 from marshmallow import EXCLUDE, Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from ... import access
 from ...errors import GalleryError, problem
 from ...extensions import csrf, db
 from ...services import tokens
@@ -46,10 +47,16 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+# A URL's id -> the signed-in user's own object, or a 404 (app/access.py); the view gets the object,
+# under the name without "_id".
+OWN = {"photo_id": access.own_photo_or_404, "album_id": access.own_album_or_404, "tag_id": access.own_tag_or_404,
+       "session_id": access.own_session_or_404, "image_id": access.own_image_or_404}
+
+
 def operation(rule: str, method: str, tag: str, responses: dict, query: type[Schema] | None = None,
               body: type[Schema] | None = None, form: dict | None = None):
-    """Route `rule` to the view and document it. The view gets `args` (the query, loaded by `query`) and
-    `data` (the JSON body, loaded by `body`) when those are given; it returns a Response (sent as it is),
+    """Route `rule` to the view and document it. The view gets the objects the URL's ids name (OWN), and
+    `args` (the query, loaded by `query`) and `data` (the JSON body, loaded by `body`) when those are given; it returns a Response (sent as it is),
     or a value, or (value, status), dumped by the response schema of that status."""
     def register(view):
         summary, _, description = (view.__doc__ or view.__name__).strip().partition("\n")
@@ -60,6 +67,8 @@ def operation(rule: str, method: str, tag: str, responses: dict, query: type[Sch
 
         @wraps(view)
         def answer(**kwargs):
+            for name in [name for name in kwargs if name in OWN]:  # before the body: another's id is a 404
+                kwargs[name.removesuffix("_id")] = OWN[name](kwargs.pop(name))
             if op.query is not None:
                 kwargs["args"] = op.query.load(request.args)
             if op.body is not None:
@@ -151,4 +160,6 @@ def http_error(exc: HTTPException):
     return problem(exc.code, exc.description or "")
 
 
-from . import albums, generation, openapi, photos, tags, trash  # noqa: E402,F401  (their routes join bp)
+from . import albums, generation, openapi, photos, tags, trash  # noqa: E402  (importing them adds their routes)
+
+RESOURCES = (photos, albums, tags, trash, generation, openapi)

@@ -82,16 +82,16 @@ def create_album(data: dict):
 
 
 @operation(f"/albums/{ALBUM_ID}", "GET", "albums", {200: Album, 404: Problem})
-def get_album(album_id: int):
+def get_album(album):
     """An album with its breadcrumb and sub-albums"""
-    return own_album_view_or_404(album_id)
+    return own_album_view_or_404(album.id)
 
 
 @operation(f"/albums/{ALBUM_ID}", "PATCH", "albums", {200: Album, 400: Problem, 404: Problem}, body=AlbumChange)
-def change_album(album_id: int, data: dict):
+def change_album(album, data: dict):
     """Rename, describe, move or choose the cover of an album
     Each given field is changed as the album's edit page changes it; fields left out stay."""
-    album = own_album_or_404(album_id)
+    album_id = album.id
     if "name" in data or "description" in data:
         albums.edit_album(current_user, album, data.get("name", album.name), data.get("description", album.description))
     if "parent_id" in data:
@@ -106,10 +106,10 @@ def change_album(album_id: int, data: dict):
 
 
 @operation(f"/albums/{ALBUM_ID}", "DELETE", "albums", {200: Deleted, 400: Problem, 404: Problem}, query=AlbumDelete)
-def delete_album(album_id: int, args: dict):
+def delete_album(album, args: dict):
     """Delete an album; its photos stay in the library
     An album with sub-albums needs `children`: `delete` (they go too) or `move_up` (to its parent)."""
-    album, view = own_album_or_404(album_id), own_album_view_or_404(album_id)
+    view = own_album_view_or_404(album.id)
     if view.children and args["children"] is None:
         abort(400, "children: this album has sub-albums: say children=delete to delete them too, or "
                    "children=move_up to move them up to its parent.")
@@ -117,16 +117,14 @@ def delete_album(album_id: int, args: dict):
 
 
 @operation(f"/albums/{ALBUM_ID}/photos", "POST", "albums", {200: Changed, 400: Problem, 404: Problem}, body=PhotoIds)
-def add_photos(album_id: int, data: dict):
+def add_photos(album, data: dict):
     """Put photos in an album
     All or none: an id that is not one of your photos is a 404 and nothing changes."""
-    album = own_album_or_404(album_id)
     return {"changed": albums.add_photos(current_user.id, album.id, data["photo_ids"])}
 
 
 @operation(f"/albums/{ALBUM_ID}/photos/remove", "POST", "albums", {200: Changed, 400: Problem, 404: Problem},
            body=PhotoIds)
-def remove_photos(album_id: int, data: dict):
+def remove_photos(album, data: dict):
     """Take photos out of an album; they stay in the library"""
-    album = own_album_or_404(album_id)
     return {"changed": albums.remove_photos(current_user.id, album.id, data["photo_ids"])}

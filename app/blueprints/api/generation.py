@@ -6,7 +6,6 @@ from flask import current_app
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ...access import own_image_or_404, own_session_or_404
 from ...models import MAX_ID
 from ...services import candidates, generation
 from . import operation
@@ -110,40 +109,37 @@ def start_session(data: dict):
 
 
 @operation(f"/generation/sessions/{SESSION_ID}", "GET", "generation", {200: Session, 404: Problem})
-def get_session(session_id: int):
+def get_session(session):
     """A session and its images as last seen (nothing is asked of InvokeAI)"""
-    return own_session_or_404(session_id)
+    return session
 
 
 @operation(f"/generation/sessions/{SESSION_ID}/status", "POST", "generation",
            {200: Session, 404: Problem, 502: Problem, 503: Problem, 504: Problem})
-def refresh_session(session_id: int):
+def refresh_session(session):
     """Refresh a session from InvokeAI: the status its page polls
     Finished images are downloaded and thumbnailed."""
-    session = own_session_or_404(session_id)
     generation.refresh_session(session)
     return session
 
 
 @operation(f"/generation/sessions/{SESSION_ID}/discard", "POST", "generation", {200: Discarded, 404: Problem})
-def discard_session(session_id: int):
+def discard_session(session):
     """Discard a session's undecided and rejected images; kept ones stay in the gallery"""
-    return {"discarded": candidates.discard_session(own_session_or_404(session_id))}
+    return {"discarded": candidates.discard_session(session)}
 
 
 @operation(f"/generation/images/{IMAGE_ID}/keep", "POST", "generation", {200: Candidate, 404: Problem, 409: Problem},
            body=Shown)
-def keep_image(image_id: int, data: dict):
+def keep_image(image, data: dict):
     """Keep a candidate: it becomes a photo"""
-    image = own_image_or_404(image_id)
     candidates.keep_image(image, shown=data["image_name"])
     return image
 
 
 @operation(f"/generation/images/{IMAGE_ID}/reject", "POST", "generation", {200: Candidate, 404: Problem, 409: Problem},
            body=Shown)
-def reject_image(image_id: int, data: dict):
+def reject_image(image, data: dict):
     """Reject a candidate: a discard deletes it"""
-    image = own_image_or_404(image_id)
     candidates.reject_image(image, shown=data["image_name"])
     return image

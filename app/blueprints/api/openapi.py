@@ -45,6 +45,9 @@ def responses_of(op: Operation) -> dict:
             kind = "application/problem+json" if isinstance(schema, Problem) else "application/json"
             answers[str(status)] = {"description": HTTP_STATUS_CODES.get(status, str(status)),
                                     "content": {kind: {"schema": schema}}}
+    if op.query or op.body or op.form:
+        answers.setdefault("400", {"description": "A parameter or the body is refused: `errors` names the field.",
+                                   "content": {"application/problem+json": {"schema": Problem}}})
     for status, words in AUTH_PROBLEMS.items():
         answers.setdefault(str(status), {"description": words, "content": {"application/problem+json": {"schema": Problem}}})
     return answers

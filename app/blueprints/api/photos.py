@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, request
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...access import own_album_or_404, own_photo_or_404, own_tag_or_404
+from ...access import own_album_or_404, own_tag_or_404
 from ...models import MAX_ID, MAX_RATING, SOURCES
 from ...services import library, tags, trash
 from ...services import photos as photo_service
@@ -179,16 +179,15 @@ def upload():
 
 
 @operation(f"/photos/{PHOTO_ID}", "GET", "photos", {200: Photo, 404: Problem})
-def get_photo(photo_id: int):
+def get_photo(photo):
     """A photo with its tags and metadata"""
-    return ShownPhoto(own_photo_or_404(photo_id))
+    return ShownPhoto(photo)
 
 
 @operation(f"/photos/{PHOTO_ID}", "PATCH", "photos", {200: Photo, 400: Problem, 404: Problem}, body=PhotoChange)
-def change_photo(photo_id: int, data: dict):
+def change_photo(photo, data: dict):
     """Mark as favourite, rate, add or remove tags
     Each given field is changed as the photo's page changes it; fields left out stay."""
-    photo = own_photo_or_404(photo_id)
     if "favourite" in data:
         library.set_favourite(photo, data["favourite"])
     if "rating" in data:
@@ -197,35 +196,35 @@ def change_photo(photo_id: int, data: dict):
         tags.tag_photos(current_user, [photo.id], data["add_tags"])
     if data.get("remove_tags"):
         tags.untag_photos(current_user, [photo.id], data["remove_tags"])
-    return ShownPhoto(own_photo_or_404(photo_id))
+    return ShownPhoto(photo)
 
 
 @operation(f"/photos/{PHOTO_ID}/trash", "POST", "photos", {200: Photo, 404: Problem})
-def trash_photo(photo_id: int):
+def trash_photo(photo):
     """Move to the trash
     Restorable until the trash's days pass."""
-    trash.move_to_trash(current_user.id, [own_photo_or_404(photo_id).id])
-    return ShownPhoto(own_photo_or_404(photo_id))
+    trash.move_to_trash(current_user.id, [photo.id])
+    return ShownPhoto(photo)
 
 
 @operation(f"/photos/{PHOTO_ID}/restore", "POST", "photos", {200: Photo, 404: Problem})
-def restore_photo(photo_id: int):
+def restore_photo(photo):
     """Restore from the trash
     A photo that is not in the trash stays as it is."""
-    trash.restore_from_trash(current_user.id, [own_photo_or_404(photo_id).id])
-    return ShownPhoto(own_photo_or_404(photo_id))
+    trash.restore_from_trash(current_user.id, [photo.id])
+    return ShownPhoto(photo)
 
 
 @operation(f"/photos/{PHOTO_ID}/original", "GET", "photos", {200: IMAGE, 404: Problem})
-def original(photo_id: int):
+def original(photo):
     """The original file, as uploaded"""
-    return photo_pages.original(photo_id)
+    return photo_pages.original(photo.id)
 
 
 @operation(f"/photos/{PHOTO_ID}/thumbnails/<size>", "GET", "photos", {200: IMAGE, 404: Problem})
-def thumbnail(photo_id: int, size: str):
+def thumbnail(photo, size: str):
     """A thumbnail: `grid` (small) or `preview` (large)"""
-    return thumbnail_routes.photo(photo_id, size)
+    return thumbnail_routes.photo(photo.id, size)
 
 
 THUMBNAIL_SIZES = SIZES  # the `size` path parameter's values, for openapi.py

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from ...access import own_tag_or_404
 from ...models import MAX_ID, MAX_TAG_LENGTH
 from ...services import tags
 from . import operation
@@ -41,15 +40,16 @@ def list_tags():
 
 
 @operation(f"/tags/{TAG_ID}", "PATCH", "tags", {200: Renamed, 400: Problem, 404: Problem}, body=Rename)
-def rename_tag(tag_id: int, data: dict):
+def rename_tag(tag, data: dict):
     """Rename a tag for the whole library
     Onto the name of another of your tags, the two become one."""
-    kept = tags.rename_tag(current_user, own_tag_or_404(tag_id), data["name"])
+    tag_id = tag.id
+    kept = tags.rename_tag(current_user, tag, data["name"])
     return {"id": kept.id, "name": kept.name, "merged": kept.id != tag_id}
 
 
 @operation(f"/tags/{TAG_ID}", "DELETE", "tags", {204: None, 404: Problem})
-def delete_tag(tag_id: int):
+def delete_tag(tag):
     """Delete a tag; its photos stay in the library"""
-    tags.delete_tag(current_user, own_tag_or_404(tag_id))
+    tags.delete_tag(current_user, tag)
     return None, 204
