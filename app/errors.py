@@ -85,7 +85,7 @@ def problem(status: int, detail: str, headers: dict | None = None, **extensions)
     from flask import jsonify
     from werkzeug.http import HTTP_STATUS_CODES
 
-    title = PAGE_TITLES.get(status) or HTTP_STATUS_CODES.get(status, "Error")
+    title = HTTP_STATUS_CODES.get(status, "Error")  # about:blank: the status's own phrase (RFC 9457 §4.2.1)
     response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail, **extensions})
     response.status_code = status
     response.mimetype = PROBLEM_TYPE

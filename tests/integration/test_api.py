@@ -336,3 +336,19 @@ def test_the_docs_page_lists_the_operations(api):
     page = api.get("/api/v1/docs")
     assert page.status_code == 200
     assert "/api/v1/photos/{photo_id}/original" in page_text(page)
+
+
+def test_the_contract_check_sees_an_answer_that_breaks_the_document(app, api):
+    """The check every test's API answers pass through (api_contract.py) is not one that passes anything."""
+    import api_contract
+    from flask import Response
+
+    with app.test_request_context("/api/v1/photos"):
+        wrong_body = Response('{"photos": "none"}', 200, mimetype="application/json")
+        undocumented = Response('{"photos": []}', 418, mimetype="application/json")
+        wrong_type = Response("<p>hi</p>", 200, mimetype="text/html")
+        right = Response('{"photos": [], "older": null, "newer": null}', 200, mimetype="application/json")
+        assert "photos" in api_contract.violation("GET", "/api/v1/photos", wrong_body)
+        assert "status" in api_contract.violation("GET", "/api/v1/photos", undocumented)
+        assert "content type" in api_contract.violation("GET", "/api/v1/photos", wrong_type)
+        assert api_contract.violation("GET", "/api/v1/photos", right) is None
