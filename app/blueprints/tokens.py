@@ -26,7 +26,7 @@ def create():
     except tokens.InvalidToken as exc:
         form.name.errors = [*form.name.errors, exc.message]
         return account_page(PasswordChangeForm(formdata=None), 400, token_form=form)
-    return account_page(PasswordChangeForm(formdata=None), 200, new_token=secret)
+    return account_page(PasswordChangeForm(formdata=None), 200, token_form=TokenForm(formdata=None), new_token=secret)
 
 
 @bp.post(f"/<int(max={MAX_ID}):token_id>/revoke")

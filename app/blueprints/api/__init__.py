@@ -160,6 +160,6 @@ def http_error(exc: HTTPException):
     return problem(exc.code, exc.description or "")
 
 
-from . import albums, generation, openapi, photos, tags, trash  # noqa: E402  (importing them adds their routes)
+from . import photos, albums, tags, trash, generation, openapi  # noqa: E402,I001  (importing adds their routes, in this order)
 
 RESOURCES = (photos, albums, tags, trash, generation, openapi)

@@ -68,7 +68,7 @@ def operation_of(op: Operation, path_parameters: list[dict]) -> dict:
 def build_document() -> dict:
     spec = APISpec(TITLE, VERSION, "3.1.0", plugins=[MarshmallowPlugin()], info={
         "description": "The gallery's JSON API. Send a personal token (made on your account page, or with "
-                       "`flask tokens create`) as `Authorization: Bearer <token>`. Errors are "
+                       "flask tokens create) as the header Authorization: Bearer <token>. Errors are "
                        "application/problem+json (RFC 9457)."})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     paths: dict[str, dict] = {}
