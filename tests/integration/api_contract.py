@@ -35,7 +35,7 @@ def watch(app: Flask) -> list[str]:
 
 def violation(method: str, path: str, response) -> str | None:
     doc = document()
-    operation = find_operation(doc, method.lower(), path)
+    operation = find_operation(doc, "get" if method == "HEAD" else method.lower(), path)  # HEAD answers as GET
     if operation is None:
         return None if response.status_code in (404, 405) else "no such operation in the document"
     answer = operation["responses"].get(str(response.status_code))
