@@ -57,8 +57,8 @@ class StorageError(GalleryError):
         self.status = status
 
 
-PAGE_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
-               413: "Too large", 415: "Unsupported file", 429: "Too many requests",
+PAGE_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+               409: "Conflict", 413: "Too large", 415: "Unsupported file", 429: "Too many requests",
                500: "Something went wrong", 503: "Database needs an upgrade", 507: "Storage full"}
 
 

@@ -56,8 +56,9 @@ OWN = {"photo_id": access.own_photo_or_404, "album_id": access.own_album_or_404,
 def operation(rule: str, method: str, tag: str, responses: dict, query: type[Schema] | None = None,
               body: type[Schema] | None = None, form: dict | None = None):
     """Route `rule` to the view and document it. The view gets the objects the URL's ids name (OWN), and
-    `args` (the query, loaded by `query`) and `data` (the JSON body, loaded by `body`) when those are given; it returns a Response (sent as it is),
-    or a value, or (value, status), dumped by the response schema of that status."""
+    `args` (the query, loaded by `query`) and `data` (the JSON body, loaded by `body`) when those are
+    given; it returns a Response (sent as it is), or a value, or (value, status), dumped by the
+    response schema of that status."""
     def register(view):
         summary, _, description = (view.__doc__ or view.__name__).strip().partition("\n")
         op = Operation(rule, method, view.__name__, summary.strip(), description.strip(), tag,

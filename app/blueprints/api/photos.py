@@ -44,8 +44,10 @@ class PhotoSummary(Schema):
 
 class PhotoPage(Schema):
     photos = fields.List(fields.Nested(PhotoSummary), required=True)
-    older = fields.String(required=True, allow_none=True, metadata={"description": "Cursor of the next page of older photos (by the sort's date), or null."})
-    newer = fields.String(required=True, allow_none=True, metadata={"description": "Cursor of the page of newer photos, or null."})
+    older = fields.String(required=True, allow_none=True,
+                          metadata={"description": "Cursor of the next page of older photos (by the sort's date), or null."})
+    newer = fields.String(required=True, allow_none=True,
+                          metadata={"description": "Cursor of the page of newer photos, or null."})
 
 
 class PhotoList(Schema):
@@ -58,8 +60,10 @@ class PhotoList(Schema):
                             metadata={"description": "At least this many stars."})
     tag = fields.Integer(load_default=None, validate=ID, metadata={"description": "Only photos with this tag id."})
     album = fields.Integer(load_default=None, validate=ID, metadata={"description": "Only photos in this album id."})
-    older = fields.String(load_default=None, validate=validate.Length(max=80), metadata={"description": "A page's `older` cursor."})
-    newer = fields.String(load_default=None, validate=validate.Length(max=80), metadata={"description": "A page's `newer` cursor."})
+    older = fields.String(load_default=None, validate=validate.Length(max=80),
+                          metadata={"description": "A page's `older` cursor."})
+    newer = fields.String(load_default=None, validate=validate.Length(max=80),
+                          metadata={"description": "A page's `newer` cursor."})
     limit = fields.Integer(load_default=None, validate=validate.Range(1, MAX_PAGE))
 
 

@@ -20,7 +20,8 @@ class TrashedPhoto(PhotoSummary):
 
 class TrashPage(Schema):
     photos = fields.List(fields.Nested(TrashedPhoto), required=True)
-    older = fields.String(required=True, allow_none=True, metadata={"description": "Cursor of the next page (trashed earlier)."})
+    older = fields.String(required=True, allow_none=True,
+                          metadata={"description": "Cursor of the next page (trashed earlier)."})
     newer = fields.String(required=True, allow_none=True, metadata={"description": "Cursor of the page before."})
 
 
