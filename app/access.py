@@ -9,8 +9,8 @@ from flask import abort
 from flask_login import current_user
 
 from .extensions import db
-from .models import Album, GenerationImage, GenerationSession, Photo, Tag, User
-from .services import albums, generation, tags
+from .models import Album, ApiToken, GenerationImage, GenerationSession, Photo, Tag, User
+from .services import albums, generation, tags, tokens
 from .services import photos as photo_service
 
 
@@ -71,3 +71,10 @@ def account_or_404(account_id: int) -> User:
     if account is None:
         abort(404, "No such account.")
     return account
+
+
+def own_token_or_404(token_id: int) -> ApiToken:
+    token = tokens.find_token(current_user.id, token_id)
+    if token is None:
+        abort(404, "No such API token.")
+    return token

@@ -64,8 +64,8 @@ class StorageError(GalleryError):
         self.status = status
 
 
-PAGE_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 409: "Conflict",
-               413: "Too large", 415: "Unsupported file", 429: "Too many requests",
+PAGE_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+               409: "Conflict", 413: "Too large", 415: "Unsupported file", 429: "Too many requests",
                500: "Something went wrong", 503: "Database needs an upgrade", 507: "Storage full"}
 
 
@@ -76,9 +76,35 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+API_PREFIX = "/api/"
+PROBLEM_TYPE = "application/problem+json"
+
+
+def is_api_request() -> bool:
+    """A request to the JSON API (/api/v1), whose errors are problem details whatever it accepts."""
+    from flask import request
+
+    return request.path.startswith(API_PREFIX)
+
+
+def problem(status: int, detail: str, headers: dict | None = None, **extensions):
+    """An RFC 9457 problem details answer: its status, a title for the status, the detail in words."""
+    from flask import jsonify
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    title = HTTP_STATUS_CODES.get(status, "Error")  # about:blank: the status's own phrase (RFC 9457 §4.2.1)
+    response = jsonify({"type": "about:blank", "title": title, "status": status, "detail": detail, **extensions})
+    response.status_code = status
+    response.mimetype = PROBLEM_TYPE
+    response.headers.extend(headers or {})
+    return response
+
+
 def error_response(status: int, message: str):
     from flask import jsonify, render_template
 
+    if is_api_request():
+        return problem(status, message)
     if wants_json():
         return jsonify(error=message, status=status), status
     title = PAGE_TITLES.get(status, "Error")
@@ -95,6 +121,8 @@ def upgrade_needed_response():
     from flask import current_app, jsonify
 
     message = f"The gallery's database needs an upgrade: run `{UPGRADE_COMMAND}`, then reload this page."
+    if is_api_request():
+        return problem(503, message)
     if wants_json():
         return jsonify(error=message, status=503), 503
     page = current_app.jinja_env.get_template("errors/upgrade.html").render(command=UPGRADE_COMMAND)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, FloatField, HiddenField, IntegerField, PasswordField, SelectField, StringField,
-                     TextAreaField, ValidationError)
+from wtforms import (BooleanField, FloatField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField,
+                     StringField, TextAreaField, ValidationError)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
@@ -50,6 +50,17 @@ class PasswordResetForm(FlaskForm):
 
     password = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
     confirm = PasswordField("New password again", validators=[EqualTo("password", "The passwords differ.")])
+
+
+class TokenForm(FlaskForm):
+    """A new personal API token; the name's rules are services.tokens', said in its words."""
+
+    name = StringField("Name", description="What it is for: a script, an app, a phone.",
+                       validators=[DataRequired(), Length(max=100)])
+    read_only = BooleanField("Read-only: it can look, but change nothing")
+    expires = SelectField("Expires", default="30", choices=[
+        SelectChoice(days, label) for days, label in [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"),
+                                                       ("90", "In 90 days"), ("365", "In a year")]])
 
 
 def multiple_of_8(form, field):

@@ -19,6 +19,7 @@ MAX_ID = 2**31 - 1
 MAX_RATING = 5  # stars a photo can have
 MAX_DISPLAY_NAME = 64  # characters of a person's display name
 GRID_LAYOUTS = ("square", "justified")  # square tiles, or rows of tiles that keep each photo's aspect
+MAX_TOKEN_NAME = 100  # characters of an API token's name
 
 
 def _thumbnails():
@@ -393,6 +394,31 @@ class GenerationImage(db.Model):
 
     def __repr__(self) -> str:
         return f"<GenerationImage {self.id} seed={self.seed} {self.state}>"
+
+
+class ApiToken(db.Model):
+    """A personal token for the JSON API (/api/v1), sent as `Authorization: Bearer <token>`. Like a login
+    session, the row holds only the token's SHA-256: the token itself is shown once, when it is made.
+    Revoking deletes the row, so every copy of the token stops working at once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(MAX_TOKEN_NAME))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: until revoked
+
+    __table_args__ = (NEVER_REUSED_IDS,)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.id} {self.name!r} of user {self.user_id}>"
 
 
 # --- the users' photo counts and library versions ---------------------------------------------

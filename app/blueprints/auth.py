@@ -9,9 +9,9 @@ from flask_login import current_user, login_user, logout_user
 
 from ..errors import wants_json
 from ..extensions import login_manager
-from ..forms import DisplayNameForm, LoginForm, PasswordChangeForm, SetupForm
+from ..forms import DisplayNameForm, LoginForm, PasswordChangeForm, SetupForm, TokenForm
 from ..models import User
-from ..services import users
+from ..services import tokens, users
 
 bp = Blueprint("auth", __name__)
 
@@ -50,6 +50,8 @@ def end_session() -> None:
 
 @bp.before_app_request
 def require_login():
+    if request.blueprint == "api":
+        return None  # the API signs its requests in itself, by bearer token or cookie (blueprints/api)
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
     if request.endpoint is None:
@@ -125,12 +127,15 @@ def account():
 
 
 def account_page(form: PasswordChangeForm | None = None, status: int = 200,
-                 name_form: DisplayNameForm | None = None):
+                 name_form: DisplayNameForm | None = None, token_form: TokenForm | None = None,
+                 new_token: str | None = None):
     current = users.token_hash(session.get(SESSION_TOKEN, ""))
     name_form = name_form or DisplayNameForm(display_name=current_user.display_name or "")
     return render_template("auth/account.html", form=form or PasswordChangeForm(formdata=None),
                            name_form=name_form, current=current,
-                           sessions=users.login_sessions_of(current_user.id)), status
+                           sessions=users.login_sessions_of(current_user.id),
+                           api_tokens=tokens.tokens_of(current_user.id), token_form=token_form or TokenForm(),
+                           new_token=new_token), status
 
 
 @bp.post("/account/name")

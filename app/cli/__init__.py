@@ -1,4 +1,4 @@
-"""Flask CLI groups: flask users / photos / thumbnails / gallery / search (one module a group)."""
+"""Flask CLI groups: flask users / photos / thumbnails / gallery / search / tokens (one module a group)."""
 from __future__ import annotations
 
 import click
@@ -11,9 +11,10 @@ from .gallery import gallery_cli
 from .photos import photos_cli
 from .search import search_cli
 from .thumbnails import thumbnails_cli
+from .tokens import tokens_cli
 from .users import users_cli
 
-GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli, search_cli)
+GROUPS = (users_cli, photos_cli, thumbnails_cli, gallery_cli, search_cli, tokens_cli)
 
 
 def register_cli(app: Flask) -> None:

@@ -453,8 +453,9 @@ def _insert(model):
 def _link(owner_id: int, album_id: int, photo_ids: list[int]) -> int:
     rows = select(literal(album_id), Photo.id, Photo.sorted_at).where(Photo.owner_id == owner_id,
                                                                        Photo.id.in_(photo_ids))
-    linked = db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id", "sorted_at"], rows)
-                                .on_conflict_do_nothing()).rowcount
+    # Counted by RETURNING: psycopg reports no rowcount (-1) for this INSERT ... SELECT ... ON CONFLICT.
+    linked = len(db.session.execute(_insert(AlbumPhoto).from_select(["album_id", "photo_id", "sorted_at"], rows)
+                                    .on_conflict_do_nothing().returning(AlbumPhoto.photo_id)).all())
     search.refresh_search_documents(photo_ids)
     return linked
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 
 from ..database import run_unit_of_work
 from ..errors import NotInTrash
@@ -167,7 +167,7 @@ def _delete_in_batches(owner_id: int, trashed_before: datetime | None, limit: in
 
 @dataclass
 class TrashPage:
-    photos: list  # rows of id, original_name, sha256, favourite, trashed_at
+    photos: list  # rows of id, original_name, sha256, favourite, rating, source, prompt (its start), trashed_at
     newer: str | None  # cursor of the page before this one (more recently trashed), or None on the first
     older: str | None  # cursor of the page after this one, or None on the last
 
@@ -180,7 +180,8 @@ def trash_page(owner_id: int, older_than: str | None = None, newer_than: str | N
                limit: int = 60) -> TrashPage:
     """One page of the owner's trash, most recently trashed first, by the grid's keyset paging on
     (trashed_at, id), its cursors named "trashed". ValueError for a cursor not made for the trash."""
-    query = select(Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.trashed_at).where(
+    query = select(Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
+                   func.substr(Photo.prompt, 1, photo_service.ALT_LENGTH).label("prompt"), Photo.trashed_at).where(
         Photo.owner_id == owner_id, Photo.trashed_at.is_not(None))
     return TrashPage(*photo_service.keyset_page(query, Photo.trashed_at, "trashed", True, older_than, newer_than,
                                                 limit))

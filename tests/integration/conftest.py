@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
+import api_contract
 import testapp
 from testapp import JSON, log_in, make_app, multipart_body, sign_in
 from app.extensions import db
@@ -78,6 +79,7 @@ def app_config() -> dict:
 @pytest.fixture
 def app(database, tmp_path, app_config):
     app = make_app(database.url_for_test(tmp_path), tmp_path / "data", **app_config)
+    broken_contract = api_contract.watch(app)
     yield app
     invokeai = app.extensions.get("invokeai")  # one requests.Session to InvokeAI: close its sockets
     if invokeai is not None:
@@ -89,6 +91,7 @@ def app(database, tmp_path, app_config):
             with db.engine.begin() as connection:
                 connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+    assert not broken_contract, "API answers that break the OpenAPI document:\n" + "\n".join(broken_contract)
 
 
 PASSWORD = "correct horse battery staple"

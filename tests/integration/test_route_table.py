@@ -32,6 +32,7 @@ from app.services.albums import add_photos, create_album
 from app.services.shares import ShareOptions, share_album
 from app.services.tags import tag_photos
 from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
+from app.services.tokens import create_token
 
 ALICES_PHOTO = "camera/canon-eos-40d_tiny.jpg"
 ALICES_CANDIDATE = "formats/density-plot.png"  # a generated image of hers, downloaded, not kept yet
@@ -74,6 +75,12 @@ def takes_an_id(rule: Rule) -> bool:
     """Whether the rule names something of an account's by id; a share link's URLs open the owner's photos
     to whoever has its token (tests/integration/test_shares.py holds them to their link)."""
     return any(name.endswith("_id") for name in rule.arguments) and "token" not in rule.arguments
+
+
+def in_api(rule: Rule) -> bool:
+    """The JSON API's rules (/api/v1): a write there needs a bearer token, which no other site can send,
+    instead of a CSRF token; the session cookie alone may only read, and an error is problem+json."""
+    return rule.endpoint.startswith("api.")
 
 
 WRITES = cases(lambda rule, method: method in WRITE_METHODS)
@@ -126,6 +133,12 @@ def refused_for_csrf(response) -> bool:
     return response.status_code == 400 and response.is_json and "CSRF" in response.json.get("error", "")
 
 
+def assert_cookie_write_refusal(response) -> None:
+    """The API's answer to a write that a session cookie alone (with or without a CSRF token) sends."""
+    assert response.status_code == 403, f"answered {response.status_code}, not the API's 403 for a cookie-only write"
+    assert response.mimetype == "application/problem+json" and "token" in response.json["detail"], response.json
+
+
 def assert_csrf_refusal(response) -> None:
     assert response.status_code == 400, f"answered {response.status_code}, not the 400 of a CSRF refusal"
     assert refused_for_csrf(response), f"refused, but not for its CSRF token: {response.get_data(as_text=True)}"
@@ -144,6 +157,7 @@ class Gallery:
     bob: FlaskClient
     ids: dict[str, int]  # URL argument -> the id of something alice owns
     token: str  # of alice's share link of her album
+    bearer: dict[str, dict]  # alice's and bob's API tokens, as the Authorization header that sends them
     secrets: list[bytes]  # every file of alice's: photo, candidate, their thumbnails
     fresh_photo: bytes
 
@@ -202,7 +216,7 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
         photo = db.session.get_one(Photo, photo_id)
         thumbnails = {size: (root / photo.thumbnail_path(size)).read_bytes() for size in THUMBNAIL_SIZES}
     session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, thumbnails)
-    make_user("bob")
+    bob_id = make_user("bob")
     bob = app.test_client()
     signed_in = sign_in(bob, "bob", password, csrf=True)
     assert signed_in.status_code == 302, f"bob could not log in: {signed_in.status_code}"
@@ -219,10 +233,14 @@ def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, ph
         # they act on is bob's (hers would be refused to her as her own).
         db.session.get_one(User, user_id).is_admin = True
         db.session.commit()
-        bob_id = db.session.scalar(select(User.id).where(User.username == "bob"))
+        api_token, alices_secret = create_token(db.session.get_one(User, user_id), "alice's script")
+        token_id = api_token.id
+        bobs_secret = create_token(db.session.get_one(User, bob_id), "bob's script")[1]
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id,
-           "album_id": album_id, "share_id": share_id, "account_id": bob_id}
-    return Gallery(app, fake_invokeai, client, bob, ids, token, [path.read_bytes() for path in files],
+           "album_id": album_id, "share_id": share_id, "account_id": bob_id, "token_id": token_id}
+    bearer = {name: {"Authorization": f"Bearer {secret}"} for name, secret in
+              (("alice", alices_secret), ("bob", bobs_secret))}
+    return Gallery(app, fake_invokeai, client, bob, ids, token, bearer, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
 
 
@@ -253,7 +271,7 @@ def test_write_without_a_csrf_token_is_refused(gallery, rule, method):
     url = fill_url(rule, gallery.values)
     before = gallery.snapshot()
     response = send(gallery.alice, method, url, gallery.form(), JSON)
-    assert_csrf_refusal(response)
+    assert_cookie_write_refusal(response) if in_api(rule) else assert_csrf_refusal(response)
     assert gallery.snapshot() == before
 
 
@@ -264,7 +282,7 @@ def test_write_with_another_sessions_csrf_token_is_refused(app, gallery, rule, m
     foreign = csrf_token_of(gallery.bob if token_owner == "bob" else app.test_client())
     before = gallery.snapshot()
     response = send(gallery.alice, method, url, gallery.form(foreign), JSON)
-    assert_csrf_refusal(response)
+    assert_cookie_write_refusal(response) if in_api(rule) else assert_csrf_refusal(response)
     assert gallery.snapshot() == before
 
 
@@ -289,11 +307,15 @@ def test_anonymous_write_with_its_own_valid_token_meets_the_login_gate(gallery, 
 
 @pytest.mark.parametrize(("rule", "method"), WRITES)
 def test_write_with_the_users_own_token_gets_past_csrf(gallery, rule, method):
-    """The control for the refusals above: the same request with a valid own token is not refused for it."""
+    """The control for the refusals above: the same request with a valid own token is not refused for it
+    (in the API, the token is alice's bearer token)."""
     url = fill_url(rule, gallery.values)
-    response = send(gallery.alice, method, url, gallery.form(csrf_token_of(gallery.alice)), JSON)
+    headers = {**JSON, **gallery.bearer["alice"]} if in_api(rule) else JSON
+    response = send(gallery.alice, method, url, gallery.form(csrf_token_of(gallery.alice)), headers)
     assert response.status_code < 500
     assert not refused_for_csrf(response), response.json
+    if in_api(rule):
+        assert response.status_code not in (401, 403), response.json
 
 
 def test_trash_then_delete_forever_with_the_users_own_token_deletes(gallery):
@@ -328,8 +350,9 @@ def test_the_refused_body_would_store_a_photo(gallery):
 def test_another_users_id_is_not_found(gallery, rule, method):
     url = fill_url(rule, gallery.values)
     form = gallery.form(csrf_token_of(gallery.bob)) if method != "GET" else None  # bob's own token
+    headers = gallery.bearer["bob"] if in_api(rule) else None  # the API: bob's own bearer token
     before = gallery.snapshot()
-    response = send(gallery.bob, method, url, form)
+    response = send(gallery.bob, method, url, form, headers)
     assert response.status_code == 404, f"bob got {response.status_code} from alice's {url}"
     gallery.assert_no_secret_in(response)
     assert gallery.snapshot() == before
@@ -346,10 +369,21 @@ def test_the_owner_reaches_her_own_ids(gallery, rule, method):
 
 @pytest.mark.parametrize(("rule", "method"), PRIVATE_GETS)
 def test_anonymous_page_request_is_sent_to_login(gallery, anonymous, rule, method):
+    """The API sends nobody to a login page: it asks for a bearer token."""
     response = send(anonymous, "GET", fill_url(rule, gallery.values))
-    assert response.status_code == 302, f"answered {response.status_code}"
-    assert urlsplit(response.location).path == "/login"
+    if in_api(rule):
+        assert response.status_code == 401 and response.mimetype == "application/problem+json"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    else:
+        assert response.status_code == 302, f"answered {response.status_code}"
+        assert urlsplit(response.location).path == "/login"
     gallery.assert_no_secret_in(response)
+
+
+@pytest.mark.parametrize(("rule", "method"), [case for case in GETS if in_api(case.values[0])])
+def test_api_reads_with_a_bearer_token_alone(gallery, anonymous, rule, method):
+    response = send(anonymous, "GET", fill_url(rule, gallery.values), headers=gallery.bearer["alice"])
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
 
 
 @pytest.mark.parametrize(("rule", "method"), PRIVATE_GETS)
