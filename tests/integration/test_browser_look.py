@@ -114,8 +114,8 @@ def test_the_justified_grid_keeps_each_photos_shape_in_rows_of_one_height_under_
         page.set_viewport_size(size)
         page.goto("/")
         expect(page.locator("ul.grid li.heading h2").first).to_be_visible()
-        assert overflow(page) == 0
         shoot(page, f"grid-square-{name}")
+        assert overflow(page) == 0
     page.get_by_role("button", name="Justified").click()
     expect(page.locator(".layout-justified ul.grid")).to_be_visible()
     for name, size in SIZES.items():
