@@ -124,8 +124,10 @@ def test_the_cache_holds_plain_values_and_the_grid_the_models_urls(app, user_id,
         photo = db.session.get(Photo, photo_id)
         assert [link.grid_url for link in page.links()] == [photo.thumbnail_url("grid")]
     assert pickle.loads(pickle.dumps(cached)) == cached
-    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256, False, 0, "uploaded", None)],
+    assert cached == {"photos": [(photo_id, "canon-eos-40d_tiny.jpg", photo.sha256, False, 0, "uploaded", None,
+                                  photo.width, photo.height, photo.colour, photo.sorted_at.date().isoformat())],
                       "newer": None, "older": None}
+    assert photo.colour.startswith("#")  # the placeholder colour, made at ingest
 
 
 def test_a_write_through_one_worker_is_seen_by_another_through_redis(app, user_id, redis_cache, photos_dir):
