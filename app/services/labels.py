@@ -9,7 +9,7 @@ the stored file as it is sent. Other formats (GIF, TIFF, AVIF, HEIC) cannot take
 rewrite of the file, so they go out as they are.
 
 open_original(photo) -> (file object, size, labelled) serves the download route; zips label their rows
-(with_label_columns, open_labelled: no query per photo)).
+(with_label_columns, open_labelled: no query per photo), and share links keep a labelled copy (label_copy).
 """
 from __future__ import annotations
 
@@ -90,6 +90,18 @@ def open_labelled(path: Path, image_format: str, source_type: str | None) -> Bin
     if source_type is None or image_format not in HEADS:
         return open(path, "rb")
     return labelled_file(path, image_format, source_type)[0]
+
+
+def label_copy(path: Path, image_format: str, source_type: str) -> bool:
+    """Label, in place, a copy the gallery made (never a stored original); False when it takes no label."""
+    if image_format not in HEADS:
+        return False
+    try:
+        labelled = labelled_bytes(path.read_bytes(), image_format, source_type)
+    except Unlabellable:
+        return False
+    path.write_bytes(labelled)
+    return True
 
 
 def is_labelled(photo: Photo) -> bool:
