@@ -35,7 +35,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, Album, AlbumPhoto, Photo, User, utcnow
-from . import cache, search, thumbnails
+from . import cache, labels, search, thumbnails
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -333,15 +333,16 @@ def album_page(owner: User, album_id: int, options: photo_service.GridOptions = 
 
 def photos_to_download(owner_id: int, album_id: int, with_sub_albums: bool) -> list:
     """The album's photos (and those of the albums under it, each photo once), not in the trash, newest
-    first: rows of original_path, original_name and taken_at, which is all a zip needs of them."""
+    first: rows of original_path, original_name, taken_at and what a label needs, which is all a zip
+    needs of them."""
     path = _own_path(owner_id, album_id)
     album_ids = (select(Album.id).where(Album.owner_id == owner_id, Album.path.startswith(path))
                  if with_sub_albums else select(literal(album_id)))
     in_albums = select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id.in_(album_ids))
-    return list(db.session.execute(
+    return list(db.session.execute(labels.with_label_columns(
         select(Photo.original_path, Photo.original_name, Photo.taken_at)
         .where(Photo.owner_id == owner_id, Photo.trashed_at.is_(None), Photo.id.in_(in_albums))
-        .order_by(Photo.sorted_at.desc(), Photo.id.desc())))
+        .order_by(Photo.sorted_at.desc(), Photo.id.desc()))))
 
 
 def album_choices(owner_id: int) -> list[AlbumChoice]:

@@ -8,7 +8,8 @@ before the first IDAT; WebP: the XMP chunk of an extended (VP8X) container), and
 the stored file as it is sent. Other formats (GIF, TIFF, AVIF, HEIC) cannot take a packet without a
 rewrite of the file, so they go out as they are.
 
-open_original(photo) -> (file object, size) serves the download route, and share links and zips alike.
+open_original(photo) -> (file object, size, labelled) serves the download route; zips label their rows
+(with_label_columns, open_labelled: no query per photo), and share links keep a labelled copy (label_copy).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Photo
@@ -51,6 +53,14 @@ class Head:
     rest_from: int
 
 
+def source_type_from(source: str, parent_source: str | None) -> str | None:
+    """The IPTC digital source type of a photo from `source` made from a photo from `parent_source`
+    (None when it was made from none, or that photo is gone), or None for a camera or scanned photo."""
+    if source != "generated":
+        return None
+    return COMPOSITE if parent_source == "uploaded" else TRAINED
+
+
 def source_type_of(photo: Photo) -> str | None:
     """The IPTC digital source type a download of the photo carries, or None (a camera or scanned photo)."""
     if photo.source != "generated":
@@ -58,7 +68,40 @@ def source_type_of(photo: Photo) -> str | None:
     parent = None
     if photo.derived_from_id is not None:
         parent = db.session.scalar(select(Photo.source).where(Photo.id == photo.derived_from_id))
-    return COMPOSITE if parent == "uploaded" else TRAINED
+    return source_type_from(photo.source, parent)
+
+
+def with_label_columns(statement):
+    """`statement`, a SELECT from photos, with the columns a download's label needs in the same query:
+    format, source and parent_source (the source of the photo it was made from, by an outer join)."""
+    parent = aliased(Photo)
+    return (statement.add_columns(Photo.format, Photo.source, parent.source.label("parent_source"))
+            .outerjoin(parent, parent.id == Photo.derived_from_id))
+
+
+def source_type_of_row(row) -> str | None:
+    """source_type_of for a row of with_label_columns; None also when its format takes no label."""
+    return source_type_from(row.source, row.parent_source) if row.format in HEADS else None
+
+
+def open_labelled(path: Path, image_format: str, source_type: str | None) -> BinaryIO:
+    """The file at `path` as it leaves the gallery: with the label when there is one to give (and the
+    file takes it), else as it is. FileNotFoundError when it is gone. The caller closes it."""
+    if source_type is None or image_format not in HEADS:
+        return open(path, "rb")
+    return labelled_file(path, image_format, source_type)[0]
+
+
+def label_copy(path: Path, image_format: str, source_type: str) -> bool:
+    """Label, in place, a copy the gallery made (never a stored original); False when it takes no label."""
+    if image_format not in HEADS:
+        return False
+    try:
+        labelled = labelled_bytes(path.read_bytes(), image_format, source_type)
+    except Unlabellable:
+        return False
+    path.write_bytes(labelled)
+    return True
 
 
 def is_labelled(photo: Photo) -> bool:
@@ -87,7 +130,7 @@ def labelled_file(path: Path, image_format: str, source_type: str) -> tuple[Bina
         raise
     size = len(head.data) + os.fstat(stored.fileno()).st_size - head.rest_from
     stored.seek(head.rest_from)
-    return io.BufferedReader(HeadThenRest(head.data, stored)), size, True
+    return SizedReader(HeadThenRest(head.data, stored), size), size, True
 
 
 def labelled_bytes(content: bytes, image_format: str, source_type: str) -> bytes:
@@ -95,6 +138,15 @@ def labelled_bytes(content: bytes, image_format: str, source_type: str) -> bytes
     stream = io.BytesIO(content)
     head = HEADS[image_format](stream, source_type)
     return head.data + content[head.rest_from:]
+
+
+class SizedReader(io.BufferedReader):
+    """A reader that knows how many bytes it gives (no file number tells it): a zip writes it in the
+    member's header, so a labelled member needs no ZIP64 fields."""
+
+    def __init__(self, raw: io.RawIOBase, size: int):
+        super().__init__(raw)
+        self.size = size
 
 
 class HeadThenRest(io.RawIOBase):

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_ID, Photo, User
-from . import albums, library, tags, trash
+from . import albums, labels, library, tags, trash
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +152,11 @@ def _count_owned(owner_id: int, photo_ids: list[int]) -> tuple[int, int]:
 
 
 def photos_to_download(owner_id: int, photo_ids: list[int]) -> list:
-    """The selected photos, in the order selected, as rows of original_path, original_name and taken_at
-    (all a zip needs); UnknownPhotos when any id is not one of the owner's."""
-    rows = {row.id: row for row in db.session.execute(
+    """The selected photos, in the order selected, as rows of original_path, original_name, taken_at and
+    what a label needs (all a zip needs); UnknownPhotos when any id is not one of the owner's."""
+    rows = {row.id: row for row in db.session.execute(labels.with_label_columns(
         select(Photo.id, Photo.original_path, Photo.original_name, Photo.taken_at)
-        .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids)))}
+        .where(Photo.owner_id == owner_id, Photo.id.in_(photo_ids))))}
     if len(rows) != len(photo_ids):
         missing = len(photo_ids) - len(rows)
         raise UnknownPhotos(f"{missing} of the {len(photo_ids)} selected photos {'is' if missing == 1 else 'are'} "

@@ -7,10 +7,11 @@ a copy of the database opens no link. Every URL a link opens (its page, a photo'
 originals) looks the link up by its token first and answers 404 once it is revoked or past its expiry:
 nothing it served stays reachable, and its URLs are sent with no-cache, so a browser asks again.
 
-An original served with stripping is a copy, made on its first request with services/stripping into
-data/shares/<link id>/ (placed crash-safely by storage.placing) and kept there like a thumbnail. Its
-folder is the link's own (link ids are never reused), so a revoked link's copies are never served by
-another, and revoking removes the folder.
+An original served with stripping, or a generated photo's (which carries its IPTC label, services/labels),
+is a copy, made on its first request with services/stripping and labels into data/shares/<link id>/
+(placed crash-safely by storage.placing) and kept there like a thumbnail. Its folder is the link's own
+(link ids are never reused), so a revoked link's copies are never served by another, and revoking
+removes the folder.
 
 Speed: a link's grid page is the owner's grid query (photos.grid_page, GridOptions.share_id) read through
 the same cache under the owner's library version, so an album's membership change retires it as it does
@@ -40,7 +41,7 @@ from ..errors import GalleryError
 from ..extensions import db
 from ..models import MAX_ID, Album, AlbumPhoto, Photo, ShareLink, ShareLinkPhoto, User, utcnow
 from . import photos as photo_service
-from . import imaging, storage, stripping, users
+from . import imaging, labels, storage, stripping, users
 
 log = logging.getLogger(__name__)
 
@@ -303,19 +304,24 @@ class SharedFile:
 
 
 def shared_original(link: ShareLink, photo: Photo) -> SharedFile:
-    """The file a link serves as the photo's original: the stored file when nothing is stripped, else
-    a stripped copy in the link's own folder, made on its first request (all or nothing).
-    FileNotFoundError when the stored original is gone."""
+    """The file a link serves as the photo's original: the stored file when nothing is stripped and it
+    carries no label, else a copy in the link's own folder (stripped, labelled or both), made on its
+    first request (all or nothing). FileNotFoundError when the stored original is gone."""
     source = photo_service.original_file(photo)
     choice = stripping_of(link)
     extension = PurePosixPath(photo.original_path).suffix[1:]
-    if not choice.anything:
+    served_format, mime_type, copy_extension = (stripping.served_as(photo.format, photo.mime_type, extension)
+                                                if choice.anything else (photo.format, photo.mime_type, extension))
+    source_type = labels.source_type_of(photo) if served_format in labels.HEADS else None
+    if not choice.anything and source_type is None:
         if not source.is_file():
             raise FileNotFoundError(source)
         return SharedFile(source, photo.mime_type, extension, True)
-    _, mime_type, extension = stripping.served_as(photo.format, photo.mime_type, extension)
+    extension = copy_extension
     suffix = f".{extension}"
-    relative = f"{link.id}/{photo.id}.{photo.sha256[:16]}.{choice.tag}{suffix}"
+    # The label's letter is in the name, so a copy made before labels were given is never served.
+    label = {labels.TRAINED: "t", labels.COMPOSITE: "c"}.get(source_type, "")
+    relative = f"{link.id}/{photo.id}.{photo.sha256[:16]}.{choice.tag}{label}{suffix}"
     root = shares_root()
     target = storage.resolve(root, relative)
     if target.is_file():
@@ -326,11 +332,26 @@ def shared_original(link: ShareLink, photo: Photo) -> SharedFile:
     if photo.format == "HEIF":
         imaging.register_heif()  # Pillow re-encodes it (stripping.reencode) through pillow-heif
     with storage.placing(root, "share") as place:
-        temp = place.write(f"share{suffix}", lambda path: stripping.strip_file(source, path, choice, photo.format),
+        temp = place.write(f"share{suffix}", lambda path: write_copy(source, path, choice, photo.format,
+                                                                     served_format, source_type),
                            doing="make a shared copy")
         place.files({relative: temp})
-    log.info("made the stripped copy %s of photo %s for link %s", relative, photo.id, link.id)
+    log.info("made the copy %s of photo %s for link %s", relative, photo.id, link.id)
     return SharedFile(target, mime_type, extension, False)
+
+
+def write_copy(source: Path, target: Path, choice: stripping.Stripping, image_format: str, served_format: str,
+               source_type: str | None) -> None:
+    """Strip first, then label. The label is not a generation parameter (no prompt, seed or model: only
+    that the picture was made by AI) nor something the owner's choice withholds, so it is written after
+    stripping, into a copy stripped of its XMP too: a link that hides how an image was made still says
+    that it was made by AI."""
+    if choice.anything:
+        stripping.strip_file(source, target, choice, image_format)
+    else:
+        shutil.copyfile(source, target)
+    if source_type is not None:
+        labels.label_copy(target, served_format, source_type)
 
 
 def shares_of_one(link: ShareLink) -> ShareRow:

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from . import names
+from . import labels, names
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ def _write_member(archive: zipfile.ZipFile, outbox: _Outbox, name: str, source: 
 
 def _size_of(source: BinaryIO) -> int | None:
     """The file's size, which decides whether its member needs ZIP64 fields; None when unknown."""
+    if isinstance(getattr(source, "size", None), int):  # a labelled original (labels.SizedReader)
+        return source.size
     try:
         return os.fstat(source.fileno()).st_size
     except (AttributeError, OSError, io.UnsupportedOperation):
@@ -131,13 +133,15 @@ def _member(name: str, modified: datetime | None, size: int | None) -> zipfile.Z
 
 
 def photo_entries(photos: Iterable) -> list[ZipEntry]:
-    """Entries for photos (rows or rows of original_path, original_name, taken_at): the original files, named
-    as their downloads are."""
-    def opener(path):
-        return lambda: open(path, "rb")
+    """Entries for rows of original_path, original_name, taken_at and labels.with_label_columns' columns:
+    the original files, named as their downloads are, a generated photo's with its IPTC label (as its
+    own download carries it), every other byte for byte."""
+    def opener(path, image_format, source_type):
+        return lambda: labels.open_labelled(path, image_format, source_type)
     # The paths are resolved now, in the request: the files are read later, as the response is sent.
     return [ZipEntry(names.download_name(photo.original_name, PurePosixPath(photo.original_path).suffix[1:]),
-                     opener(photo_service.original_file(photo)), photo.taken_at) for photo in photos]
+                     opener(photo_service.original_file(photo), photo.format, labels.source_type_of_row(photo)),
+                     photo.taken_at) for photo in photos]
 
 
 def archive_name(title: str) -> str:

@@ -16,8 +16,8 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from app.extensions import db
-from app.models import ShareLink, utcnow
-from app.services import stripping
+from app.models import Photo, ShareLink, utcnow
+from app.services import labels, stripping
 from testapp import JSON, page_text, sha256
 
 GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
@@ -266,3 +266,38 @@ def test_the_owner_sees_views_and_last_use_and_revokes_only_her_own(client, bob,
     assert bob.post(f"/shares/{share_id}/revoke").status_code == 404
     assert anonymous.get(link).status_code == 200
     assert "Photo canon-eos-40d_tiny.jpg" not in bob.get("/shares").get_data(as_text=True)
+
+
+def xmp_source_type(data: bytes) -> str | None:
+    with Image.open(io.BytesIO(data)) as image:
+        xmp = image.getxmp()
+    return xmp["xmpmeta"]["RDF"]["Description"]["DigitalSourceType"] if xmp else None
+
+
+A1111_JPEG = Path(__file__).parent.parent / "files" / "ai" / "a1111.jpg"
+
+
+@pytest.mark.parametrize("path", [A1111_PNG, A1111_JPEG], ids=["png", "jpeg"])
+def test_a_generated_original_carries_its_label_stripped_or_not(client, anonymous, photo, path, app, data_dir):
+    generated = photo(path)
+    with app.app_context():
+        row = db.session.get_one(Photo, generated)
+        stored = data_dir / "photos" / row.original_path
+    assert sha256(stored) == sha256(path)
+
+    def served(**form) -> bytes:
+        link = made_link(client.post(f"/photos/{generated}/share", data={"allow_originals": "1", **form}))
+        first = anonymous.get(f"{link}/original/{generated}")
+        assert first.status_code == 200 and first.data == anonymous.get(f"{link}/original/{generated}").data
+        return first.data
+
+    for form in ({}, {"strip_gps": "1"}, {"strip_generation": "1"}, {"strip_exif": "1", "strip_generation": "1"}):
+        data = served(**form)
+        assert xmp_source_type(data) == labels.TRAINED, form  # stripped or not, it says it was made by AI
+        with Image.open(io.BytesIO(data)) as shared, Image.open(path) as original:
+            assert shared.tobytes() == original.tobytes()
+    assert b"parameters" not in served(strip_generation="1")  # the prompt went, the label stayed
+    assert sha256(stored) == sha256(path)  # the stored original is as it was
+    copies = list((data_dir / "shares").rglob(f"{generated}.*"))
+    assert copies and all(xmp_source_type(copy.read_bytes()) == labels.TRAINED for copy in copies)  # cached labelled
+

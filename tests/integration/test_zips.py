@@ -6,14 +6,16 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import select
-from testapp import JSON, jpeg, upload_as
+from PIL import Image
+from sqlalchemy import event, select, update
+from testapp import JSON, jpeg, sha256, upload_as
 
 from app.extensions import db
 from app.models import Photo, User
-from app.services import zips
+from app.services import labels, zips
 from app.services.albums import add_photos, create_album
 
 
@@ -136,3 +138,57 @@ def test_json_client_gets_the_zip_too(app, client):
     photo_id = upload_as(client, jpeg(), "one.jpg")
     response = client.post("/selection", data={"ids": [str(photo_id)], "action": "download"}, headers=JSON)
     assert read_zip(response).namelist() == ["one.jpg"]
+
+
+AI_FILES = Path(__file__).resolve().parents[1] / "files" / "ai"
+
+
+def xmp_source_type(content: bytes) -> str | None:
+    with Image.open(io.BytesIO(content)) as image:
+        xmp = image.getxmp()
+    return xmp["xmpmeta"]["RDF"]["Description"]["DigitalSourceType"] if xmp else None
+
+
+@contextmanager
+def counted_statements(app):
+    seen: list[str] = []
+
+    def record(connection, cursor, statement, *args):
+        seen.append(statement)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_generated_members_carry_the_iptc_label_and_uploaded_ones_go_as_stored(app, client, user_id, upload):
+    camera = upload_as(client, jpeg((0, 90, 0)), "camera.jpg")
+    png, jpg = (upload(AI_FILES / name).get_json()["files"][0]["photo_id"] for name in ("a1111.png", "a1111.jpg"))
+    with app.app_context():
+        # made by image to image from the camera photo, as gen2's lineage records it
+        db.session.execute(update(Photo).where(Photo.id == jpg).values(derived_from_id=camera))
+        db.session.commit()
+        stored = {p.id: (Path(app.config["DATA_DIR"]) / "photos" / p.original_path, p.sha256)
+                  for p in db.session.scalars(select(Photo).where(Photo.id.in_([camera, png, jpg])))}
+        album = create_album(db.session.get_one(User, user_id), "Made").id
+        add_photos(user_id, album, [camera, png, jpg])
+
+    with counted_statements(app) as one:
+        read_zip(download_selection(client, [camera]))
+    with counted_statements(app) as three:
+        selection = read_zip(download_selection(client, [camera, png, jpg]))
+    assert len(three) == len(one)  # the labels' columns come with the rows: no query per photo
+    for archive in (selection, read_zip(client.get(f"/albums/{album}/download"))):
+        assert sorted(archive.namelist()) == ["a1111.jpg", "a1111.png", "camera.jpg"]
+        assert archive.read("camera.jpg") == stored[camera][0].read_bytes()  # byte for byte
+        assert xmp_source_type(archive.read("a1111.png")) == labels.TRAINED
+        assert xmp_source_type(archive.read("a1111.jpg")) == labels.COMPOSITE
+        for name, photo_id in (("a1111.png", png), ("a1111.jpg", jpg)):
+            with Image.open(io.BytesIO(archive.read(name))) as member, Image.open(stored[photo_id][0]) as original:
+                assert member.tobytes() == original.tobytes()
+            assert archive.getinfo(name).extract_version < zipfile.ZIP64_VERSION  # its size was known
+    for path, digest in stored.values():
+        assert sha256(path) == digest  # the stored originals are as they were
