@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
-from flask import current_app, url_for
+from flask import current_app, request
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -559,6 +559,7 @@ class SessionRow:
     states: dict  # state -> how many of its candidates are in it
     kept: int
     thumbnails: list[Thumbnail]
+    link: str = ""  # its page's URL
 
     @property
     def total(self) -> int:
@@ -620,12 +621,16 @@ def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str 
             session.kept += image.decision == "kept"
             if image.state == "done" and image.decision != "rejected":
                 session.thumbnails.append(image)
+    # The links written here rather than by url_for, as photos.photo_links does (they are the same
+    # strings: test_generation_sessions.py compares them): 150 url_for calls were most of a page's CPU.
+    root, tag = request.script_root, thumbnails.current_settings_tag()
     for session in shown.values():
+        session.link = f"{root}/generate/sessions/{session.id}"
         # kept ones first: they are what the session gave the gallery
         chosen = sorted(session.thumbnails, key=lambda image: image.decision != "kept")[:THUMBNAILS_PER_SESSION]
-        session.thumbnails = [Thumbnail(url_for("thumbnails.candidate", image_id=image.id, size="grid",
-                                                v=thumbnails.url_version(image.sha256 or "")),
-                                        image.decision == "kept") for image in chosen]
+        session.thumbnails = [
+            Thumbnail(f"{root}/thumbnails/candidates/{image.id}/grid?v={thumbnails.url_version(image.sha256, tag)}",
+                      image.decision == "kept") for image in chosen]
     return SessionsPage(list(shown.values()), newer, older)
 
 

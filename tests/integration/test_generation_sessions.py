@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
+from flask import url_for
 from sqlalchemy import event
 
 from app.extensions import cache, db
@@ -62,7 +63,7 @@ def three_sessions(app, user_id, bob_id) -> dict[str, int]:
                 "done_images": [image.id for image in done.images]}
 
 
-def test_each_session_shows_its_status_kept_count_and_thumbnails(client, three_sessions):
+def test_each_session_shows_its_status_kept_count_and_thumbnails(app, client, three_sessions):
     response = client.get("/generate/sessions")
     assert response.status_code == 200
     shown = rows(response)
@@ -74,7 +75,10 @@ def test_each_session_shows_its_status_kept_count_and_thumbnails(client, three_s
     assert done.select_one(".gen-kept").get_text() == "2 kept"
     kept_first = [three_sessions["done_images"][i] for i in (0, 2)]  # the rejected one is not shown
     assert [img["src"].split("/")[3] for img in done.select(".gen-thumbs img")] == [str(i) for i in kept_first]
-    assert all("/candidates/" in img["src"] for img in done.select(".gen-thumbs img"))
+    with app.test_request_context():
+        image = db.session.get(GenerationImage, kept_first[0])
+        assert done.select_one(".gen-thumbs img")["src"] == image.thumbnail_url("grid")
+        assert done.select_one("a.gen-prompt")["href"] == url_for("generation.session", session_id=image.session_id)
     assert done.select_one(".gen-model").get_text() in ("Model 0", "Model 1", "Model 2")
     assert done.select_one(".gen-base").get_text() == "sdxl"
 
