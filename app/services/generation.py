@@ -8,6 +8,7 @@ UPDATE (two browser tabs polling at the same moment download it once).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import random
 import secrets
@@ -561,15 +562,15 @@ class SessionRow:
     thumbnails: list[Thumbnail]
     link: str = ""  # its page's URL
 
-    @property
+    @functools.cached_property
     def total(self) -> int:
         return sum(self.states.values())
 
-    @property
+    @functools.cached_property
     def finished_count(self) -> int:
         return sum(self.states.get(state, 0) for state in FINISHED_STATES)
 
-    @property
+    @functools.cached_property
     def status(self) -> str:
         """queued, running, done, failed or canceled: done if any candidate came out, whatever else failed."""
         if self.finished_count < self.total:
@@ -578,7 +579,7 @@ class SessionRow:
             return "done"
         return "canceled" if self.canceled or self.states.get("canceled") else "failed"
 
-    @property
+    @functools.cached_property
     def status_words(self) -> str:
         if self.status == "running":
             return f"running {self.finished_count} of {self.total}"
