@@ -325,7 +325,9 @@ class GenerationSession(db.Model):
     source_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), index=True)
     strength: Mapped[float | None] = mapped_column(Float)
 
-    __table_args__ = (NEVER_REUSED_IDS,)
+    # The sessions list pages one owner's sessions by keyset on (created_at, id).
+    __table_args__ = (Index("ix_generation_sessions_owner_id_created_at_id", "owner_id", "created_at", "id"),
+                      NEVER_REUSED_IDS)
 
     images: Mapped[list[GenerationImage]] = relationship(
         back_populates="session", order_by="GenerationImage.seed_index", cascade="all, delete-orphan")

@@ -154,7 +154,12 @@ def again(photo_id: int):
 
 @bp.get("/sessions")
 def sessions():
-    return render_template("generation/sessions.html", sessions=generation.sessions_of(current_user.id))
+    """The account's sessions, newest first, a page at a time."""
+    try:
+        page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
+    except ValueError:
+        abort(400, "That page link is not valid.")
+    return render_template("generation/sessions.html", page=page)
 
 
 @bp.get(f"/sessions/{SESSION_ID}")
