@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from ..database import run_unit_of_work
-from ..errors import GalleryError, UnknownPhotos
+from ..errors import GalleryError
 from ..extensions import db
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, Album, AlbumPhoto, Photo, User, utcnow
 from . import cache, labels, search, thumbnails
@@ -183,11 +183,11 @@ def album_parent_id(path: str, album_id: int) -> int | None:
 def add_photos(owner_id: int, album_id: int, photo_ids: Iterable[int]) -> int:
     """Put the owner's photos `photo_ids` in the owner's album, in one INSERT ... SELECT; how many were
     not in it yet. UnknownAlbum or UnknownPhotos (nothing changes) for an id not the owner's."""
-    photo_ids = _ids(photo_ids)
+    photo_ids = photo_service.distinct_ids(photo_ids)
 
     def work() -> int:
         _own_path(owner_id, album_id)
-        _check_photos(owner_id, photo_ids)
+        photo_service.check_owned(owner_id, photo_ids)
         return _link(owner_id, album_id, photo_ids)
 
     added = _write(owner_id, work)
@@ -198,10 +198,10 @@ def add_photos(owner_id: int, album_id: int, photo_ids: Iterable[int]) -> int:
 def add_photos_to_new_album(owner: User, name: str, photo_ids: Iterable[int]) -> tuple[int, int]:
     """A new top album named `name` holding the owner's photos `photo_ids`, made in one transaction:
     (its id, how many photos)."""
-    name, photo_ids = clean_name(name), _ids(photo_ids)
+    name, photo_ids = clean_name(name), photo_service.distinct_ids(photo_ids)
 
     def work() -> tuple[int, int]:
-        _check_photos(owner.id, photo_ids)
+        photo_service.check_owned(owner.id, photo_ids)
         album_id = _new_album(owner.id, name, "", None)
         return album_id, _link(owner.id, album_id, photo_ids)
 
@@ -213,11 +213,11 @@ def add_photos_to_new_album(owner: User, name: str, photo_ids: Iterable[int]) ->
 def remove_photos(owner_id: int, album_id: int, photo_ids: Iterable[int]) -> int:
     """Take the owner's photos `photo_ids` out of the owner's album (they stay in the library); how
     many were in it. A chosen cover among them is unchosen."""
-    photo_ids = _ids(photo_ids)
+    photo_ids = photo_service.distinct_ids(photo_ids)
 
     def work() -> int:
         _own_path(owner_id, album_id)
-        _check_photos(owner_id, photo_ids)
+        photo_service.check_owned(owner_id, photo_ids)
         removed = db.session.execute(delete(AlbumPhoto).where(AlbumPhoto.album_id == album_id,
                                                               AlbumPhoto.photo_id.in_(photo_ids))).rowcount
         search.refresh_search_documents(photo_ids)
@@ -427,22 +427,6 @@ def _new_album(owner_id: int, name: str, description: str, parent_id: int | None
     album.path = f"{prefix}{album.id}/"
     db.session.flush()
     return album.id
-
-
-def _ids(ids: Iterable[int]) -> list[int]:
-    ids = sorted({int(i) for i in ids})
-    if not ids:
-        raise UnknownPhotos("Choose at least one photo.")
-    return ids
-
-
-def _check_photos(owner_id: int, photo_ids: list[int]) -> None:
-    found = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == owner_id,
-                                                                 Photo.id.in_(photo_ids)))
-    if found != len(photo_ids):
-        missing = len(photo_ids) - found
-        raise UnknownPhotos(f"{missing} of the {len(photo_ids)} photos {'is' if missing == 1 else 'are'} not in "
-                            "your gallery; nothing was changed.")
 
 
 def _insert(model):

@@ -12,7 +12,7 @@ from sqlalchemy import func, literal, select, true, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
-from ..errors import DuplicatePhoto, NotInTrash
+from ..errors import DuplicatePhoto, NotInTrash, UnknownPhotos
 from ..extensions import db
 from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
 from . import cache, library, processing, search, storage, thumbnails, tiles
@@ -371,6 +371,25 @@ def grid_photos(owner_id: int, options: GridOptions):
         from . import shares  # imported here: services/shares reads the grid's queries from this module
         query = query.where(Photo.id.in_(shares.shown_photo_ids(options.share_id)))
     return options.search.narrow(query) if options.search is not None else query
+
+
+def distinct_ids(ids) -> list[int]:
+    """Photo ids, each once, in order of id; UnknownPhotos when there are none."""
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        raise UnknownPhotos("Choose at least one photo.")
+    return ids
+
+
+def check_owned(owner_id: int, photo_ids: list[int]) -> None:
+    """UnknownPhotos, saying how many, unless every one of `photo_ids` (each once) is the owner's: what a
+    write to many photos checks before it writes anything (one query)."""
+    found = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == owner_id,
+                                                                 Photo.id.in_(photo_ids)))
+    if found != len(photo_ids):
+        missing = len(photo_ids) - found
+        raise UnknownPhotos(f"{missing} of the {len(photo_ids)} photos {'is' if missing == 1 else 'are'} not in "
+                            "your gallery; nothing was changed.")
 
 
 def find_photo(owner_id: int, photo_id: int) -> Photo | None:

@@ -259,27 +259,13 @@ def _attempts() -> int:
     return current_app.config["DB_RETRY_ATTEMPTS"]
 
 
-def _ids(ids: Iterable[int]) -> list[int]:
-    ids = sorted({int(i) for i in ids})
-    if not ids:
-        raise UnknownPhotos("Choose at least one photo.")
-    return ids
-
-
-def _check_photos(owner_id: int, photo_ids: list[int]) -> None:
-    found = db.session.scalar(select(func.count(Photo.id)).where(Photo.owner_id == owner_id,
-                                                                 Photo.id.in_(photo_ids)))
-    if found != len(photo_ids):
-        raise UnknownPhotos("Some of these photos are not in your library: nothing was changed.")
-
-
 def _tag(owner: User, photo_ids: Iterable[int], names: list[str]) -> tuple[list[int], list[int]]:
     """The tags of (cleaned) `names` on the owner's photos in one transaction: their ids, and the photo
     of each new link."""
-    photo_ids = _ids(photo_ids)
+    photo_ids = photo_service.distinct_ids(photo_ids)
 
     def work():
-        _check_photos(owner.id, photo_ids)
+        photo_service.check_owned(owner.id, photo_ids)
         tagged = _add_tags(owner.id, photo_ids, names)
         cache.clear_library(owner.id)
         db.session.commit()
@@ -305,10 +291,10 @@ def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[li
 def _untag(owner: User, photo_ids: Iterable[int], tag_ids: Iterable[int]) -> list[int]:
     """The owner's tags `tag_ids` off the owner's photos in one transaction; the photo of each link that
     went."""
-    photo_ids, tag_ids = _ids(photo_ids), _ids(tag_ids)
+    photo_ids, tag_ids = photo_service.distinct_ids(photo_ids), photo_service.distinct_ids(tag_ids)
 
     def work():
-        _check_photos(owner.id, photo_ids)
+        photo_service.check_owned(owner.id, photo_ids)
         found = db.session.scalar(select(func.count(Tag.id)).where(Tag.owner_id == owner.id, Tag.id.in_(tag_ids)))
         if found != len(tag_ids):
             raise UnknownPhotos("Some of these tags are not in your library: nothing was changed.")
