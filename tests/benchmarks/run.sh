@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the speed benchmarks and prints a table of figures, goals and PASS/MISS for each:
-#   tests/benchmarks/run.sh                 all four: ingest uploads grid serving (about 6 minutes)
+#   tests/benchmarks/run.sh                 the default five: ingest uploads grid library serving (about 14 minutes)
 #   tests/benchmarks/run.sh grid serving    only those
 # Not part of ./run_tests.sh (pytest.ini's testpaths leave tests/benchmarks out). Uses the project's
 # .venv (made by ./run_tests.sh; made here too when missing), installs tests/benchmarks/requirements.txt
@@ -26,14 +26,14 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 benchmarks=("$@")
-[ ${#benchmarks[@]} -eq 0 ] && benchmarks=(ingest uploads grid serving)
+[ ${#benchmarks[@]} -eq 0 ] && benchmarks=(ingest uploads grid library serving)
 
 status=0
 summary=()
 for name in "${benchmarks[@]}"; do
     script="tests/benchmarks/bench_${name}.py"
     if [ ! -f "$script" ]; then
-        echo "run.sh: no benchmark named $name (ingest, uploads, grid, serving)"
+        echo "run.sh: no benchmark named $name (tests/benchmarks/bench_<name>.py)"
         exit 2
     fi
     .venv/bin/python "$script"
