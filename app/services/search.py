@@ -279,6 +279,19 @@ def _number(args, name: str, kind, what: str):
 
 # --- the index -----------------------------------------------------------------------------------
 
+def photos_to_download(owner_id: int, options) -> list:
+    """Every photo a search shows (`options`, the grid's options with their SearchFilters), in its order:
+    rows of original_path, original_name, taken_at and what a label needs, all a zip needs (one query).
+    Imported here: services/photos and services/labels import this module."""
+    from . import labels, photos
+    column = photos.SORTS[options.sort]
+    newest_first = options.order == "newest"
+    query = (photos.grid_photos(owner_id, options)
+             .with_only_columns(Photo.original_path, Photo.original_name, Photo.taken_at)
+             .order_by(*(c.desc() if newest_first else c.asc() for c in (column, Photo.id))))
+    return list(db.session.execute(labels.with_label_columns(query)))
+
+
 def refresh_search_documents(photo_ids) -> None:
     """Make the documents of the photos `photo_ids` (a list of ids or a SELECT of them) anew from their
     rows, tags and albums, in the caller's transaction: one INSERT ... SELECT, an upsert on either
