@@ -12,16 +12,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import flask_migrate
 import pytest
-from sqlalchemy import MetaData, create_engine, func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
-from werkzeug.security import generate_password_hash
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
 import api_contract
 import testapp
-from testapp import JSON, log_in, make_app, multipart_body, sign_in
+from testapp import JSON, PASSWORD, PASSWORD_HASH, log_in, make_app, migrate_fresh, multipart_body, sign_in
 from app.extensions import db
 from app.models import GenerationImage, LoginSession, Photo, User
 
@@ -38,22 +36,6 @@ class Database:
         target = tmp_path / "gallery.db"
         shutil.copyfile(self.template, target)
         return f"sqlite:///{target}"
-
-
-def migrate_fresh(url: str, data_dir: Path) -> None:
-    """Drop whatever a previous run left, then make the schema with `flask db upgrade`."""
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        existing = MetaData()
-        existing.reflect(connection)
-        existing.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    app = make_app(url, data_dir)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -92,10 +74,6 @@ def app(database, tmp_path, app_config):
                 connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
     assert not broken_contract, "API answers that break the OpenAPI document:\n" + "\n".join(broken_contract)
-
-
-PASSWORD = "correct horse battery staple"
-PASSWORD_HASH = generate_password_hash(PASSWORD)  # made once: a real scrypt hash costs ~50 ms
 
 
 @pytest.fixture

@@ -9,19 +9,23 @@ sha256) and every write request the (fake) InvokeAI server received, taken befor
 """
 from __future__ import annotations
 
+import secrets
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import api_contract
 from fake_invokeai import FakeInvokeAI
-from testapp import JSON, csrf_token_of, sha256, sign_in
+from testapp import JSON, PASSWORD, PASSWORD_HASH, csrf_token_of, log_in, make_app, migrate_fresh, sha256, sign_in
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
 from werkzeug.routing import Rule
 
 from app import create_app
@@ -206,51 +210,123 @@ def add_candidate(app, owner_id: int, original: Path, thumbnails: dict[str, byte
         return session.id, image.id
 
 
-@pytest.fixture
-def gallery(app, fake_invokeai, client, upload, make_user, user_id, password, photos_dir) -> Gallery:
-    stored = upload(photos_dir / ALICES_PHOTO, headers={"X-CSRFToken": csrf_token_of(client)})
+def build_gallery(app: Flask, invokeai: FakeInvokeAI, photos_dir: Path) -> Gallery:
+    """alice (signed in, the admin) with her photo, tag, album, share link, candidate and API token; bob
+    (signed in through the form) with his token and nothing else."""
+    alice_id, bob_id = (add_user(app, name) for name in ("alice", "bob"))
+    alice = log_in(app.test_client(), alice_id)
+    with (photos_dir / ALICES_PHOTO).open("rb") as original:
+        stored = alice.post("/upload", data={"photos": (original, Path(ALICES_PHOTO).name)},
+                            headers={**JSON, "X-CSRFToken": csrf_token_of(alice)})
     assert stored.status_code == 201, stored.json
     photo_id = stored.json["files"][0]["photo_id"]
     root = Path(app.config["DATA_DIR"]) / "photos"
     with app.app_context():
         photo = db.session.get_one(Photo, photo_id)
         thumbnails = {size: (root / photo.thumbnail_path(size)).read_bytes() for size in THUMBNAIL_SIZES}
-    session_id, image_id = add_candidate(app, user_id, photos_dir / ALICES_CANDIDATE, thumbnails)
-    bob_id = make_user("bob")
+    session_id, image_id = add_candidate(app, alice_id, photos_dir / ALICES_CANDIDATE, thumbnails)
     bob = app.test_client()
-    signed_in = sign_in(bob, "bob", password, csrf=True)
+    signed_in = sign_in(bob, "bob", PASSWORD, csrf=True)
     assert signed_in.status_code == 302, f"bob could not log in: {signed_in.status_code}"
     files = [path for path in Path(app.config["DATA_DIR"]).rglob("*") if path.is_file()]
     assert len(files) == 2 * (1 + len(THUMBNAIL_SIZES)), f"expected two originals and their thumbnails: {files}"
     with app.app_context():
-        tag_id = tag_photos(db.session.get_one(User, user_id), [photo_id], ["lighthouse"])[0].id
-        album_id = create_album(db.session.get_one(User, user_id), "Lighthouses").id
-        add_photos(user_id, album_id, [photo_id])
-        link, token = share_album(db.session.get_one(User, user_id), album_id, False,
+        tag_id = tag_photos(db.session.get_one(User, alice_id), [photo_id], ["lighthouse"])[0].id
+        album_id = create_album(db.session.get_one(User, alice_id), "Lighthouses").id
+        add_photos(alice_id, album_id, [photo_id])
+        link, token = share_album(db.session.get_one(User, alice_id), album_id, False,
                                   ShareOptions(allow_originals=True, strip_gps=True))
         share_id = link.id
         # alice is the admin, so the admin's pages are hers to reach and bob's to be refused; the account
         # they act on is bob's (hers would be refused to her as her own).
-        db.session.get_one(User, user_id).is_admin = True
+        db.session.get_one(User, alice_id).is_admin = True
         db.session.commit()
-        api_token, alices_secret = create_token(db.session.get_one(User, user_id), "alice's script")
+        api_token, alices_secret = create_token(db.session.get_one(User, alice_id), "alice's script")
         token_id = api_token.id
         bobs_secret = create_token(db.session.get_one(User, bob_id), "bob's script")[1]
     ids = {"photo_id": photo_id, "session_id": session_id, "image_id": image_id, "tag_id": tag_id,
            "album_id": album_id, "share_id": share_id, "account_id": bob_id, "token_id": token_id}
     bearer = {name: {"Authorization": f"Bearer {secret}"} for name, secret in
               (("alice", alices_secret), ("bob", bobs_secret))}
-    return Gallery(app, fake_invokeai, client, bob, ids, token, bearer, [path.read_bytes() for path in files],
+    return Gallery(app, invokeai, alice, bob, ids, token, bearer, [path.read_bytes() for path in files],
                    (photos_dir / FRESH_PHOTO).read_bytes())
+
+
+def add_user(app: Flask, username: str) -> int:
+    with app.app_context():
+        user = User(username=username, password_hash=PASSWORD_HASH)
+        db.session.add(user)
+        db.session.commit()
+        return user.id
+
+
+@contextmanager
+def database_of_its_own(database, work: Path):
+    """A migrated database for this module's gallery alone: the per-test `app` of the other tests here
+    empties the shared PostgreSQL database after each of them."""
+    if database.backend == "sqlite":
+        yield database.url_for_test(work)
+        return
+    base = make_url(database.url)
+    name = f"{base.database}_routes_{secrets.token_hex(4)}"
+    server = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        migrate_fresh(url, work / "migrations")
+        yield url
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture(scope="module")
+def gallery(database, tmp_path_factory, photos_dir) -> Gallery:
+    """One gallery for every test of this module that must change nothing (each checks that it did not,
+    with a snapshot before and after): built once per database instead of once per case, which is most
+    of this module's time. The tests whose requests do change something take `fresh_gallery`."""
+    work = tmp_path_factory.mktemp("route-table")
+    invokeai = FakeInvokeAI().start()
+    try:
+        with database_of_its_own(database, work) as url:
+            app = make_app(url, work / "data", WTF_CSRF_ENABLED=True, INVOKEAI_URL=invokeai.url,
+                           MAP_TILE_URL="http://127.0.0.1:9/tiles/{z}/{x}/{y}.png")
+            broken_contract = api_contract.watch(app)
+            try:
+                yield build_gallery(app, invokeai, photos_dir)
+            finally:
+                if "invokeai" in app.extensions:
+                    app.extensions["invokeai"].close()
+                with app.app_context():
+                    db.session.remove()
+                    db.engine.dispose()
+            assert not broken_contract, "API answers that break the OpenAPI document:\n" + "\n".join(broken_contract)
+    finally:
+        invokeai.stop()
+    assert not invokeai.errors, "the fake InvokeAI crashed (a bug in the fake):\n" + "\n".join(invokeai.errors)
+
+
+@pytest.fixture
+def fresh_gallery(app, fake_invokeai, photos_dir) -> Gallery:
+    """A gallery of its own, for a test whose requests change it."""
+    return build_gallery(app, fake_invokeai, photos_dir)
+
+
+@pytest.fixture
+def anonymous(gallery):
+    """A client nobody has signed in with, of the shared gallery's app."""
+    return gallery.app.test_client()
 
 
 # --- the table itself ---------------------------------------------------------------------
 
-def test_the_cases_are_the_apps_own_url_map(app):
+def test_the_cases_are_the_apps_own_url_map(gallery):
     """The rules read at collection time are the rules of the app under test."""
     def table(rules):
         return {(rule.endpoint, rule.rule, frozenset(rule.methods)) for rule in rules}
-    assert table(app.url_map.iter_rules()) == table(RULES)
+    assert table(gallery.app.url_map.iter_rules()) == table(RULES)
 
 
 def test_every_url_argument_has_a_value(gallery):
@@ -277,9 +353,9 @@ def test_write_without_a_csrf_token_is_refused(gallery, rule, method):
 
 @pytest.mark.parametrize("token_owner", ["anonymous", "bob"])
 @pytest.mark.parametrize(("rule", "method"), WRITES)
-def test_write_with_another_sessions_csrf_token_is_refused(app, gallery, rule, method, token_owner):
+def test_write_with_another_sessions_csrf_token_is_refused(gallery, rule, method, token_owner):
     url = fill_url(rule, gallery.values)
-    foreign = csrf_token_of(gallery.bob if token_owner == "bob" else app.test_client())
+    foreign = csrf_token_of(gallery.bob if token_owner == "bob" else gallery.app.test_client())
     before = gallery.snapshot()
     response = send(gallery.alice, method, url, gallery.form(foreign), JSON)
     assert_cookie_write_refusal(response) if in_api(rule) else assert_csrf_refusal(response)
@@ -306,40 +382,42 @@ def test_anonymous_write_with_its_own_valid_token_meets_the_login_gate(gallery, 
 
 
 @pytest.mark.parametrize(("rule", "method"), WRITES)
-def test_write_with_the_users_own_token_gets_past_csrf(gallery, rule, method):
+def test_write_with_the_users_own_token_gets_past_csrf(fresh_gallery, rule, method):
     """The control for the refusals above: the same request with a valid own token is not refused for it
     (in the API, the token is alice's bearer token)."""
-    url = fill_url(rule, gallery.values)
-    headers = {**JSON, **gallery.bearer["alice"]} if in_api(rule) else JSON
-    response = send(gallery.alice, method, url, gallery.form(csrf_token_of(gallery.alice)), headers)
+    url = fill_url(rule, fresh_gallery.values)
+    headers = {**JSON, **fresh_gallery.bearer["alice"]} if in_api(rule) else JSON
+    form = fresh_gallery.form(csrf_token_of(fresh_gallery.alice))
+    response = send(fresh_gallery.alice, method, url, form, headers)
     assert response.status_code < 500
     assert not refused_for_csrf(response), response.json
     if in_api(rule):
         assert response.status_code not in (401, 403), response.json
 
 
-def test_trash_then_delete_forever_with_the_users_own_token_deletes(gallery):
+def test_trash_then_delete_forever_with_the_users_own_token_deletes(fresh_gallery):
     """The harness sees a change when there is one: the photo's row changes (to the trash), then its row
     and its files go."""
-    token = {"csrf_token": csrf_token_of(gallery.alice)}
-    before = gallery.snapshot()
-    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/delete", data=token)
+    token = {"csrf_token": csrf_token_of(fresh_gallery.alice)}
+    before = fresh_gallery.snapshot()
+    response = fresh_gallery.alice.post(f"/photos/{fresh_gallery.ids['photo_id']}/delete", data=token)
     assert response.status_code == 302
-    trashed = gallery.snapshot()
+    trashed = fresh_gallery.snapshot()
     assert trashed["rows"]["photos"] != before["rows"]["photos"] and trashed["files"] == before["files"]
-    response = gallery.alice.post(f"/photos/{gallery.ids['photo_id']}/purge", data=token)
+    response = fresh_gallery.alice.post(f"/photos/{fresh_gallery.ids['photo_id']}/purge", data=token)
     assert response.status_code == 302
-    after = gallery.snapshot()
+    after = fresh_gallery.snapshot()
     assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) - 1
     assert len(after["files"]) == len(before["files"]) - 1 - len(THUMBNAIL_SIZES)
 
 
-def test_the_refused_body_would_store_a_photo(gallery):
-    """gallery.form() is not an inert body: with a valid token, /upload stores its photo."""
-    before = gallery.snapshot()
-    response = gallery.alice.post("/upload", data=gallery.form(csrf_token_of(gallery.alice)), headers=JSON)
+def test_the_refused_body_would_store_a_photo(fresh_gallery):
+    """The refused body is not inert: with a valid token, /upload stores its photo."""
+    before = fresh_gallery.snapshot()
+    form = fresh_gallery.form(csrf_token_of(fresh_gallery.alice))
+    response = fresh_gallery.alice.post("/upload", data=form, headers=JSON)
     assert response.status_code == 201, response.json
-    after = gallery.snapshot()
+    after = fresh_gallery.snapshot()
     assert len(after["rows"]["photos"]) == len(before["rows"]["photos"]) + 1
     assert len(after["files"]) == len(before["files"]) + 1 + len(THUMBNAIL_SIZES)
 
@@ -393,9 +471,9 @@ def test_anonymous_json_request_is_unauthorized(gallery, anonymous, rule, method
     gallery.assert_no_secret_in(response)
 
 
-def test_anonymous_gets_nothing_from_the_files_own_urls(app, gallery, anonymous):
+def test_anonymous_gets_nothing_from_the_files_own_urls(gallery, anonymous):
     """The URLs the pages put in <img> and download links, version query and all."""
-    with app.test_request_context():
+    with gallery.app.test_request_context():
         photo = db.session.get_one(Photo, gallery.ids["photo_id"])
         image = db.session.get_one(GenerationImage, gallery.ids["image_id"])
         urls = [f"/photos/{photo.id}/original"] + [thing.thumbnail_url(size) for thing in (photo, image)

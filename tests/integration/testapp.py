@@ -10,8 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
+import flask_migrate
 from bs4 import BeautifulSoup
 from PIL import Image
+from sqlalchemy import MetaData, create_engine, text
+from werkzeug.security import generate_password_hash
 
 from fake_invokeai import TINY_SD15
 from app import create_app
@@ -22,6 +25,8 @@ from app.services.thumbnails import SIZES as THUMBNAIL_SIZES
 from app.services.users import start_login_session
 
 SECRET = "test-secret-key-" + "0" * 32
+PASSWORD = "correct horse battery staple"  # every test user's (conftest's make_user)
+PASSWORD_HASH = generate_password_hash(PASSWORD)  # made once: a real scrypt hash costs ~50 ms
 NEW_PASSWORD = "a brand new passphrase"  # what a password change sets (every test user starts with conftest's)
 JSON = {"Accept": "application/json"}  # the header of a request made by the page's script
 
@@ -40,6 +45,22 @@ def make_app(database_url: str, data_dir: Path, **overrides):
               "MAP_TILE_URL": None}  # no test asks the public tile server: the map tests serve tiles on loopback
     config.update(overrides)
     return create_app(config)
+
+
+def migrate_fresh(url: str, data_dir: Path) -> None:
+    """Drop whatever a previous run left, then make the schema with `flask db upgrade`."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        existing = MetaData()
+        existing.reflect(connection)
+        existing.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    app = make_app(url, data_dir)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.session.remove()
+        db.engine.dispose()
 
 
 def invokeai_settings(fake) -> dict:
