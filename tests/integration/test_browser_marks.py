@@ -19,7 +19,7 @@ from test_browser import (  # noqa: F401  (fixtures: pytest finds them by name i
     page,
     page_errors,
 )
-from testapp import jpeg, log_in as log_in_client, upload_as
+from testapp import upload_jpegs
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,13 +30,7 @@ pytestmark = [
 @pytest.fixture
 def photo_ids(app, user_id) -> list[int]:
     """Three of alice's photos, uploaded in this order (so the grid, newest first, shows them reversed)."""
-    client = log_in_client(app.test_client(), user_id)
-    client.application.config["WTF_CSRF_ENABLED"] = False  # the test client posts no token
-    try:
-        return [upload_as(client, jpeg(colour), f"photo-{i}.jpg")
-                for i, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)])]
-    finally:
-        client.application.config["WTF_CSRF_ENABLED"] = True
+    return upload_jpegs(app, user_id, [(200, 40, 40), (40, 200, 40), (40, 40, 200)])
 
 
 def documents_loaded(page: Page) -> list[str]:

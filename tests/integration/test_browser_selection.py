@@ -23,7 +23,7 @@ from test_browser import (  # noqa: F401  (fixtures: pytest finds them by name i
     page,
     page_errors,
 )
-from testapp import jpeg, log_in as log_in_client, upload_as
+from testapp import upload_jpegs
 
 from app.extensions import db
 from app.models import Photo
@@ -37,12 +37,7 @@ pytestmark = [
 @pytest.fixture
 def photo_ids(app, user_id) -> list[int]:
     """Six of alice's photos, uploaded in this order (the grid, newest first, shows them reversed)."""
-    client = log_in_client(app.test_client(), user_id)
-    client.application.config["WTF_CSRF_ENABLED"] = False  # the test client posts no token
-    try:
-        return [upload_as(client, jpeg((40 * i, 120, 200 - 30 * i)), f"photo-{i}.jpg") for i in range(6)]
-    finally:
-        client.application.config["WTF_CSRF_ENABLED"] = True
+    return upload_jpegs(app, user_id, [(40 * i, 120, 200 - 30 * i) for i in range(6)])
 
 
 @pytest.fixture

@@ -171,6 +171,18 @@ def upload_as(client, content: bytes, name: str) -> int:
     return response.get_json()["files"][0]["photo_id"]
 
 
+def upload_jpegs(app, user_id: int, colours: list[tuple[int, int, int]]) -> list[int]:
+    """One small JPEG of each colour uploaded as `user_id` through the test client, in this order, named
+    photo-0.jpg, photo-1.jpg ...; their ids (for a live server's tests, whose app checks CSRF tokens)."""
+    client = log_in(app.test_client(), user_id)
+    checks_csrf = app.config["WTF_CSRF_ENABLED"]
+    app.config["WTF_CSRF_ENABLED"] = False  # the test client posts no token
+    try:
+        return [upload_as(client, jpeg(colour), f"photo-{i}.jpg") for i, colour in enumerate(colours)]
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = checks_csrf
+
+
 def sha256(content: bytes | Path) -> str:
     """The hex SHA-256 of bytes, or of a file's bytes."""
     return hashlib.sha256(content.read_bytes() if isinstance(content, Path) else content).hexdigest()
