@@ -127,7 +127,7 @@ def unlock(token: str):
         shares.check_password(link, request.form.get("password", ""), request.remote_addr or "unknown")
     except shares.WrongSharePassword as exc:
         return password_form(token, exc.status, exc.message)
-    session[shares.UNLOCKED] = [*session.get(shares.UNLOCKED, [])[-49:], link.id]
+    session[shares.UNLOCKED] = [*session.get(shares.UNLOCKED, [])[-49:], shares.unlock_mark(link)]
     return redirect(url_for("shares.public_page", token=token), 303)
 
 
