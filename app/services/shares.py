@@ -320,10 +320,14 @@ def grid_options(link: ShareLink, options: photo_service.GridOptions = photo_ser
 
 
 def share_page(link: ShareLink, options: photo_service.GridOptions, older_than: str | None,
-               newer_than: str | None, limit: int) -> photo_service.GridPage:
-    """One page of the link's photos: the grid's own keyset query and cache (ValueError for a bad cursor)."""
-    owner = db.session.get_one(User, link.owner_id)
-    return photo_service.grid_page(owner, grid_options(link, options), older_than, newer_than, limit)
+               newer_than: str | None, limit: int) -> tuple[photo_service.GridPage, str | None]:
+    """One page of the link's photos, by the grid's own keyset query and cache (ValueError for a bad
+    cursor), and the shared album's name (album_name). The owner (for the cache's library version) and
+    the name are read in one statement."""
+    owner, title = db.session.execute(select(User, Album.name).select_from(User)
+                                      .outerjoin(Album, Album.id == link.album_id)
+                                      .where(User.id == link.owner_id)).one()
+    return photo_service.grid_page(owner, grid_options(link, options), older_than, newer_than, limit), title
 
 
 def shown_photo(link: ShareLink, photo_id: int) -> Photo | None:

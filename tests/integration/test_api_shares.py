@@ -248,6 +248,22 @@ def test_revoking_ends_the_link_for_good(api, anonymous, share, photo, data_dir)
     assert_problem(api.patch(f"/api/v1/shares/{link['id']}", json={"expires_on": None}), 409, "revoked")
 
 
+def test_a_shared_grid_is_cached_without_its_token(share, photo, album, anonymous, app):
+    """The tiles are kept in the cache with a mark for the token: the same page for a second visitor,
+    another link's URLs for another link, and no token in any cached value (the tests' SimpleCache)."""
+    album_id = album("Cached", [photo(GPS_JPEG), photo(OTHER_JPEG)])
+    first, second = share(album_id=album_id), share(album_id=album_id)
+    cold = anonymous.get(path_of(first["url"])).get_data(as_text=True)
+    warm = app.test_client().get(path_of(first["url"])).get_data(as_text=True)
+    assert cold == warm and cold.count(f"/s/{first['token']}/thumbnails/") == 2
+    other = anonymous.get(path_of(second["url"])).get_data(as_text=True)
+    assert other.count(f"/s/{second['token']}/thumbnails/") == 2 and first["token"] not in other
+    with app.app_context():
+        kept = b"".join(value for _, value in cache.cache._cache.values())
+    assert b"share-token" in kept  # the tiles are cached...
+    assert first["token"].encode() not in kept and second["token"].encode() not in kept  # ...without a token
+
+
 # --- counting views cheaply ------------------------------------------------------------------------
 
 def test_views_are_counted_in_the_cache_and_written_once_a_minute(api, anonymous, share, photo, album, app):
