@@ -23,8 +23,9 @@ Speed: a link's grid page is the owner's grid query (photos.grid_page, GridOptio
 the same cache under the owner's library version, so an album's membership change retires it as it does
 the owner's page. Beyond the owner's page it costs the token's lookup (one unique-index read) and the
 view count, which is kept in the cache and written to the row at most once a minute a link (count_view):
-a page costs no UPDATE and no commit. Its tiles are not kept as cached HTML (they carry the token, which
-is not to be written to Redis). tests/benchmarks/bench_shares.py holds it to the owner's album page.
+a page costs no UPDATE and no commit. Its tiles are kept as cached HTML as the owner's are, with a mark
+where the token goes (blueprints/shares.shared_tiles): a token is never written to the cache.
+tests/benchmarks/bench_shares.py holds it to the owner's album page.
 
 Password attempts are counted by the login throttle (services/users.py), under a name of the link's:
 a link's password cannot be guessed faster than an account's.
