@@ -17,6 +17,8 @@ from sqlalchemy import select
 from app.extensions import cache, db
 from app.models import ShareLink, User, utcnow
 from app.services import shares, tokens
+from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
+from testapp import log_in, make_app
 
 GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 OTHER_JPEG = "camera/canon-eos-40d_tiny.jpg"
@@ -289,6 +291,37 @@ def test_views_are_counted_in_the_cache_and_written_once_a_minute(api, anonymous
     views, last_use = written()
     assert views == 5 and last_use >= first_use
     assert api.get("/api/v1/shares").json["shares"][0]["views"] == 5
+
+
+def test_two_workers_count_the_views_of_a_link_together_through_redis(app, user_id, share, photo, album, redis_cache):
+    """As gunicorn's workers would: views through both add up in Redis, the row is written once a
+    minute whichever worker takes it, either worker's list shows them all, and Redis holds no token."""
+    import redis
+
+    url, prefix = redis_cache
+    link = share(album_id=album("Both workers", [photo()]))
+    workers = [make_app(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"], CACHE_REDIS_URL=url,
+                        CACHE_KEY_PREFIX=prefix) for _ in range(2)]
+    try:
+        assert workers[0].config["CACHE_TYPE"] == "RedisCache"
+        visitors = [worker.test_client() for worker in workers]
+        for turn in range(6):
+            assert visitors[turn % 2].get(path_of(link["url"])).status_code == 200
+        with app.app_context():
+            assert db.session.get_one(ShareLink, link["id"]).views == 1  # written once, by the first view
+        owners = [log_in(worker.test_client(), user_id) for worker in workers]
+        for owner in owners:
+            assert "6 views" in owner.get("/shares").get_data(as_text=True)
+        stored = redis.Redis.from_url(url)
+        try:
+            kept = b"".join(stored.get(key) or b"" for key in stored.scan_iter(match=f"{prefix}*"))
+        finally:
+            stored.close()
+        assert b"share-token" in kept and link["token"].encode() not in kept
+    finally:
+        for worker in workers:
+            with worker.app_context():
+                db.engine.dispose()
 
 
 # --- a link's folder goes with the link ------------------------------------------------------------
