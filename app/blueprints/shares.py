@@ -114,9 +114,10 @@ def public_page(token: str):
                                         current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
-    shares.count_view(link)
-    return render_template("shares/public_grid.html", link=link, token=token, page=page, options=page.options,
+    html = render_template("shares/public_grid.html", link=link, token=token, page=page, options=page.options,
                            title=title, tiles=shared_tiles(page, token))
+    shares.count_view(link)  # after: its commit (once a minute) would have the page read the link again
+    return html
 
 
 TOKEN_MARK = "<share-token>"  # raw in the tiles' URLs; a photo's name carries it escaped, never raw
@@ -156,10 +157,11 @@ def public_photo(token: str, photo_id: int):
         abort(404, "This link shows no such photo.")
     options = shares.grid_options(link, requested_options())
     newer, older = photo_service.neighbours(photo, options) if link.kind != "photo" else (None, None)
-    shares.count_view(link)
-    return render_template("shares/public_photo.html", link=link, token=token, photo=photo, options=options,
+    html = render_template("shares/public_photo.html", link=link, token=token, photo=photo, options=options,
                            newer=newer, older=older, title=shares.album_name(link),
                            stripping=shares.stripping_of(link))
+    shares.count_view(link)
+    return html
 
 
 @bp.get(f"/s/{TOKEN}/thumbnails/{PHOTO_ID}/<size>")

