@@ -9,8 +9,8 @@ from flask import abort
 from flask_login import current_user
 
 from .extensions import db
-from .models import Album, ApiToken, GenerationImage, GenerationSession, Photo, Tag, User
-from .services import albums, generation, tags, tokens
+from .models import Album, ApiToken, GenerationImage, GenerationSession, Photo, ShareLink, Tag, User
+from .services import albums, generation, shares, tags, tokens
 from .services import photos as photo_service
 
 
@@ -78,3 +78,10 @@ def own_token_or_404(token_id: int) -> ApiToken:
     if token is None:
         abort(404, "No such API token.")
     return token
+
+
+def own_share_or_404(share_id: int) -> ShareLink:
+    link = shares.find_share(current_user.id, share_id)
+    if link is None:
+        abort(404, "No such share link.")
+    return link

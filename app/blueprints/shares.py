@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_file,
                    session, url_for)
+from markupsafe import Markup
 from flask_login import current_user
 
 from ..access import own_album_or_404, own_photo_or_404
 from ..errors import RejectedFile
 from ..models import MAX_ID, ShareLink
-from ..services import names, selection, shares, thumbnails
+from ..services import cache, names, selection, shares, thumbnails
 from ..services import photos as photo_service
 from .albums import ALBUM_ID
 from .photos import PHOTO_ID, requested_options, send_photo_file
@@ -109,13 +110,27 @@ def public_page(token: str):
         return public_photo(token, link.photo_id)
     options = requested_options()
     try:
-        page = shares.share_page(link, options, request.args.get("older"), request.args.get("newer"),
-                                 current_app.config["PAGE_SIZE"])
+        page, title = shares.share_page(link, options, request.args.get("older"), request.args.get("newer"),
+                                        current_app.config["PAGE_SIZE"])
     except ValueError:
         abort(400, "That page link is not valid.")
-    shares.count_view(link)
-    return render_template("shares/public_grid.html", link=link, token=token, page=page, options=page.options,
-                           title=shares.album_name(link))
+    html = render_template("shares/public_grid.html", link=link, token=token, page=page, options=page.options,
+                           title=title, tiles=shared_tiles(page, token))
+    shares.count_view(link)  # after: its commit (once a minute) would have the page read the link again
+    return html
+
+
+TOKEN_MARK = "<share-token>"  # raw in the tiles' URLs; a photo's name carries it escaped, never raw
+
+
+def shared_tiles(page: photo_service.GridPage, token: str) -> Markup:
+    """The page's tiles, kept in the cache under the grid page's own key (so a write to the owner's
+    library retires them with it) with TOKEN_MARK where the token goes: no token is written to the cache,
+    and a page served again costs a string replace instead of 60 tiles' rendering."""
+    html = cache.read_through(f"shared-tiles:{page.cache_key}:{request.script_root}",
+                              lambda: render_template("shares/_tiles.html", page=page, options=page.options,
+                                                      token=TOKEN_MARK))
+    return Markup(html.replace(TOKEN_MARK, token))
 
 
 @bp.post(f"/s/{TOKEN}")
@@ -127,7 +142,7 @@ def unlock(token: str):
         shares.check_password(link, request.form.get("password", ""), request.remote_addr or "unknown")
     except shares.WrongSharePassword as exc:
         return password_form(token, exc.status, exc.message)
-    session[shares.UNLOCKED] = [*session.get(shares.UNLOCKED, [])[-49:], link.id]
+    session[shares.UNLOCKED] = [*session.get(shares.UNLOCKED, [])[-49:], shares.unlock_mark(link)]
     return redirect(url_for("shares.public_page", token=token), 303)
 
 
@@ -142,10 +157,11 @@ def public_photo(token: str, photo_id: int):
         abort(404, "This link shows no such photo.")
     options = shares.grid_options(link, requested_options())
     newer, older = photo_service.neighbours(photo, options) if link.kind != "photo" else (None, None)
-    shares.count_view(link)
-    return render_template("shares/public_photo.html", link=link, token=token, photo=photo, options=options,
+    html = render_template("shares/public_photo.html", link=link, token=token, photo=photo, options=options,
                            newer=newer, older=older, title=shares.album_name(link),
                            stripping=shares.stripping_of(link))
+    shares.count_view(link)
+    return html
 
 
 @bp.get(f"/s/{TOKEN}/thumbnails/{PHOTO_ID}/<size>")

@@ -35,7 +35,7 @@ from ..database import run_unit_of_work
 from ..errors import GalleryError
 from ..extensions import db
 from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, Album, AlbumPhoto, Photo, User, utcnow
-from . import cache, labels, search, thumbnails
+from . import cache, labels, search, shares, thumbnails
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ def delete_album(owner: User, album: Album, with_sub_albums: bool) -> int:
     """Delete the album; its photos stay in the library. Its sub-albums are deleted too when
     `with_sub_albums`, else they move up to its parent (with what is under them). How many albums went."""
     album_id = album.id
+    shared: list = []  # the folders of the albums' share links, which go by ON DELETE CASCADE
 
     def work() -> int:
         path = _own_path(owner.id, album_id)
@@ -163,12 +164,14 @@ def delete_album(owner: User, album: Album, with_sub_albums: bool) -> int:
                 path=literal(parent_path(path, album_id)) + func.substr(Album.path, len(path) + 1)))
             db.session.execute(update(Album).where(Album.owner_id == owner.id, Album.parent_id == album_id)
                                .values(parent_id=album_parent_id(path, album_id)))
+        shared[:] = shares.files_going_with_albums(owner.id, going)
         held = list(db.session.scalars(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id.in_(going))))
         db.session.execute(delete(AlbumPhoto).where(AlbumPhoto.album_id.in_(going)))
         search.refresh_search_documents(held)
         return db.session.execute(delete(Album).where(Album.owner_id == owner.id, Album.id.in_(going))).rowcount
 
     deleted = _write(owner.id, work)
+    shares.remove_share_files(shared)
     log.info("user %s deleted album %s (%d albums, sub-albums %s)", owner.id, album_id, deleted,
              "deleted" if with_sub_albums else "moved up")
     return deleted

@@ -132,11 +132,15 @@ def delete_photo(photo: Photo, from_trash: bool = False) -> None:
         db.session.delete(photo)
         db.session.commit()
 
+    from . import shares  # imported here: services/shares reads the grid's queries from this module
+
     relatives = [photo.original_path] + [photo.thumbnail_path(size) for size in thumbnails.SIZES]
     refuse_unless_in_trash()
+    shared = shares.files_going_with_photo(photo.id, photo.owner_id)  # its links go by ON DELETE CASCADE
     with storage.placing(photos_root(), "delete") as place:
         place.set_aside("delete", photo.original_path, relatives, doing="delete the photo")
         run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    shares.remove_share_files(shared)
     log.info("deleted photo %s (%s)", photo.id, photo.original_path)
 
 

@@ -13,12 +13,19 @@ is a copy, made on its first request with services/stripping and labels into dat
 (link ids are never reused), so a revoked link's copies are never served by another, and revoking
 removes the folder.
 
+A link that goes with what it shows (its photo or album deleted, or its owner: ON DELETE CASCADE in the
+database, which tells no one) takes its folder along too: the deletes ask files_going_with_*() for the
+folders before their commit and hand them to remove_share_files() after it, as they do with the photos'
+own files. A deleted photo's copies in the folders of the links that stay (an album's, a selection's)
+go the same way.
+
 Speed: a link's grid page is the owner's grid query (photos.grid_page, GridOptions.share_id) read through
 the same cache under the owner's library version, so an album's membership change retires it as it does
 the owner's page. Beyond the owner's page it costs the token's lookup (one unique-index read) and the
-view count (one UPDATE and commit); its tiles are not kept as cached HTML (they carry the token, which
-is not to be written to Redis). Not benchmarked yet: expected within 10 % of the owner's album page
-except for that commit, which on SQLite is the larger part.
+view count, which is kept in the cache and written to the row at most once a minute a link (count_view):
+a page costs no UPDATE and no commit. Its tiles are kept as cached HTML as the owner's are, with a mark
+where the token goes (blueprints/shares.shared_tiles): a token is never written to the cache.
+tests/benchmarks/bench_shares.py holds it to the owner's album page.
 
 Password attempts are counted by the login throttle (services/users.py), under a name of the link's:
 a link's password cannot be guessed faster than an account's.
@@ -34,11 +41,12 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path, PurePosixPath
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import GalleryError
-from ..extensions import db
+from ..extensions import cache, db
 from ..models import MAX_ID, Album, AlbumPhoto, Photo, ShareLink, ShareLinkPhoto, User, utcnow
 from . import photos as photo_service
 from . import imaging, labels, storage, stripping, users
@@ -46,11 +54,17 @@ from . import imaging, labels, storage, stripping, users
 log = logging.getLogger(__name__)
 
 MAX_PASSWORD = 1024
+MAX_DAYS = 100 * 365  # a last day further away is a typo (and 9999-12-31 has no next day)
 UNLOCKED = "shares_unlocked"  # the session key of the links whose password this browser gave
 
 
 class InvalidShare(GalleryError):
-    """A link the gallery will not make, said in words; nothing changed."""
+    """A link the gallery will not make (or change), said in words; nothing changed. `field` names the
+    form's or the API body's field at fault, when one is."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.field, self.status = field, status
 
 
 class UnknownShareTarget(GalleryError):
@@ -83,21 +97,36 @@ def options_from(form, today: date | None = None) -> ShareOptions:
     """The share form's fields: expires_on (YYYY-MM-DD, the last day the link works; empty for never),
     password (empty for none) and the checkboxes. InvalidShare in words for a bad value."""
     expires_on = (form.get("expires_on") or "").strip()
-    expires_at = None
+    day = None
     if expires_on:
         try:
             day = date.fromisoformat(expires_on)
         except ValueError:
-            raise InvalidShare(f"{expires_on[:20]!r} is not a date: give one as YYYY-MM-DD.") from None
-        if day < (today or utcnow().date()):
-            raise InvalidShare("A link's last day cannot be in the past.")
-        expires_at = datetime.combine(day + timedelta(days=1), time())  # the link works through that day
+            raise InvalidShare(f"{expires_on[:20]!r} is not a date: give one as YYYY-MM-DD.", "expires_on") from None
     password = form.get("password") or ""
+    checked = {name: form.get(name) in ("1", "on", "true") for name in CHOICES}
+    return ShareOptions(expiry_of(day, today), checked_password(password), **checked)
+
+
+CHOICES = ("allow_originals", "strip_gps", "strip_exif", "strip_generation")  # a link's yes-or-no options
+
+
+def expiry_of(last_day: date | None, today: date | None = None) -> datetime | None:
+    """When a link whose last day is `last_day` expires (UTC): the start of the next day; None: never."""
+    if last_day is None:
+        return None
+    if last_day < (today or utcnow().date()):
+        raise InvalidShare("A link's last day cannot be in the past.", "expires_on")
+    if last_day > (today or utcnow().date()) + timedelta(days=MAX_DAYS):
+        raise InvalidShare(f"A link's last day is at most {MAX_DAYS // 365} years away: leave it empty for a link "
+                           "that works until you revoke it.", "expires_on")
+    return datetime.combine(last_day + timedelta(days=1), time())
+
+
+def checked_password(password: str) -> str:
     if len(password) > MAX_PASSWORD:
-        raise InvalidShare(f"A link's password is at most {MAX_PASSWORD} characters.")
-    checked = {name: form.get(name) in ("1", "on", "true") for name in
-               ("allow_originals", "strip_gps", "strip_exif", "strip_generation")}
-    return ShareOptions(expires_at, password, **checked)
+        raise InvalidShare(f"A link's password is at most {MAX_PASSWORD} characters.", "password")
+    return password
 
 
 def token_hash(token: str) -> str:
@@ -124,6 +153,7 @@ def share_album(owner: User, album_id: int, with_sub_albums: bool, options: Shar
 def share_selection(owner: User, photo_ids: list[int], options: ShareOptions) -> tuple[ShareLink, str]:
     """A link to the owner's photos `photo_ids`, all of them or none: a foreign or unknown id (or one in
     the trash) refuses the whole link."""
+    photo_ids = list(dict.fromkeys(photo_ids))  # a photo given twice is shown once
     if not photo_ids:
         raise InvalidShare("Select at least one photo to share.")
     owned = db.session.scalar(photo_service.photos_of(owner.id, None).with_only_columns(func.count())
@@ -162,11 +192,75 @@ def revoke_share(owner_id: int, share_id: int) -> bool:
     return revoked
 
 
-def count_view(link: ShareLink) -> None:
-    """One more view of the link's pages, now."""
-    db.session.execute(update(ShareLink).where(ShareLink.id == link.id)
-                       .values(views=ShareLink.views + 1, last_used_at=utcnow()))
+def change_share(link: ShareLink, expires_at: datetime | None | object = ..., password: str | None = None,
+                 **choices: bool) -> ShareLink:
+    """Change an open or expired link's options: its expiry (`...`: as it is; None: never), its password
+    (None: as it is; "": none) and any of CHOICES. A new password locks out every browser that gave the
+    old one (is_unlocked). A change to what the files carry removes the copies made so far (after the
+    commit; they would not be served again anyway, their names carry the choice). InvalidShare (409) for
+    a revoked link: it is gone for good."""
+    if link.revoked_at is not None:
+        raise InvalidShare("This link was revoked: it cannot open again. Make a new one.", status=409)
+    before = stripping_of(link)
+    if expires_at is not ...:
+        link.expires_at = expires_at
+    if password is not None:
+        link.password_hash = generate_password_hash(checked_password(password)) if password else None
+    for name, value in choices.items():
+        if name not in CHOICES:
+            raise TypeError(name)
+        setattr(link, name, value)
     db.session.commit()
+    if stripping_of(link) != before:
+        shutil.rmtree(link_folder(link.id), ignore_errors=True)
+    log.info("user %s changed share link %s (%s)", link.owner_id, link.id,
+             ", ".join([*choices, *(["expiry"] if expires_at is not ... else []),
+                        *(["password"] if password is not None else [])]) or "nothing")
+    return link
+
+
+# --- counting views ---------------------------------------------------------------------------
+# A view is counted in the cache (Redis INCR under share-views:<id>); the first view of a minute
+# (share-views-written:<id>, added with a minute's timeout: Redis SET NX) writes what the cache holds
+# to the row, and the owner's list adds what is still waiting. So a link's pages cost two cache calls,
+# not an UPDATE and a commit (on SQLite a commit is an fsync and the database's one write lock); the
+# list's count is exact, and its last use is at most a minute early (the first view of the minute it
+# wrote). With the in-process cache (no Redis) each worker counts apart, and a count left waiting
+# expires with CACHE_TIMEOUT if the link is not opened again in that time: run Redis to count exactly.
+# With the cache unreachable (or NullCache) every view is written at once, as before.
+
+VIEWS_WRITTEN_EVERY = 60  # seconds
+
+
+def _views_key(share_id: int) -> str:
+    return f"share-views:{share_id}"
+
+
+def count_view(link: ShareLink) -> None:
+    """One more view of the link's pages, now: in the cache, written to the row once a minute."""
+    try:
+        waiting = cache.cache.inc(_views_key(link.id)) or 1
+        if not cache.add(f"share-views-written:{link.id}", 1, timeout=VIEWS_WRITTEN_EVERY):
+            return
+        cache.cache.dec(_views_key(link.id), waiting)  # taken now; views counted meanwhile stay waiting
+    except RedisError as exc:
+        log.warning("cache unreachable, counting a view of share link %s in the database: %s", link.id, exc)
+        waiting = 1
+    db.session.execute(update(ShareLink).where(ShareLink.id == link.id)
+                       .values(views=ShareLink.views + waiting, last_used_at=utcnow()))
+    db.session.commit()
+
+
+def waiting_views(share_ids: list[int]) -> dict[int, int]:
+    """Views counted in the cache and not yet written to their rows, by link id."""
+    if not share_ids:
+        return {}
+    try:
+        counts = cache.get_many(*[_views_key(share_id) for share_id in share_ids])
+    except RedisError as exc:
+        log.warning("cache unreachable, showing share links' views as written: %s", exc)
+        return {}
+    return {share_id: int(count) for share_id, count in zip(share_ids, counts) if count}
 
 
 # --- finding a link and getting in --------------------------------------------------------------
@@ -179,9 +273,15 @@ def find_open_share(token: str) -> ShareLink | None:
     return link if link is not None and link.is_open() else None
 
 
+def unlock_mark(link: ShareLink) -> str:
+    """What a browser's session keeps of a link whose password it gave: the link's id and the end of the
+    password's salted hash, so a new password locks out the browsers that knew the old one."""
+    return f"{link.id}:{(link.password_hash or '')[-16:]}"
+
+
 def is_unlocked(link: ShareLink, unlocked: list | None) -> bool:
-    """Whether this browser may see the link: it has no password, or its session holds the link's id."""
-    return link.password_hash is None or link.id in (unlocked or [])
+    """Whether this browser may see the link: it has no password, or its session holds the link's mark."""
+    return link.password_hash is None or unlock_mark(link) in (unlocked or [])
 
 
 def check_password(link: ShareLink, password: str, address: str) -> None:
@@ -221,10 +321,14 @@ def grid_options(link: ShareLink, options: photo_service.GridOptions = photo_ser
 
 
 def share_page(link: ShareLink, options: photo_service.GridOptions, older_than: str | None,
-               newer_than: str | None, limit: int) -> photo_service.GridPage:
-    """One page of the link's photos: the grid's own keyset query and cache (ValueError for a bad cursor)."""
-    owner = db.session.get_one(User, link.owner_id)
-    return photo_service.grid_page(owner, grid_options(link, options), older_than, newer_than, limit)
+               newer_than: str | None, limit: int) -> tuple[photo_service.GridPage, str | None]:
+    """One page of the link's photos, by the grid's own keyset query and cache (ValueError for a bad
+    cursor), and the shared album's name (album_name). The owner (for the cache's library version) and
+    the name are read in one statement."""
+    owner, title = db.session.execute(select(User, Album.name).select_from(User)
+                                      .outerjoin(Album, Album.id == link.album_id)
+                                      .where(User.id == link.owner_id)).one()
+    return photo_service.grid_page(owner, grid_options(link, options), older_than, newer_than, limit), title
 
 
 def shown_photo(link: ShareLink, photo_id: int) -> Photo | None:
@@ -256,6 +360,19 @@ class ShareRow:
     what: str  # "Photo beach.jpg", "Album Summer (with its sub-albums)", "12 selected photos"
     photo_id: int | None  # a photo to show as the link's picture
     photos: int
+    views: int  # the row's and those still waiting in the cache (count_view)
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        return self.link.last_used_at
+
+    @property
+    def photo_ids(self) -> list[int] | None:
+        """A selection's photos (the ones still in the library), else None."""
+        if self.link.kind != "selection":
+            return None
+        return list(db.session.scalars(select(ShareLinkPhoto.photo_id).where(ShareLinkPhoto.share_link_id == self.link.id)
+                                       .order_by(ShareLinkPhoto.photo_id)))
 
     @property
     def state(self) -> str:
@@ -268,10 +385,16 @@ def shares_of(owner_id: int) -> list[ShareRow]:
     """The owner's links, newest first, with what each shows."""
     links = list(db.session.scalars(select(ShareLink).where(ShareLink.owner_id == owner_id)
                                     .order_by(ShareLink.created_at.desc(), ShareLink.id.desc())))
-    return [_row(link) for link in links]
+    waiting = waiting_views([link.id for link in links])
+    return [_row(link, waiting.get(link.id, 0)) for link in links]
 
 
-def _row(link: ShareLink) -> ShareRow:
+def find_share(owner_id: int, share_id: int) -> ShareLink | None:
+    """The owner's link (open, expired or revoked); None for another account's or an unknown id."""
+    return db.session.scalar(select(ShareLink).where(ShareLink.owner_id == owner_id, ShareLink.id == share_id))
+
+
+def _row(link: ShareLink, waiting: int = 0) -> ShareRow:
     ids = photo_service.grid_photos(link.owner_id, grid_options(link)).with_only_columns(Photo.id)
     count = db.session.scalar(select(func.count()).select_from(ids.subquery()))
     first = db.session.scalar(ids.order_by(Photo.sorted_at.desc(), Photo.id.desc()).limit(1))
@@ -282,7 +405,7 @@ def _row(link: ShareLink) -> ShareRow:
         what = f"Album {album_name(link)}" + (" with its sub-albums" if link.with_sub_albums else "")
     else:
         what = f"{count} selected photo{'' if count == 1 else 's'}"
-    return ShareRow(link, what, first, count)
+    return ShareRow(link, what, first, count, link.views + waiting)
 
 
 # --- the files a link serves --------------------------------------------------------------------
@@ -355,9 +478,48 @@ def write_copy(source: Path, target: Path, choice: stripping.Stripping, image_fo
 
 
 def shares_of_one(link: ShareLink) -> ShareRow:
-    return _row(link)
+    return _row(link, waiting_views([link.id]).get(link.id, 0))
 
 
 def owns_share(owner_id: int, share_id: int) -> bool:
     return db.session.scalar(select(ShareLink.id).where(ShareLink.owner_id == owner_id,
                                                         ShareLink.id == share_id)) is not None
+
+
+# --- a link's files when it goes with what it shows -------------------------------------------
+
+def files_going_with_photo(photo_id: int, owner_id: int) -> list[Path]:
+    """Before a photo's delete: the folders of its links (the cascade takes them) and its copies in the
+    folders of the owner's other links (an album's, a selection's), which stay."""
+    going = _folders(select(ShareLink.id).where(ShareLink.owner_id == owner_id, ShareLink.photo_id == photo_id))
+    kept = _folders(select(ShareLink.id).where(ShareLink.owner_id == owner_id, ShareLink.kind != "photo"))
+    return going + [copy for folder in kept for copy in folder.glob(f"{photo_id}.*")]
+
+
+def files_going_with_albums(owner_id: int, album_ids) -> list[Path]:
+    """Before albums' delete: the folders of their links. `album_ids` is a list or a SELECT of ids."""
+    return _folders(select(ShareLink.id).where(ShareLink.owner_id == owner_id, ShareLink.album_id.in_(album_ids)))
+
+
+def files_going_with_owner(owner_id: int) -> list[Path]:
+    """Before an account's delete: the folders of all its links."""
+    return _folders(select(ShareLink.id).where(ShareLink.owner_id == owner_id))
+
+
+def _folders(link_ids) -> list[Path]:
+    """The folders of those links that have one (most have none: a folder is made by a copy's first request)."""
+    root = shares_root()
+    if not root.is_dir():
+        return []
+    return [folder for folder in map(link_folder, db.session.scalars(link_ids)) if folder.is_dir()]
+
+
+def remove_share_files(paths: list[Path]) -> None:
+    """After the commit that took their links or photos: the folders and copies files_going_with_*() named."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            storage.remove_files([path])
+    if paths:
+        log.info("removed %d share link folders and copies", len(paths))

@@ -241,13 +241,17 @@ def delete_user_as_admin(admin: User | None, user: User) -> int:
 def delete_user(user: User) -> int:
     """Delete the account, its generation sessions and every photo it owns (rows, originals,
     thumbnails); returns the number of photos."""
+    from . import shares  # imported here: services/shares counts password attempts with this module
+
     candidates.delete_sessions_of(user.id)
     photos = list(db.session.scalars(select(Photo).where(Photo.owner_id == user.id)))
     for photo in photos:
         photo_service.delete_photo(photo)
     clear_library(user.id)
-    db.session.delete(user)  # its login sessions go with it (ON DELETE CASCADE)
+    shared = shares.files_going_with_owner(user.id)
+    db.session.delete(user)  # its login sessions and share links go with it (ON DELETE CASCADE)
     db.session.commit()
+    shares.remove_share_files(shared)
     log.info("deleted user %s and %d photos", user.username, len(photos))
     return len(photos)
 

@@ -26,6 +26,7 @@ from benchlib import (  # noqa: E402
     BENCH_DIR,
     USERNAME,
     Instance,
+    cpu_per_request,
     goal_table,
     gunicorn,
     header,
@@ -47,7 +48,7 @@ def statements(session: requests.Session, url: str) -> tuple[int, dict]:
 
 def measure(instance: Instance, label: str, options: dict, args, token: str, urls: dict[str, str],
             deep_first_id: int) -> dict:
-    figures: dict = {}
+    figures: dict = {"cpu": cpu_per_request(instance, options, list(urls.values()))}  # (by its session cookie)
     auth = {"Authorization": f"Bearer {token}"}
     with gunicorn(instance, app_spec=app_spec(options)) as server:
         for name, url in urls.items():
@@ -104,10 +105,10 @@ def main() -> int:
         for name in urls:
             f = figures[name]
             cold, warm = figures[f"{name} statements"]
-            rows.append([mode, name, f"{f['requests_per_s']:.0f}", f"{f['p50']:.1f}", f"{f['p90']:.1f}",
+            rows.append([mode, name, f"{figures['cpu'][urls[name]]:.2f}", f"{f['requests_per_s']:.0f}", f"{f['p50']:.1f}", f"{f['p90']:.1f}",
                          f"{f['p99']:.1f}", f["errors"], f"{cold} / {warm}"])
     print_table(f"GET /api/v1/photos ({page_size} photos a page, the deep page is page {args.deep_page}; latency in ms, p99 the worse of {ROUNDS} rounds)",
-                ["variant", "page", "requests/s", "p50", "p90", "p99", "errors", "SQL statements cold / warm"], rows)
+                ["variant", "page", "CPU ms/request in-process", "requests/s", "p50", "p90", "p99", "errors", "SQL statements cold / warm"], rows)
 
     goals = []
     for mode, figures in results.items():

@@ -352,3 +352,21 @@ def test_the_contract_check_sees_an_answer_that_breaks_the_document(app, api):
         assert "status" in api_contract.violation("GET", "/api/v1/photos", undocumented)
         assert "content type" in api_contract.violation("GET", "/api/v1/photos", wrong_type)
         assert api_contract.violation("GET", "/api/v1/photos", right) is None
+
+
+def test_the_photo_lists_written_out_dump_is_the_schemas(app, api, user_id):
+    """list_photos writes its photos out by hand (for speed): the same JSON as PhotoSummary's dump."""
+    upload(api, jpeg((200, 30, 30)), jpeg((30, 200, 30)))
+    from app.blueprints.api.photos import PhotoSummary, summaries
+    from app.services import photos as photo_service
+    with app.test_request_context("/api/v1/photos"):
+        page = photo_service.grid_page(db.session.get_one(User, user_id))
+        assert len(page.photos) == 2
+        assert summaries(page.photos) == PhotoSummary(many=True).dump(page.photos)
+    assert api.get("/api/v1/photos").get_json()["photos"] == summaries_of(app, page.photos)
+
+
+def summaries_of(app, photos) -> list[dict]:
+    from app.blueprints.api.photos import PhotoSummary
+    with app.test_request_context("/api/v1/photos"):
+        return PhotoSummary(many=True).dump(photos)

@@ -50,7 +50,8 @@ OPERATIONS: list[Operation] = []
 # A URL's id -> the signed-in user's own object, or a 404 (app/access.py); the view gets the object,
 # under the name without "_id".
 OWN = {"photo_id": access.own_photo_or_404, "album_id": access.own_album_or_404, "tag_id": access.own_tag_or_404,
-       "session_id": access.own_session_or_404, "image_id": access.own_image_or_404}
+       "session_id": access.own_session_or_404, "image_id": access.own_image_or_404,
+       "share_id": access.own_share_or_404}
 
 
 def operation(rule: str, method: str, tag: str, responses: dict, query: type[Schema] | None = None,
@@ -161,6 +162,6 @@ def http_error(exc: HTTPException):
     return problem(exc.code, exc.description or "")
 
 
-from . import photos, albums, tags, trash, generation, openapi  # noqa: E402,I001  (importing adds their routes, in this order)
+from . import photos, albums, tags, trash, shares, generation, openapi  # noqa: E402,I001  (importing adds their routes, in this order)
 
-RESOURCES = (photos, albums, tags, trash, generation, openapi)
+RESOURCES = (photos, albums, tags, trash, shares, generation, openapi)
