@@ -382,6 +382,7 @@ class FakeInvokeAI:
         self._fault = None
         self._next_id = 1
         self._stop = threading.Event()
+        self.running = False
         self._active = 0  # requests being answered
         self._server = self._thread = None
         q, i = "/api/v1/queue/<queue_id>", "/api/v1/images/i/<image_name>"
@@ -390,7 +391,7 @@ class FakeInvokeAI:
             ("POST", "/api/v1/auth/login", "login"), ("GET", "/api/v2/models/", "models"),
             ("POST", f"{q}/enqueue_batch", "enqueue"), ("GET", f"{q}/i/<item_id>", "item"),
             ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
-            ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
+            ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/list_all", "list_all"), ("GET", f"{q}/status", "queue_status"),
             ("PUT", f"{q}/prune", "prune"), ("PUT", f"{q}/clear", "clear"),
             ("GET", "/api/v1/images/", "images"), ("POST", "/api/v1/images/upload", "upload"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
             ("GET", f"{i}/metadata", "image_metadata"))])
@@ -406,15 +407,19 @@ class FakeInvokeAI:
             raise ValueError(f"unknown fault {value!r}; expected None or one of {FAULTS}")
         self._fault = value
 
-    def start(self) -> "FakeInvokeAI":
-        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
+    def start(self, port: int = 0) -> "FakeInvokeAI":
+        """Serve on `port` (0: a free one); after stop(), start(same port) is the server back, state kept."""
+        self._stop.clear()
+        self._server = make_server("127.0.0.1", port, self, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-invokeai", daemon=True)
         self._thread.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
+        self.running = False
         self._stop.set()  # wakes silent handlers and ends oversized bodies
         self._server.shutdown()
         self._server.server_close()
@@ -422,6 +427,10 @@ class FakeInvokeAI:
         deadline = time.monotonic() + 2
         while self._active and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def restart(self) -> None:
+        """The server back where it was after stop(): same URL, same queue and images."""
+        self.start(self._server.port)
 
     def advance(self, ticks: int = 1) -> None:
         with self.lock:
@@ -754,6 +763,13 @@ class FakeInvokeAI:
             first = items[0] if items else {}
             return _json({"queue_id": "default", "batch_id": batch_id, "origin": first.get("origin"),
                           "destination": first.get("destination"), **self._counts(items)})
+
+    def _ep_list_all(self, request, body, queue_id):
+        """Every item (whole, session included), of one destination when given, as 6.14.2's list_all."""
+        destination = request.args.get("destination")
+        with self.lock:
+            return _json([self._item_json(i) for i in self.items.values()
+                          if destination is None or i.get("destination") == destination])
 
     def _ep_queue_status(self, request, body, queue_id):
         with self.lock:
