@@ -165,12 +165,13 @@ def again(photo_id: int):
 
 @bp.get("/sessions")
 def sessions():
-    """The account's sessions, newest first, a page at a time (sending those saved while InvokeAI was away,
-    if it answers now)."""
-    if generation.has_pending_sessions(current_user.id):
-        generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY)
+    """The account's sessions, newest first, a page at a time. A page that shows a session saved while
+    InvokeAI was away sends it if InvokeAI answers now (then shows the page as it became)."""
     try:
         page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
+        if page.waiting:
+            generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY)
+            page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("generation/sessions.html", page=page)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import random
 import secrets
@@ -335,13 +336,6 @@ def send_pending_sessions(owner_id: int, every: float | None = None) -> None:
         current_app.extensions.pop(SEND_TRIED_AT, None)
     if session_ids:
         db.session.expire_all()
-
-
-def has_pending_sessions(owner_id: int) -> bool:
-    """Whether the owner has a session not sent yet (one indexed lookup, for pages that would send them)."""
-    return db.session.scalar(select(GenerationSession.id).where(
-        GenerationSession.send_state.in_(("pending", "sending")), GenerationSession.owner_id == owner_id).limit(1)
-    ) is not None
 
 
 def claim_send(session_id: int) -> str | None:
@@ -728,13 +722,21 @@ def download_again_later(image: GenerationImage, reason: str) -> None:
 # --- what a person does with a session ---------------------------------------------------
 
 def cancel_session(session: GenerationSession) -> None:
-    """Cancel the batch on InvokeAI; images not finished yet become canceled. A session not sent yet is
-    only withdrawn (no call to InvokeAI, which may still be away)."""
+    """Cancel the batch on InvokeAI, then read its items once: those that finished before the cancel are
+    downloaded (a cancel takes only what had not finished), the others become canceled, partial results of
+    a canceled item never downloaded. A session not sent yet is only withdrawn (no call to InvokeAI, which
+    may still be away)."""
     if withdraw_pending(session):
         log.info("canceled pending session %s before it was sent", session.id)
         return
     client().cancel_batch(session.batch_id)
-    for image in session.images:
+    try:  # items that finished before the cancel (while nobody polled) are downloaded and offered
+        refresh_session(session)
+    except invokeai.InvokeAIError as exc:
+        db.session.rollback()
+        log.warning("session %s canceled; its finished images could not be fetched now: %s", session.id,
+                    exc.message)
+    for image in session.images:  # what InvokeAI did not report finished is canceled here too
         set_state(image, "canceled", OPEN_STATES)
     session.canceled = True
     db.session.commit()
@@ -829,9 +831,48 @@ class SessionRow:
 
 @dataclass
 class SessionsPage:
-    sessions: list[SessionRow]
+    """A page of sessions as two light queries read it. Its list's HTML is cached under `cache_key`, a
+    digest of exactly what the list shows (every value of its rows and candidates, the thumbnails'
+    settings, the script root), so any change to a session or a candidate, by any process, makes a new
+    key; a page served from the cache never builds its rows (`sessions` is made on first use)."""
+    rows: list  # the sessions' light columns, newest first
+    candidates: list  # their candidates' light columns, by session and seed_index
     newer: str | None  # cursor of the page of newer sessions, or None on the first
     older: str | None  # cursor of the page of older sessions, or None on the last
+    root: str = ""  # the request's script root, for the links
+    tag: str = ""  # the thumbnails' settings tag, for the thumbnails' URLs
+
+    @functools.cached_property
+    def cache_key(self) -> str:
+        shown = repr((self.root, self.tag, [tuple(row) for row in self.rows], [tuple(c) for c in self.candidates]))
+        return "sessions-list:" + hashlib.blake2b(shown.encode(), digest_size=16).hexdigest()
+
+    @functools.cached_property
+    def waiting(self) -> bool:
+        """Whether it shows a session saved while InvokeAI was away and not sent yet."""
+        return any(row.send_state != "sent" for row in self.rows)
+
+    @functools.cached_property
+    def sessions(self) -> list[SessionRow]:
+        shown = {row.id: SessionRow(row.id, row.created_at, row.prompt, row.model_name, row.model_base,
+                                    row.canceled, row.send_state, {}, 0, []) for row in self.rows}
+        for image in self.candidates:
+            session = shown[image.session_id]
+            session.states[image.state] = session.states.get(image.state, 0) + 1
+            session.kept += image.decision == "kept"
+            if image.state == "done" and image.decision != "rejected":
+                session.thumbnails.append(image)
+        # The links written here rather than by url_for, as photos.photo_links does (they are the same
+        # strings: test_generation_sessions.py compares them): 150 url_for calls were most of a page's CPU.
+        root, tag = self.root, self.tag
+        for session in shown.values():
+            session.link = f"{root}/generate/sessions/{session.id}"
+            # kept ones first: they are what the session gave the gallery
+            chosen = sorted(session.thumbnails, key=lambda image: image.decision != "kept")[:THUMBNAILS_PER_SESSION]
+            session.thumbnails = [
+                Thumbnail(f"{root}/thumbnails/candidates/{image.id}/grid?v={thumbnails.url_version(image.sha256, tag)}",
+                          image.decision == "kept") for image in chosen]
+        return list(shown.values())
 
 
 def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str | None = None,
@@ -841,7 +882,8 @@ def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str 
 
     Two statements however long the page: the sessions, then every candidate of theirs in light
     columns (a session holds a handful), from which the counts and thumbnails are taken, so a page
-    costs no statement per session."""
+    costs no statement per session. Both are cheap (an index each); what costs is making the list's
+    HTML, which the template caches under the page's cache_key."""
     query = select(GenerationSession.id, GenerationSession.created_at,
                    func.substr(GenerationSession.prompt, 1, photos.ALT_LENGTH).label("prompt"),
                    GenerationSession.model_name, GenerationSession.model_base, GenerationSession.canceled,
@@ -849,30 +891,11 @@ def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str 
         GenerationSession.owner_id == owner_id)
     rows, newer, older = photos.keyset_page(query, GenerationSession.created_at, "session", True, older_than,
                                             newer_than, limit, id_column=GenerationSession.id)
-    shown = {row.id: SessionRow(row.id, row.created_at, row.prompt, row.model_name, row.model_base, row.canceled,
-                                row.send_state, {}, 0, []) for row in rows}
-    if shown:
-        candidates = db.session.execute(
-            select(GenerationImage.id, GenerationImage.session_id, GenerationImage.state, GenerationImage.decision,
-                   GenerationImage.sha256).where(GenerationImage.session_id.in_(list(shown)))
-            .order_by(GenerationImage.session_id, GenerationImage.seed_index))
-        for image in candidates:
-            session = shown[image.session_id]
-            session.states[image.state] = session.states.get(image.state, 0) + 1
-            session.kept += image.decision == "kept"
-            if image.state == "done" and image.decision != "rejected":
-                session.thumbnails.append(image)
-    # The links written here rather than by url_for, as photos.photo_links does (they are the same
-    # strings: test_generation_sessions.py compares them): 150 url_for calls were most of a page's CPU.
-    root, tag = request.script_root, thumbnails.current_settings_tag()
-    for session in shown.values():
-        session.link = f"{root}/generate/sessions/{session.id}"
-        # kept ones first: they are what the session gave the gallery
-        chosen = sorted(session.thumbnails, key=lambda image: image.decision != "kept")[:THUMBNAILS_PER_SESSION]
-        session.thumbnails = [
-            Thumbnail(f"{root}/thumbnails/candidates/{image.id}/grid?v={thumbnails.url_version(image.sha256, tag)}",
-                      image.decision == "kept") for image in chosen]
-    return SessionsPage(list(shown.values()), newer, older)
+    candidates = db.session.execute(
+        select(GenerationImage.id, GenerationImage.session_id, GenerationImage.state, GenerationImage.decision,
+               GenerationImage.sha256).where(GenerationImage.session_id.in_([row.id for row in rows]))
+        .order_by(GenerationImage.session_id, GenerationImage.seed_index)).all() if rows else []
+    return SessionsPage(list(rows), candidates, newer, older, request.script_root, thumbnails.current_settings_tag())
 
 
 def find_session(owner_id: int, session_id: int) -> GenerationSession | None:
