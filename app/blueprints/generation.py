@@ -199,7 +199,7 @@ def status(session_id: int):
     """What the session page polls: refresh from InvokeAI, then every image's state."""
     session = g.session = own_session_or_404(session_id)
     places = generation.refresh_session(session)
-    return jsonify(finished=session.finished, problem=None,
+    return jsonify(finished=session.finished, problem=None, waiting=session.send_state != "sent",
                    images=[image_state(image, places) for image in session.images])
 
 
