@@ -174,3 +174,19 @@ def test_a_pending_session_whose_model_is_gone_fails_in_words_when_sent(app, cli
         assert {image.state for image in images} == {"failed"}
         assert "could not be sent: That model is not installed on InvokeAI" in images[0].error_message
     assert fake.count("POST", ENQUEUE) == 0
+
+
+@pytest.mark.parametrize("fault", ["late_answer", "500"])
+def test_only_a_server_that_cannot_be_reached_is_saved_for_later(app, client, fake, fault, row_count):
+    """A server that answered (an error) or may have taken the batch (no answer in time) is not "down":
+    the save button changes nothing there, so a batch is never both enqueued and kept pending."""
+    assert client.get("/generate").status_code == 200
+    fake.fault = fault
+    response = client.post("/generate", data={**FORM, **SAVE})
+    fake.fault = None
+    fake.wait_idle()
+    assert response.status_code in (502, 504)
+    assert BeautifulSoup(response.get_data(as_text=True), "html.parser").select_one('button[name="when_back"]') is None
+    with app.app_context():
+        states = db.session.scalars(select(GenerationSession.send_state)).all()
+    assert "pending" not in states and len(states) == (1 if fault == "late_answer" else 0)  # the unconfirmed one
