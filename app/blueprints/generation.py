@@ -23,8 +23,8 @@ bp = Blueprint("generation", __name__, url_prefix="/generate")
 
 SESSION_ID = f"<int(max={MAX_ID}):session_id>"
 IMAGE_ID = f"<int(max={MAX_ID}):image_id>"
-# Routes whose trouble is said on the session page they came from, as "prefix: message".
 SAVE_BUTTON = "when_back"  # the form's "Save and send when InvokeAI is back" button
+# Routes whose trouble is said on the session page they came from, as "prefix: message".
 FLASHED = {"generation.refresh": "", "generation.cancel": "Could not cancel: ",
            "generation.discard": "Could not discard: "}
 
@@ -169,8 +169,7 @@ def sessions():
     InvokeAI was away sends it if InvokeAI answers now (then shows the page as it became)."""
     try:
         page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
-        if page.waiting:
-            generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY)
+        if page.waiting and generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY):
             page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
     except ValueError:
         abort(400, "That page link is not valid.")

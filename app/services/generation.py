@@ -311,31 +311,35 @@ def save_pending_session(owner_id: int, params: Parameters, model: dict, seeds: 
     return session
 
 
-def send_pending_sessions(owner_id: int, every: float | None = None) -> None:
+def send_pending_sessions(owner_id: int, every: float | None = None) -> int:
     """Send the owner's pending sessions, oldest first, from a request that talks to InvokeAI anyway (the
     generate form, a session's page or poll, the sessions list); never from a thread of its own.
 
     After InvokeAI was found away, a worker's pages and polls (`every` seconds) wait that long before
     trying again, so a list page does not pay a connect timeout each time; the form always tries.
+    How many were settled (sent, or failed in words).
     """
     if not current_app.config["INVOKEAI_URL"]:
-        return
+        return 0
     if every is not None:
         last = current_app.extensions.get(SEND_TRIED_AT)
         if last is not None and time.monotonic() - last < every:
-            return
+            return 0
     session_ids = db.session.scalars(
         select(GenerationSession.id).where(GenerationSession.send_state.in_(("pending", "sending")),
                                            GenerationSession.owner_id == owner_id)
         .order_by(GenerationSession.id)).all()
+    settled = 0
     for session_id in session_ids:
         if not send_pending_session(session_id):
             current_app.extensions[SEND_TRIED_AT] = time.monotonic()
             break  # InvokeAI is away again: the rest wait with it
+        settled += 1
     else:
         current_app.extensions.pop(SEND_TRIED_AT, None)
     if session_ids:
         db.session.expire_all()
+    return settled
 
 
 def claim_send(session_id: int) -> str | None:
