@@ -324,9 +324,18 @@ class GenerationSession(db.Model):
     # Image to image: the photo whose original was the starting image, and how far from it to go (0-1).
     source_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id", ondelete="SET NULL"), index=True)
     strength: Mapped[float | None] = mapped_column(Float)
+    # "sent" once InvokeAI took the batch (or the session was settled without it); "pending": saved while
+    # InvokeAI could not be reached, sent by a later request that finds it up; "sending": claimed by the
+    # request sending it now, since send_claimed_at (services/generation.send_pending_sessions).
+    send_state: Mapped[str] = mapped_column(String(16), CheckConstraint("send_state IN ('pending', 'sending', 'sent')",
+                                                                        name="send_state"),
+                                            default="sent", server_default="sent")
+    send_claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    # The sessions list pages one owner's sessions by keyset on (created_at, id).
+    # The sessions list pages one owner's sessions by keyset on (created_at, id); the requests that reach
+    # InvokeAI look up an owner's unsent sessions, a handful at most among thousands.
     __table_args__ = (Index("ix_generation_sessions_owner_id_created_at_id", "owner_id", "created_at", "id"),
+                      Index("ix_generation_sessions_send_state_owner_id", "send_state", "owner_id"),
                       NEVER_REUSED_IDS)
 
     images: Mapped[list[GenerationImage]] = relationship(

@@ -16,12 +16,14 @@ from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage, Photo
 from ..services import candidates, generation, starting_images
 from ..services.graphs import FAMILIES
+from ..services.invokeai import InvokeAIError
 from ..services.invokeai_models import InvalidParameter
 
 bp = Blueprint("generation", __name__, url_prefix="/generate")
 
 SESSION_ID = f"<int(max={MAX_ID}):session_id>"
 IMAGE_ID = f"<int(max={MAX_ID}):image_id>"
+SAVE_BUTTON = "when_back"  # the form's "Save and send when InvokeAI is back" button
 # Routes whose trouble is said on the session page they came from, as "prefix: message".
 FLASHED = {"generation.refresh": "", "generation.cancel": "Could not cancel: ",
            "generation.discard": "Could not discard: "}
@@ -41,7 +43,9 @@ def answer_problem(exc: GalleryError):
         if isinstance(exc, InvalidParameter) and exc.field in shown_fields:
             form[exc.field].errors = [*form[exc.field].errors, exc.message]  # said beside the field it is about
             problem = None
-        return render_form(form, g.get("models", []), problem, exc.status, g.get("source"))
+        # Nothing answered at InvokeAI's address and a model list is known: offer to save it for later.
+        offer = isinstance(exc, InvokeAIError) and exc.unreachable and bool(g.get("models"))
+        return render_form(form, g.get("models", []), problem, exc.status, g.get("source"), offer)
     if endpoint == "generation.again":
         flash(f"Could not generate again: {exc.message}")
         return redirect(url_for("photos.detail", photo_id=request.view_args["photo_id"])), 303
@@ -93,13 +97,15 @@ def defaults_for(model: dict, source: Photo | None) -> dict:
     return {**model["defaults"], "width": width, "height": height}
 
 
-def render_form(form: GenerateForm, models: list[dict], problem: str | None, status: int, source: Photo | None = None):
-    """The form, with what each model takes for the page's script (static/generate.js)."""
+def render_form(form: GenerateForm, models: list[dict], problem: str | None, status: int, source: Photo | None = None,
+                offer_saving: bool = False):
+    """The form, with what each model takes for the page's script (static/generate.js); with
+    `offer_saving`, a second button that saves the generation to be sent when InvokeAI is back."""
     takes = {m["key"]: {"label": m["label"], "fields": m["fields"], "defaults": defaults_for(m, source),
                         "grid": FAMILIES[m["base"]].grid, "steps": FAMILIES[m["base"]].steps,
                         "schedulers": FAMILIES[m["base"]].schedulers} for m in models if not m["problem"]}
     return render_template("generation/new.html", form=form, problem=problem, takes=takes, source=source,
-                           unusable=[m for m in models if m["problem"]]), status
+                           unusable=[m for m in models if m["problem"]], offer_saving=offer_saving), status
 
 
 def starting_photo_or_404(photo_id: int) -> Photo:
@@ -130,16 +136,21 @@ def new():
     source = g.source = starting_photo_or_404(form.source_photo.data) if form.source_photo.data else None
     form.scheduler.choices = [(name, name) for name in generation.SCHEDULERS]
     form.model.choices = []  # what answer_problem shows when InvokeAI cannot list them
-    models = g.models = generation.installed_models()
+    models, away = generation.models_for_form()  # away: InvokeAI unreachable, these the models it listed last
+    g.models = models
     form.model.choices = model_choices(models)
     if not form.model.choices:
         return render_form(form, models, "InvokeAI has no model installed that the gallery can make images "
                                          "with.", 503, source)
     if form.validate_on_submit():
-        session = generation.start_session(current_user.id, parameters_from(form), source)
+        session = generation.start_session(current_user.id, parameters_from(form), source,
+                                           save_if_unreachable=SAVE_BUTTON in request.form)
         return redirect(url_for("generation.session", session_id=session.id))
     if request.method == "GET":
         fill_defaults(form, models, source)
+        if away is not None:
+            raise away  # said above the form, with the offer to save
+        generation.send_pending_sessions(current_user.id)  # InvokeAI answered: a good moment
     return render_form(form, models, None, 400 if form.errors else 200, source)
 
 
@@ -154,9 +165,12 @@ def again(photo_id: int):
 
 @bp.get("/sessions")
 def sessions():
-    """The account's sessions, newest first, a page at a time."""
+    """The account's sessions, newest first, a page at a time. A page that shows a session saved while
+    InvokeAI was away sends it if InvokeAI answers now (then shows the page as it became)."""
     try:
         page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
+        if page.waiting and generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY):
+            page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("generation/sessions.html", page=page)
@@ -164,7 +178,10 @@ def sessions():
 
 @bp.get(f"/sessions/{SESSION_ID}")
 def session(session_id: int):
-    return render_template("generation/session.html", session=own_session_or_404(session_id))
+    session = own_session_or_404(session_id)
+    if session.send_state != "sent":
+        generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY)
+    return render_template("generation/session.html", session=session)
 
 
 def image_state(image: GenerationImage, places: dict[int, int]) -> dict:
@@ -181,7 +198,7 @@ def status(session_id: int):
     """What the session page polls: refresh from InvokeAI, then every image's state."""
     session = g.session = own_session_or_404(session_id)
     places = generation.refresh_session(session)
-    return jsonify(finished=session.finished, problem=None,
+    return jsonify(finished=session.finished, problem=None, waiting=session.send_state != "sent",
                    images=[image_state(image, places) for image in session.images])
 
 

@@ -8,7 +8,8 @@ Cached, each as plain values (never ORM objects):
 - an owner's top albums as cards, and an album's page above its photos (the album, its breadcrumb,
   its sub-albums' cards), under library_key("albums" / "album", ...) (services/albums.py);
 - a tag's page above its photos (its name and count), under library_key("tag", ...) (services/tags.py);
-- the models InvokeAI has installed, for a minute (models_key).
+- the models InvokeAI has installed, for a minute (models_key), and the last list seen, for a week
+  (known_models: the generate form while InvokeAI is down).
 
 An owner's cached reads are keyed by the owner's id and library version (users.library_version), a
 value in the database that every write to that library bumps in the write's own transaction: the
@@ -37,6 +38,7 @@ from ..models import User
 log = logging.getLogger(__name__)
 
 MODELS_SECONDS = 60  # a model installed on InvokeAI shows in the generate form within a minute
+KNOWN_MODELS_SECONDS = 7 * 24 * 3600  # how long a generation can be saved, with InvokeAI down, from its last list
 
 
 def read_through(key: str, read: Callable[[], object], timeout: int | None = None):
@@ -82,8 +84,26 @@ def models_key(base_url: str) -> str:
 
 
 def installed_models(base_url: str, read: Callable[[], list[dict]]) -> list[dict]:
-    """InvokeAI's installed models as read() lists them, kept for MODELS_SECONDS."""
-    return read_through(models_key(base_url), read, timeout=MODELS_SECONDS)
+    """InvokeAI's installed models as read() lists them, kept for MODELS_SECONDS; each list read is also
+    kept for KNOWN_MODELS_SECONDS as the last one known (known_models)."""
+    def read_and_keep() -> list[dict]:
+        models = read()
+        try:
+            cache.set("known-" + models_key(base_url), models, timeout=KNOWN_MODELS_SECONDS)
+        except RedisError as exc:
+            log.warning("cache unreachable, not keeping the last known models: %s", exc)
+        return models
+    return read_through(models_key(base_url), read_and_keep, timeout=MODELS_SECONDS)
+
+
+def known_models(base_url: str) -> list[dict] | None:
+    """The models InvokeAI listed last, for the form of a generation saved while it is down; None if none
+    were seen within KNOWN_MODELS_SECONDS (or the cache is unreachable)."""
+    try:
+        return cache.get("known-" + models_key(base_url))
+    except RedisError as exc:
+        log.warning("cache unreachable, no last known models: %s", exc)
+        return None
 
 
 # --- the named clear functions -----------------------------------------------------------------

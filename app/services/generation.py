@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import random
 import secrets
@@ -38,6 +39,8 @@ UNCONFIRMED_WATCH = timedelta(hours=1)  # how long InvokeAI might still take a b
 RECANCELED_AT = "invokeai_unconfirmed_canceled_at"  # in app.extensions: when this worker last did from a poll
 RECANCEL_EVERY = 30.0  # seconds between a worker's cancels of those batches from the polls (every enqueue sends one)
 DOWNLOAD_ATTEMPTS = 3  # downloads cut short before an image fails for good
+SEND_TRIED_AT = "invokeai_pending_send_failed_at"  # in app.extensions: when this worker last found InvokeAI away
+SEND_AGAIN_EVERY = 15.0  # seconds before a worker's pages and polls try pending sessions again after that
 ITEM_STATES = {"pending": "queued", "waiting": "queued", "in_progress": "in_progress",
                "completed": "done", "failed": "failed", "canceled": "canceled"}
 OPEN_STATES = ("queued", "in_progress")
@@ -97,8 +100,22 @@ def installed_models() -> list[dict]:
     return cache.installed_models(base_url, lambda: invokeai_models.describe_models(client().list_models()))
 
 
-def find_model(key: str) -> dict:
-    for model in installed_models():
+def models_for_form() -> tuple[list[dict], invokeai.InvokeAIError | None]:
+    """The installed models, and None; with InvokeAI unreachable, the models it listed last and why they
+    are not fresh (the form then offers to save the generation), or the error when none are known."""
+    try:
+        return installed_models(), None
+    except invokeai.InvokeAIError as exc:
+        known = cache.known_models(current_app.config["INVOKEAI_URL"] or "") if exc.unreachable else None
+        if not known:
+            raise
+        return known, exc
+
+
+def find_model(key: str, known_will_do: bool = False) -> dict:
+    """The installed model of that key; with `known_will_do`, from the last list known if InvokeAI cannot
+    be reached now."""
+    for model in (models_for_form()[0] if known_will_do else installed_models()):
         if model["key"] == key:
             return model
     raise GenerationRefused("That model is not installed on InvokeAI (any more): choose another.")
@@ -106,9 +123,12 @@ def find_model(key: str) -> dict:
 
 # --- starting a session ------------------------------------------------------------------
 
-def start_session(owner_id: int, params: Parameters, source: Photo | None = None) -> GenerationSession:
+def start_session(owner_id: int, params: Parameters, source: Photo | None = None,
+                  save_if_unreachable: bool = False) -> GenerationSession:
     """Enqueue one batch (one queue item per seed) and record the session; with a `source` photo (the
     caller's own, as access.py gives it), image to image from its original, uploaded to InvokeAI first.
+    With `save_if_unreachable`, InvokeAI not reachable at all saves the session as pending instead (with
+    the last model list known), sent by a later request (send_pending_sessions).
 
     Nothing is written when InvokeAI refuses the batch, cannot be reached, answers wrongly or has no room in
     its queue for any of it; with room for some seeds only, the rest are recorded as
@@ -117,16 +137,23 @@ def start_session(owner_id: int, params: Parameters, source: Photo | None = None
     answer would keep them waiting another timeout); the batch is kept on record as a canceled session,
     and the later requests that reach InvokeAI cancel it until it is old (cancel_unconfirmed_batches).
     """
-    model = find_model(params.model_key)
+    model = find_model(params.model_key, known_will_do=save_if_unreachable)
     if source is not None:
         params = with_source_size(params, source, model)
     params = invokeai_models.check_parameters(params, model)
-    image_name = upload_starting_image(source, params) if source is not None else None
     seeds = choose_seeds(params.seed, params.count)
     batch_id = str(uuid.uuid4())
     try:
+        image_name = upload_starting_image(source, params) if source is not None else None
+    except invokeai.InvokeAIError as exc:
+        if save_if_unreachable and exc.unreachable:
+            return save_pending_session(owner_id, params, model, seeds, batch_id, exc.message)
+        raise
+    try:
         result = client().enqueue_batch(build_batch(params, model, seeds, batch_id, image_name))
     except invokeai.InvokeAIError as exc:
+        if save_if_unreachable and exc.unreachable:  # surely never arrived: nothing to cancel
+            return save_pending_session(owner_id, params, model, seeds, batch_id, exc.message)
         if exc.unanswered:
             record_unconfirmed_session(owner_id, params, model, seeds, batch_id, exc.message)
             raise invokeai.InvokeAIError(f"{exc.message}; the gallery cancels the batch as soon as InvokeAI answers "
@@ -265,20 +292,216 @@ def cancel_unconfirmed_batches(every: float | None = None) -> None:
         log.warning("canceled %d queue items that InvokeAI took after their enqueue went unanswered", canceled)
 
 
+# --- sessions saved while InvokeAI was down -----------------------------------------------
+
+def save_pending_session(owner_id: int, params: Parameters, model: dict, seeds: list[int], batch_id: str,
+                         reason: str) -> GenerationSession:
+    """Record a session InvokeAI could not be reached for, as pending: its columns are the parameters
+    (checked against the model), its images the seeds; its batch is built again when it is sent."""
+    session = new_session(owner_id, params, model, batch_id,
+                          [GenerationImage(seed_index=index, seed=seed) for index, seed in enumerate(seeds)],
+                          send_state="pending")
+
+    def work():
+        db.session.add(session)
+        db.session.commit()
+
+    run_unit_of_work(work, current_app.config["DB_RETRY_ATTEMPTS"])
+    log.warning("saved session %s (batch %s) as pending: %s", session.id, batch_id, reason)
+    return session
+
+
+def send_pending_sessions(owner_id: int, every: float | None = None) -> int:
+    """Send the owner's pending sessions, oldest first, from a request that talks to InvokeAI anyway (the
+    generate form, a session's page or poll, the sessions list); never from a thread of its own.
+
+    After InvokeAI was found away, a worker's pages and polls (`every` seconds) wait that long before
+    trying again, so a list page does not pay a connect timeout each time; the form always tries.
+    How many were settled (sent, or failed in words).
+    """
+    if not current_app.config["INVOKEAI_URL"]:
+        return 0
+    if every is not None:
+        last = current_app.extensions.get(SEND_TRIED_AT)
+        if last is not None and time.monotonic() - last < every:
+            return 0
+    session_ids = db.session.scalars(
+        select(GenerationSession.id).where(GenerationSession.send_state.in_(("pending", "sending")),
+                                           GenerationSession.owner_id == owner_id)
+        .order_by(GenerationSession.id)).all()
+    settled = 0
+    for session_id in session_ids:
+        if not send_pending_session(session_id):
+            current_app.extensions[SEND_TRIED_AT] = time.monotonic()
+            break  # InvokeAI is away again: the rest wait with it
+        settled += 1
+    else:
+        current_app.extensions.pop(SEND_TRIED_AT, None)
+    if session_ids:
+        db.session.expire_all()
+    return settled
+
+
+def claim_send(session_id: int) -> str | None:
+    """Claim a pending session for this request, in a transaction of its own before any HTTP call: the
+    conditional UPDATE lets exactly one of two racing requests (two workers, two tabs) through. "pending"
+    for a fresh claim, "stale" for a session whose sender died after its claim (the batch may have
+    reached InvokeAI), None when another request has it or it was sent or canceled meanwhile."""
+    now = utcnow()
+    for was, condition in (("pending", GenerationSession.send_state == "pending"),
+                           ("stale", and_(GenerationSession.send_state == "sending",
+                                          GenerationSession.send_claimed_at < now - STALE_CLAIM))):
+        claimed = db.session.execute(
+            update(GenerationSession).where(GenerationSession.id == session_id, condition)
+            .values(send_state="sending", send_claimed_at=now).execution_options(synchronize_session=False))
+        db.session.commit()
+        if claimed.rowcount == 1:
+            return was
+    return None
+
+
+def send_pending_session(session_id: int) -> bool:
+    """Send one pending session if this request claims it; False when InvokeAI is (still) away.
+
+    Never sent twice: the claim admits one request; a send InvokeAI surely never received (unreachable,
+    queue full) goes back to pending; one that went unanswered, or a request that died between its
+    claim and its record, leaves the claim to go stale, and the request that takes a stale claim over
+    first asks InvokeAI for the batch by its id, which the gallery chose (GET .../b/{batch_id}/status),
+    and records that batch's items rather than sending another. InvokeAI refusing it fails its images
+    in words."""
+    was = claim_send(session_id)
+    if was is None:
+        return True
+    session = db.session.get(GenerationSession, session_id, populate_existing=True)
+    try:
+        item_ids = find_sent_items(session) if was == "stale" else None
+        if item_ids is None:
+            item_ids = enqueue_pending(session)
+    except invokeai.InvokeAIError as exc:
+        db.session.rollback()
+        if exc.unanswered:
+            log.warning("the send of pending session %s went unanswered; its claim is left to go stale: %s",
+                        session_id, exc.message)
+            return False
+        if exc.unreachable or exc.status == invokeai.UNAVAILABLE:
+            release_send(session_id, exc.message)
+            return False
+        fail_pending(session_id, exc.message)
+        return True
+    except GenerationRefused as exc:
+        db.session.rollback()
+        fail_pending(session_id, exc.message)
+        return True
+    record_sent(session, item_ids)
+    return True
+
+
+def enqueue_pending(session: GenerationSession) -> list[int]:
+    """Build the session's batch again from its columns (its model as InvokeAI lists it now, the starting
+    photo uploaded now) and enqueue it under the batch id chosen when it was saved; the item ids."""
+    model = find_model(session.model_key)
+    params = Parameters(prompt=session.prompt, negative_prompt=session.negative_prompt, model_key=session.model_key,
+                        width=session.width, height=session.height, steps=session.steps,
+                        cfg_scale=session.cfg_scale, scheduler=session.scheduler, seed=None,
+                        count=len(session.images), guidance=session.guidance, strength=session.strength,
+                        source_photo_id=session.source_photo_id)
+    image_name = None
+    if session.strength is not None:
+        source = db.session.get(Photo, session.source_photo_id) if session.source_photo_id else None
+        if source is None:
+            raise GenerationRefused("The photo this was to start from was deleted before InvokeAI was back.")
+        image_name = upload_starting_image(source, params)
+    seeds = [image.seed for image in session.images]
+    batch = build_batch(params, model, seeds, session.batch_id, image_name,
+                        destination=pending_destination(session.batch_id))
+    return [int(i) for i in client().enqueue_batch(batch)["item_ids"]]
+
+
+def pending_destination(batch_id: str) -> str:
+    """The destination a pending session's batch is sent with: its own, so that its items can be listed
+    by it (GET .../list_all?destination=) should the sender die before recording them."""
+    return f"gallery:{batch_id}"
+
+
+def find_sent_items(session: GenerationSession) -> list[int] | None:
+    """The ids of the items of a batch a dead sender may have enqueued, or None if InvokeAI never got it."""
+    if not client().batch_status(session.batch_id).get("total"):
+        return None
+    items = client().items_of_destination(pending_destination(session.batch_id))
+    log.warning("pending session %s was sent by a request that died before recording it; found its batch",
+                session.id)
+    return [int(item["item_id"]) for item in items if item.get("batch_id") == session.batch_id]
+
+
+def record_sent(session: GenerationSession, item_ids: list[int]) -> None:
+    """Record what InvokeAI took; seeds that did not fit in its queue fail saying so. A session canceled
+    while it was being sent has its batch canceled at once."""
+    images = list(session.images)
+    if len(item_ids) < len(images):
+        tie_queued_seeds(images, item_ids, session.batch_id)
+    sent = db.session.execute(
+        update(GenerationSession).where(GenerationSession.id == session.id, GenerationSession.send_state == "sending")
+        .values(send_state="sent", send_claimed_at=None, item_ids=item_ids)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    db.session.refresh(session)
+    if session.canceled:
+        cancel_lost_batch(session.batch_id)
+    log.info("sent pending session %s as batch %s (%d items)%s", session.id, session.batch_id, len(item_ids),
+             "" if sent else ", though its claim had gone stale")
+
+
+def release_send(session_id: int, reason: str) -> None:
+    """InvokeAI surely did not take it (not reachable, or its queue full): pending again."""
+    db.session.execute(update(GenerationSession).where(GenerationSession.id == session_id,
+                                                       GenerationSession.send_state == "sending")
+                       .values(send_state="pending", send_claimed_at=None).execution_options(synchronize_session=False))
+    db.session.commit()
+    log.info("pending session %s not sent yet: %s", session_id, reason)
+
+
+def fail_pending(session_id: int, reason: str) -> None:
+    """InvokeAI (or the gallery) refused the saved generation: its images fail saying why; it is settled."""
+    message = f"InvokeAI was back, but this generation could not be sent: {reason}"[:2000]
+    db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session_id,
+                                                     GenerationImage.state.in_(OPEN_STATES))
+                       .values(state="failed", error_message=message).execution_options(synchronize_session=False))
+    db.session.execute(update(GenerationSession).where(GenerationSession.id == session_id)
+                       .values(send_state="sent", send_claimed_at=None).execution_options(synchronize_session=False))
+    db.session.commit()
+    log.warning("pending session %s failed when sent: %s", session_id, reason)
+
+
+def withdraw_pending(session: GenerationSession) -> bool:
+    """Cancel a session not sent yet, if no request is sending it: True when withdrawn. The same kind of
+    conditional UPDATE as the claim, so a cancel and a send never both win."""
+    withdrawn = db.session.execute(
+        update(GenerationSession).where(GenerationSession.id == session.id, GenerationSession.send_state == "pending")
+        .values(send_state="sent", canceled=True).execution_options(synchronize_session=False)).rowcount
+    if withdrawn:
+        db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session.id,
+                                                         GenerationImage.state.in_(OPEN_STATES))
+                           .values(state="canceled", error_message="Canceled before it was sent to InvokeAI.")
+                           .execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.expire_all()
+    return bool(withdrawn)
+
+
 def choose_seeds(seed: int | None, count: int) -> list[int]:
     """`count` consecutive seeds from `seed`, or from a random one when blank."""
     first = random.SystemRandom().randint(0, MAX_SEED) if seed is None else seed
     return [(first + offset) % (MAX_SEED + 1) for offset in range(count)]
 
 
-def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str, image_name: str | None = None
-                ) -> dict:
+def build_batch(params: Parameters, model: dict, seeds: list[int], batch_id: str, image_name: str | None = None,
+                destination: str = "gallery") -> dict:
     """The graph of the model's base (image to image when there is a starting image's name on InvokeAI),
     with one queue item per seed via `data` (API.md §2.3)."""
     mode = graphs.TEXT_TO_IMAGE if image_name is None else graphs.IMAGE_TO_IMAGE
     graph = graphs.build_graph(mode, params, model, seeds[0], image_name)
     return {
-        "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": "gallery", "graph": graph.body(),
+        "batch_id": batch_id, "runs": 1, "origin": "gallery", "destination": destination, "graph": graph.body(),
         "data": [[{"node_path": node, "field_name": field, "items": seeds} for node, field in graph.seed_fields]],
     }
 
@@ -293,6 +516,10 @@ def refresh_session(session: GenerationSession) -> dict[int, int]:
     an item of another batch (InvokeAI's database reset, or the URL naming another server) is failed
     without downloading anything.
     """
+    if session.send_state != "sent":
+        send_pending_sessions(session.owner_id, every=SEND_AGAIN_EVERY)
+        if session.send_state != "sent":
+            return {}
     if session.finished:
         return {}
     api = client()
@@ -499,9 +726,21 @@ def download_again_later(image: GenerationImage, reason: str) -> None:
 # --- what a person does with a session ---------------------------------------------------
 
 def cancel_session(session: GenerationSession) -> None:
-    """Cancel the batch on InvokeAI; images not finished yet become canceled."""
+    """Cancel the batch on InvokeAI, then read its items once: those that finished before the cancel are
+    downloaded (a cancel takes only what had not finished), the others become canceled, partial results of
+    a canceled item never downloaded. A session not sent yet is only withdrawn (no call to InvokeAI, which
+    may still be away)."""
+    if withdraw_pending(session):
+        log.info("canceled pending session %s before it was sent", session.id)
+        return
     client().cancel_batch(session.batch_id)
-    for image in session.images:
+    try:  # items that finished before the cancel (while nobody polled) are downloaded and offered
+        refresh_session(session)
+    except invokeai.InvokeAIError as exc:
+        db.session.rollback()
+        log.warning("session %s canceled; its finished images could not be fetched now: %s", session.id,
+                    exc.message)
+    for image in session.images:  # what InvokeAI did not report finished is canceled here too
         set_state(image, "canceled", OPEN_STATES)
     session.canceled = True
     db.session.commit()
@@ -557,6 +796,7 @@ class SessionRow:
     model_name: str
     model_base: str
     canceled: bool
+    send_state: str  # "sent", or "pending" / "sending": saved while InvokeAI was away
     states: dict  # state -> how many of its candidates are in it
     kept: int
     thumbnails: list[Thumbnail]
@@ -572,7 +812,10 @@ class SessionRow:
 
     @functools.cached_property
     def status(self) -> str:
-        """queued, running, done, failed or canceled: done if any candidate came out, whatever else failed."""
+        """waiting (for InvokeAI), queued, running, done, failed or canceled: done if any candidate came out,
+        whatever else failed."""
+        if self.send_state != "sent":
+            return "waiting"
         if self.finished_count < self.total:
             return "queued" if self.states.get("queued", 0) == self.total else "running"
         if self.states.get("done"):
@@ -581,6 +824,8 @@ class SessionRow:
 
     @functools.cached_property
     def status_words(self) -> str:
+        if self.status == "waiting":
+            return "waiting for InvokeAI"
         if self.status == "running":
             return f"running {self.finished_count} of {self.total}"
         if self.status == "done" and self.states["done"] < self.total:
@@ -590,9 +835,48 @@ class SessionRow:
 
 @dataclass
 class SessionsPage:
-    sessions: list[SessionRow]
+    """A page of sessions as two light queries read it. Its list's HTML is cached under `cache_key`, a
+    digest of exactly what the list shows (every value of its rows and candidates, the thumbnails'
+    settings, the script root), so any change to a session or a candidate, by any process, makes a new
+    key; a page served from the cache never builds its rows (`sessions` is made on first use)."""
+    rows: list  # the sessions' light columns, newest first
+    candidates: list  # their candidates' light columns, by session and seed_index
     newer: str | None  # cursor of the page of newer sessions, or None on the first
     older: str | None  # cursor of the page of older sessions, or None on the last
+    root: str = ""  # the request's script root, for the links
+    tag: str = ""  # the thumbnails' settings tag, for the thumbnails' URLs
+
+    @functools.cached_property
+    def cache_key(self) -> str:
+        shown = repr((self.root, self.tag, [tuple(row) for row in self.rows], [tuple(c) for c in self.candidates]))
+        return "sessions-list:" + hashlib.blake2b(shown.encode(), digest_size=16).hexdigest()
+
+    @functools.cached_property
+    def waiting(self) -> bool:
+        """Whether it shows a session saved while InvokeAI was away and not sent yet."""
+        return any(row.send_state != "sent" for row in self.rows)
+
+    @functools.cached_property
+    def sessions(self) -> list[SessionRow]:
+        shown = {row.id: SessionRow(row.id, row.created_at, row.prompt, row.model_name, row.model_base,
+                                    row.canceled, row.send_state, {}, 0, []) for row in self.rows}
+        for image in self.candidates:
+            session = shown[image.session_id]
+            session.states[image.state] = session.states.get(image.state, 0) + 1
+            session.kept += image.decision == "kept"
+            if image.state == "done" and image.decision != "rejected":
+                session.thumbnails.append(image)
+        # The links written here rather than by url_for, as photos.photo_links does (they are the same
+        # strings: test_generation_sessions.py compares them): 150 url_for calls were most of a page's CPU.
+        root, tag = self.root, self.tag
+        for session in shown.values():
+            session.link = f"{root}/generate/sessions/{session.id}"
+            # kept ones first: they are what the session gave the gallery
+            chosen = sorted(session.thumbnails, key=lambda image: image.decision != "kept")[:THUMBNAILS_PER_SESSION]
+            session.thumbnails = [
+                Thumbnail(f"{root}/thumbnails/candidates/{image.id}/grid?v={thumbnails.url_version(image.sha256, tag)}",
+                          image.decision == "kept") for image in chosen]
+        return list(shown.values())
 
 
 def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str | None = None,
@@ -602,37 +886,20 @@ def sessions_page(owner_id: int, older_than: str | None = None, newer_than: str 
 
     Two statements however long the page: the sessions, then every candidate of theirs in light
     columns (a session holds a handful), from which the counts and thumbnails are taken, so a page
-    costs no statement per session."""
+    costs no statement per session. Both are cheap (an index each); what costs is making the list's
+    HTML, which the template caches under the page's cache_key."""
     query = select(GenerationSession.id, GenerationSession.created_at,
                    func.substr(GenerationSession.prompt, 1, photos.ALT_LENGTH).label("prompt"),
-                   GenerationSession.model_name, GenerationSession.model_base, GenerationSession.canceled).where(
+                   GenerationSession.model_name, GenerationSession.model_base, GenerationSession.canceled,
+                   GenerationSession.send_state).where(
         GenerationSession.owner_id == owner_id)
     rows, newer, older = photos.keyset_page(query, GenerationSession.created_at, "session", True, older_than,
                                             newer_than, limit, id_column=GenerationSession.id)
-    shown = {row.id: SessionRow(row.id, row.created_at, row.prompt, row.model_name, row.model_base, row.canceled,
-                                {}, 0, []) for row in rows}
-    if shown:
-        candidates = db.session.execute(
-            select(GenerationImage.id, GenerationImage.session_id, GenerationImage.state, GenerationImage.decision,
-                   GenerationImage.sha256).where(GenerationImage.session_id.in_(list(shown)))
-            .order_by(GenerationImage.session_id, GenerationImage.seed_index))
-        for image in candidates:
-            session = shown[image.session_id]
-            session.states[image.state] = session.states.get(image.state, 0) + 1
-            session.kept += image.decision == "kept"
-            if image.state == "done" and image.decision != "rejected":
-                session.thumbnails.append(image)
-    # The links written here rather than by url_for, as photos.photo_links does (they are the same
-    # strings: test_generation_sessions.py compares them): 150 url_for calls were most of a page's CPU.
-    root, tag = request.script_root, thumbnails.current_settings_tag()
-    for session in shown.values():
-        session.link = f"{root}/generate/sessions/{session.id}"
-        # kept ones first: they are what the session gave the gallery
-        chosen = sorted(session.thumbnails, key=lambda image: image.decision != "kept")[:THUMBNAILS_PER_SESSION]
-        session.thumbnails = [
-            Thumbnail(f"{root}/thumbnails/candidates/{image.id}/grid?v={thumbnails.url_version(image.sha256, tag)}",
-                      image.decision == "kept") for image in chosen]
-    return SessionsPage(list(shown.values()), newer, older)
+    candidates = db.session.execute(
+        select(GenerationImage.id, GenerationImage.session_id, GenerationImage.state, GenerationImage.decision,
+               GenerationImage.sha256).where(GenerationImage.session_id.in_([row.id for row in rows]))
+        .order_by(GenerationImage.session_id, GenerationImage.seed_index)).all() if rows else []
+    return SessionsPage(list(rows), candidates, newer, older, request.script_root, thumbnails.current_settings_tag())
 
 
 def find_session(owner_id: int, session_id: int) -> GenerationSession | None:

@@ -42,14 +42,18 @@ class InvokeAIError(GalleryError):
     answers at its address or its queue has no room, 504 it took too long, 400 it refused the values a
     person sent (its 422). `unanswered`: the request was sent and no whole answer came back (a read
     timeout, a connection dropped after sending or in the middle of the answer), so InvokeAI may still
-    act on it after the caller has given up, and asking again may well succeed.
+    act on it after the caller has given up, and asking again may well succeed. `unreachable`: nothing
+    answered at InvokeAI's address (refused, no such host or route, no connection within the connect
+    timeout), so the request surely never arrived: what it asked for can be saved and sent later.
     """
 
-    def __init__(self, message: str, status: int = BAD_GATEWAY, url: str = "", unanswered: bool = False):
+    def __init__(self, message: str, status: int = BAD_GATEWAY, url: str = "", unanswered: bool = False,
+                 unreachable: bool = False):
         super().__init__(message)
         self.status = status
         self.url = url
         self.unanswered = unanswered
+        self.unreachable = unreachable
 
 
 class Download(NamedTuple):
@@ -74,8 +78,9 @@ class InvokeAIClient:
     def close(self) -> None:
         self.session.close()
 
-    def error(self, message: str, status: int = BAD_GATEWAY, unanswered: bool = False) -> InvokeAIError:
-        return InvokeAIError(message, status, self.base_url, unanswered)
+    def error(self, message: str, status: int = BAD_GATEWAY, unanswered: bool = False,
+              unreachable: bool = False) -> InvokeAIError:
+        return InvokeAIError(message, status, self.base_url, unanswered, unreachable)
 
     # --- the calls the gallery makes ------------------------------------------------------
 
@@ -111,6 +116,19 @@ class InvokeAIClient:
         if data is not None and (not isinstance(data, dict) or "status" not in data):
             raise self.error(f"{self.base_url}{QUEUE}/i/{item_id} answered without a status")
         return data
+
+    def batch_status(self, batch_id: str) -> dict:
+        """Counts per status of one batch; an unknown batch id is all zeros (`total` 0), not a 404 (API.md §2)."""
+        path = f"{QUEUE}/b/{batch_id}/status"
+        return self._object(path, self._json("GET", path))
+
+    def items_of_destination(self, destination: str) -> list[dict]:
+        """Every queue item sent with this destination (whole items: keep destinations to one batch)."""
+        path = f"{QUEUE}/list_all"
+        data = self._json("GET", path, params={"destination": destination})
+        if not isinstance(data, list):
+            raise self.error(f"{self.base_url}{path} answered without a list of queue items")
+        return [item for item in data if isinstance(item, dict) and "item_id" in item]
 
     def recent_images(self, limit: int = RECENT_IMAGES) -> list[dict]:
         """The newest gallery images (ImageDTOs: image_name, session_id, ...), newest first."""
@@ -228,7 +246,7 @@ class InvokeAIClient:
                                             stream=True)
             except requests.exceptions.ConnectTimeout:
                 raise self.error(f"InvokeAI at {self.base_url} did not accept a connection within "
-                                 f"{self.timeout[0]:g} s", GATEWAY_TIMEOUT) from None
+                                 f"{self.timeout[0]:g} s", GATEWAY_TIMEOUT, unreachable=True) from None
             except requests.exceptions.ReadTimeout:
                 raise self.error(f"InvokeAI at {self.base_url} did not answer {method} {path} within "
                                  f"{self.timeout[1]:g} s", GATEWAY_TIMEOUT, unanswered=True) from None
@@ -240,7 +258,8 @@ class InvokeAIClient:
                                      f"({reason}); the request may have arrived, so it was not sent again",
                                      unanswered=True) from None
                 if attempt == attempts or reason in ("connection refused", "unknown host", "no route to host"):
-                    raise self.error(f"InvokeAI at {self.base_url} cannot be reached: {reason}", UNAVAILABLE) from None
+                    raise self.error(f"InvokeAI at {self.base_url} cannot be reached: {reason}", UNAVAILABLE,
+                                     unreachable=never_sent) from None
                 log.warning("InvokeAI connection broke on %s %s (%s); trying again", method, path, reason)
                 time.sleep(0.2 * attempt)
             except requests.exceptions.RequestException as exc:

@@ -130,6 +130,8 @@ for (const section of document.querySelectorAll("[data-session]")) {
       const message = data.problem || data.error || "";
       problem.textContent = message;
       problem.hidden = !message;
+      const waiting = section.querySelector("[data-waiting]");  // saved while InvokeAI was away
+      if (waiting && data.waiting === false) waiting.hidden = true;
       if (data.images) {
         for (const image of data.images) updateCard(section, image);
         if (data.finished && !data.problem) return;

@@ -3,7 +3,8 @@ page under 16 concurrent connections.
 
 Rows go in by bulk insert (no thumbnail files: the page only links them). Served by gunicorn (2 workers),
 loaded with wrk, signed in with a real login's cookie; statements per page from benchapp's X-Bench-SQL
-header. The deep page is reached by the keyset cursor of the row just before it, computed from the data.
+header; CPU ms per request in-process (cpu_probe.py, the figure load disturbs least), with the list's
+HTML cache as configured and without it (NullCache: every page's list made again). The deep page is reached by the keyset cursor of the row just before it, computed from the data.
 
   python tests/benchmarks/bench_sessions.py [--count 10000] [--seconds 12] [--connections 16]
 """
@@ -22,6 +23,7 @@ from benchlib import (  # noqa: E402
     USERNAME,
     Instance,
     cookie_header,
+    cpu_per_request,
     goal_table,
     gunicorn,
     header,
@@ -103,21 +105,25 @@ def main() -> int:
         cursor, deep_first = seeded.stdout.split()[-2:]
         print(f"  seeded in {time.perf_counter() - started:.1f} s")
         urls = {"page 1": "/generate/sessions", f"page {deep_page}": f"/generate/sessions?older={cursor}"}
-        figures = {}
+        figures = {name: {} for name in urls}
+        for label, options in (("cpu", {}), ("cpu_uncached", {"cache": "NullCache"})):
+            for name, ms in zip(urls, cpu_per_request(instance, options, list(urls.values())).values()):
+                figures[name][label] = ms
         with gunicorn(instance) as server:
             session = login(server.base)
             deep_ok = first_session_id(session.get(server.base + urls[f"page {deep_page}"]).text) == int(deep_first)
             for name, url in urls.items():
                 counts = [statements(session, server.base + url) for _ in range(3)]
-                figures[name] = {"statements": max(counts)}
+                figures[name]["statements"] = max(counts)
             cookie = cookie_header(session)
             for name, url in urls.items():
                 figures[name].update(run_wrk(server.base + url, cookie, connections=args.connections,
                                              seconds=args.seconds))
     print_table("Sessions list (30 a page; latency in ms)",
-                ["page", "requests/s", "p50", "p90", "p99", "errors", "SQL statements"],
+                ["page", "requests/s", "p50", "p90", "p99", "errors", "SQL statements", "CPU ms", "CPU ms, no cache"],
                 [[name, f"{f['requests_per_s']:.0f}", f"{f['p50']:.1f}", f"{f['p90']:.1f}", f"{f['p99']:.1f}",
-                  f["errors"], f["statements"]] for name, f in figures.items()])
+                  f["errors"], f["statements"], f"{f['cpu']:.2f}", f"{f['cpu_uncached']:.2f}"]
+                 for name, f in figures.items()])
     goals = []
     for name, f in figures.items():
         goals += [(f"{name} p99", f"{f['p99']:.1f} ms", f"≤ {GOAL_P99_MS:g} ms", f["p99"] <= GOAL_P99_MS),

@@ -38,6 +38,7 @@ Plain Werkzeug WSGI on 127.0.0.1:<free port>. Tests steer it through `FakeInvoke
 from __future__ import annotations
 
 import copy
+import gzip
 import hashlib
 import io
 import itertools
@@ -339,8 +340,57 @@ def _png(seed, width, height, metadata, graph) -> bytes:
     return buffer.getvalue()
 
 
+class _RequestReader:
+    """The connection's input. Werkzeug, after each answer, reads whatever the socket holds to discard an
+    unread body; on a kept-alive connection that would swallow the client's next request. Once the fake
+    has read the whole body (`body_read`), there is nothing to discard: reads answer b"" until the next
+    request begins."""
+
+    def __init__(self, raw):
+        self.raw, self.body_read = raw, False
+
+    def read(self, *args):
+        return b"" if self.body_read else self.raw.read(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class _QuietHandler(WSGIRequestHandler):
-    timeout = 5  # a send to a client that stopped reading gives up after 5 s
+    """HTTP/1.1 with keep-alive, as uvicorn serves InvokeAI: a connection stays open between requests and is
+    closed after `idle_seconds` without one (uvicorn's 5 s), and by stop() (a server shutting down). Werkzeug
+    closes every connection after one answer; the fake reads each request's whole body, so the next request
+    line is where the stream stands and keep-alive is safe."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        fake = self.server.app
+        self.timeout = fake.idle_seconds  # also how long a send to a client that stopped reading may take
+        super().setup()
+        self.rfile = _RequestReader(self.rfile)
+        with fake.lock:
+            fake.connections.add(self.client_address[1])
+            fake._open_sockets.add(self.connection)  # noqa: SLF001
+
+    def handle_one_request(self):
+        self.rfile.body_read = False  # a new request line and body to read
+        super().handle_one_request()
+
+    def make_environ(self):
+        environ = super().make_environ()
+        environ["fake.reader"] = self.rfile  # the fake marks the body read once it has it all
+        return environ
+
+    def finish(self):
+        with self.server.app.lock:
+            self.server.app._open_sockets.discard(self.connection)  # noqa: SLF001
+        super().finish()
+
+    def send_header(self, keyword, value):
+        if keyword.lower() == "connection" and value.lower() == "close" and self.server.app.keep_alive:
+            return  # werkzeug's blanket "close"; a client's own "Connection: close" still closes
+        super().send_header(keyword, value)
 
     def log_request(self, *args, **kwargs):
         pass
@@ -382,6 +432,13 @@ class FakeInvokeAI:
         self._fault = None
         self._next_id = 1
         self._stop = threading.Event()
+        self.running = False
+        self.keep_alive = True
+        self.idle_seconds = 5.0
+        self.connections: set[int] = set()  # client ports seen: one per TCP connection the gallery opened
+        self._open_sockets: set = set()
+        self.gzip_min_bytes = 1000  # InvokeAI's GZipMiddleware(minimum_size=1000)
+        self.gzipped = 0  # answers sent gzip-encoded
         self._active = 0  # requests being answered
         self._server = self._thread = None
         q, i = "/api/v1/queue/<queue_id>", "/api/v1/images/i/<image_name>"
@@ -390,7 +447,7 @@ class FakeInvokeAI:
             ("POST", "/api/v1/auth/login", "login"), ("GET", "/api/v2/models/", "models"),
             ("POST", f"{q}/enqueue_batch", "enqueue"), ("GET", f"{q}/i/<item_id>", "item"),
             ("PUT", f"{q}/i/<item_id>/cancel", "item"), ("PUT", f"{q}/cancel_by_batch_ids", "cancel_batches"),
-            ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/status", "queue_status"),
+            ("GET", f"{q}/b/<batch_id>/status", "batch_status"), ("GET", f"{q}/list_all", "list_all"), ("GET", f"{q}/status", "queue_status"),
             ("PUT", f"{q}/prune", "prune"), ("PUT", f"{q}/clear", "clear"),
             ("GET", "/api/v1/images/", "images"), ("POST", "/api/v1/images/upload", "upload"), ("GET", i, "image_dto"), ("GET", f"{i}/full", "image_full"),
             ("GET", f"{i}/metadata", "image_metadata"))])
@@ -406,22 +463,36 @@ class FakeInvokeAI:
             raise ValueError(f"unknown fault {value!r}; expected None or one of {FAULTS}")
         self._fault = value
 
-    def start(self) -> "FakeInvokeAI":
-        self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
+    def start(self, port: int = 0) -> "FakeInvokeAI":
+        """Serve on `port` (0: a free one); after stop(), start(same port) is the server back, state kept."""
+        self._stop.clear()
+        self._server = make_server("127.0.0.1", port, self, threaded=True, request_handler=_QuietHandler)
         self.url = f"http://127.0.0.1:{self._server.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-invokeai", daemon=True)
         self._thread.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
+        self.running = False
         self._stop.set()  # wakes silent handlers and ends oversized bodies
         self._server.shutdown()
         self._server.server_close()
+        with self.lock:  # kept-alive connections end with the server, as uvicorn's do at shutdown
+            for connection in list(self._open_sockets):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         self._thread.join(timeout=5)
         deadline = time.monotonic() + 2
         while self._active and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def restart(self) -> None:
+        """The server back where it was after stop(): same URL, same queue and images."""
+        self.start(self._server.port)
 
     def advance(self, ticks: int = 1) -> None:
         with self.lock:
@@ -475,19 +546,40 @@ class FakeInvokeAI:
         with self.lock:
             self._active += 1
         try:
-            response = self._handle(Request(environ))
+            request = Request(environ)
+            response = self._gzip(request, self._handle(request))
         except Exception:
             self.errors.append(traceback.format_exc())
             response = _json({"detail": "Unexpected error while handling the request: bug in the fake"}, 500)
         return ClosingIterator(response(environ, start_response), self._request_done)
+
+    def _gzip(self, request: Request, response: Response) -> Response:
+        """gzip, as InvokeAI's GZipMiddleware: any answer of gzip_min_bytes or more to a client that accepts
+        it (JSON, and whole images alike); streamed answers (faults) are left as they are."""
+        if response.direct_passthrough or response.is_streamed or "Content-Encoding" in response.headers:
+            return response
+        if "gzip" not in request.headers.get("Accept-Encoding", "") or self.gzip_min_bytes is None:
+            return response
+        data = response.get_data()
+        if len(data) < self.gzip_min_bytes:
+            return response
+        response.set_data(gzip.compress(data, compresslevel=5))
+        response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept-Encoding"
+        with self.lock:
+            self.gzipped += 1
+        return response
 
     def _request_done(self):
         with self.lock:
             self._active -= 1
 
     def _handle(self, request: Request) -> Response:
+        data = request.get_data(cache=True)
+        if "fake.reader" in request.environ:
+            request.environ["fake.reader"].body_read = True
         try:
-            body = json.loads(request.get_data(cache=True) or b"null")
+            body = json.loads(data or b"null")
         except ValueError:
             body = None
         query = request.query_string.decode("latin-1")
@@ -554,6 +646,8 @@ class FakeInvokeAI:
             self._set_status(head, "in_progress")
 
     def _set_status(self, item, status):
+        if status == "canceled" and item["status"] == "in_progress":
+            self._partial_results(item)
         now = _now()
         item.update(status=status, updated_at=now, status_sequence=item["status_sequence"] + 1)
         if item.get("started_at") is None and status != "canceled":
@@ -628,6 +722,18 @@ class FakeInvokeAI:
                 result = {"metadata": self._metadata(node), "type": "metadata_output"}
             item["_results"][prepared[key]] = result
         self._set_status(item, "completed")
+
+    def _partial_results(self, item):
+        """A running item canceled keeps, as InvokeAI's does, the results of the nodes that ran before the
+        cancel (noise, denoise latents, metadata), never its output image: nothing to download."""
+        graph, prepared = item["_graph"], item["_prepared"]
+        for key, node in graph["nodes"].items():
+            if node["type"] == "noise":
+                item["_results"][prepared[key]] = {"noise": {"latents_name": f"Tensor_{uuid.uuid4()}",
+                                                             "seed": item["_seed"]}, "type": "noise_output"}
+            elif node["type"] in ("denoise_latents", "flux_denoise", "flux2_denoise"):
+                item["_results"][prepared[key]] = {"latents": {"latents_name": f"Tensor_{uuid.uuid4()}"},
+                                                   "type": "latents_output"}
 
     def _metadata(self, node):
         kept = {k: v for k, v in node.items() if k not in ("id", "type", "is_intermediate", "use_cache")}
@@ -754,6 +860,13 @@ class FakeInvokeAI:
             first = items[0] if items else {}
             return _json({"queue_id": "default", "batch_id": batch_id, "origin": first.get("origin"),
                           "destination": first.get("destination"), **self._counts(items)})
+
+    def _ep_list_all(self, request, body, queue_id):
+        """Every item (whole, session included), of one destination when given, as 6.14.2's list_all."""
+        destination = request.args.get("destination")
+        with self.lock:
+            return _json([self._item_json(i) for i in self.items.values()
+                          if destination is None or i.get("destination") == destination])
 
     def _ep_queue_status(self, request, body, queue_id):
         with self.lock:

@@ -8,6 +8,7 @@ because the session page keeps polling.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -236,4 +237,44 @@ def test_the_form_shows_the_fields_of_the_chosen_models_base(page: Page, page_er
     denoise = batch["graph"]["nodes"]["denoise"]
     assert (denoise["type"], denoise["guidance"], denoise["width"], denoise["num_steps"]) == \
         ("flux_denoise", 4.0, 64, 2)
+    assert page_errors == []
+
+
+def test_a_generation_saved_while_invokeai_is_down_waits_in_words_and_goes_out_when_it_is_back(
+        page: Page, page_errors, fake_invokeai, monkeypatch):
+    """The form's second button saves it; its page says it waits, then (the page polling) it is sent and
+    runs. Screenshots at 400 and 1400 px under /tmp/shots-queue/ for a person to look at."""
+    from app.services import generation  # the pause between sends after a failure, shortened for the test
+    monkeypatch.setattr(generation, "SEND_AGAIN_EVERY", 0.0)
+    shots = Path("/tmp/shots-queue")
+    shots.mkdir(exist_ok=True)
+    model = next(m for m in fake_invokeai.models if m["base"] == "sd-1" and m["type"] == "main")
+    page.goto("/generate")
+    page.get_by_role("textbox", name="Prompt", exact=True).fill("a lighthouse in a storm")
+    page.get_by_label("Model").select_option(model["key"])
+    for label, value in (("Width", "64"), ("Height", "64"), ("Steps", "2"), ("Images", "2")):
+        page.get_by_label(label).fill(value)
+    fake_invokeai.stop()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.locator("p.problem[role=alert]")).to_contain_text("cannot be reached")
+    for name, size in (("phone", {"width": 400, "height": 900}), ("wide", {"width": 1400, "height": 1000})):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(shots / f"form-offer-{name}.png"), full_page=True)
+    page.get_by_role("button", name="Save and send when InvokeAI is back").click()
+    expect(page).to_have_url(re.compile(r"/generate/sessions/\d+$"))
+    waiting = page.locator("[data-waiting]")
+    expect(waiting).to_have_text(f"Waiting for InvokeAI at {fake_invokeai.url}: it will be sent when the server "
+                                 "answers.")
+    session_url = page.url
+    for name, size in (("phone", {"width": 400, "height": 900}), ("wide", {"width": 1400, "height": 1000})):
+        page.set_viewport_size(size)
+        page.screenshot(path=str(shots / f"session-waiting-{name}.png"), full_page=True)
+        page.goto("/generate/sessions")
+        expect(page.locator(".gen-status-waiting")).to_have_text("waiting for InvokeAI")
+        page.screenshot(path=str(shots / f"sessions-waiting-{name}.png"), full_page=True)
+        page.goto(session_url)
+    fake_invokeai.restart()  # the page's polling sends it
+    expect(waiting).to_be_hidden(timeout=IMAGES_TIMEOUT)
+    expect(candidates(page).locator("img")).to_have_count(2, timeout=IMAGES_TIMEOUT)
+    assert len(fake_invokeai.enqueued_batches()) == 1
     assert page_errors == []

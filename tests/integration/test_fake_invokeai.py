@@ -227,7 +227,7 @@ def test_image_faults(fake_invokeai):
     whole = requests.get(full, timeout=5).content
 
     fake.fault = "truncated_png"
-    cut = requests.get(full, timeout=5)
+    cut = requests.get(full, timeout=5, headers={"Accept-Encoding": "identity"})  # its length as sent, not gzipped
     assert cut.content == whole[: len(whole) // 2] and int(cut.headers["Content-Length"]) == len(cut.content)
 
     fake.fault = "oversized"
@@ -306,3 +306,25 @@ def test_multiuser_auth(fake_invokeai):
 def test_closed_port_refuses(closed_port_url):
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(closed_port_url + "/api/v1/app/version", timeout=2)
+
+
+def test_keep_alive_gzip_list_all_and_a_restart_on_the_same_port(fake_invokeai):
+    fake, http = fake_invokeai, requests.Session()
+    body = sd1_body(model(fake))
+    body["batch"]["destination"] = "gallery:one-batch"
+    item_ids = http.post(fake.url + ENQUEUE, json=body, timeout=5).json()["item_ids"]
+    listed = http.get(f"{fake.url}/api/v1/queue/default/list_all", params={"destination": "gallery:one-batch"},
+                      timeout=5)
+    assert listed.headers["Content-Encoding"] == "gzip"  # asked for by requests' Accept-Encoding, as uvicorn's
+    assert sorted(item["item_id"] for item in listed.json()) == sorted(item_ids)
+    assert http.get(f"{fake.url}/api/v1/queue/default/list_all", params={"destination": "elsewhere"},
+                    timeout=5).json() == []
+    small = http.get(f"{fake.url}/api/v1/app/version", timeout=5)
+    assert "Content-Encoding" not in small.headers  # under GZipMiddleware's minimum size
+    assert len(fake.connections) == 1  # four requests, one kept-alive connection
+
+    fake.stop()
+    with pytest.raises(requests.ConnectionError):
+        http.get(f"{fake.url}/api/v1/app/version", timeout=5)
+    fake.restart()
+    assert http.get(f"{fake.url}/api/v1/queue/default/i/{item_ids[0]}", timeout=5).json()["item_id"] == item_ids[0]

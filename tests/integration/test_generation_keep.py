@@ -243,7 +243,7 @@ def test_a_discard_that_read_the_session_before_another_tab_kept_an_image_leaves
         app, client, user_id, generate, poll_until_finished, stored_images, data_files, row_count):
     session_id = generate(seed=42, count=2)
     poll_until_finished(session_id)
-    keeping, other = stored_images(session_id)[42], stored_images(session_id)[43]
+    keeping = stored_images(session_id)[42]
     kept = []
     other_tab = threading.Thread(target=lambda: kept.append(
         client.post(f"/generate/images/{keeping.id}/keep", data=shown(keeping), headers=JSON).status_code))

@@ -160,8 +160,6 @@ def test_cancel_sends_cancel_by_batch_ids_and_cancels_unfinished_images(client, 
 
 # --- InvokeAI forgets queue items: Prune, Clear, its history limit (defect 4) --------------------
 
-QUEUE = "/api/v1/queue/default"
-
 
 def test_items_pruned_after_they_finished_are_downloaded_from_invokeais_images(
         fake, generate, status, poll_until_finished, stored_images, data_dir):

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 import pytest
 from bs4 import BeautifulSoup
 from flask import url_for
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from app.extensions import cache, db
 from app.models import GenerationImage, GenerationSession
+from app.services import generation
 from app.services.generation import SESSIONS_PER_PAGE
 
 # the user (with its counts, joined to its login session), the page of sessions, their candidates
@@ -171,3 +172,25 @@ def test_a_forged_page_link_is_a_400(client):
     response = client.get("/generate/sessions?older=trashed.20260101T000000.5")
     assert response.status_code == 400
     assert "not valid" in response.get_data(as_text=True)
+
+
+def test_a_cached_list_shows_every_change_to_its_sessions_at_once(app, client, three_sessions, monkeypatch):
+    """The list's HTML is cached under a digest of what it shows: a page whose rows did not change is not
+    rendered again, and a candidate's change (by any process: here straight in the database) shows."""
+    first = client.get("/generate/sessions")
+    assert rows(first)[three_sessions["running"]].select_one(".gen-status").get_text() == "running 1 of 4"
+
+    def not_again(page):
+        raise AssertionError("the list was built again though nothing in it changed")
+    monkeypatch.setattr(generation.SessionsPage, "sessions", property(not_again))
+    assert client.get("/generate/sessions").get_data() == first.get_data()
+    monkeypatch.undo()
+
+    with app.app_context():
+        db.session.execute(update(GenerationImage).where(GenerationImage.session_id == three_sessions["running"])
+                           .values(state="done", sha256="f" * 64, file_path="generated/sessions/2/x.png",
+                                   thumbnail_ext="jpg"))
+        db.session.commit()
+    shown = rows(client.get("/generate/sessions"))[three_sessions["running"]]
+    assert shown.select_one(".gen-status").get_text() == "done"
+    assert len(shown.select(".gen-thumbs img")) == 4
