@@ -14,8 +14,11 @@ bp = Blueprint("compare", __name__)
 @bp.get("/compare")
 def show():
     """ids: the owner's photos; candidates: a generation session's downloaded candidates not kept yet
-    (each repeated, or comma-separated); two to four in all, shown in the order given."""
+    (each repeated, or comma-separated); two to four in all, shown in the order given. Neither: a page
+    that says where to choose them."""
     photo_ids = comparison.ids_to_compare(request.args.getlist("ids"))
     candidate_ids = comparison.ids_to_compare(request.args.getlist("candidates"), "generated image")
+    if "ids" not in request.args and "candidates" not in request.args:  # the bare URL: how to choose
+        return render_template("compare/show.html", comparison=None)
     compared = comparison.compare_photos(current_user.id, photo_ids, candidate_ids)
     return render_template("compare/show.html", comparison=compared)

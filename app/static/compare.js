@@ -9,6 +9,10 @@ for (const ab of document.querySelectorAll("[data-ab]")) {
     stage.style.setProperty("--split", `${value}%`);
     range.setAttribute("aria-valuetext", value === 0 ? "all B" : value === 100 ? "all A" : `${value} % A`);
   };
+  // A's shape, no taller than 75 % of the window (the page's CSP allows no style attribute to say it).
+  const [width, height] = stage.dataset.aspect.split("/").map(Number);
+  stage.style.aspectRatio = `${width} / ${height}`;
+  stage.style.maxWidth = `min(100%, calc(75vh * ${width / height}))`;
   range.addEventListener("input", split);
   // A press or drag on the picture moves the split there, as the range input would.
   const follow = (event) => {

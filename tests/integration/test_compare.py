@@ -156,7 +156,12 @@ def test_one_or_five_images_is_a_400_in_words(client, upload, photos_dir, count)
         page_text(response)
 
 
-@pytest.mark.parametrize("query, words", [("", "0 were selected"), ("ids=1&ids=x", "'x' is not a photo id"),
+def test_the_bare_url_says_where_to_choose_what_to_compare(client):
+    response = client.get("/compare")
+    assert "Tick two to four photos on the grid" in page_text(response) and response.status_code == 200
+
+
+@pytest.mark.parametrize("query, words", [("ids=,", "0 were selected"), ("ids=1&ids=x", "'x' is not a photo id"),
                                           ("ids=1&candidates=-3", "'-3' is not a generated image id")])
 def test_no_ids_or_a_value_that_is_not_an_id_is_a_400(client, query, words):
     response = client.get(f"/compare?{query}")
