@@ -165,8 +165,7 @@ def compared_candidate(image: GenerationImage, starts: dict[int, str]) -> Compar
     values |= {label: text for label, text in [
         ("Dimensions", exif_text.dimensions(image.image_width, image.image_height)),
         ("File size", exif_text.file_size(image.file_size)), ("Format", image.format)] if text}
-    name = f"Seed {image.seed} (not kept)"
-    return Compared(image, name, image.image_width or session.width, image.image_height or session.height, values)
+    return Compared(image, f"Seed {image.seed}", image.image_width or session.width, image.image_height or session.height, values)
 
 
 def generation_values(prompt, negative_prompt, model_name, model_base) -> dict[str, str]:

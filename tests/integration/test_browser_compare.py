@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from test_browser import (  # noqa: F401  (fixtures: pytest finds them by name in this module)
+from test_browser import (  # fixtures: pytest finds them by name in this module
     base_url,
     browser_context_args,
     browser_type_launch_args,
     live_server,
     loaded_width,
-    log_in,
     page,
     page_errors,
 )
 from testapp import csrf_token_of
+
+FIXTURES = (base_url, browser_context_args, browser_type_launch_args, live_server, page, page_errors)  # (used: by pytest)
 
 pytestmark = [
     pytest.mark.browser,
