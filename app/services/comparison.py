@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from ..errors import UnknownPhotos
 from ..extensions import db
@@ -111,7 +112,7 @@ def owned_candidates(owner_id: int, image_ids: list[int]) -> list[GenerationImag
     """The owner's candidates whose files are here: downloaded (done) and not rejected (a rejected one's
     files go with the next discard)."""
     found = {image.id: image for image in db.session.scalars(
-        select(GenerationImage).join(GenerationSession)
+        select(GenerationImage).join(GenerationSession).options(contains_eager(GenerationImage.session))
         .where(GenerationSession.owner_id == owner_id, GenerationImage.id.in_(image_ids),
                GenerationImage.state == "done", GenerationImage.file_path.is_not(None),
                GenerationImage.decision != "rejected"))} if image_ids else {}

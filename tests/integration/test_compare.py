@@ -184,3 +184,23 @@ def test_a_rejected_candidate_is_not_offered(client, session_of_three, stored_im
     assert client.post(f"/generate/images/{candidate}/reject", data={"image_name": image.image_name},
                        headers=JSON).status_code == 200
     assert client.get(compare_url(first, candidates=[candidate])).status_code == 404
+
+
+def test_image_to_image_compares_strength_and_starting_image(client, two_cameras, generate, poll_until_finished,
+                                                             stored_images):
+    """Two images made from the Canon photo at strengths 0.6 and 0.3: the strength row differs, the starting
+    image's does not; a photo made from nothing shows no strength ("—")."""
+    canon = two_cameras[0]
+    made = []
+    for strength in (0.6, 0.3):
+        session_id = generate(count=1, seed=7, strength=strength, source_photo=canon)
+        poll_until_finished(session_id)
+        (image,) = stored_images(session_id).values()
+        response = client.post(f"/generate/images/{image.id}/keep", data={"image_name": image.image_name},
+                               headers=JSON)
+        assert response.status_code == 200, response.get_json()
+        made.append(int(response.get_json()["image"]["photo_url"].rsplit("/", 1)[1]))
+    rows = rows_of(page_of(client.get(compare_url(*made))))
+    assert rows["Strength"] == (True, ["0.60", "0.30"])
+    assert rows["Starting image"] == (False, [f"canon-eos-40d_tiny.jpg (photo {canon})"] * 2)
+    assert rows["Seed"] == (False, ["7", "7"])
