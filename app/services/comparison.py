@@ -81,7 +81,7 @@ def compare_photos(owner_id: int, photo_ids: list[int], candidate_ids: list[int]
                            f"{'was' if total == 1 else 'were'} selected.")
     photos = owned_photos(owner_id, photo_ids)
     candidates = owned_candidates(owner_id, candidate_ids)
-    strengths = strengths_of([photo.id for photo in photos if photo.derived_from_id is not None])
+    strengths = strengths_of([photo.id for photo in photos if photo.has_generation])
     started_from = {photo.derived_from_id for photo in photos} | {image.session.source_photo_id for image in candidates}
     starts = names_of(owner_id, started_from - {None})
     images = [compared_photo(photo, strengths.get(photo.id), starts) for photo in photos]
@@ -123,7 +123,8 @@ def owned_candidates(owner_id: int, image_ids: list[int]) -> list[GenerationImag
 
 
 def strengths_of(photo_ids: list[int]) -> dict[int, float]:
-    """The image-to-image strength of kept photos, from the sessions they were kept from (one query)."""
+    """The image-to-image strength of kept photos, from the sessions they were kept from (one query): the
+    session keeps it after the starting photo is deleted (the photo's derived_from_id is then NULL)."""
     if not photo_ids:
         return {}
     return dict(db.session.execute(
@@ -166,7 +167,8 @@ def compared_candidate(image: GenerationImage, starts: dict[int, str]) -> Compar
     values |= {label: text for label, text in [
         ("Dimensions", exif_text.dimensions(image.image_width, image.image_height)),
         ("File size", exif_text.file_size(image.file_size)), ("Format", image.format)] if text}
-    return Compared(image, f"Seed {image.seed}", image.image_width or session.width, image.image_height or session.height, values)
+    return Compared(image, f"Seed {image.seed}", image.image_width or session.width,
+                    image.image_height or session.height, values)
 
 
 def generation_values(prompt, negative_prompt, model_name, model_base) -> dict[str, str]:

@@ -25,7 +25,9 @@ for (const ab of document.querySelectorAll("[data-ab]")) {
     follow(event);
     stage.addEventListener("pointermove", follow);
   });
-  for (const end of ["pointerup", "pointercancel"]) stage.addEventListener(end, () => stage.removeEventListener("pointermove", follow));
+  const stop = () => stage.removeEventListener("pointermove", follow);
+  stage.addEventListener("pointerup", stop);
+  stage.addEventListener("pointercancel", stop);
   window.addEventListener("pageshow", split);  // a value the browser kept on coming back
   ab.hidden = false;
   split();

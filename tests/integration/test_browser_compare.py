@@ -24,7 +24,8 @@ from test_browser import (  # fixtures: pytest finds them by name in this module
 )
 from testapp import csrf_token_of
 
-FIXTURES = (base_url, browser_context_args, browser_type_launch_args, live_server, page, page_errors)  # (used: by pytest)
+# Named once here so that pyflakes sees them used: pytest uses them by name.
+FIXTURES = (base_url, browser_context_args, browser_type_launch_args, live_server, page, page_errors)
 
 pytestmark = [
     pytest.mark.browser,

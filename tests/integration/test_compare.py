@@ -84,7 +84,8 @@ def test_two_kept_generations_differ_in_their_seed_only(client, session_of_three
     differing = [label for label, (marked, _) in rows.items() if marked]
     assert "Seed" in differing and "Prompt" not in differing
     # Each image links to its photo page; two images get the A/B slider (shown by its script).
-    assert [a["href"] for a in page.select("ol.compare-images .compare-thumb")] == [f"/photos/{first}", f"/photos/{second}"]
+    links = [a["href"] for a in page.select("ol.compare-images .compare-thumb")]
+    assert links == [f"/photos/{first}", f"/photos/{second}"]
     slider = page.select_one("section.ab[data-ab]")
     assert slider is not None and slider.has_attr("hidden")
     assert slider.select_one("input[type=range][data-ab-range]")["aria-label"].startswith("Split between A")
