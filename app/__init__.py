@@ -57,8 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .blueprints import (admin, albums, api, auth, generation, maps, photos, search, selection, shares, slideshow,
-                             tags, thumbnails, tokens, trash)
+    from .blueprints import (admin, albums, api, auth, compare, generation, maps, photos, search, selection, shares,
+                             slideshow, tags, thumbnails, tokens, trash)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(photos.bp)
@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(thumbnails.bp)
     app.register_blueprint(maps.bp)
     app.register_blueprint(slideshow.bp)
+    app.register_blueprint(compare.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(api.bp)
 

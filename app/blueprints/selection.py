@@ -36,6 +36,8 @@ def act():
     photo_ids = selection.ids_from(request.form.getlist("ids"))
     if action == "download":
         return zip_response(selection.photos_to_download(current_user.id, photo_ids), "photos")
+    if action == "compare":  # a page to read, not a change: its own GET checks the count and the ids
+        return redirect(url_for("compare.show", ids=photo_ids), 303)
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():
         return render_template("trash/purge_selection.html", ids=photo_ids, back=back)

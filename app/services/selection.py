@@ -42,10 +42,11 @@ ACTIONS = {
     "restore": "Restore",
     "delete": "Delete forever",
     "download": "Download as zip",
+    "compare": "Compare (2 to 4)",
 }
-IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download"]
+IN_LIBRARY = ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download", "compare"]
 NAMES_A_TAG = ("tag", "untag")  # the actions that read the menu's tag field
-IN_TRASH = ["restore", "delete"]
+IN_TRASH = ["restore", "delete", "compare"]  # compare: which of two near-twins to delete for good
 IN_ALBUM = ["remove_from_album", *IN_LIBRARY]  # on an album's page, whose album the form names
 
 
@@ -100,6 +101,8 @@ def act_on_selection(owner_id: int, photo_ids: list[int], action: str, rating: i
     "remove_from_album"."""
     if action == "download":
         raise BadSelection("A download changes nothing: ask for photos_to_download instead.")
+    if action == "compare":
+        raise BadSelection("A comparison changes nothing: open the compare page instead.")
     if action not in ACTIONS:
         raise BadSelection(f"{action[:40]!r} is not something a selection can do; choose one of: "
                            f"{', '.join(ACTIONS)}.")

@@ -494,3 +494,20 @@ def test_get_changes_nothing(gallery, rule, method):
     response = send(gallery.alice, "GET", url)
     assert response.status_code < 400, f"alice got {response.status_code} from {url}: is Gallery.values right?"
     assert gallery.snapshot() == before
+
+
+# --- 5. ids in a query string (the table above walks the ids in the path) --------------------------
+
+def test_compare_takes_only_the_owners_ids(gallery, anonymous):
+    """/compare names its photos and candidates in the query string: bob gets a 404 for alice's (alone or
+    beside an id of nobody's), with nothing of hers sent; anonymous meets the login gate; alice sees them."""
+    url = f"/compare?ids={gallery.ids['photo_id']}&candidates={gallery.ids['image_id']}"
+    before = gallery.snapshot()
+    for query in (url, f"/compare?ids={gallery.ids['photo_id']},{gallery.ids['photo_id'] + 1000}"):
+        response = send(gallery.bob, "GET", query)
+        assert response.status_code == 404, f"bob got {response.status_code} from {query}"
+        gallery.assert_no_secret_in(response)
+    response = send(anonymous, "GET", url)
+    assert response.status_code == 302 and urlsplit(response.location).path == "/login"
+    assert send(gallery.alice, "GET", url).status_code == 200
+    assert gallery.snapshot() == before

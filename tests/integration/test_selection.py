@@ -235,7 +235,8 @@ def test_the_grid_is_a_form_with_a_checkbox_per_photo_and_an_action_menu(app, cl
     boxes = page.select("ul.grid li input[type=checkbox][name=ids]")
     assert sorted(int(box["value"]) for box in boxes) == ids and all(box["form"] == "selection" for box in boxes)
     actions = [option["value"] for option in form.select("select[name=action] option")]
-    assert actions == ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download"]
+    assert actions == ["favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download",
+                       "compare"]
     assert form.select_one("input[type=text][name=tag]")["maxlength"] == "100"
     assert [option["value"] for option in form.select("select[name=rating] option")] == list("012345")
 
@@ -254,7 +255,7 @@ def test_the_trash_page_is_a_form_with_restore_and_delete_forever(app, client, u
     act(client, ids, "trash")
     page = html(client.get("/trash"))
     form = page.select_one("form#selection")
-    assert [option["value"] for option in form.select("select[name=action] option")] == ["restore", "delete"]
+    assert [option["value"] for option in form.select("select[name=action] option")] == ["restore", "delete", "compare"]
     boxes = page.select("ul.grid li input[type=checkbox][name=ids][form=selection]")
     assert len(boxes) == 3
     data = {field["name"]: field["value"] for field in form.select("input[type=hidden]")}

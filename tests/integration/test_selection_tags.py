@@ -168,7 +168,7 @@ def test_a_tag_page_offers_the_selection_and_removes_its_own_tag_without_javascr
     page = html(client.get(url))
     form = page.select_one("form#selection")
     assert [o["value"] for o in form.select("select[name=action] option")] == [
-        "favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download"]
+        "favourite", "unfavourite", "rate", "tag", "untag", "add_to_album", "trash", "download", "compare"]
     boxes = page.select("ul.grid li input[type=checkbox][name=ids][form=selection]")
     assert [int(box["value"]) for box in boxes] == ids
     button = form.select_one('button[name="untag"]')
