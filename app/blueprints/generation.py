@@ -14,7 +14,7 @@ from ..errors import DuplicatePhoto, GalleryError, error_response, wants_json
 from ..extensions import db
 from ..forms import GenerateForm
 from ..models import MAX_ID, GenerationImage, Photo
-from ..services import candidates, generation, starting_images
+from ..services import candidates, generation, session_list, starting_images
 from ..services.graphs import FAMILIES
 from ..services.invokeai import InvokeAIError
 from ..services.invokeai_models import InvalidParameter
@@ -168,9 +168,9 @@ def sessions():
     """The account's sessions, newest first, a page at a time. A page that shows a session saved while
     InvokeAI was away sends it if InvokeAI answers now (then shows the page as it became)."""
     try:
-        page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
+        page = session_list.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
         if page.waiting and generation.send_pending_sessions(current_user.id, every=generation.SEND_AGAIN_EVERY):
-            page = generation.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
+            page = session_list.sessions_page(current_user.id, request.args.get("older"), request.args.get("newer"))
     except ValueError:
         abort(400, "That page link is not valid.")
     return render_template("generation/sessions.html", page=page)

@@ -44,7 +44,7 @@ from sqlalchemy import insert, select
 from app import create_app
 from app.extensions import db
 from app.models import GenerationImage, GenerationSession, User
-from app.services.generation import SESSIONS_PER_PAGE
+from app.services.session_list import SESSIONS_PER_PAGE
 from app.services.photos import _cursor
 count, deep_page = int(sys.argv[1]), int(sys.argv[2])
 STATES = ["done"] * 8 + ["failed", "canceled", "queued", "in_progress"]
@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=12)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    deep_page = max(2, args.count // 30 - 1)  # 30 a page (generation.SESSIONS_PER_PAGE): near the end
+    deep_page = max(2, args.count // 30 - 1)  # 30 a page (session_list.SESSIONS_PER_PAGE): near the end
     header(f"Generation sessions list: {args.count} sessions of one user ({CANDIDATES} candidates each), "
            f"page 1 and page {deep_page}, {args.connections} connections for {args.seconds} s each (wrk)")
     with workdir("sessions") as tmp:

@@ -15,8 +15,8 @@ from sqlalchemy import event, update
 
 from app.extensions import cache, db
 from app.models import GenerationImage, GenerationSession
-from app.services import generation
-from app.services.generation import SESSIONS_PER_PAGE
+from app.services import session_list
+from app.services.session_list import SESSIONS_PER_PAGE
 
 # the user (with its counts, joined to its login session), the page of sessions, their candidates
 LIST_STATEMENTS = 3
@@ -182,7 +182,7 @@ def test_a_cached_list_shows_every_change_to_its_sessions_at_once(app, client, t
 
     def not_again(page):
         raise AssertionError("the list was built again though nothing in it changed")
-    monkeypatch.setattr(generation.SessionsPage, "sessions", property(not_again))
+    monkeypatch.setattr(session_list.SessionsPage, "sessions", property(not_again))
     assert client.get("/generate/sessions").get_data() == first.get_data()
     monkeypatch.undo()
 
