@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from ..errors import wants_json
 from ..models import MAX_ALBUM_NAME, MAX_TAG_LENGTH
-from ..services import albums, library, selection, tags
+from ..services import albums, comparison, library, selection, tags
 from .auth import safe_next
 from .photos import zip_response
 
@@ -36,7 +36,10 @@ def act():
     photo_ids = selection.ids_from(request.form.getlist("ids"))
     if action == "download":
         return zip_response(selection.photos_to_download(current_user.id, photo_ids), "photos")
-    if action == "compare":  # a page to read, not a change: its own GET checks the count and the ids
+    if action == "compare":  # a page to read, not a change: its own GET checks the ids
+        if not comparison.FEWEST <= len(photo_ids) <= comparison.MOST and not wants_json():
+            flash(f"Select {comparison.FEWEST} to {comparison.MOST} photos to compare; you selected {len(photo_ids)}.")
+            return redirect(back, 303)
         return redirect(url_for("compare.show", ids=photo_ids), 303)
     rating = library.rating_from(request.form.get("rating")) if action == "rate" else None
     if action == "delete" and request.form.get("confirm") != "1" and not wants_json():

@@ -137,6 +137,15 @@ def test_the_selection_menu_compares_what_is_ticked(client, two_cameras):
     assert rows["Camera"][1] == ["NIKON COOLPIX P6000", "Canon EOS 40D"]  # in the order ticked
 
 
+def test_ticking_one_photo_for_compare_goes_back_to_the_grid_saying_why(client, two_cameras):
+    form = page_of(client.get("/")).select_one("form#selection")
+    data = {field["name"]: field["value"] for field in form.select("input[type=hidden]")}
+    response = client.post(form["action"], data=data | {"action": "compare", "ids": [str(two_cameras[0])]},
+                           follow_redirects=True)
+    assert response.request.path == "/"
+    assert "Select 2 to 4 photos to compare; you selected 1." in response.get_data(as_text=True)
+
+
 def test_a_photo_in_the_trash_may_be_compared(app, client, user_id, two_cameras):
     with app.app_context():
         trash.move_to_trash(user_id, [two_cameras[0]])
