@@ -38,7 +38,7 @@ SEARCHES = {
 
 SEED_PROMPTS = """
 import random, sys
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from app import create_app
 from app.extensions import db
 from app.models import Photo, User
@@ -78,6 +78,11 @@ with app.app_context():
     from app.services.photos import recount_photos
     recount_photos()
     print(search.rebuild_search_index(), "documents")
+    db.session.commit()
+    # The planners' statistics, as a gallery that has run a while has them (PostgreSQL's autovacuum
+    # analyzes a table after its bulk writes; on SQLite an admin's ANALYZE or PRAGMA optimize): without
+    # them PostgreSQL guesses one row a condition and walks every photo for a page of words.
+    db.session.execute(text("ANALYZE"))
     db.session.commit()
 """
 
