@@ -28,6 +28,7 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record):
     cut may take back the last commits while their files stay on disk). It costs one fsync a commit.
     """
     if type(dbapi_connection).__module__ != "sqlite3":
+        _set_postgresql_settings(dbapi_connection)
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -35,6 +36,18 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _set_postgresql_settings(dbapi_connection) -> None:
+    """No parallel workers for the gallery's queries: a page's query reads a few hundred index entries,
+    and two workers started for it (about 16 ms each time, three processes on a query) are what PostgreSQL
+    chose for a search with three filters at 100,000 photos, where the one process takes 3 ms; under
+    16 connections on 2 CPUs the workers' start-up made its p99 1.6 s (tests/benchmarks/bench_search.py)."""
+    if type(dbapi_connection).__module__.split(".")[0] != "psycopg":
+        return
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+    dbapi_connection.commit()
 
 
 def is_transient(exc: Exception) -> bool:

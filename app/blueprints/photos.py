@@ -17,9 +17,10 @@ from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
 from ..services import albums, exif_text, labels, library, lineage, maps, names, tags, users
 from ..services import photos as photo_service
-from ..services import trash, zips
+from ..services import tiles, trash, zips
 
 bp = Blueprint("photos", __name__)
+bp.add_app_template_global(tiles.tiles_html, "grid_tiles")  # photos/_tiles.html's tiles, on every page that shows some
 
 PHOTO_ID = f"<int(max={MAX_ID}):photo_id>"  # a larger id is a 404, never a database error
 

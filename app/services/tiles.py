@@ -1,12 +1,15 @@
-"""What a grid tile's classes say without a style attribute (the Content-Security-Policy allows none): its
-photo's shape, as one of ASPECTS steps, for the justified layout, and its placeholder colour, as one of
-LEVELS ** 3 colours. static/tiles.css defines the classes; it is this module's stylesheet(), written by
-`python -m app.services.tiles > app/static/tiles.css` (tests/unit/test_tiles.py holds the two together).
+"""A grid tile: its HTML (tile_html), and what its classes say without a style attribute (the
+Content-Security-Policy allows none): its photo's shape, as one of ASPECTS steps, for the justified layout, and
+its placeholder colour, as one of LEVELS ** 3 colours. static/tiles.css defines the classes; it is this
+module's stylesheet(), written by `python -m app.services.tiles > app/static/tiles.css`
+(tests/unit/test_tiles.py holds the two together).
 """
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+
+from markupsafe import Markup, escape
 
 STEPS_PER_DOUBLING = 12  # aspect steps of 2 ** (1/12): a tile is within 3 % of its photo's shape
 WIDEST = 24  # 4:1 either way; a wider panorama's tile is cropped to it
@@ -31,6 +34,46 @@ def tile_class(width: int, height: int, colour: str | None) -> str:
     step = aspect_step(width, height)
     aspect = f"a{step}" if step >= 0 else f"a_{-step}"
     return f"{aspect} c{colour_level(colour)}" if colour else aspect
+
+
+def tiles_html(links, selectable: bool = True, link_class: str | None = None, size: int = 400,
+               headings: dict[int, str] | None = None, ending=None) -> Markup:
+    """The tiles of a grid, for photos/_tiles.html's `tiles`: each with the date heading before it when
+    `headings` (photo id -> text) has one, its checkbox of the page's selection form when `selectable`, its
+    link and thumbnail, the generated mark, and `ending(link)` (HTML: a call block's own, e.g. the trash's
+    buttons) or the favourite heart. `links` are services/photos.py GridLinks; their photos GridPhotos,
+    or rows of the trash's without a shape or an alt of their own.
+
+    Written here as one string rather than in Jinja: the template's 60 tiles a page, with some twenty
+    attribute look-ups, a dozen escapes and a macro call each, were a third of an uncached grid page's
+    CPU (tests/benchmarks/bench_grid.py). Every value from a photo or a URL is escaped as Jinja would.
+    """
+    headings = headings or {}
+    out = []
+    for link in links:
+        photo = link.photo
+        name = escape(photo.original_name)
+        heading = headings.get(photo.id)
+        if heading:
+            out.append(f'<li class="heading"><h2>{escape(heading)}</h2></li>\n  ')
+        classes = getattr(photo, "tile_class", "")
+        out.append(f'<li id="photo-{photo.id}" class="{classes}">' if classes else f'<li id="photo-{photo.id}">')
+        if selectable:
+            out.append(f'\n    <label class="pick"><input type="checkbox" name="ids" value="{photo.id}" '
+                       f'form="selection"><span class="visually-hidden">Select {name}</span></label>')
+        out.append(f'\n    <a class="{escape(link_class)}" ' if link_class else "\n    <a ")
+        out.append(f'href="{escape(link.detail_url)}" title="{name}">'
+                   f'\n      <img src="{escape(link.grid_url)}" alt="{escape(getattr(photo, "alt", None) or name)}"'
+                   f'\n           width="{size}" height="{size}" loading="lazy" decoding="async">\n    </a>')
+        if photo.source == "generated":
+            out.append('\n    <span class="generated-mark" title="Generated image">AI</span>')
+        if ending is not None:
+            out.append(f"\n    {escape(ending(link))}\n  </li>\n  ")
+        else:
+            out.append(f'\n    <button type="button" class="heart" data-favourite-url="{escape(link.favourite_url)}"'
+                       f'\n            aria-pressed="{"true" if photo.favourite else "false"}" '
+                       'aria-label="Favourite" hidden>♥</button>\n  </li>\n  ')
+    return Markup("".join(out))
 
 
 def stylesheet() -> str:

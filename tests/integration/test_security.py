@@ -337,6 +337,10 @@ def test_a_hostile_invokeai_prompt_is_text_on_the_photo_page(store, client):
     assert (rows["Prompt"], rows["Negative prompt"], rows["Model"], rows["Scheduler"]) == (
         SCRIPT_PROBE, SVG_PROBE, IMG_PROBE, ATTRIBUTE_PROBE)
 
+    grid = soup(client.get("/"))  # the tile's alt is the prompt (services/tiles.py writes the tiles' HTML)
+    assert_nothing_injected(grid)
+    assert grid.select_one(f"ul.grid li#photo-{photo_id} img")["alt"] == SCRIPT_PROBE
+
 
 @pytest.mark.parametrize("probe", [SCRIPT_PROBE, ATTRIBUTE_PROBE, IMG_PROBE, SVG_PROBE])
 def test_what_the_login_and_setup_forms_echo_is_escaped(anonymous, make_user, probe):
