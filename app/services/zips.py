@@ -33,7 +33,7 @@ from . import photos as photo_service
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 << 10  # bytes read and sent at a time (larger reads measured slower: each is a fresh mmap)
+CHUNK = 256 << 10  # bytes read and sent at a time (larger ones measured slower: tests/benchmarks/README.md)
 MISSING_LIST = "MISSING.txt"  # the text file in the archive naming the files that were gone
 EARLIEST = (1980, 1, 1, 0, 0, 0)  # a zip's dates start in 1980
 
