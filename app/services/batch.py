@@ -2,8 +2,8 @@
 
 Worker processes do the pixel work of `processing` (read, hash, decode, encode thumbnails into
 temp files under data/photos/.tmp) and import only that, not the app; this process is the one
-writer: it moves the files into place, inserts or updates the rows and commits, one file at a
-time, so every file is all or nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
+writer: it moves the files into place, inserts or updates the rows and commits, each file in a
+transaction of its own, so every file is all or nothing. Ctrl-C (or SIGTERM) stops the run between files: the workers finish what they hold,
 their temp files are removed, and what was committed stays consistent with its files; a
 second Ctrl-C kills the workers and removes what they were writing.
 """
@@ -14,13 +14,15 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from ..errors import DuplicatePhoto, GalleryError, StorageError
@@ -81,13 +83,16 @@ class StopOnSignal:
 
 
 def run_in_workers(work: Callable, items: Iterable, handle: Callable, discard: Callable, workers: int,
-                   settings: processing.ImageSettings, known: dict[str, int] | None = None) -> int | None:
+                   settings: processing.ImageSettings, known: dict[str, int] | None = None,
+                   drain: Callable[[], None] = lambda: None) -> int | None:
     """Call work(item) in `workers` processes and handle(item, result) here, in the items' order
     (so when two files hold the same bytes, the first one is the photo, on every run).
 
     At most two items per worker are in flight, so finished temp files never pile up. When
     the run stops early (Ctrl-C, or an error in `handle`), results not handled yet go to
-    discard(result). Returns the signal that stopped the run, or None when it ran to the end.
+    discard(result). A `handle` that finishes its work in threads waits for them in drain(), called
+    at the end before the workers' temp files are removed (a storer may still be moving them).
+    Returns the signal that stopped the run, or None when it ran to the end.
     """
     items = iter(items)
     pending: dict[Future, object] = {}
@@ -110,7 +115,10 @@ def run_in_workers(work: Callable, items: Iterable, handle: Callable, discard: C
         except BrokenProcessPool:
             raise BatchError("A worker process died (killed, or out of memory?); what was stored before stays.")
         finally:
-            wind_down(pool, pending, discard, stop, settings.root)
+            try:
+                drain()
+            finally:
+                wind_down(pool, pending, discard, stop, settings.root)
     return stop.signal
 
 
@@ -208,13 +216,23 @@ def find_files(folder: Path, recursive: bool, skipped: list[tuple[str, str]]) ->
     return found
 
 
+STORERS = 2  # files the writer stores at once (tests/benchmarks/README.md): one's fsyncs wait while the next's row is written
+PENDING = 0  # in `known` while the first file with those bytes is being stored: not a photo id yet
+
+
 def import_folder(folder: Path, owner: User, recursive: bool = False, workers: int | None = None,
                   on_start: Callable[[int], None] = lambda total: None,
                   on_file: Callable[[Path, str], None] = lambda path, outcome: None) -> ImportReport:
     """Import every image file of `folder` into `owner`'s library, as an upload would.
 
     on_start(number of files) is called once the folder is read, on_file(path, outcome)
-    after each file (outcome: imported, duplicate, rejected or failed).
+    after each file (outcome: imported, duplicate, rejected or failed), in the folder's order.
+
+    The writer stores up to STORERS files at once, each in a thread of its own with its own
+    transaction: a file's store is mostly waiting for fsyncs (its note, its three folders, its commit),
+    and while one waits the next one's row is written, so the workers are not held up by a writer that
+    stores one file at a time. Each file is still all or nothing; which file of two with the same bytes
+    is the photo is decided here, in the folder's order, before either is stored.
     """
     report = ImportReport()
     files = find_files(folder, recursive, report.skipped)
@@ -223,40 +241,71 @@ def import_folder(folder: Path, owner: User, recursive: bool = False, workers: i
     rows = db.session.execute(select(Photo.sha256, Photo.id).where(Photo.owner_id == owner.id))
     known = {digest: photo_id for digest, photo_id in rows}
     db.session.rollback()  # end the read transaction: no snapshot held open through the run
+    app, owner_id = current_app._get_current_object(), owner.id
+    in_order: deque[tuple[Path, str | None, Future]] = deque()  # (path, digest being stored, its outcome)
+
+    def settle(wanted: int) -> None:
+        """Report the files whose store is done, in order, until at most `wanted` remain in flight."""
+        while len(in_order) > wanted or (in_order and in_order[0][2].done()):
+            path, digest, future = in_order.popleft()
+            outcome, reason, photo_id = future.result()
+            if digest is not None:
+                if outcome == "imported":
+                    known[digest] = photo_id
+                elif known.get(digest) == PENDING:
+                    del known[digest]  # not stored: a later file with these bytes is tried in its place
+            if outcome in ("rejected", "failed"):
+                getattr(report, outcome).append((str(path.relative_to(folder.resolve())), reason))
+            elif outcome == "imported":
+                report.imported += 1
+            else:
+                report.duplicates += 1
+            on_file(path, outcome)
 
     def handle(path: Path, prepared: processing.Prepared) -> None:
-        outcome, reason = prepared.outcome, prepared.reason
-        if outcome == "prepared":
-            outcome, reason = store(prepared.photo, owner.id, known)
-        if outcome in ("rejected", "failed"):
-            getattr(report, outcome).append((str(path.relative_to(folder.resolve())), reason))
-        elif outcome == "imported":
-            report.imported += 1
+        digest = prepared.photo.digest if prepared.outcome == "prepared" else None
+        if known.get(digest) == PENDING:
+            settle(0)  # the same bytes earlier in this folder, still being stored: duplicate only if stored
+        if digest is not None and digest in known:
+            storage.remove_files(prepared.photo.temp_files)
+            prepared, digest = processing.Prepared("duplicate"), None
+        if digest is not None:
+            known[digest] = PENDING
+            future = storers.submit(store_in_app, app, prepared.photo, owner_id)
         else:
-            report.duplicates += 1
-        on_file(path, outcome)
+            future = Future()
+            future.set_result((prepared.outcome, prepared.reason, None))
+        in_order.append((path, digest, future))
+        settle(STORERS - 1)
 
-    report.stopped_by = run_in_workers(processing.prepare_file, files, handle, discard_prepared,
-                                       workers or default_workers(), photos.image_settings(), known)
+    def drain() -> None:
+        wait([future for _, _, future in in_order])  # every store begun ends: each is all or nothing
+
+    with ThreadPoolExecutor(STORERS, thread_name_prefix="store") as storers:
+        report.stopped_by = run_in_workers(processing.prepare_file, files, handle, discard_prepared,
+                                           workers or default_workers(), photos.image_settings(), known, drain)
+    settle(0)
     log.info("imported %s into %s's library: %d new, %d duplicates, %d rejected, %d failed%s", folder,
              owner.username, report.imported, report.duplicates, len(report.rejected), len(report.failed),
              " (stopped early)" if report.stopped_by else "")
     return report
 
 
-def store(prepared: processing.PreparedPhoto, owner_id: int, known: dict[str, int]) -> tuple[str, str]:
-    """The writer's half for one file: (outcome, reason)."""
-    if prepared.digest in known:  # the same bytes earlier in this folder
-        storage.remove_files(prepared.temp_files)
-        return "duplicate", ""
+def store_in_app(app: Flask, prepared: processing.PreparedPhoto, owner_id: int) -> tuple[str, str, int | None]:
+    """In a storer thread: store() in an app context (and so a database session) of its own."""
+    with app.app_context():
+        return store(prepared, owner_id)
+
+
+def store(prepared: processing.PreparedPhoto, owner_id: int) -> tuple[str, str, int | None]:
+    """The writer's half for one file: (outcome, reason, the photo's id when imported)."""
     try:
         photo = photos.store_prepared(prepared, owner_id)
     except DuplicatePhoto:
-        return "duplicate", ""
+        return "duplicate", "", None
     except StorageError as exc:
-        return "failed", exc.message
-    known[prepared.digest] = photo.id
-    return "imported", ""
+        return "failed", exc.message, None
+    return "imported", "", photo.id
 
 
 def discard_prepared(prepared: processing.Prepared) -> None:

@@ -6,6 +6,11 @@ Python's own zipfile writes it: to a stream that cannot seek it puts each member
 data descriptor after the bytes, and it adds ZIP64 fields to a member past 4 GB and to an archive past
 4 GB or 65535 members. Members are stored, not deflated: photos are compressed already, and deflating
 would cost the CPU the throughput needs. No third-party writer is needed for that.
+
+What a stored member costs is reading its bytes, their CRC-32 and sending them. zipfile takes the CRC
+from its module's `crc32`, zlib's, whose table code runs at a few GB/s; zlib-ng's, with the CPU's
+carry-less multiply, computes the same value several times faster, so zipfile is given that one
+(tests/benchmarks/README.md has the figures). It changes nothing else zipfile does, reading included.
 """
 from __future__ import annotations
 
@@ -21,14 +26,18 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from zlib_ng import zlib_ng
+
 from . import labels, names
 from . import photos as photo_service
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 << 10  # bytes read and sent at a time (larger reads measured slower: each is a fresh mmap)
+CHUNK = 256 << 10  # bytes read and sent at a time (larger ones measured slower: tests/benchmarks/README.md)
 MISSING_LIST = "MISSING.txt"  # the text file in the archive naming the files that were gone
 EARLIEST = (1980, 1, 1, 0, 0, 0)  # a zip's dates start in 1980
+
+zipfile.crc32 = zlib_ng.crc32  # the same CRC-32, computed faster (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -85,23 +94,53 @@ def safe_member_name(name: str) -> str:
 
 def zip_stream(entries: Iterable[ZipEntry]) -> Iterator[bytes]:
     """The bytes of a zip of `entries`, as they are written. An entry whose file is gone is left out and
-    named in MISSING.txt at the end of the archive."""
+    named in MISSING.txt at the end of the archive.
+
+    Each file is opened once the one before it has sent its first chunk, and the kernel is asked to read
+    it ahead (POSIX_FADV_WILLNEED): a file not in the page cache comes off the disk while the one before
+    it is sent, rather than each read waiting for the disk in turn."""
     outbox, unique, missing = _Outbox(), unique_names(), []
-    with zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for entry in entries:
-            name = safe_member_name(entry.name)
-            try:
-                source = entry.open()
-            except FileNotFoundError:
-                missing.append(name)
-                continue
-            with source:
-                yield from _write_member(archive, outbox, unique(name), source, entry.modified)
-        if missing:
-            listing = "These files were gone when the zip was made, so it does not hold them:\n\n"
-            archive.writestr(_member(unique(MISSING_LIST), None, 0), listing + "\n".join(missing) + "\n")
-            log.warning("zip made without %d vanished files", len(missing))
-    yield outbox.take()
+    entries = iter(entries)
+    upcoming = None
+    try:
+        with zipfile.ZipFile(outbox, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            upcoming = _open_next(entries, missing)
+            while upcoming is not None:
+                (name, modified, source), upcoming = upcoming, None
+                next_opened = False
+                with source:
+                    for chunk in _write_member(archive, outbox, unique(name), source, modified):
+                        yield chunk
+                        if not next_opened:
+                            upcoming, next_opened = _open_next(entries, missing), True
+                if not next_opened:  # an empty file sends no chunk of its own
+                    upcoming = _open_next(entries, missing)
+            if missing:
+                listing = "These files were gone when the zip was made, so it does not hold them:\n\n"
+                archive.writestr(_member(unique(MISSING_LIST), None, 0), listing + "\n".join(missing) + "\n")
+                log.warning("zip made without %d vanished files", len(missing))
+        yield outbox.take()
+    finally:
+        if upcoming:  # the download ended early (the client left): the file opened ahead is closed
+            upcoming[2].close()
+
+
+def _open_next(entries: Iterator[ZipEntry], missing: list[str]) -> tuple[str, datetime | None, BinaryIO] | None:
+    """(safe name, date, open file) of the next entry whose file is there, read ahead; None at the end.
+    The names of those gone go to `missing`."""
+    for entry in entries:
+        name = safe_member_name(entry.name)
+        try:
+            source = entry.open()
+        except FileNotFoundError:
+            missing.append(name)
+            continue
+        try:
+            os.posix_fadvise(source.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            pass  # no file number (a labelled original's head is in memory) or no fadvise: read as it comes
+        return name, entry.modified, source
+    return None
 
 
 def _write_member(archive: zipfile.ZipFile, outbox: _Outbox, name: str, source: BinaryIO,

@@ -6,8 +6,8 @@ as the tool writes them (InvokeAI's invokeai_metadata, A1111's parameters, Comfy
 workflow; tests/files/ai/make_files.py), a third of each. Then, for 1 worker and for the default
 (one per CPU), a fresh data folder and SQLite database, and batch.import_folder in a process of its own
 that reports its wall time, its own CPU (the writer's: moves, rows, commits) and its workers' CPU
-(hash, decode, thumbnails and the metadata parsing). Every photo must come out generated with its
-prompt, seed, steps and model.
+(hash, decode, thumbnails and the metadata parsing). Every photo must come out generated with every
+parameter: its own prompt, seed and size, and a negative prompt, steps, CFG, scheduler and model.
 
   python tests/benchmarks/bench_ai_import.py [--files N] [--workers N]
 """
@@ -49,13 +49,14 @@ print(json.dumps({"wall": wall, "imported": report.imported, "failed": len(repor
 """
 
 
-def make_outputs(folder: Path, count: int) -> None:
-    """`count` PNGs of the three generators, sizes mixed, each with its own seed and prompt."""
+def make_outputs(folder: Path, count: int) -> dict[str, tuple]:
+    """`count` PNGs of the three generators, sizes mixed, each with its own seed and prompt; for each
+    file name, what it carries: (prompt, seed, width, height)."""
     from make_files import A1111, COMFYUI_PROMPT, COMFYUI_WORKFLOW, INVOKEAI_5
     from PIL import Image, PngImagePlugin
 
     rng = random.Random(15)
-    noise = {}
+    noise, carried = {}, {}
     for index in range(count):
         width, height = rng.choice([(512, 512), (512, 768), (768, 512), (768, 768), (832, 1216), (1024, 1024)])
         if (width, height) not in noise:
@@ -79,9 +80,11 @@ def make_outputs(folder: Path, count: int) -> None:
             info.add_text("prompt", json.dumps(graph))
             info.add_text("workflow", json.dumps(COMFYUI_WORKFLOW))
         image.save(folder / f"{kind}-{index:05}.png", pnginfo=info, compress_level=4)
+        carried[f"{kind}-{index:05}.png"] = (prompt, seed, width, height)
+    return carried
 
 
-def run_import(folder: Path, workers: int, place: Path) -> dict:
+def run_import(folder: Path, workers: int, place: Path, carried: dict[str, tuple]) -> dict:
     instance = Instance(place).setup()
     result = subprocess.run([str(VENV_BIN / "python"), "-c", IMPORT, str(folder), str(workers)], cwd=ROOT,
                             env=instance.env, capture_output=True, text=True)
@@ -89,9 +92,11 @@ def run_import(folder: Path, workers: int, place: Path) -> dict:
         raise RuntimeError(f"the import failed:\n{result.stdout}\n{result.stderr}")
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     with sqlite3.connect(place / "gallery.db") as connection:
-        figures["complete"] = connection.execute(
-            "SELECT count(*) FROM photos WHERE source = 'generated' AND prompt LIKE 'picture %' AND seed IS NOT NULL"
-            " AND steps IS NOT NULL AND model_name IS NOT NULL AND generation_width IS NOT NULL").fetchone()[0]
+        rows = connection.execute(
+            "SELECT original_name, prompt, seed, generation_width, generation_height FROM photos WHERE source = 'generated'"
+            " AND negative_prompt IS NOT NULL AND steps IS NOT NULL AND cfg_scale IS NOT NULL AND scheduler IS NOT NULL"
+            " AND model_name IS NOT NULL").fetchall()
+    figures["complete"] = sum(carried.get(name) == (prompt, seed, width, height) for name, prompt, seed, width, height in rows)
     return figures
 
 
@@ -101,14 +106,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="the many-worker run's workers (default: one per CPU)")
     args = parser.parse_args()
     header(f"AI-output import: {args.files} PNGs, 1 worker against {args.workers or 'the default'} workers")
+    load_before = os.getloadavg()[0]
     with workdir("ai-import") as work:
         folder = work / "outputs"
         folder.mkdir()
         started = time.perf_counter()
-        make_outputs(folder, args.files)
+        carried = make_outputs(folder, args.files)
         size = sum(path.stat().st_size for path in folder.iterdir()) / 1e6
         print(f"made {args.files} PNGs ({size:.0f} MB) in {time.perf_counter() - started:.1f} s")
-        runs = {label: run_import(folder, workers, work / label) for label, workers in (("one", 1), ("many", args.workers))}
+        runs = {label: run_import(folder, workers, work / label, carried) for label, workers in (("one", 1), ("many", args.workers))}
     rows = [[f"{run['workers']} worker{'s' if run['workers'] > 1 else ''}", f"{run['wall']:.1f} s",
              f"{run['imported'] / run['wall']:.1f} /s", f"{run['writer_cpu']:.1f} s", f"{run['workers_cpu']:.1f} s",
              f"{run['complete']} / {args.files}"] for run in runs.values()]
@@ -120,7 +126,7 @@ def main() -> int:
         ("every file imported with its parameters", f"{min(one['complete'], many['complete'])} / {args.files}",
          f"{args.files}", one["complete"] == many["complete"] == args.files and not one["failed"] + many["failed"]),
     ])
-    print(f"(load average before: {os.getloadavg()[0]:.2f}; this machine has {os.cpu_count()} CPUs)")
+    print(f"(load average before: {load_before:.2f}, after: {os.getloadavg()[0]:.2f}; this machine has {os.cpu_count()} CPUs)")
     return 0 if all(verdicts) else 1
 
 

@@ -4,7 +4,10 @@
   before_cursor_execute listener on db.engine, counted per thread);
 - `/_bench/file/<path under data/photos>`: a bare Flask send_from_directory (send_file after a safe
   join), the baseline of the thumbnail-serving benchmark, behind the login gate like every route;
-  `/_bench/public/<path>` is the same outside the gate.
+  `/_bench/public/<path>` is the same outside the gate;
+- `/_bench/bytes/<n>`: n bytes of one constant 256 KB block, streamed as a zip download is (chunked,
+  256 KB at a time), behind the gate: the zip benchmark's figure of what the server and curl cost
+  with no file read and no zip written.
 
 `gunicorn 'benchapp:create()'`, or `benchapp:create(cache="NullCache")` for a gallery whose cached
 reads (grid pages) always miss, so every request pays its SQL.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from flask import send_from_directory
+from flask import Response, send_from_directory, stream_with_context
 from sqlalchemy import event
 
 from app import create_app
@@ -31,7 +34,16 @@ def create(cache: str | None = None):
     def bare_file(relative: str):
         return send_from_directory(root, relative, mimetype="image/jpeg")
 
+    def bare_stream(count: int):
+        block = bytes(256 << 10)
+
+        def blocks():
+            for start in range(0, count, len(block)):
+                yield block[:count - start] if count - start < len(block) else block
+        return Response(stream_with_context(blocks()), mimetype="application/octet-stream")
+
     app.add_url_rule("/_bench/file/<path:relative>", "bench_file", bare_file)
+    app.add_url_rule("/_bench/bytes/<int:count>", "bench_bytes", bare_stream)
     app.add_url_rule("/_bench/public/<path:relative>", "bench_public_file", bare_file)
     auth.PUBLIC_ENDPOINTS.add("bench_public_file")  # this process only: the gate lets it through
 

@@ -117,6 +117,22 @@ def test_a_tree_is_imported_like_uploads_and_a_second_run_finds_only_duplicates(
     assert data_files() == files_of(list(photos.values())), "after importing the corpus folder itself"
 
 
+def test_copies_in_one_folder_make_one_photo_the_first_by_name(runner, user_id, photos_dir, folder, library,
+                                                                data_files):
+    """The writer stores files two at a time; copies still make one photo, named after the first copy
+    in the folder's order, and the others are duplicates that leave nothing behind."""
+    for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"):
+        shutil.copyfile(photos_dir / (GPS_JPEG if name in ("b.jpg", "c.jpg", "e.jpg") else TINY_JPEG), folder / name)
+
+    result = import_photos(runner, folder)
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2, duplicates 3, rejected 0, failed 0, skipped 0 (of 5 files)." in result.output
+    photos = library()
+    assert sorted(photo.original_name for photo in photos) == ["a.jpg", "b.jpg"]
+    assert data_files() == files_of(photos)
+
+
 def test_bad_files_are_listed_with_their_reasons_and_leave_nothing(runner, user_id, photos_dir, folder, library,
                                                                    data_files):
     shutil.copyfile(photos_dir / TINY_JPEG, folder / "good.jpg")
