@@ -22,6 +22,11 @@ from . import albums, thumbnails
 from .lineage import MAX_DEPTH, MAX_DESCENDANTS, Lineage
 
 
+# The photos table under the names the lineage walks give it, made once: an alias made per request
+# costs more to build (SQLAlchemy adapts each of its columns on first use) than the query takes to run.
+_PARENT, _CHILD, _STEP, _FOUND = (aliased(Photo, name=name) for name in ("parent", "child", "step", "found"))
+
+
 @dataclass(frozen=True)
 class TagChip:
     """A tag as the photo's page shows it (tags/_photo_tags.html): its link and its remove button."""
@@ -91,14 +96,12 @@ def _albums(owner_id: int, photo_id: int):
 def _ancestors(owner_id: int, photo_id: int):
     """The chain the photo was made from, the owner's only, as services/lineage.ancestors_of walks it:
     [{id, name, sha256, depth}]."""
-    parent, child = aliased(Photo), aliased(Photo)
+    parent, child, step, found = _PARENT, _CHILD, _STEP, _FOUND
     chain = (select(parent.id, parent.derived_from_id, literal(1).label("depth"))
              .join(child, child.derived_from_id == parent.id).where(child.id == photo_id)
              .cte("chain", recursive=True))
-    step = aliased(Photo)
     chain = chain.union_all(select(step.id, step.derived_from_id, (chain.c.depth + 1).label("depth"))
                             .join(chain, step.id == chain.c.derived_from_id).where(chain.c.depth < MAX_DEPTH))
-    found = aliased(Photo)
     return _json_rows(select(found.id, found.original_name.label("name"), found.sha256, chain.c.depth)
                       .join(chain, found.id == chain.c.id).where(found.owner_id == owner_id))
 
@@ -106,12 +109,11 @@ def _ancestors(owner_id: int, photo_id: int):
 def _descendants(owner_id: int, photo_id: int):
     """The photos made from this one, and from those, nearest first, the owner's only, at most
     MAX_DESCENDANTS, as services/lineage.descendants_of walks them: [{id, name, sha256, depth}]."""
-    start, step = aliased(Photo), aliased(Photo)
+    start, step, found = _CHILD, _STEP, _FOUND
     tree = (select(start.id, literal(1).label("depth")).where(start.derived_from_id == photo_id)
             .cte("tree", recursive=True))
     tree = tree.union_all(select(step.id, (tree.c.depth + 1).label("depth"))
                           .join(tree, step.derived_from_id == tree.c.id).where(tree.c.depth < MAX_DEPTH))
-    found = aliased(Photo)
     nearest = (select(found.id, found.original_name.label("name"), found.sha256, tree.c.depth)
                .join(tree, found.id == tree.c.id).where(found.owner_id == owner_id)
                .order_by(tree.c.depth, found.id).limit(MAX_DESCENDANTS).subquery())
