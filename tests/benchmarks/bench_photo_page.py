@@ -3,8 +3,8 @@ indexed for search; one photo in the middle of the large album and the large tag
 from that album, from that tag and from a search for the tag's word (its arrows step through each), as
 a first visit (the way back worked out by the statement) and as one from the grid page that shows it.
 
-Statements per page (benchapp's X-Bench-SQL), CPU ms per request in-process, and wrk's p99, cached (as
-configured) and uncached (NullCache).
+Statements per page (benchapp's X-Bench-SQL; the goal, at most 3), CPU ms per request in-process, and
+wrk's latencies (shown, not judged), cached (as configured) and uncached (NullCache).
 
   python tests/benchmarks/bench_photo_page.py [--count 100000] [--seconds 12]
 """
@@ -34,7 +34,7 @@ from benchlib import (  # noqa: E402
 )
 from bench_grid import VARIANTS, app_spec, statements  # noqa: E402
 
-GOAL_P99_MS, GOAL_STATEMENTS = 50.0, 3
+GOAL_STATEMENTS = 3  # the issue's goal; wrk's latencies are shown, not judged
 
 # The photo: in the large album and the large tag, half way down the album by date taken; and the grid
 # page cursor (newest first) that shows it, as a link from that page carries it.
@@ -119,8 +119,6 @@ def main() -> int:
                          f"{f['p99']:.1f}", f["errors"], count])
             goals.append((f"{mode}: {name} SQL statements", str(count), f"≤ {GOAL_STATEMENTS}",
                           count <= GOAL_STATEMENTS))
-            if mode == "cached":
-                goals.append((f"{name} p99", f"{f['p99']:.1f} ms", f"≤ {GOAL_P99_MS:g} ms", f["p99"] <= GOAL_P99_MS))
     print_table("photo page", ["cache", "opened from", "CPU ms/req", "req/s", "p50 ms", "p99 ms", "errors",
                                "statements"], rows)
     return 0 if all(goal_table("photo page goals", goals)) else 1
