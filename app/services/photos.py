@@ -586,13 +586,21 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     members), told apart by `side`. Plain columns, not Photo entities: an entity aliased to the union
     cost more to build than both queries take to run. Compares Photo's own (sorted_at, id) as
     neighbours always has: an album's copy of sorted_at (AlbumPhoto) is the same value."""
-    column = SORTS[options.sort]
-    key = tuple_(column, Photo.id)
+    column, id_column = SORTS[options.sort], Photo.id
     here = (getattr(photo, column.key), photo.id)
-    base = grid_photos(photo.owner_id, options).with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
-    members = [("newer", base.where(key > tuple_(*here)).order_by(column.asc(), Photo.id.asc()).limit(1)),
-               ("older", base.where(key < tuple_(*here)).order_by(column.desc(), Photo.id.desc()).limit(1))]
-    between = _between_cursor_and(here, options, older_than, newer_than) if limit else None
+    base = grid_photos(photo.owner_id, options)
+    if options.album_id is not None and options.sort == "taken":
+        # As _grid_rows pages it: the album's own index, (album_id, sorted_at, photo_id), walked from the
+        # photo, rather than the library's date order narrowed to the album (which, for a large album,
+        # read all of the album's ids three times over: 25 ms at 70,000, tests/benchmarks/bench_photo_page.py).
+        column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
+        base = (grid_photos(photo.owner_id, replace(options, album_id=None))
+                .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    key = tuple_(column, id_column)
+    base = base.with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
+    members = [("newer", base.where(key > tuple_(*here)).order_by(column.asc(), id_column.asc()).limit(1)),
+               ("older", base.where(key < tuple_(*here)).order_by(column.desc(), id_column.desc()).limit(1))]
+    between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
     if between is not None:
         walked = base.with_only_columns(Photo.id).where(*between).limit(limit).subquery()
         members.append(("place", select(func.count().label("id"), cast(null(), DateTime).label("sorted_at"),
@@ -603,12 +611,12 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     return found.get("newer"), found.get("older"), on_page
 
 
-def _between_cursor_and(here: tuple, options: GridOptions, older_than: str | None, newer_than: str | None):
-    """The conditions of the photos that a grid page read from its cursor (older_than, newer_than, or
-    the start of the order for neither) walks past before the photo at `here`; None when the page cannot
-    show that photo at all (it is on the cursor's other side, or the cursor is not one of this sort's)."""
-    column = SORTS[options.sort]
-    key, at = tuple_(column, Photo.id), tuple_(*here)
+def _between_cursor_and(key, here: tuple, options: GridOptions, older_than: str | None, newer_than: str | None):
+    """The conditions on `key` (the sort's date and the photo's id) of the photos that a grid page read
+    from its cursor (older_than, newer_than, or the start of the order for neither) walks past before the
+    photo at `here`; None when the page cannot show that photo at all (it is on the cursor's other side,
+    or the cursor is not one of this sort's)."""
+    at = tuple_(*here)
     try:
         cursor = decode_cursor(older_than or newer_than, options.sort) if older_than or newer_than else None
     except ValueError:
