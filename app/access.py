@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from .extensions import db
 from .models import Album, ApiToken, GenerationImage, GenerationSession, Photo, ShareLink, Tag, User
-from .services import albums, generation, shares, tags, tokens
+from .services import albums, generation, photo_page, shares, tags, tokens
 from .services import photos as photo_service
 
 
@@ -19,6 +19,18 @@ def own_photo_or_404(photo_id: int) -> Photo:
     if photo is None:
         abort(404, "No such photo.")
     return photo
+
+
+def own_photo_page_or_404(photo_id: int, options: photo_service.GridOptions) -> photo_page.PhotoPage:
+    """The photo and what its page shows, in one statement; the album or tag it was opened from (its
+    options' album_id or tag_id, or the search's album) must be the user's too, by the same rule."""
+    album_id = options.album_id if options.album_id is not None else options.search.album if options.search else None
+    page = photo_page.read_photo_page(current_user.id, photo_id, album_id, options.tag_id)
+    if page is None:
+        abort(404, "No such photo.")
+    if (album_id is not None or options.tag_id is not None) and page.context_name is None:
+        abort(404, "No such album." if album_id is not None else "No such tag.")
+    return page
 
 
 def own_session_or_404(session_id: int) -> GenerationSession:

@@ -12,10 +12,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
 from flask_login import current_user
 from markupsafe import Markup
 
-from ..access import own_photo_or_404
+from ..access import own_photo_or_404, own_photo_page_or_404
 from ..errors import DuplicatePhoto, GalleryError, wants_json
 from ..models import MAX_ID
-from ..services import albums, exif_text, labels, library, lineage, maps, names, tags, users
+from ..services import exif_text, labels, library, maps, names, users
 from ..services import photos as photo_service
 from ..services import tiles, trash, zips
 
@@ -106,23 +106,32 @@ def upload():
 
 @bp.get(f"/photos/{PHOTO_ID}")
 def detail(photo_id: int):
-    photo = own_photo_or_404(photo_id)
-    options = requested_options()
-    newer, older = photo_service.neighbours(photo, options)
-    removal_at = trash.removal_date(photo) if photo.trashed_at else None
-    grid_at = photo_service.grid_place(current_user, photo, options, request.args, (newer, older),
-                                       current_app.config["PAGE_SIZE"])
-    return render_template("photos/detail.html", photo=photo, newer=newer, older=older, options=options,
-                           grid_args=dict(options.args, **grid_at), removal_at=removal_at,
-                           tags=tags.tags_of(photo), facts=exif_text,
-                           photo_albums=albums.albums_of_photo(current_user.id, photo.id),
-                           lineage=lineage.lineage_of(photo), map_tiles=maps.tile_settings())
+    """In the order of the grid, album, tag or search it was opened from (viewer_options): its arrows
+    step through those photos and Escape goes back to that page. Three statements at most, the user's
+    included (tests/integration/test_grid_queries.py)."""
+    options = viewer_options()
+    page = own_photo_page_or_404(photo_id, options)
+    photo = page.photo
+    place = photo_service.viewer_place(current_user, photo, options, request.args, current_app.config["PAGE_SIZE"])
+    return render_template("photos/detail.html", photo=photo, newer=place.newer, older=place.older, options=options,
+                           viewer_args=options.viewer_args, grid_at=place.grid_at, context_name=page.context_name,
+                           removal_at=trash.removal_date(photo) if photo.trashed_at else None,
+                           tags=page.tags, facts=exif_text, photo_albums=page.albums, lineage=page.lineage,
+                           map_tiles=maps.tile_settings())
+
+
+def viewer_options() -> photo_service.GridOptions:
+    """requested_options() and the album, tag or search a photo's page was opened from (GridOptions.in_context)."""
+    try:
+        return requested_options().in_context(request.args)
+    except (ValueError, GalleryError) as exc:
+        abort(400, getattr(exc, "message", None) or str(exc))
 
 
 @bp.post(f"/photos/{PHOTO_ID}/favourite")
 def favourite(photo_id: int):
     """favourite=1 marks the photo a favourite, favourite=0 unmarks it (what the heart's button sends)."""
-    photo, options = own_photo_or_404(photo_id), requested_options()
+    photo, options = own_photo_or_404(photo_id), viewer_options()
     library.set_favourite(photo, library.favourite_from(request.form.get("favourite")))
     return marked(photo, options)
 
@@ -130,17 +139,18 @@ def favourite(photo_id: int):
 @bp.post(f"/photos/{PHOTO_ID}/rating")
 def rating(photo_id: int):
     """rating=0 to 5: the stars' buttons."""
-    photo, options = own_photo_or_404(photo_id), requested_options()
+    photo, options = own_photo_or_404(photo_id), viewer_options()
     library.set_rating(photo, library.rating_from(request.form.get("rating")))
     return marked(photo, options)
 
 
 def marked(photo, options: photo_service.GridOptions):
     """The photo's marks as JSON for the page's script, else back to the photo's page, in the grid's
-    sort and filters the form's URL carried."""
+    sort and filters, the album, tag or search and the grid page the form's URL carried."""
     if wants_json():
         return jsonify(photo={"id": photo.id, "favourite": photo.favourite, "rating": photo.rating})
-    return redirect(url_for("photos.detail", photo_id=photo.id, **options.args), 303)
+    at = {name: request.args[name] for name in ("older", "newer") if request.args.get(name)}
+    return redirect(url_for("photos.detail", photo_id=photo.id, **options.viewer_args, **at), 303)
 
 
 @bp.get(f"/photos/{PHOTO_ID}/original")

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
+from urllib.parse import urlencode
 
 from flask import current_app, request
-from sqlalchemy import func, literal, select, true, tuple_, union_all, update
+from sqlalchemy import DateTime, cast, func, literal, null, select, true, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
@@ -208,6 +209,32 @@ class GridOptions:
                 "rating": str(self.rating) if self.rating else None}
         return {name: value for name, value in args.items() if value}
 
+    def in_context(self, args) -> GridOptions:
+        """These options narrowed to where a photo's page was opened from, as its URL says: ?album_id=N (an
+        album's page), ?tag_id=N (a tag's page) or ?search=1 with the search's own arguments (the search
+        page), so that its arrows step through that page's photos and Escape goes back to it. ValueError
+        (or search.InvalidSearch) in words for a value it cannot read. Whose album or tag it is, the caller
+        checks (access.own_photo_page_or_404)."""
+        album_id, tag_id = (_context_id(args, name) for name in ("album_id", "tag_id"))
+        found = search.SearchFilters.from_args(args) if args.get("search") == "1" else None
+        if sum(value is not None for value in (album_id, tag_id, found)) > 1:
+            raise ValueError("A photo is opened from one album, tag or search at a time.")
+        return replace(self, album_id=album_id, tag_id=tag_id, search=found)
+
+    @property
+    def context_args(self) -> dict[str, str]:
+        """The query arguments of in_context(): what a photo's links carry besides `args`."""
+        if self.search is not None:
+            return {"search": "1", **self.search.args}
+        if self.album_id is not None:
+            return {"album_id": str(self.album_id)}
+        return {"tag_id": str(self.tag_id)} if self.tag_id is not None else {}
+
+    @property
+    def viewer_args(self) -> dict[str, str]:
+        """`args` and `context_args`: what a photo's page's links carry (its arrows, its marks' forms)."""
+        return {**self.args, **self.context_args}
+
     @property
     def filtered(self) -> bool:
         """Whether only some of the source's photos show (so the owner's counts do not count them)."""
@@ -220,6 +247,15 @@ class GridOptions:
 
 
 DEFAULT_OPTIONS = GridOptions()
+
+
+def _context_id(args, name: str) -> int | None:
+    raw = args.get(name) or ""
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise ValueError(f"{name} is the number of one of your {name[:-3]}s.")
+    return int(raw)
 
 
 class GridPhoto(NamedTuple):
@@ -299,8 +335,9 @@ class GridPage:
 
     def links(self) -> list[GridLink]:
         """Each photo with its page's URL (which carries this page's place, so that Escape on a photo
-        comes back here), its grid thumbnail's and its favourite route's (photo_links)."""
-        return photo_links(self.photos, self.options.args, self.at)
+        comes back here, and the album, tag or search it shows, so that its arrows step through them),
+        its grid thumbnail's and its favourite route's (photo_links)."""
+        return photo_links(self.photos, self.options.args, self.at, self.options.context_args)
 
 
 HEADING_DAYS = 10  # a page whose photos span more days than this is headed by month
@@ -314,9 +351,11 @@ def heading_text(group: str) -> str:
     return f"{day:%A} {day.day} {day:%B %Y}"
 
 
-def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None) -> list[GridLink]:
+def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None,
+                context: dict[str, str] | None = None) -> list[GridLink]:
     """Each photo (a GridPhoto, or a row with its id, original_name, sha256 and favourite) with its
-    page's URL carrying `args` (a grid's options) and `at` (the grid page it is on), its grid thumbnail's
+    page's URL carrying `args` (a grid's options), `context` (the album, tag or search the page shows,
+    GridOptions.context_args: typed words, so quoted) and `at` (the grid page it is on), its grid thumbnail's
     and its favourite route's, written here rather than by url_for, with the prefix and the settings tag
     read once a page: 120 url_for calls were nearly half of a cached page's CPU
     (tests/benchmarks/bench_grid.py). They are the same strings: tests/integration/test_grid_queries.py
@@ -324,8 +363,9 @@ def photo_links(photos, args: dict[str, str], at: dict[str, str] | None = None) 
     root, tag = request.script_root, thumbnails.current_settings_tag()
     # bare words, digits and cursors (digits, letters, dots): nothing to quote
     query = "?" + "&".join(f"{name}={value}" for name, value in args.items()) if args else ""
-    placed = {**args, **(at or {})}
-    detail_query = "?" + "&".join(f"{name}={value}" for name, value in placed.items()) if placed else ""
+    placed = [*(f"{name}={value}" for name, value in args.items()), *([urlencode(context)] if context else []),
+              *(f"{name}={value}" for name, value in (at or {}).items())]
+    detail_query = "?" + "&".join(placed) if placed else ""
     return [GridLink(photo, f"{root}/photos/{photo.id}{detail_query}",
                      f"{root}/thumbnails/{photo.id}/grid?v={thumbnails.url_version(photo.sha256, tag)}",
                      f"{root}/photos/{photo.id}/favourite{query}")
@@ -403,40 +443,74 @@ def find_photo(owner_id: int, photo_id: int) -> Photo | None:
 
 
 def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: str | None = None,
-              newer_than: str | None = None, limit: int = 60) -> GridPage:
+              newer_than: str | None = None, limit: int = 60, cached_only: bool = False) -> GridPage | None:
     """One page of an owner's grid as `options` sort and filter it, by keyset on (the sort's date, id):
     no OFFSET, whatever the sort.
 
     Cached until the owner's library changes; ValueError for a cursor this module did not make for
-    the options' sort.
+    the options' sort. With `cached_only`, the page only if the cache holds it, else None.
     """
     older_than, newer_than = older_than or None, newer_than or None
     key = cache.grid_key(owner, options.key, older_than, newer_than, limit)
-    page = cache.read_through(key, lambda: _grid_rows(owner.id, options, older_than, newer_than, limit))
+    page = cache.read_through(key, (lambda: None) if cached_only else  # cached_only: None, not a statement
+                              lambda: _grid_rows(owner.id, options, older_than, newer_than, limit))
+    if page is None:
+        return None
     at = {} if options.tag_id is not None else {"older": older_than} if older_than else \
         {"newer": newer_than} if newer_than else {}
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
                     f"{key}:{thumbnails.current_settings_tag()}", options, at)
 
 
-def grid_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
-               neighbours: tuple, limit: int) -> dict[str, str]:
-    """The cursor of the grid page to go back to from `photo`'s page: `at` (the page it was opened
-    from, the first page when none) while that page shows it; else the page that starts with it.
+@dataclass
+class ViewerPlace:
+    """Where a photo's page stands in its grid (the grid's, an album's, a tag's or a search's): its
+    neighbours in that order (each with an id, or None) and the grid page's cursor that Escape goes
+    back to ({"older": ...}, {"newer": ...} or {} for the first page)."""
 
-    The page is read through the grid's cache: warm when the photo was opened from the grid, one
-    SELECT when not (a link from elsewhere), and the grid is then warm for the way back.
+    newer: object | None
+    older: object | None
+    grid_at: dict[str, str]
+
+
+def viewer_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, str | None],
+                 limit: int) -> ViewerPlace:
+    """The photo's neighbours and the grid page to go back to from its page: `at` (the page it was
+    opened from, the first page when none) while that page shows it; else the page that starts with it.
+
+    Opened from a grid page the cache holds, the page's own tiles are the neighbours (no statement, but
+    at the page's ends); else one statement reads both neighbours and whether `at` still shows the photo
+    (neighbours). A photo in the trash is in no order: no neighbours, and the first page.
     """
+    if photo.trashed_at is not None:
+        return ViewerPlace(None, None, {})
+    older_than, newer_than = at.get("older") or None, at.get("newer") or None
     try:
-        page = grid_page(owner, options, at.get("older"), at.get("newer"), limit)
+        page = grid_page(owner, options, older_than, newer_than, limit, cached_only=True)
     except ValueError:  # a cursor this module did not make: the page that starts with the photo
-        page = None
-    if page is not None and any(shown.id == photo.id for shown in page.photos):
-        return page.at
-    newer, older = neighbours
+        page, older_than, newer_than = None, None, None
+    shown = [tile.id for tile in page.photos] if page is not None else []
+    if photo.id in shown:
+        newer, older = _tiles_beside(page, shown.index(photo.id))
+        if newer is not False and older is not False:
+            return ViewerPlace(newer, older, page.at)
+    newer, older, on_page = _neighbours_and_place(photo, options, older_than, newer_than, limit)
+    if on_page:
+        return ViewerPlace(newer, older, {} if options.tag_id is not None else
+                           {"older": older_than} if older_than else {"newer": newer_than} if newer_than else {})
     if options.order == "newest":
-        return {"older": encode_cursor(newer, options.sort)} if newer else {}
-    return {"newer": encode_cursor(older, options.sort)} if older else {}
+        return ViewerPlace(newer, older, {"older": encode_cursor(newer, options.sort)} if newer else {})
+    return ViewerPlace(newer, older, {"newer": encode_cursor(older, options.sort)} if older else {})
+
+
+def _tiles_beside(page: GridPage, index: int) -> tuple:
+    """(newer, older) of the tile at `index` of a page: the tiles beside it, None past an end of the
+    whole order, False past the page's end where another page goes on (not known here)."""
+    before = page.photos[index - 1] if index > 0 else None
+    after = page.photos[index + 1] if index + 1 < len(page.photos) else None
+    if page.options.order == "newest":
+        return (before or (False if page.newer else None)), (after or (False if page.older else None))
+    return (after or (False if page.newer else None)), (before or (False if page.older else None))
 
 
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
@@ -499,23 +573,62 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
 def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple:
     """The photos just newer and just older than `photo` by the options' sort, among those they show
     (none for a photo in the trash, which is in no order of the library), each as a row of its id and its
-    dates (what a link to it and a cursor need), or None.
-
-    One statement: a UNION ALL of the two one-row index walks, each in a subquery of its own (SQLite takes
-    no ORDER BY or LIMIT on a compound's members), told apart by `side`. Plain columns, not Photo
-    entities: an entity aliased to the union cost more to build than both queries take to run."""
+    dates (what a link to it and a cursor need), or None."""
     if photo.trashed_at is not None:
         return None, None
-    column = SORTS[options.sort]
-    key = tuple_(column, Photo.id)
-    here = tuple_(getattr(photo, column.key), photo.id)
-    base = grid_photos(photo.owner_id, options).with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
-    newer = base.where(key > here).order_by(column.asc(), Photo.id.asc()).limit(1)
-    older = base.where(key < here).order_by(column.desc(), Photo.id.desc()).limit(1)
+    newer, older, _ = _neighbours_and_place(photo, options, None, None, 0)
+    return newer, older
+
+
+def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | None, newer_than: str | None,
+                          limit: int) -> tuple:
+    """(newer, older, whether the grid page at `older_than`/`newer_than` (of `limit` photos) shows the
+    photo) in one statement: a UNION ALL of the two one-row index walks and, when the photo is past the
+    page's cursor, a count of the photos between the cursor and it (at most `limit`: an index walk as
+    long as a page), each in a subquery of its own (SQLite takes no ORDER BY or LIMIT on a compound's
+    members), told apart by `side`. Plain columns, not Photo entities: an entity aliased to the union
+    cost more to build than both queries take to run. Compares Photo's own (sorted_at, id) as
+    neighbours always has: an album's copy of sorted_at (AlbumPhoto) is the same value."""
+    column, id_column = SORTS[options.sort], Photo.id
+    here = (getattr(photo, column.key), photo.id)
+    base = grid_photos(photo.owner_id, options)
+    if options.album_id is not None and options.sort == "taken":
+        # As _grid_rows pages it: the album's own index, (album_id, sorted_at, photo_id), walked from the
+        # photo, rather than the library's date order narrowed to the album (which, for a large album,
+        # read all of the album's ids three times over: 25 ms at 70,000, tests/benchmarks/bench_photo_page.py).
+        column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
+        base = (grid_photos(photo.owner_id, replace(options, album_id=None))
+                .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    key = tuple_(column, id_column)
+    base = base.with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
+    members = [("newer", base.where(key > tuple_(*here)).order_by(column.asc(), id_column.asc()).limit(1)),
+               ("older", base.where(key < tuple_(*here)).order_by(column.desc(), id_column.desc()).limit(1))]
+    between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
+    if between is not None:
+        walked = base.with_only_columns(Photo.id).where(*between).limit(limit).subquery()
+        members.append(("place", select(func.count().label("id"), cast(null(), DateTime).label("sorted_at"),
+                                        cast(null(), DateTime).label("uploaded_at")).select_from(walked)))
     found = {row.side: row for row in db.session.execute(union_all(
-        *(select(query.add_columns(literal(side).label("side")).subquery())
-          for side, query in (("newer", newer), ("older", older)))))}
-    return found.get("newer"), found.get("older")
+        *(select(query.add_columns(literal(side).label("side")).subquery()) for side, query in members)))}
+    on_page = between is not None and found["place"].id < limit
+    return found.get("newer"), found.get("older"), on_page
+
+
+def _between_cursor_and(key, here: tuple, options: GridOptions, older_than: str | None, newer_than: str | None):
+    """The conditions on `key` (the sort's date and the photo's id) of the photos that a grid page read
+    from its cursor (older_than, newer_than, or the start of the order for neither) walks past before the
+    photo at `here`; None when the page cannot show that photo at all (it is on the cursor's other side,
+    or the cursor is not one of this sort's)."""
+    at = tuple_(*here)
+    try:
+        cursor = decode_cursor(older_than or newer_than, options.sort) if older_than or newer_than else None
+    except ValueError:
+        return None
+    if older_than:
+        return (key < tuple_(*cursor), key > at) if here < cursor else None
+    if newer_than:
+        return (key > tuple_(*cursor), key < at) if here > cursor else None
+    return (key > at,) if options.order == "newest" else (key < at,)
 
 
 def recount_photos() -> int:

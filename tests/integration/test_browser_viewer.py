@@ -173,3 +173,29 @@ def test_a_click_zooms_to_the_originals_pixels_and_a_swipe_steps_on(page: Page, 
     page.locator(".frame img.preview").click()
     expect(page.locator(".frame")).not_to_have_class(re.compile(r"\bzoomed\b"))
     assert page_errors == []
+
+
+def test_in_an_albums_photo_the_keys_step_through_the_album_and_escape_goes_back_to_it(
+        app, user_id, page: Page, page_errors, photo_ids):
+    """On a phone and a wide screen: the photos between the album's are skipped."""
+    from app.extensions import db
+    from app.models import User
+    from app.services import albums
+    with app.app_context():
+        album = albums.create_album(db.session.get(User, user_id), "Every other")
+        albums.add_photos(user_id, album.id, photo_ids[2::2])
+        album_id = album.id
+    for size in (PHONE, WIDE):
+        page.set_viewport_size(size)
+        page.goto(f"/albums/{album_id}")
+        hrefs = [a.get_attribute("href") for a in page.locator("ul.grid li a").all()]
+        assert [int(re.search(r"/photos/(\d+)", href)[1]) for href in hrefs] == photo_ids[2::2][::-1][:PAGE_SIZE]
+        page.locator("ul.grid li a").nth(1).click()
+        on_page(page, hrefs[1])
+        page.keyboard.press("ArrowRight")
+        on_page(page, hrefs[2])
+        page.keyboard.press("ArrowLeft")
+        on_page(page, hrefs[1])
+        page.keyboard.press("Escape")
+        expect(page).to_have_url(re.compile(rf"/albums/{album_id}#photo-{photo_ids[2::2][::-1][1]}$"))
+    assert page_errors == []
