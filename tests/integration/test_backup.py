@@ -230,7 +230,7 @@ def test_a_backup_keeps_the_albums_and_a_restore_brings_them_back(gallery, backu
     try:
         visitor = log_in(restored.test_client(), user_id)
         page = visitor.get(f"/albums/{inner_id}").get_data(as_text=True)
-        assert f'href="/photos/{photo.id}"' in page and f'href="/albums/{top_id}"' in page  # its photo, its parent
+        assert f'href="/photos/{photo.id}?album_id={inner_id}' in page and f'href="/albums/{top_id}"' in page  # its photo, its parent
     finally:
         with restored.app_context():
             db.session.remove()
