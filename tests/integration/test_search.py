@@ -258,7 +258,7 @@ def test_a_search_asked_again_comes_from_the_cache_until_the_library_changes(app
 
 def test_postgresql_makes_the_words_query_once_a_statement_not_once_a_row(app, library):
     """unaccent() is STABLE: to_tsquery(unaccent(words)) in a plan is run again for every row it tests
-    (13 µs a row, 20 ms a page of words at 100,000 photos: tests/benchmarks/bench_search.py); through
+    (a page of words walks 1,311 photos at 100,000: tests/benchmarks/README.md has the figures); through
     gallery_unaccent (IMMUTABLE) the plan holds the query as a constant, made when it was planned."""
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
