@@ -6,7 +6,7 @@ from dataclasses import replace
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..services import albums, search
+from ..services import search
 from ..services import photos as photo_service
 from .photos import requested_options, zip_response
 
@@ -28,7 +28,7 @@ def requested_filters(choices) -> search.SearchFilters:
 @bp.get("/search")
 def index():
     options = requested_options()
-    choices = albums.album_choices(current_user.id)
+    choices = search.album_choices(current_user)
     filters = requested_filters(choices)
     page = None
     if not filters.empty or options.filtered or options.source:
@@ -44,7 +44,7 @@ def index():
 def download():
     """A zip of every photo the search finds (not only a page), in its order, streamed as it is written."""
     options = requested_options()
-    filters = requested_filters(albums.album_choices(current_user.id))
+    filters = requested_filters(search.album_choices(current_user))
     if filters.empty and not (options.filtered or options.source):
         flash("Search for something first: the zip holds what a search finds.")
         return redirect(url_for("search.index"))

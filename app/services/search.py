@@ -33,7 +33,8 @@ from sqlalchemy.orm import aliased
 
 from ..errors import GalleryError
 from ..extensions import db
-from ..models import Album, AlbumPhoto, Photo, PhotoTag, Tag, tag_key_of
+from ..models import Album, AlbumPhoto, Photo, PhotoTag, Tag, User, tag_key_of
+from . import cache
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,9 @@ def matching_ids(terms: list[Term]):
     """SELECT of the ids of the photos (of any owner: the grid's query narrows to one) whose document
     has the terms."""
     if _dialect() == "postgresql":
-        query = func.to_tsquery(_SIMPLE, func.unaccent(bindparam("tsq", tsquery_text(terms), unique=True)))
+        # gallery_unaccent, IMMUTABLE (migration b7e4d2a91c60 says why): the tsquery is made once when
+        # the statement is planned, not again for every row a page's walk down the dates tests.
+        query = func.to_tsquery(_SIMPLE, func.gallery_unaccent(bindparam("tsq", tsquery_text(terms), unique=True)))
         return select(_documents.c.photo_id).where(_documents.c.document.bool_op("@@")(query))
     return select(_fts.c.rowid).where(text("photo_search MATCH :fts").bindparams(
         bindparam("fts", fts5_query(terms), unique=True)))
@@ -288,6 +291,15 @@ def _number(args, name: str, kind, what: str):
     if kind is int and not -(2 ** 63) <= number < 2 ** 63:
         raise InvalidSearch(f"{name} is {what} of at most 19 digits.")
     return number
+
+
+def album_choices(owner: User) -> list:
+    """The owner's albums for the search form's Album select (albums.album_choices), cached with the
+    library: every album write retires it (cache.clear_library), and a search page asked again (the
+    pager, Back, a photo's page and back) then runs no statement but the sign-in's. Imported here:
+    services/albums imports this module."""
+    from . import albums
+    return cache.read_through(cache.library_key("album-choices", owner), lambda: albums.album_choices(owner.id))
 
 
 # --- the index -----------------------------------------------------------------------------------

@@ -221,3 +221,50 @@ def test_deleting_a_tag_of_more_photos_than_a_statement_takes_parameters_keeps_t
         tags.delete_tag(db.session.get(User, user_id), db.session.get(Tag, tag_id))
     assert found(client, "q=massive") == []
     assert len(found(client, "q=bulk")) == PAGE_SIZE  # the file names still say it
+
+
+def test_a_search_asked_again_comes_from_the_cache_until_the_library_changes(app, client, user_id, library):
+    """The page and the album choices are cached with the library: asked again, a search page runs one
+    statement (the signed-in user); a new album shows in the Album select at once, and a photo newly
+    matching the words in the results."""
+    from sqlalchemy import event
+    seen = []
+    with app.app_context():
+        engine = db.engine
+    client.get("/search?q=castle")  # cold: the page and the albums are read and cached
+
+    def record(connection, cursor, statement, *rest):
+        seen.append(statement)
+
+    def statements(url: str) -> tuple[int, str]:
+        seen.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            html = client.get(url).get_data(as_text=True)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len(seen), html
+
+    count, html = statements("/search?q=castle")
+    assert count == 1, seen
+    assert found(client, "q=castle") == [library["castle"]]
+    with app.app_context():
+        albums.create_album(db.session.get(User, user_id), "Castles of Europe")
+    newer = add_photo(app, user_id, "castle-2.jpg", 9)
+    count, html = statements("/search?q=castle")
+    assert count > 1 and "Castles of Europe" in html
+    assert found(client, "q=castle") == [newer, library["castle"]]
+
+
+def test_postgresql_makes_the_words_query_once_a_statement_not_once_a_row(app, library):
+    """unaccent() is STABLE: to_tsquery(unaccent(words)) in a plan is run again for every row it tests
+    (a page of words walks 1,311 photos at 100,000: tests/benchmarks/README.md has the figures); through
+    gallery_unaccent (IMMUTABLE) the plan holds the query as a constant, made when it was planned."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite's FTS5 reads the words once a statement by itself")
+        statement = search.matching_ids(search.parse_words("Café castle*")).compile(db.engine)
+        plan = "\n".join(row[0] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN " + str(statement), statement.params))
+    assert "'''cafe'' & ''castle'':*'::tsquery" in plan, plan  # a constant, its accent gone
+    assert "unaccent" not in plan and "to_tsquery" not in plan, plan
