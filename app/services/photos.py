@@ -587,8 +587,8 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     page's cursor, a count of the photos between the cursor and it (at most `limit`: an index walk as
     long as a page), each in a subquery of its own (SQLite takes no ORDER BY or LIMIT on a compound's
     members), told apart by `side`. Plain columns, not Photo entities: an entity aliased to the union
-    cost more to build than both queries take to run. Compares Photo's own (sorted_at, id) as
-    neighbours always has: an album's copy of sorted_at (AlbumPhoto) is the same value."""
+    cost more to build than both queries take to run. An album's or a tag's copy of sorted_at (AlbumPhoto,
+    PhotoTag) is the photo's own value, so `here` is the same point in either order."""
     column, id_column = SORTS[options.sort], Photo.id
     here = (getattr(photo, column.key), photo.id)
     base = grid_photos(photo.owner_id, options)
@@ -599,6 +599,13 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
         column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
         base = (grid_photos(photo.owner_id, replace(options, album_id=None))
                 .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    elif options.tag_id is not None and options.sort == "taken":
+        # Likewise a tag's own index, (tag_id, sorted_at, photo_id): the library's order narrowed to a tag
+        # on 70 % of it read all of the tag's ids three times (39 ms CPU a page against the grid's 13), and
+        # testing each photo of that order for the tag instead would walk the whole library for a small tag.
+        column, id_column = PhotoTag.sorted_at, PhotoTag.photo_id
+        base = (grid_photos(photo.owner_id, replace(options, tag_id=None))
+                .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == options.tag_id))
     key = tuple_(column, id_column)
     base = base.with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
     members = [("newer", base.where(key > tuple_(*here)).order_by(column.asc(), id_column.asc()).limit(1)),

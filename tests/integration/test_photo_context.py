@@ -95,6 +95,25 @@ def test_from_a_tag_the_arrows_step_through_the_tag(app, client, user_id, librar
         f"/tags/{tag_id}#photo-{library['meadow.jpg']}"
 
 
+def test_a_merged_tag_steps_in_date_order_past_a_photo_in_the_trash(app, client, user_id, library):
+    """The arrows walk the tag's own (tag_id, sorted_at, photo_id) index: the links a merge moves carry
+    their photos' dates with them, and a tagged photo in the trash is stepped over."""
+    from app.services import trash
+    with app.app_context():
+        green, grass = (tags.add_tags(user_id, [library[name] for name in names], [tag])[0]
+                        for tag, names in (("green", ["meadow.jpg", "field.jpg"]),
+                                           ("grass", ["forest.jpg", "harbour-dawn.jpg", "harbour-noon.jpg"])))
+        db.session.commit()
+        owner = db.session.get(User, user_id)
+        tags.merge_tags(owner, [tags.find_tag(user_id, grass)], tags.find_tag(user_id, green))
+        trash.move_to_trash(user_id, [library["harbour-noon.jpg"]])
+        db.session.commit()
+    newest = soup(client, f"/photos/{library['field.jpg']}?tag_id={green}")
+    assert walk_older(client, f"/photos/{library['field.jpg']}?tag_id={green}") == \
+        ["field.jpg", "meadow.jpg", "forest.jpg", "harbour-dawn.jpg"]
+    assert newest.select_one('a.step[rel="prev"]') is None
+
+
 def test_from_a_search_the_arrows_step_through_its_results_and_back_returns_to_them(client, library):
     results = soup(client, "/search?q=harbour&order=oldest")
     shown = [int(li["id"].removeprefix("photo-")) for li in results.select("ul.grid li[id]")]
