@@ -128,6 +128,28 @@ def test_from_a_search_the_arrows_step_through_its_results_and_back_returns_to_t
     assert [int(li["id"].removeprefix("photo-")) for li in soup(client, back).select("ul.grid li[id]")] == shown
 
 
+@pytest.mark.parametrize("probed", [1, 150])
+def test_a_search_steps_the_same_whether_its_first_photos_settle_it_or_it_reads_every_match(
+        app, client, library, monkeypatch, probed):
+    """On SQLite the page first tests the search's photos one by one (photos.PROBED_PHOTOS of them), then
+    reads every match when those did not settle it: with one, every step and the way back take the
+    second way (the harbour photos are an hour apart with others between them). Opened by URL, not from
+    the search's page: that page's tiles, once cached, would be the neighbours."""
+    from app.services import photos
+    monkeypatch.setattr(photos, "PROBED_PHOTOS", probed)
+    newest = f"/photos/{library['harbour-dusk.jpg']}?search=1&q=harbour"
+    assert walk_older(client, newest) == ["harbour-dusk.jpg", "harbour-noon.jpg", "harbour-dawn.jpg"]
+    oldest = soup(client, f"/photos/{library['harbour-dawn.jpg']}?search=1&q=harbour")
+    assert name_of(soup(client, oldest.select_one('a.step[rel="prev"]')["href"])) == "harbour-noon.jpg"
+    assert oldest.select_one("a[data-back]")["href"] == f"/search?q=harbour#photo-{library['harbour-dawn.jpg']}"
+    # Pages of two: the two newer matches fill the first, so the way back is the page after it.
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    back = soup(client, f"/photos/{library['harbour-dawn.jpg']}?search=1&q=harbour").select_one("a[data-back]")
+    assert "older=" in back["href"]
+    assert [int(li["id"].removeprefix("photo-")) for li in soup(client, back["href"]).select("ul.grid li[id]")] == \
+        [library["harbour-dawn.jpg"]]
+
+
 def test_another_accounts_album_or_tag_in_the_url_is_a_404(app, client, bob_id, library):
     with app.app_context():
         theirs = albums.create_album(db.session.get(User, bob_id), "Bob's")
