@@ -152,6 +152,31 @@ def test_a_search_steps_the_same_whether_its_first_photos_settle_it_or_it_reads_
         [library["harbour-dawn.jpg"]]
 
 
+def test_the_add_to_album_select_follows_the_albums_while_the_page_reads_them_from_the_cache(
+        app, client, user_id, library, album_id):
+    """The albums in tree order and their options are cached until the library changes: an album made,
+    renamed or given the photo shows on the next visit, indented under its parent."""
+    url = f"/photos/{library['forest.jpg']}"
+
+    def picker() -> tuple[list[str], list[str]]:
+        page = soup(client, url)
+        return ([a.get_text() for a in page.select(".album-chip a .name")],
+                [o.get_text() for o in page.select("#add-to-album option[value]") if o["value"]])
+
+    assert picker() == ([], ["Harbour"])
+    assert picker() == ([], ["Harbour"])  # from the cache
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        albums.create_album(owner, "Boats & <Ships>", parent_id=album_id)
+        albums.create_album(owner, "Anchors")
+    assert picker() == ([], ["Anchors", "Harbour", "\u2003Boats & <Ships>"])
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        albums.edit_album(owner, albums.find_album(user_id, album_id), "Port", "")
+        albums.add_photos(user_id, album_id, [library["forest.jpg"]])
+    assert picker() == (["Port"], ["Anchors", "\u2003Boats & <Ships>"])
+
+
 def test_another_accounts_album_or_tag_in_the_url_is_a_404(app, client, bob_id, library):
     with app.app_context():
         theirs = albums.create_album(db.session.get(User, bob_id), "Bob's")
