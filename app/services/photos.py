@@ -628,7 +628,7 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
 # before it reads every match: the first match each way is found among PROBED_PHOTOS when the words are
 # on more than a few photos of the library, and the matches between the page's cursor and the photo (a
 # page of them decides it) among PROBED_PAGES pages of photos.
-PROBED_PHOTOS, PROBED_PAGES = 16, 2
+PROBED_PHOTOS, PROBED_PAGES = 8, 2
 
 
 def _probed_search_members(owner_id: int, options: GridOptions, base, key, here: tuple, between, limit: int) -> list:
@@ -638,8 +638,9 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
     page (tests/benchmarks/bench_photo_page.py). Each member instead walks the first PROBED_PHOTOS of the
     order without the words, asking the full-text index about each photo alone (an EXISTS on its rowid),
     and falls back to reading the matches (COALESCE evaluates its second argument only when the first is
-    NULL) when those photos do not settle it. At 100,000 photos (SQL alone): a word on 70 % 20 -> 6 ms, one
-    on all 29 -> 6 ms, one on 12 photos 9 -> 11 ms (its probes wasted); tests/benchmarks/bench_photo_page.py."""
+    NULL) when those photos do not settle it; the way back walks two pages so only when half of the first
+    photos of its range match. A probe costs 50-90 µs, so a rare word pays about two ms for them: figures
+    in tests/benchmarks/README.md."""
     column, id_column = key.clauses
     near = (grid_photos(owner_id, replace(options, search=replace(options.search, terms=())))
             .with_only_columns(Photo.id, column))
@@ -659,12 +660,16 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
 
     members = [("newer", first(key > tuple_(*here), True)), ("older", first(key < tuple_(*here), False))]
     if between is not None:
+        # Worth walking pages of the range only when at least half of its first PROBED_PHOTOS match.
+        sample = near.with_only_columns(Photo.id).where(*between).limit(PROBED_PHOTOS).subquery()
+        dense = (select(func.count(case((matching(sample.c.id), 1))) * 2 >= func.count())
+                 .select_from(sample).scalar_subquery())
         probed = PROBED_PAGES * limit
         walked = near.with_only_columns(Photo.id).where(*between).limit(probed).subquery()
         matched = func.count(case((matching(walked.c.id), 1)))
         # Settled by the walk when it saw the whole range, or a page of matches in it (not on the page).
-        settled = (select(case((or_(func.count() < probed, matched >= limit), matched), else_=null()))
-                   .select_from(walked).scalar_subquery())
+        settled = case((dense, select(case((or_(func.count() < probed, matched >= limit), matched), else_=null()))
+                        .select_from(walked).scalar_subquery()), else_=null())
         counted = select(func.count()).select_from(
             base.with_only_columns(Photo.id).where(*between).limit(limit).subquery()).scalar_subquery()
         members.append(("place", select(func.coalesce(settled, counted).label("id"),
