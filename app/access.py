@@ -25,7 +25,7 @@ def own_photo_page_or_404(photo_id: int, options: photo_service.GridOptions) -> 
     """The photo and what its page shows, in one statement; the album or tag it was opened from (its
     options' album_id or tag_id, or the search's album) must be the user's too, by the same rule."""
     album_id = options.album_id if options.album_id is not None else options.search.album if options.search else None
-    page = photo_page.read_photo_page(current_user.id, photo_id, album_id, options.tag_id)
+    page = photo_page.read_photo_page(current_user, photo_id, album_id, options.tag_id)
     if page is None:
         abort(404, "No such photo.")
     if (album_id is not None or options.tag_id is not None) and page.context_name is None:

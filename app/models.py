@@ -250,9 +250,14 @@ class PhotoTag(db.Model):
 
     photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True)
     tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    # The photo's sorted_at, copied when the link is made (it never changes), as album_photos keeps it: a
+    # photo's page opened from a tag walks (tag_id, sorted_at, photo_id) to its neighbours
+    # (services/photos._neighbours_and_place) without reading the ids of a large tag.
+    sorted_at: Mapped[datetime] = mapped_column(DateTime)
 
-    # The primary key finds a photo's tags; a tag page finds its photos by this one.
-    __table_args__ = (Index("ix_photo_tags_tag_id_photo_id", "tag_id", "photo_id"),)
+    # The primary key finds a photo's tags; a tag page finds its photos by the first index.
+    __table_args__ = (Index("ix_photo_tags_tag_id_photo_id", "tag_id", "photo_id"),
+                      Index("ix_photo_tags_tag_id_sorted_at_photo_id", "tag_id", "sorted_at", "photo_id"))
 
 
 MAX_ALBUM_NAME = 200  # characters of an album's name, as typed

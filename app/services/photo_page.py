@@ -13,12 +13,15 @@ import json
 from dataclasses import dataclass
 
 from flask import url_for
+from markupsafe import Markup, escape
+from redis.exceptions import RedisError
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import aliased
 
+from ..extensions import cache as flask_cache
 from ..extensions import db
-from ..models import Album, AlbumPhoto, Photo, PhotoTag, Tag
-from . import albums, thumbnails
+from ..models import Album, AlbumPhoto, Photo, PhotoTag, Tag, User
+from . import albums, cache, thumbnails
 from .lineage import MAX_DEPTH, MAX_DESCENDANTS, Lineage
 
 
@@ -51,32 +54,69 @@ class LineagePhoto:
 class PhotoPage:
     photo: Photo
     tags: list[TagChip]
-    albums: tuple[list[albums.AlbumChoice], list[albums.AlbumChoice]]  # (its albums, the others), tree order
+    # (the albums it is in, tree order; the add-to-album select's options: the others, "" for none)
+    albums: tuple[list[albums.AlbumChoice], Markup]
     lineage: Lineage
     context_name: str | None  # the name of the album or tag asked for, when the owner's
 
 
-def read_photo_page(owner_id: int, photo_id: int, album_id: int | None = None,
+def read_photo_page(owner: User, photo_id: int, album_id: int | None = None,
                     tag_id: int | None = None) -> PhotoPage | None:
     """The owner's photo (in the trash or not) and what its page shows; None when the owner has no such
     photo. `album_id` or `tag_id`: the album or tag the page was opened from, whose name comes back when
-    it is the owner's."""
+    it is the owner's.
+
+    The owner's albums in tree order, each with its <option>, are cached until the library changes
+    (album_tree): with them cached the statement asks only which albums hold the photo. Every album of
+    a library of 1,000 read as JSON, put in tree order and written out as options was about a third of
+    the page's CPU (tests/benchmarks/bench_photo_page.py)."""
+    key = cache.library_key("album_tree", owner)
+    tree = _cached(key)
+    album_column = _albums(owner.id, photo_id) if tree is None else _album_ids(photo_id)
     row = db.session.execute(
-        select(Photo, _tags(photo_id), _albums(owner_id, photo_id), _ancestors(owner_id, photo_id),
-               _descendants(owner_id, photo_id), _context_name(owner_id, album_id, tag_id))
-        .where(Photo.owner_id == owner_id, Photo.id == photo_id)).first()
+        select(Photo, _tags(photo_id), album_column, _ancestors(owner.id, photo_id),
+               _descendants(owner.id, photo_id), _context_name(owner.id, album_id, tag_id))
+        .where(Photo.owner_id == owner.id, Photo.id == photo_id)).first()
     if row is None:
         return None
     photo, tag_rows, album_rows, ancestor_rows, descendant_rows, context_name = row
     tags = [TagChip(t["id"], t["name"]) for t in sorted(_loaded(tag_rows), key=lambda t: (t["key"], t["id"]))]
-    choices = albums.tree_order([albums.AlbumChoice(a["id"], a["name"], a["path"].count("/") - 2, a["path"],
-                                                    a["cover"]) for a in _loaded(album_rows)])
-    members = {a["id"] for a in _loaded(album_rows) if a["member"]}
+    if tree is None:
+        tree = album_tree(_loaded(album_rows))
+        _keep(key, tree)
+        members = {a["id"] for a in _loaded(album_rows) if a["member"]}
+    else:
+        members = {a["id"] for a in _loaded(album_rows)}
     ancestors = [_lineage_photo(p) for p in sorted(_loaded(ancestor_rows), key=lambda p: p["depth"])]
     descendants = [(_lineage_photo(p), p["depth"])
                    for p in sorted(_loaded(descendant_rows), key=lambda p: (p["depth"], p["id"]))]
-    return PhotoPage(photo, tags, ([c for c in choices if c.id in members], [c for c in choices if c.id not in members]),
-                     Lineage(ancestors, descendants), context_name)
+    return PhotoPage(photo, tags, (
+        [albums.AlbumChoice(*album[:5]) for album in tree if album[0] in members],
+        Markup("".join(album[5] for album in tree if album[0] not in members))),
+        Lineage(ancestors, descendants), context_name)
+
+
+def album_tree(rows: list[dict]) -> list[tuple]:
+    """The owner's albums (rows of _albums) in tree order as plain values, each (id, name, depth, path,
+    cover, its <option> of the add-to-album select, escaped as Jinja would)."""
+    choices = albums.tree_order([albums.AlbumChoice(a["id"], a["name"], a["path"].count("/") - 2, a["path"],
+                                                    a["cover"]) for a in rows])
+    return [(c.id, c.name, c.depth, c.path, c.cover_photo_id, f'<option value="{c.id}">{escape(c.label)}</option>')
+            for c in choices]
+
+
+def _cached(key: str):
+    try:
+        return flask_cache.get(key)
+    except RedisError:  # the cache is a help, never a need (services/cache.py): the statement reads them
+        return None
+
+
+def _keep(key: str, value) -> None:
+    try:
+        flask_cache.set(key, value)
+    except RedisError:
+        pass
 
 
 def _tags(photo_id: int):
@@ -91,6 +131,11 @@ def _albums(owner_id: int, photo_id: int):
                              func.count(AlbumPhoto.photo_id).label("member"))
                       .outerjoin(AlbumPhoto, (AlbumPhoto.album_id == Album.id) & (AlbumPhoto.photo_id == photo_id))
                       .where(Album.owner_id == owner_id).group_by(Album.id))
+
+
+def _album_ids(photo_id: int):
+    """The albums the photo is in: [{id}] (the owner's: only the owner's photo is read)."""
+    return _json_rows(select(AlbumPhoto.album_id.label("id")).where(AlbumPhoto.photo_id == photo_id))
 
 
 def _ancestors(owner_id: int, photo_id: int):

@@ -280,9 +280,9 @@ def _add_tags(owner_id: int, photo_ids: list[int], names: list[str]) -> tuple[li
     tag_ids = [_tag_id(owner_id, name) for name in names]
     if not (photo_ids and tag_ids):
         return tag_ids, []
-    pairs = (select(Photo.id, Tag.id).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
+    pairs = (select(Photo.id, Tag.id, Photo.sorted_at).join_from(Photo, Tag, Tag.owner_id == Photo.owner_id)
              .where(Photo.id.in_(photo_ids), Photo.owner_id == owner_id, Tag.id.in_(tag_ids)))
-    linked = db.session.scalars(_insert(PhotoTag).from_select(["photo_id", "tag_id"], pairs)
+    linked = db.session.scalars(_insert(PhotoTag).from_select(["photo_id", "tag_id", "sorted_at"], pairs)
                                 .on_conflict_do_nothing().returning(PhotoTag.photo_id)).all()
     search.refresh_search_documents(linked)
     return tag_ids, list(linked)  # the new links' photos: RETURNING leaves out the conflicts
@@ -329,8 +329,9 @@ def _tag_id(owner_id: int, name: str) -> int:
 def _merge(owner_id: int, source_ids: list[int], target_id: int) -> None:
     if not source_ids:
         return
-    moved = select(PhotoTag.photo_id, literal(target_id)).where(PhotoTag.tag_id.in_(source_ids))
-    db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id"], moved).on_conflict_do_nothing())
+    moved = select(PhotoTag.photo_id, literal(target_id), PhotoTag.sorted_at).where(PhotoTag.tag_id.in_(source_ids))
+    db.session.execute(_insert(PhotoTag).from_select(["photo_id", "tag_id", "sorted_at"], moved)
+                       .on_conflict_do_nothing())
     db.session.execute(delete(PhotoTag).where(PhotoTag.tag_id.in_(source_ids)))
     db.session.execute(delete(Tag).where(Tag.id.in_(source_ids), Tag.owner_id == owner_id))
     search.refresh_search_documents(select(PhotoTag.photo_id).where(PhotoTag.tag_id == target_id))

@@ -1,7 +1,9 @@
 """A photo's page at scale: 100,000 photos organised as bench_library.py's (1,000 albums, 5,000 tags),
 indexed for search; one photo in the middle of the large album and the large tag, opened from the grid,
 from that album, from that tag and from a search for the tag's word (its arrows step through each), as
-a first visit (the way back worked out by the statement) and as one from the grid page that shows it.
+a first visit (the way back worked out by the statement) and as one from the grid page that shows it;
+and one in the middle of a small tag, opened from that tag and from a search for its name (what a
+large tag's or a common word's shortcut must not make slow).
 
 Statements per page (benchapp's X-Bench-SQL; the goal, at most 3), CPU ms per request in-process, and
 wrk's latencies (shown, not judged), cached (as configured) and uncached (NullCache).
@@ -43,7 +45,7 @@ import json
 from sqlalchemy import select
 from app import create_app
 from app.extensions import db
-from app.models import AlbumPhoto, Photo, PhotoTag, User
+from app.models import AlbumPhoto, Photo, PhotoTag, Tag, User
 from app.services.photos import encode_cursor
 app = create_app()
 album, tag = json.loads(__import__("sys").argv[1])
@@ -58,8 +60,17 @@ with app.app_context():
     newer = db.session.scalars(select(Photo).where(Photo.owner_id == owner, Photo.trashed_at.is_(None),
                                                    db.tuple_(Photo.sorted_at, Photo.id) > (photo.sorted_at, photo.id))
                                .order_by(Photo.sorted_at.asc(), Photo.id.asc()).limit(1)).one()
-    print(json.dumps({"id": photo.id, "cursor": encode_cursor(newer)}))
+    # A small tag (5 to 60 photos) and a photo in the middle of it, for a tag's and a rare word's cost.
+    small_tag = db.session.scalar(select(Tag.id).where(Tag.owner_id == owner, Tag.name_key == %r))
+    small = (select(Photo.id).where(Photo.owner_id == owner, Photo.trashed_at.is_(None),
+                                    Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == small_tag)))
+             .order_by(Photo.sorted_at.desc(), Photo.id.desc()))
+    small_ids = db.session.scalars(small).all()
+    print(json.dumps({"id": photo.id, "cursor": encode_cursor(newer), "small_tag_id": small_tag,
+                      "small_id": small_ids[len(small_ids) // 2], "small_count": len(small_ids)}))
 """
+SMALL_TAG = "tag 0001"  # seed_library.py's tags besides the large one: "tag 0001" ... on 5 to 60 photos each
+SMALL_WORDS = '%22tag+0001%22'  # the phrase "tag 0001": only that tag's photos (each word alone is on many)
 
 
 def seed(instance: Instance, count: int) -> dict:
@@ -75,7 +86,7 @@ def seed(instance: Instance, count: int) -> dict:
 
 
 def the_photo(instance: Instance, seeded: dict) -> dict:
-    result = subprocess.run([sys.executable, "-c", PHOTO_CODE % USERNAME,
+    result = subprocess.run([sys.executable, "-c", PHOTO_CODE % (USERNAME, SMALL_TAG),
                              json.dumps([seeded["large_album_id"], seeded["large_tag_id"]])],
                             env=instance.env, capture_output=True, text=True, cwd=instance.workdir)
     if result.returncode != 0:
@@ -108,7 +119,9 @@ def main() -> int:
         urls = {"grid": path, "grid, from its page": f"{path}?older={photo['cursor']}",
                 "large album": f"{path}?album_id={seeded['large_album_id']}",
                 "large tag": f"{path}?tag_id={seeded['large_tag_id']}",
-                "search (the tag's word)": f"{path}?search=1&q=holiday"}
+                "search (the tag's word)": f"{path}?search=1&q=holiday",
+                f"small tag ({photo['small_count']} photos)": f"/photos/{photo['small_id']}?tag_id={photo['small_tag_id']}",
+                "search (the small tag's words)": f"/photos/{photo['small_id']}?search=1&q={SMALL_WORDS}"}
         results = {mode: measure(instance, VARIANTS[mode][0], urls, args.seconds)
                    for mode in args.variants.split(",")}
     rows, goals = [], []

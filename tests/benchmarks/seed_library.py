@@ -69,15 +69,16 @@ def organise(username: str, trash: int = 0) -> dict:
         db.session.execute(insert(Tag.__table__), [{"owner_id": owner_id, "name": name, "name_key": tag_key_of(name),
                                                      "created_at": utcnow()} for name in names])
         tag_ids = list(db.session.scalars(select(Tag.id).where(Tag.owner_id == owner_id).order_by(Tag.id)))
-        links = [{"photo_id": photo_id, "tag_id": tag_ids[0]}
+        sorted_at = dict(db.session.execute(select(Photo.id, Photo.sorted_at).where(Photo.owner_id == owner_id)).all())
+        links = [{"photo_id": photo_id, "tag_id": tag_ids[0], "sorted_at": sorted_at[photo_id]}
                  for photo_id in rng.sample(ids, int(len(ids) * LARGE_SHARE))]
         for tag_id in tag_ids[1:]:
-            links += [{"photo_id": photo_id, "tag_id": tag_id} for photo_id in rng.sample(ids, min(len(ids), rng.randint(5, 60)))]
+            links += [{"photo_id": photo_id, "tag_id": tag_id, "sorted_at": sorted_at[photo_id]}
+                      for photo_id in rng.sample(ids, min(len(ids), rng.randint(5, 60)))]
         for start in range(0, len(links), CHUNK):
             db.session.execute(insert(PhotoTag.__table__), links[start:start + CHUNK])
 
         # albums: parents first, so each child's path can name its parent's id
-        sorted_at = dict(db.session.execute(select(Photo.id, Photo.sorted_at).where(Photo.owner_id == owner_id)).all())
         album_ids = []
         for top in range(ALBUMS_AT_THE_TOP):
             parent = db.session.execute(insert(Album.__table__).returning(Album.id), [

@@ -185,13 +185,16 @@ def furnished(app, user_id, photo_ids) -> tuple[int, int]:
         return middle, album.id
 
 
-def test_a_photo_page_with_tags_albums_lineage_and_an_album_to_step_through_takes_three(counted, furnished,
-                                                                                     photo_ids):
-    """Everything the page shows costs no statement of its own: cold, from an album's page several
-    pages in (so the way back is worked out too), and from a search."""
+def test_a_photo_page_with_tags_albums_lineage_and_an_album_to_step_through_takes_three(app, counted, furnished,
+                                                                                     photo_ids, user_id):
+    """Everything the page shows costs no statement of its own: cold, from an album's or a tag's page
+    several pages in (so the way back is worked out too), and from a search."""
     photo_id, album_id = furnished
+    with app.app_context():
+        tag_id = tags.find_tag_named(user_id, "Harbour").id
     cursor = f"taken.{datetime(2026, 6, 1, 12):%Y%m%dT%H%M%S%f}.{photo_ids[0]}"
-    for query in (f"album_id={album_id}&older={cursor}", f"album_id={album_id}", "search=1&q=harbour&gps=0", f"search=1&album={album_id}",
+    for query in (f"album_id={album_id}&older={cursor}", f"album_id={album_id}", f"tag_id={tag_id}",
+                  f"tag_id={tag_id}&older={cursor}", "search=1&q=harbour&gps=0", f"search=1&album={album_id}",
                   f"older={cursor}&sort=taken"):
         response, statements = counted(f"/photos/{photo_id}?{query}")
         assert response.status_code == 200, query
@@ -272,13 +275,18 @@ def test_the_grid_links_are_the_urls_url_for_makes(app, client, photo_ids, query
 def test_a_tag_page_takes_three_statements_cold_and_one_warm(app, counted, photo_ids, user_id):
     """The user, the tag with its count (one statement, cached), the page's rows (cached): a tag of tens of
     thousands of photos is not counted again on every request."""
-    from app.models import PhotoTag, Tag, tag_key_of
+    from sqlalchemy import select
+
+    from app.models import Photo, PhotoTag, Tag, tag_key_of
     with app.app_context():
         tag, other = (Tag(owner_id=user_id, name=name, name_key=tag_key_of(name)) for name in ("Beach", "Other"))
         db.session.add_all([tag, other])
         db.session.flush()
-        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=tag.id) for photo_id in photo_ids[::2]])
-        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=other.id) for photo_id in photo_ids])  # not counted
+        sorted_at = dict(db.session.execute(select(Photo.id, Photo.sorted_at).where(Photo.id.in_(photo_ids))).all())
+        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=tag.id, sorted_at=sorted_at[photo_id])
+                            for photo_id in photo_ids[::2]])
+        db.session.add_all([PhotoTag(photo_id=photo_id, tag_id=other.id, sorted_at=sorted_at[photo_id])
+                            for photo_id in photo_ids])  # not counted
         db.session.commit()
         tag_id = tag.id
     url = f"/tags/{tag_id}"

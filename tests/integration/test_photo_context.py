@@ -95,6 +95,25 @@ def test_from_a_tag_the_arrows_step_through_the_tag(app, client, user_id, librar
         f"/tags/{tag_id}#photo-{library['meadow.jpg']}"
 
 
+def test_a_merged_tag_steps_in_date_order_past_a_photo_in_the_trash(app, client, user_id, library):
+    """The arrows walk the tag's own (tag_id, sorted_at, photo_id) index: the links a merge moves carry
+    their photos' dates with them, and a tagged photo in the trash is stepped over."""
+    from app.services import trash
+    with app.app_context():
+        green, grass = (tags.add_tags(user_id, [library[name] for name in names], [tag])[0]
+                        for tag, names in (("green", ["meadow.jpg", "field.jpg"]),
+                                           ("grass", ["forest.jpg", "harbour-dawn.jpg", "harbour-noon.jpg"])))
+        db.session.commit()
+        owner = db.session.get(User, user_id)
+        tags.merge_tags(owner, [tags.find_tag(user_id, grass)], tags.find_tag(user_id, green))
+        trash.move_to_trash(user_id, [library["harbour-noon.jpg"]])
+        db.session.commit()
+    newest = soup(client, f"/photos/{library['field.jpg']}?tag_id={green}")
+    assert walk_older(client, f"/photos/{library['field.jpg']}?tag_id={green}") == \
+        ["field.jpg", "meadow.jpg", "forest.jpg", "harbour-dawn.jpg"]
+    assert newest.select_one('a.step[rel="prev"]') is None
+
+
 def test_from_a_search_the_arrows_step_through_its_results_and_back_returns_to_them(client, library):
     results = soup(client, "/search?q=harbour&order=oldest")
     shown = [int(li["id"].removeprefix("photo-")) for li in results.select("ul.grid li[id]")]
@@ -107,6 +126,55 @@ def test_from_a_search_the_arrows_step_through_its_results_and_back_returns_to_t
     back = second.select_one("a[data-back]")["href"]
     assert back.startswith("/search?") and back.endswith(f"#photo-{shown[1]}")
     assert [int(li["id"].removeprefix("photo-")) for li in soup(client, back).select("ul.grid li[id]")] == shown
+
+
+@pytest.mark.parametrize("probed", [(1, 0), (16, 2)])
+def test_a_search_steps_the_same_whether_its_first_photos_settle_it_or_it_reads_every_match(
+        app, client, library, monkeypatch, probed):
+    """On SQLite the page first tests the search's photos one by one (photos.PROBED_PHOTOS of them, and
+    PROBED_PAGES pages for the way back), then reads every match when those did not settle it: with one
+    and none, every step and the way back take the second way (the harbour photos are an hour apart,
+    others between them). Opened by URL, not from the search's page: that page's tiles, once cached,
+    would be the neighbours."""
+    from app.services import photos
+    monkeypatch.setattr(photos, "PROBED_PHOTOS", probed[0])
+    monkeypatch.setattr(photos, "PROBED_PAGES", probed[1])
+    newest = f"/photos/{library['harbour-dusk.jpg']}?search=1&q=harbour"
+    assert walk_older(client, newest) == ["harbour-dusk.jpg", "harbour-noon.jpg", "harbour-dawn.jpg"]
+    oldest = soup(client, f"/photos/{library['harbour-dawn.jpg']}?search=1&q=harbour")
+    assert name_of(soup(client, oldest.select_one('a.step[rel="prev"]')["href"])) == "harbour-noon.jpg"
+    assert oldest.select_one("a[data-back]")["href"] == f"/search?q=harbour#photo-{library['harbour-dawn.jpg']}"
+    # Pages of two: the two newer matches fill the first, so the way back is the page after it.
+    monkeypatch.setitem(app.config, "PAGE_SIZE", 2)
+    back = soup(client, f"/photos/{library['harbour-dawn.jpg']}?search=1&q=harbour").select_one("a[data-back]")
+    assert "older=" in back["href"]
+    assert [int(li["id"].removeprefix("photo-")) for li in soup(client, back["href"]).select("ul.grid li[id]")] == \
+        [library["harbour-dawn.jpg"]]
+
+
+def test_the_add_to_album_select_follows_the_albums_while_the_page_reads_them_from_the_cache(
+        app, client, user_id, library, album_id):
+    """The albums in tree order and their options are cached until the library changes: an album made,
+    renamed or given the photo shows on the next visit, indented under its parent."""
+    url = f"/photos/{library['forest.jpg']}"
+
+    def picker() -> tuple[list[str], list[str]]:
+        page = soup(client, url)
+        return ([a.get_text() for a in page.select(".album-chip a .name")],
+                [o.get_text() for o in page.select("#add-to-album option[value]") if o["value"]])
+
+    assert picker() == ([], ["Harbour"])
+    assert picker() == ([], ["Harbour"])  # from the cache
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        albums.create_album(owner, "Boats & <Ships>", parent_id=album_id)
+        albums.create_album(owner, "Anchors")
+    assert picker() == ([], ["Anchors", "Harbour", "\u2003Boats & <Ships>"])
+    with app.app_context():
+        owner = db.session.get(User, user_id)
+        albums.edit_album(owner, albums.find_album(user_id, album_id), "Port", "")
+        albums.add_photos(user_id, album_id, [library["forest.jpg"]])
+    assert picker() == (["Port"], ["Anchors", "\u2003Boats & <Ships>"])
 
 
 def test_another_accounts_album_or_tag_in_the_url_is_a_404(app, client, bob_id, library):

@@ -212,8 +212,8 @@ def test_deleting_a_tag_of_more_photos_than_a_statement_takes_parameters_keeps_t
         db.session.execute(insert(Photo.__table__), rows)
         db.session.execute(insert(Tag.__table__).values(owner_id=user_id, name="Massive", name_key="massive", created_at=T0))
         tag_id = db.session.scalar(select(Tag.id))
-        db.session.execute(insert(PhotoTag.__table__).from_select(["photo_id", "tag_id"],
-                                                                   select(Photo.id, literal(tag_id))))
+        db.session.execute(insert(PhotoTag.__table__).from_select(["photo_id", "tag_id", "sorted_at"],
+                                                                   select(Photo.id, literal(tag_id), Photo.sorted_at)))
         search.rebuild_search_index()
         db.session.commit()
     assert len(found(client, "q=massive")) == PAGE_SIZE
