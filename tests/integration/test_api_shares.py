@@ -11,26 +11,17 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import cache, db
 from app.models import ShareLink, User, utcnow
 from app.services import shares, tokens
 from live_redis import redis_cache_fixture  # noqa: F401  (the redis_cache fixture)
-from testapp import log_in, make_app
+from testapp import BufferedClient, log_in, make_app
 
 GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 OTHER_JPEG = "camera/canon-eos-40d_tiny.jpg"
 PROBLEM = "application/problem+json"
-
-
-class BufferedClient(FlaskClient):
-    """Reads and closes every answer (send_file's open file with it)."""
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)

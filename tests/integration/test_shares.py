@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Photo, ShareLink, utcnow
 from app.services import labels, stripping
-from testapp import JSON, page_text, sha256
+from testapp import JSON, BufferedClient, page_text, sha256
 
 GPS_JPEG = "camera/nikon-coolpix-p6000_gps.jpg"
 OTHER_JPEG = "camera/canon-eos-40d_tiny.jpg"
@@ -31,14 +30,6 @@ ATTEMPTS = 3
 @pytest.fixture
 def app_config():
     return {"LOGIN_ATTEMPTS_PER_MINUTE": ATTEMPTS}
-
-
-class BufferedClient(FlaskClient):
-    """Reads and closes every answer (send_file's open file with it)."""
-
-    def open(self, *args, **kwargs):
-        kwargs.setdefault("buffered", True)
-        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import flask_migrate
 from bs4 import BeautifulSoup
+from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy import MetaData, create_engine, text
 from werkzeug.security import generate_password_hash
@@ -169,6 +170,14 @@ def upload_as(client, content: bytes, name: str) -> int:
     response = client.post("/upload", data={"photos": (io.BytesIO(content), name)}, headers=JSON)
     assert response.status_code == 201, response.get_data(as_text=True)
     return response.get_json()["files"][0]["photo_id"]
+
+
+class BufferedClient(FlaskClient):
+    """Reads and closes every answer (send_file's open file with it)."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
 
 
 def upload_jpegs(app, user_id: int, colours: list[tuple[int, int, int]]) -> list[int]:
