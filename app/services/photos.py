@@ -456,10 +456,15 @@ def grid_page(owner: User, options: GridOptions = DEFAULT_OPTIONS, older_than: s
                               lambda: _grid_rows(owner.id, options, older_than, newer_than, limit))
     if page is None:
         return None
-    at = {} if options.tag_id is not None else {"older": older_than} if older_than else \
-        {"newer": newer_than} if newer_than else {}
     return GridPage([GridPhoto(*row) for row in page["photos"]], page["newer"], page["older"],
-                    f"{key}:{thumbnails.current_settings_tag()}", options, at)
+                    f"{key}:{thumbnails.current_settings_tag()}", options, page_at(options, older_than, newer_than))
+
+
+def page_at(options: GridOptions, older_than: str | None, newer_than: str | None) -> dict[str, str]:
+    """The cursor that names a grid page in a link back to it ({} for the first page, and on a tag's
+    page, whose links carry no cursor)."""
+    return {} if options.tag_id is not None else {"older": older_than} if older_than else \
+        {"newer": newer_than} if newer_than else {}
 
 
 @dataclass
@@ -496,8 +501,7 @@ def viewer_place(owner: User, photo: Photo, options: GridOptions, at: dict[str, 
             return ViewerPlace(newer, older, page.at)
     newer, older, on_page = _neighbours_and_place(photo, options, older_than, newer_than, limit)
     if on_page:
-        return ViewerPlace(newer, older, {} if options.tag_id is not None else
-                           {"older": older_than} if older_than else {"newer": newer_than} if newer_than else {})
+        return ViewerPlace(newer, older, page_at(options, older_than, newer_than))
     if options.order == "newest":
         return ViewerPlace(newer, older, {"older": encode_cursor(newer, options.sort)} if newer else {})
     return ViewerPlace(newer, older, {"newer": encode_cursor(older, options.sort)} if older else {})
@@ -513,21 +517,32 @@ def _tiles_beside(page: GridPage, index: int) -> tuple:
     return (after or (False if page.newer else None)), (before or (False if page.older else None))
 
 
+def walked_order(owner_id: int, options: GridOptions) -> tuple:
+    """(the sort's date column, the id column, the SELECT of the photos `options` show) that a grid page
+    and a photo's neighbours walk in keyset order.
+
+    An album or a tag by date taken walks its own index, (album_id or tag_id, sorted_at, photo_id), each
+    photo then found by its id: a page costs the same for an album or tag of 100 photos or 70,000.
+    Narrowing the library's date order to it instead scans the library until a page of its photos turns
+    up (all of it, for a small one), or reads all of its ids for each walk (a large one: 39 ms CPU for a
+    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py)."""
+    if options.sort == "taken" and options.album_id is not None:
+        return AlbumPhoto.sorted_at, AlbumPhoto.photo_id, (
+            grid_photos(owner_id, replace(options, album_id=None))
+            .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    if options.sort == "taken" and options.tag_id is not None:
+        return PhotoTag.sorted_at, PhotoTag.photo_id, (
+            grid_photos(owner_id, replace(options, tag_id=None))
+            .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == options.tag_id))
+    return SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
+
+
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
                limit: int) -> dict:
     """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt,
     width, height, colour, day of the sort's date) rows, GridPhoto's fields, and the cursors of the newer and the
     older page."""
-    column, id_column, query = SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
-    if options.album_id is not None and options.sort == "taken":
-        # An album by date taken walks its own index, (album_id, sorted_at, photo_id), from the cursor,
-        # each photo then found by its id: a page costs the same for an album of 100 photos or 60,000.
-        # Narrowing the library's date order to the album instead scans the library until a page of the
-        # album's photos turns up (all of it, for a small album), and the other way round sorts every
-        # photo of a large album for each page (both tens of ms at 100k photos on SQLite).
-        column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
-        query = (grid_photos(owner_id, replace(options, album_id=None))
-                 .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+    column, id_column, query = walked_order(owner_id, options)
     query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
         func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
@@ -588,24 +603,9 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     long as a page), each in a subquery of its own (SQLite takes no ORDER BY or LIMIT on a compound's
     members), told apart by `side`. Plain columns, not Photo entities: an entity aliased to the union
     cost more to build than both queries take to run. An album's or a tag's copy of sorted_at (AlbumPhoto,
-    PhotoTag) is the photo's own value, so `here` is the same point in either order."""
-    column, id_column = SORTS[options.sort], Photo.id
-    here = (getattr(photo, column.key), photo.id)
-    base = grid_photos(photo.owner_id, options)
-    if options.album_id is not None and options.sort == "taken":
-        # As _grid_rows pages it: the album's own index, (album_id, sorted_at, photo_id), walked from the
-        # photo, rather than the library's date order narrowed to the album (which, for a large album,
-        # read all of the album's ids three times over: 25 ms at 70,000, tests/benchmarks/bench_photo_page.py).
-        column, id_column = AlbumPhoto.sorted_at, AlbumPhoto.photo_id
-        base = (grid_photos(photo.owner_id, replace(options, album_id=None))
-                .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
-    elif options.tag_id is not None and options.sort == "taken":
-        # Likewise a tag's own index, (tag_id, sorted_at, photo_id): the library's order narrowed to a tag
-        # on 70 % of it read all of the tag's ids three times (39 ms CPU a page against the grid's 13), and
-        # testing each photo of that order for the tag instead would walk the whole library for a small tag.
-        column, id_column = PhotoTag.sorted_at, PhotoTag.photo_id
-        base = (grid_photos(photo.owner_id, replace(options, tag_id=None))
-                .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == options.tag_id))
+    PhotoTag: walked_order) is the photo's own value, so `here` is the same point in either order."""
+    here = (getattr(photo, SORTS[options.sort].key), photo.id)
+    column, id_column, base = walked_order(photo.owner_id, options)
     key = tuple_(column, id_column)
     base = base.with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
     between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
