@@ -16,6 +16,13 @@ SOURCES = ("uploaded", "generated")
 # The largest id an Integer primary key holds on every backend (PostgreSQL's int4). SQLite cannot
 # even bind an int past 2**63, so an id beyond this, from a URL or a cursor, names no photo.
 MAX_ID = 2**31 - 1
+
+
+def is_id(text: str) -> bool:
+    """Whether `text`, from a URL or a form, is an id: ASCII digits naming 1 to MAX_ID."""
+    return text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID
+
+
 MAX_RATING = 5  # stars a photo can have
 MAX_DISPLAY_NAME = 64  # characters of a person's display name
 GRID_LAYOUTS = ("square", "justified")  # square tiles, or rows of tiles that keep each photo's aspect

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from ..access import own_album_or_404, own_album_view_or_404, own_photo_or_404
 from ..errors import wants_json
-from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, MAX_ID
+from ..models import MAX_ALBUM_DESCRIPTION, MAX_ALBUM_NAME, MAX_ID, is_id
 from ..services import albums
 from .photos import PHOTO_ID, requested_options, zip_response
 
@@ -24,7 +24,7 @@ def id_from(text: str | None, what: str = "album") -> int | None:
     text = (text or "").strip()
     if not text:
         return None
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    if not is_id(text):
         abort(400, f"{text[:20]!r} is not an {what} id.")
     return int(text)
 

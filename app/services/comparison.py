@@ -18,9 +18,9 @@ from sqlalchemy.orm import contains_eager
 
 from ..errors import UnknownPhotos
 from ..extensions import db
-from ..models import MAX_ID, GenerationImage, GenerationSession, Photo
+from ..models import GenerationImage, GenerationSession, Photo
 from . import exif_text
-from .selection import BadSelection
+from .selection import BadSelection, ids_in
 
 FEWEST, MOST = 2, 4
 
@@ -92,12 +92,7 @@ def compare_photos(owner_id: int, photo_ids: list[int], candidate_ids: list[int]
 def ids_to_compare(values: list[str], what: str = "photo") -> list[int]:
     """Ids as a URL sends them (repeated, or comma-separated), each once, in order; BadSelection naming
     the value that is not an id. How many is compare's to judge, with the candidates counted in."""
-    ids: dict[int, None] = {}
-    for value in (part for value in values for part in value.split(",") if part):
-        if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
-            raise BadSelection(f"{value[:20]!r} is not a {what} id.")
-        ids[int(value)] = None
-    return list(ids)
+    return ids_in([part for value in values for part in value.split(",") if part], what)
 
 
 def owned_photos(owner_id: int, photo_ids: list[int]) -> list[Photo]:

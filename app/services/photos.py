@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import run_unit_of_work
 from ..errors import DuplicatePhoto, NotInTrash, UnknownPhotos
 from ..extensions import db
-from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, utcnow
+from ..models import MAX_ID, SOURCES, AlbumPhoto, Photo, PhotoTag, User, count_column, is_id, utcnow
 from . import cache, library, processing, search, storage, thumbnails, tiles
 
 log = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def _context_id(args, name: str) -> int | None:
     raw = args.get(name) or ""
     if not raw:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    if not is_id(raw):
         raise ValueError(f"{name} is the number of one of your {name[:-3]}s.")
     return int(raw)
 

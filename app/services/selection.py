@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from ..errors import GalleryError, UnknownPhotos
 from ..extensions import db
-from ..models import MAX_ID, Photo, User
+from ..models import Photo, User, is_id
 from . import albums, labels, library, tags, trash
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,15 @@ def ids_from(values: list[str]) -> list[int]:
     limit = current_app.config["MAX_SELECTION"]
     if len(values) > limit:
         raise SelectionTooLarge(f"At most {limit} photos can be changed at once; {len(values)} were selected.")
+    return ids_in(values)
+
+
+def ids_in(values: list[str], what: str = "photo") -> list[int]:
+    """The ids `values` write, each once, in order; BadSelection naming the first value that is not one."""
     ids: dict[int, None] = {}
     for value in values:
-        if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
-            raise BadSelection(f"{value[:20]!r} is not a photo id.")
+        if not is_id(value):
+            raise BadSelection(f"{value[:20]!r} is not a {what} id.")
         ids[int(value)] = None
     return list(ids)
 
@@ -89,7 +94,7 @@ def album_id_from(value: str | None) -> int | None:
     """The album a form names ("" for none); BadSelection for a value that is not an id."""
     if not value:
         return None
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
+    if not is_id(value):
         raise BadSelection(f"{value[:20]!r} is not an album id.")
     return int(value)
 
