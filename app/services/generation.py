@@ -349,11 +349,9 @@ def claim_send(session_id: int) -> str | None:
     for was, condition in (("pending", GenerationSession.send_state == "pending"),
                            ("stale", and_(GenerationSession.send_state == "sending",
                                           GenerationSession.send_claimed_at < now - STALE_CLAIM))):
-        claimed = db.session.execute(
-            update(GenerationSession).where(GenerationSession.id == session_id, condition)
-            .values(send_state="sending", send_claimed_at=now).execution_options(synchronize_session=False))
+        claimed = update_session(session_id, condition, send_state="sending", send_claimed_at=now)
         db.session.commit()
-        if claimed.rowcount == 1:
+        if claimed == 1:
             return was
     return None
 
@@ -437,10 +435,8 @@ def record_sent(session: GenerationSession, item_ids: list[int]) -> None:
     images = list(session.images)
     if len(item_ids) < len(images):
         tie_queued_seeds(images, item_ids, session.batch_id)
-    sent = db.session.execute(
-        update(GenerationSession).where(GenerationSession.id == session.id, GenerationSession.send_state == "sending")
-        .values(send_state="sent", send_claimed_at=None, item_ids=item_ids)
-        .execution_options(synchronize_session=False)).rowcount
+    sent = update_session(session.id, GenerationSession.send_state == "sending",
+                          send_state="sent", send_claimed_at=None, item_ids=item_ids)
     db.session.commit()
     db.session.refresh(session)
     if session.canceled:
@@ -449,11 +445,17 @@ def record_sent(session: GenerationSession, item_ids: list[int]) -> None:
              "" if sent else ", though its claim had gone stale")
 
 
+def update_session(session_id: int, *conditions, **values) -> int:
+    """A guarded UPDATE of a session's columns, as set_state is of an image's state: how many rows it
+    changed (1 when the session met `conditions`, 0 when another request moved it first). The caller
+    commits."""
+    return db.session.execute(update(GenerationSession).where(GenerationSession.id == session_id, *conditions)
+                              .values(**values).execution_options(synchronize_session=False)).rowcount
+
+
 def release_send(session_id: int, reason: str) -> None:
     """InvokeAI surely did not take it (not reachable, or its queue full): pending again."""
-    db.session.execute(update(GenerationSession).where(GenerationSession.id == session_id,
-                                                       GenerationSession.send_state == "sending")
-                       .values(send_state="pending", send_claimed_at=None).execution_options(synchronize_session=False))
+    update_session(session_id, GenerationSession.send_state == "sending", send_state="pending", send_claimed_at=None)
     db.session.commit()
     log.info("pending session %s not sent yet: %s", session_id, reason)
 
@@ -464,8 +466,7 @@ def fail_pending(session_id: int, reason: str) -> None:
     db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session_id,
                                                      GenerationImage.state.in_(OPEN_STATES))
                        .values(state="failed", error_message=message).execution_options(synchronize_session=False))
-    db.session.execute(update(GenerationSession).where(GenerationSession.id == session_id)
-                       .values(send_state="sent", send_claimed_at=None).execution_options(synchronize_session=False))
+    update_session(session_id, send_state="sent", send_claimed_at=None)
     db.session.commit()
     log.warning("pending session %s failed when sent: %s", session_id, reason)
 
@@ -473,9 +474,7 @@ def fail_pending(session_id: int, reason: str) -> None:
 def withdraw_pending(session: GenerationSession) -> bool:
     """Cancel a session not sent yet, if no request is sending it: True when withdrawn. The same kind of
     conditional UPDATE as the claim, so a cancel and a send never both win."""
-    withdrawn = db.session.execute(
-        update(GenerationSession).where(GenerationSession.id == session.id, GenerationSession.send_state == "pending")
-        .values(send_state="sent", canceled=True).execution_options(synchronize_session=False)).rowcount
+    withdrawn = update_session(session.id, GenerationSession.send_state == "pending", send_state="sent", canceled=True)
     if withdrawn:
         db.session.execute(update(GenerationImage).where(GenerationImage.session_id == session.id,
                                                          GenerationImage.state.in_(OPEN_STATES))
