@@ -31,8 +31,8 @@ from benchlib import (  # noqa: E402
     gunicorn,
     header,
     print_table,
-    run_wrk,
     workdir,
+    wrk_in_turns,
 )
 
 GOAL_P99_MS, GOAL_STATEMENTS = 50.0, 3
@@ -60,16 +60,9 @@ def measure(instance: Instance, label: str, options: dict, args, token: str, url
             figures[f"{name} photos"] = len(page["photos"])
             if name == DEEP:
                 figures["deep_first_ok"] = bool(page["photos"]) and page["photos"][0]["id"] == deep_first_id
-        rounds = {name: [] for name in urls}
-        for _ in range(ROUNDS):  # the pages take turns, so drift in the machine's load hits both
-            for name, url in urls.items():
-                rounds[name].append(run_wrk(server.base + url, None, connections=args.connections,
-                                            seconds=max(1, args.seconds // ROUNDS), headers=auth))
-        for name, runs in rounds.items():
-            figures[name] = {"requests_per_s": sum(r["requests_per_s"] for r in runs) / len(runs),
-                             "p50": sum(r["p50"] for r in runs) / len(runs),
-                             "p90": sum(r["p90"] for r in runs) / len(runs),
-                             "p99": max(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+        figures |= wrk_in_turns({name: server.base + url for name, url in urls.items()}, ROUNDS, args.seconds,
+                                connections=args.connections, headers=auth)
+        for name in urls:
             print(f"  {label} {name}: {figures[name]['requests_per_s']:.0f} requests/s", file=sys.stderr, flush=True)
     return figures
 

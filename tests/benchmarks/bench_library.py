@@ -35,6 +35,7 @@ from benchlib import (  # noqa: E402
     median,
     print_table,
     run_wrk,
+    wrk_in_turns,
     workdir,
 )
 from bench_grid import VARIANTS, app_spec, first_photo_id, statements  # noqa: E402
@@ -121,14 +122,7 @@ def measure_pages(instance, options, urls, expected_first, args) -> dict:
             figures[f"{name} statements"] = (statements(fresh, server.base + url),
                                              min(statements(fresh, server.base + url) for _ in range(3)))
         cookie = cookie_header(session)
-        rounds = {name: [] for name in urls}
-        for _ in range(ROUNDS):
-            for name, url in urls.items():
-                rounds[name].append(run_wrk(server.base + url, cookie, seconds=max(1, args.seconds // ROUNDS)))
-        for name, runs in rounds.items():
-            figures[name] = {"requests_per_s": sum(r["requests_per_s"] for r in runs) / len(runs),
-                             "p50": sum(r["p50"] for r in runs) / len(runs),
-                             "p99": max(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+        figures |= wrk_in_turns({name: server.base + url for name, url in urls.items()}, ROUNDS, args.seconds, cookie)
     return figures
 
 

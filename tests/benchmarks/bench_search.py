@@ -31,7 +31,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 from bench_grid import VARIANTS, app_spec, first_photo_id, statements  # noqa: E402
 from benchlib import (  # noqa: E402
     BENCH_DIR, USERNAME, Instance, cookie_header, cpu_per_request, goal_table, gunicorn, header, login, print_table,
-    run_wrk, workdir,
+    workdir, wrk_in_turns,
 )
 
 GOAL_P99_MS, GOAL_STATEMENTS = 50.0, 3
@@ -143,15 +143,8 @@ def measure(instance: Instance, options: dict, args, urls: dict[str, str], expec
             html = session.get(server.base + url, timeout=30).text
             figures[f"{name} ok"] = name not in expected or first_photo_id(html) == expected[name]
         cookie = cookie_header(session)
-        rounds = {name: [] for name in urls}
-        for _ in range(ROUNDS):
-            for name, url in urls.items():
-                rounds[name].append(run_wrk(server.base + url, cookie, connections=args.connections,
-                                            seconds=max(1, args.seconds // ROUNDS)))
-        for name, runs in rounds.items():
-            figures[name] = {"requests_per_s": sum(r["requests_per_s"] for r in runs) / len(runs),
-                             "p50": sum(r["p50"] for r in runs) / len(runs),
-                             "p99": max(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+        figures |= wrk_in_turns({name: server.base + url for name, url in urls.items()}, ROUNDS, args.seconds,
+                                cookie, connections=args.connections)
     return figures
 
 

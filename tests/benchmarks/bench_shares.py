@@ -36,8 +36,8 @@ from benchlib import (  # noqa: E402
     header,
     login,
     print_table,
-    run_wrk,
     workdir,
+    wrk_in_turns,
 )
 
 GOAL_RATIO, GOAL_STATEMENTS = 1.10, 3
@@ -94,15 +94,9 @@ def measure(instance: Instance, options: dict, urls: dict[str, tuple[str, bool]]
                 expected_first[name]
             figures[f"{name} statements"] = statements(session, server.base + path)
         cookie = cookie_header(owner)
-        rounds = {name: [] for name in urls}
-        for _ in range(ROUNDS):
-            for name, (path, signed_in) in urls.items():
-                rounds[name].append(run_wrk(server.base + path, cookie if signed_in else None,
-                                            seconds=max(1, seconds // ROUNDS)))
-        for name, runs in rounds.items():
-            figures[name] = {"requests_per_s": sum(r["requests_per_s"] for r in runs) / len(runs),
-                             "p50": sum(r["p50"] for r in runs) / len(runs),
-                             "p99": max(r["p99"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+        figures |= wrk_in_turns({name: server.base + path for name, (path, _) in urls.items()}, ROUNDS, seconds,
+                                cookie, anonymous=tuple(name for name, (_, signed_in) in urls.items() if not signed_in))
+        for name in urls:
             print(f"  {name}: {figures[name]['requests_per_s']:.0f} requests/s", file=sys.stderr, flush=True)
     return figures
 
