@@ -9,7 +9,9 @@ from typing import BinaryIO, NamedTuple
 from urllib.parse import urlencode
 
 from flask import current_app, request
-from sqlalchemy import DateTime, case, cast, func, literal, null, or_, select, true, tuple_, union_all, update
+from sqlalchemy import (
+    DateTime, Integer, bindparam, case, cast, func, literal, null, or_, select, true, tuple_, union_all, update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..database import run_unit_of_work
@@ -395,26 +397,55 @@ def decode_cursor(cursor: str, sort: str = "taken") -> tuple[datetime, int]:
 
 def photos_of(owner_id: int, source: str | None):
     """SELECT of one owner's library from `source` (None: every source): every query that lists or
-    counts photos starts here, so none shows a photo in the trash (services/trash.py lists those)."""
-    query = select(Photo).where(Photo.owner_id == owner_id, Photo.trashed_at.is_(None))
-    return query.where(Photo.source == source) if source else query
+    counts photos starts here, so none shows a photo in the trash (services/trash.py lists those).
+    The owner and the source are named parameters (grid_parameters)."""
+    query = select(Photo).where(Photo.owner_id == bindparam("grid_owner", owner_id), Photo.trashed_at.is_(None))
+    return query.where(Photo.source == bindparam("grid_source", source)) if source else query
+
+
+def grid_parameters(owner_id: int, options: GridOptions) -> dict:
+    """The values grid_photos puts in its statement, by the name of its parameter (each one set, and only
+    those): a statement built once for a shape of options runs again with another's (page_statement)."""
+    values = {"grid_owner": owner_id}
+    if options.source:
+        values["grid_source"] = options.source
+    if options.rating:
+        values["grid_rating"] = options.rating
+    if options.tag_id is not None:
+        values["grid_tag"] = options.tag_id
+    if options.album_id is not None:
+        values["grid_album"] = options.album_id
+    if options.search is not None:
+        values |= options.search.parameters()
+    return values
 
 
 def grid_photos(owner_id: int, options: GridOptions):
-    """SELECT of the owner's photos that `options` show (in no order yet)."""
+    """SELECT of the owner's photos that `options` show (in no order yet), every value a named parameter
+    (grid_parameters), but a share link's photos."""
+    values = grid_parameters(owner_id, options)
     query = photos_of(owner_id, options.source)
     if options.favourites:
         query = query.where(Photo.favourite == true())
-    if options.rating:
-        query = query.where(Photo.rating >= options.rating)
-    if options.tag_id is not None:
-        query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == options.tag_id)))
-    if options.album_id is not None:
-        query = query.where(Photo.id.in_(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == options.album_id)))
+    if "grid_rating" in values:
+        query = query.where(Photo.rating >= bindparam("grid_rating", values["grid_rating"]))
+    if "grid_tag" in values:
+        query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == _tag_parameter(values))))
+    if "grid_album" in values:
+        query = query.where(Photo.id.in_(select(AlbumPhoto.photo_id)
+                                         .where(AlbumPhoto.album_id == _album_parameter(values))))
     if options.share_id is not None:
         from . import shares  # imported here: services/shares reads the grid's queries from this module
         query = query.where(Photo.id.in_(shares.shown_photo_ids(options.share_id)))
     return options.search.narrow(query) if options.search is not None else query
+
+
+def _tag_parameter(values: dict):
+    return bindparam("grid_tag", values["grid_tag"])
+
+
+def _album_parameter(values: dict):
+    return bindparam("grid_album", values["grid_album"])
 
 
 def distinct_ids(ids) -> list[int]:
@@ -526,14 +557,15 @@ def walked_order(owner_id: int, options: GridOptions) -> tuple:
     Narrowing the library's date order to it instead scans the library until a page of its photos turns
     up (all of it, for a small one), or reads all of its ids for each walk (a large one: 39 ms CPU for a
     photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py)."""
+    values = grid_parameters(owner_id, options)
     if options.sort == "taken" and options.album_id is not None:
         return AlbumPhoto.sorted_at, AlbumPhoto.photo_id, (
             grid_photos(owner_id, replace(options, album_id=None))
-            .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == options.album_id))
+            .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == _album_parameter(values)))
     if options.sort == "taken" and options.tag_id is not None:
         return PhotoTag.sorted_at, PhotoTag.photo_id, (
             grid_photos(owner_id, replace(options, tag_id=None))
-            .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == options.tag_id))
+            .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == _tag_parameter(values)))
     return SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
 
 
@@ -541,16 +573,102 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
                limit: int) -> dict:
     """The page as plain values (no ORM objects in the cache): (id, name, sha256, favourite, rating, source, prompt,
     width, height, colour, day of the sort's date) rows, GridPhoto's fields, and the cursors of the newer and the
-    older page."""
+    older page. Its statement is page_statement's, built once for each shape of options."""
+    downwards, values = _keyset_values(options.sort, options.order == "newest", older_than, newer_than, limit)
+    values |= grid_parameters(owner_id, options)
+    statement = page_statement(owner_id, options, downwards, values)
+    rows = list(db.session.execute(statement, values))
+    rows, newer, older = _keyset_result(rows, options.sort, options.order == "newest", downwards,
+                                        older_than or newer_than, limit)
+    # by position (the columns above, in GridPhoto's order): a Row's attributes cost more, 60 times a page
+    return {"photos": [(*row[:10], row[10].date().isoformat()) for row in rows],
+            "newer": newer, "older": older}
+
+
+# Constants a page's statement may hold as unnamed parameters (a substr's bounds, SQLite's OFFSET 0 and
+# its `id + 0`): any other value in it must be a named parameter, or one page's value would be another's.
+STATEMENT_CONSTANTS = frozenset({0, 1, ALT_LENGTH})
+_PAGE_STATEMENTS: dict[tuple, object] = {}
+MAX_PAGE_STATEMENTS = 512  # shapes kept in a process; a few dozen are what people use
+
+
+def page_statement(owner_id: int, options: GridOptions, downwards: bool, values: dict):
+    """The SELECT of a grid page's rows (walked_order's, the cursor's condition, the order and LIMIT), built
+    once for each shape of options (sort, direction, favourites, the search's GPS condition, which
+    parameters are set, the database) and run with each page's `values`: building a statement and its
+    cache key each time cost about a third of an uncached search page's SQL time, and more than the
+    SQL of a page with one filter (tests/benchmarks/bench_search.py). A share link's page is built each
+    time (what it shows depends on the link's kind). ValueError if a value is not one of `values` by now."""
+    shape = (db.session.get_bind().dialect.name, options.sort, downwards, options.favourites,
+             options.search.shape if options.search is not None else None, tuple(sorted(values)))
+    statement = _PAGE_STATEMENTS.get(shape) if options.share_id is None else None
+    if statement is None:
+        statement = _build_page_statement(owner_id, options, downwards, values)
+        if options.share_id is None:
+            _check_parameters(statement, values)
+            if len(_PAGE_STATEMENTS) >= MAX_PAGE_STATEMENTS:
+                _PAGE_STATEMENTS.clear()
+            _PAGE_STATEMENTS[shape] = statement
+    return statement
+
+
+def _build_page_statement(owner_id: int, options: GridOptions, downwards: bool, values: dict):
     column, id_column, query = walked_order(owner_id, options)
     query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
         func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
-    rows, newer, older = keyset_page(query, column, options.sort, options.order == "newest",
-                                     older_than, newer_than, limit, id_column)
-    # by position (the columns above, in GridPhoto's order): a Row's attributes cost more, 60 times a page
-    return {"photos": [(*row[:10], row[10].date().isoformat()) for row in rows],
-            "newer": newer, "older": older}
+    return _keyset_statement(query, column, id_column, downwards, values)
+
+
+def _check_parameters(statement, values: dict) -> None:
+    """ValueError unless every value of `statement` is one of `values` (by name) or a STATEMENT_CONSTANT,
+    and every one of `values` is in it: what makes running it again with other values safe."""
+    binds = statement.compile(dialect=db.session.get_bind().dialect).binds
+    named = {bind.key for bind in binds.values() if bind.key in values}
+    unnamed = [bind for bind in binds.values() if bind.key not in values]
+    if named != set(values) or any(bind.value not in STATEMENT_CONSTANTS for bind in unnamed):
+        raise ValueError(f"a page's statement holds values that are not its parameters: named {sorted(named)} "
+                         f"of {sorted(values)}; unnamed {[(bind.key, bind.value) for bind in unnamed]}")
+
+
+def _keyset_values(name: str, newest_first: bool, older_than: str | None, newer_than: str | None,
+                   limit: int) -> tuple[bool, dict]:
+    """(whether the page is read walking down the dates, the keyset's parameters: the cursor's date and id
+    when there is a cursor, and the LIMIT, one more than a page to tell whether there are more);
+    ValueError for a cursor not made for `name`."""
+    values = {"page_limit": limit + 1}
+    if older_than or newer_than:
+        values["page_at"], values["page_id"] = decode_cursor(older_than or newer_than, name)
+    return older_than is not None or (newer_than is None and newest_first), values
+
+
+def _keyset_statement(query, column, id_column, downwards: bool, values: dict):
+    """`query` walked from the cursor in `values` (if any: the side `downwards` says) in the keyset order,
+    LIMIT values["page_limit"]."""
+    key = tuple_(column, id_column)
+    if "page_at" in values:
+        cursor = tuple_(bindparam("page_at", values["page_at"], type_=DateTime),
+                        bindparam("page_id", values["page_id"], type_=Integer))
+        query = query.where(key < cursor if downwards else key > cursor)
+    query = query.order_by(*((column.desc(), id_column.desc()) if downwards else (column.asc(), id_column.asc())))
+    return query.limit(bindparam("page_limit", values["page_limit"], type_=Integer))
+
+
+def _keyset_result(rows: list, name: str, newest_first: bool, downwards: bool, started_from: str | None,
+                   limit: int, date_key: str | int = -1) -> tuple[list, str | None, str | None]:
+    """A keyset walk's rows (read one more than `limit`) as keyset_page answers them; a row's date is
+    its `date_key` (a column's name, or a position: the last)."""
+    more, rows = len(rows) > limit, rows[:limit]
+    if not rows:
+        return [], None, None
+    has_newer, has_older = (started_from is not None, more) if downwards else (more, started_from is not None)
+    newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
+    if downwards != newest_first:
+        rows.reverse()
+    def date_of(row):
+        return row[date_key] if isinstance(date_key, int) else getattr(row, date_key)
+    return (rows, _cursor(name, date_of(newest), newest.id) if has_newer else None,
+            _cursor(name, date_of(oldest), oldest.id) if has_older else None)
 
 
 def keyset_page(query, column, name: str, newest_first: bool, older_than: str | None, newer_than: str | None,
@@ -565,24 +683,9 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
     `newer_than`, from the start of the order for neither), one more than a page to tell whether
     there are more, then put in the order shown.
     """
-    key = tuple_(column, id_column)
-    downwards = older_than is not None or (newer_than is None and newest_first)
-    if older_than:
-        query = query.where(key < tuple_(*decode_cursor(older_than, name)))
-    elif newer_than:
-        query = query.where(key > tuple_(*decode_cursor(newer_than, name)))
-    query = query.order_by(*((column.desc(), id_column.desc()) if downwards else (column.asc(), id_column.asc())))
-    rows = list(db.session.execute(query.limit(limit + 1)))
-    more, rows = len(rows) > limit, rows[:limit]
-    if not rows:
-        return [], None, None
-    started_from = older_than or newer_than
-    has_newer, has_older = (started_from is not None, more) if downwards else (more, started_from is not None)
-    newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
-    if downwards != newest_first:
-        rows.reverse()
-    return (rows, _cursor(name, getattr(newest, column.key), newest.id) if has_newer else None,
-            _cursor(name, getattr(oldest, column.key), oldest.id) if has_older else None)
+    downwards, values = _keyset_values(name, newest_first, older_than, newer_than, limit)
+    rows = list(db.session.execute(_keyset_statement(query, column, id_column, downwards, values)))
+    return _keyset_result(rows, name, newest_first, downwards, older_than or newer_than, limit, column.key)
 
 
 def neighbours(photo: Photo, options: GridOptions = DEFAULT_OPTIONS) -> tuple:

@@ -112,14 +112,20 @@ def tsquery_text(terms: list[Term]) -> str:
 
 def matching_ids(terms: list[Term]):
     """SELECT of the ids of the photos (of any owner: the grid's query narrows to one) whose document
-    has the terms."""
+    has the terms. Their query is the parameter search_words (words_parameter), so a statement built
+    once for a search's shape runs again for other words (services/photos.py page_statement)."""
+    words = bindparam("search_words", words_parameter(terms))
     if _dialect() == "postgresql":
         # gallery_unaccent, IMMUTABLE (migration b7e4d2a91c60 says why): the tsquery is made once when
         # the statement is planned, not again for every row a page's walk down the dates tests.
-        query = func.to_tsquery(_SIMPLE, func.gallery_unaccent(bindparam("tsq", tsquery_text(terms), unique=True)))
+        query = func.to_tsquery(_SIMPLE, func.gallery_unaccent(words))
         return select(_documents.c.photo_id).where(_documents.c.document.bool_op("@@")(query))
-    return select(_fts.c.rowid).where(text("photo_search MATCH :fts").bindparams(
-        bindparam("fts", fts5_query(terms), unique=True)))
+    return select(_fts.c.rowid).where(text("photo_search MATCH :search_words").bindparams(words))
+
+
+def words_parameter(terms) -> str:
+    """The engine's query of the terms: a tsquery's text on PostgreSQL, an FTS5 MATCH string on SQLite."""
+    return tsquery_text(list(terms)) if _dialect() == "postgresql" else fts5_query(list(terms))
 
 
 # --- the filters ------------------------------------------------------------------------------
@@ -200,42 +206,93 @@ class SearchFilters:
         """Short and safe in a cache key, whatever was typed."""
         return hashlib.sha256(repr(sorted(self.args.items())).encode()).hexdigest()[:24]
 
-    def narrow(self, query):
-        """`query` (a SELECT of Photo) with these filters' conditions."""
-        conditions = []
+    def parameters(self) -> dict:
+        """The values these filters put in a statement, by the name of its parameter (each one set, and
+        only those): what narrow() binds, and what a statement built for the same shape of search runs
+        with (services/photos.py page_statement). Text filters as LIKE patterns' insides, escaped."""
+        values: dict = {}
         if self.terms:
-            conditions.append(_walked_id().in_(matching_ids(list(self.terms))))
+            values["search_words"] = words_parameter(self.terms)
         if self.taken_from:
-            conditions.append(Photo.sorted_at >= datetime.combine(self.taken_from, time()))
+            values["search_taken_from"] = datetime.combine(self.taken_from, time())
         if self.taken_to:
-            conditions.append(Photo.sorted_at < datetime.combine(self.taken_to + timedelta(days=1), time()))
-        if self.camera:
-            conditions.append(Photo.camera_make.icontains(self.camera, autoescape=True)
-                              | Photo.camera_model.icontains(self.camera, autoescape=True))
-        for name, column_ in (("lens", Photo.lens), ("model", Photo.model_name), ("scheduler", Photo.scheduler)):
+            values["search_taken_to"] = datetime.combine(self.taken_to + timedelta(days=1), time())
+        for name in TEXT_FILTERS:
             if getattr(self, name):
-                conditions.append(column_.icontains(getattr(self, name), autoescape=True))
+                values[f"search_{name}"] = _like_escaped(getattr(self, name))
+        if self.tag:
+            values["search_tag"] = tag_key_of(self.tag)
+        for name in ("album", "seed", "prompt_of"):
+            if getattr(self, name) is not None:
+                values[f"search_{name}"] = getattr(self, name)
+        for name in RANGES:
+            for end in ("min", "max"):
+                value = getattr(self, f"{name}_{end}")
+                if value is not None:
+                    values[f"search_{name}_{end}"] = _pixels(value) if name == "mp" else value
+        return values
+
+    @property
+    def shape(self) -> tuple:
+        """What, besides which parameters are set, makes the statement of these filters: the GPS condition."""
+        return (self.gps,)
+
+    def narrow(self, query):
+        """`query` (a SELECT of Photo) with these filters' conditions, every value a named parameter."""
+        values = self.parameters()
+
+        def bound(name: str):
+            return bindparam(name, values[name])
+
+        conditions = []
+        if "search_words" in values:
+            conditions.append(_walked_id().in_(matching_ids(list(self.terms))))
+        if "search_taken_from" in values:
+            conditions.append(Photo.sorted_at >= bound("search_taken_from"))
+        if "search_taken_to" in values:
+            conditions.append(Photo.sorted_at < bound("search_taken_to"))
+        if "search_camera" in values:
+            conditions.append(_contains(Photo.camera_make, bound("search_camera"))
+                              | _contains(Photo.camera_model, bound("search_camera")))
+        for name, column_ in (("lens", Photo.lens), ("model", Photo.model_name), ("scheduler", Photo.scheduler)):
+            if f"search_{name}" in values:
+                conditions.append(_contains(column_, bound(f"search_{name}")))
         if self.gps is not None:
             conditions.append(Photo.gps_latitude.is_not(None) if self.gps else Photo.gps_latitude.is_(None))
-        if self.tag:
+        if "search_tag" in values:
             # Another owner's tag of that name links only that owner's photos, which the grid's query leaves out.
             conditions.append(Photo.id.in_(select(PhotoTag.photo_id).join(Tag, Tag.id == PhotoTag.tag_id)
-                                           .where(Tag.name_key == tag_key_of(self.tag))))
-        if self.album is not None:
-            conditions.append(Photo.id.in_(select(AlbumPhoto.photo_id).where(AlbumPhoto.album_id == self.album)))
-        if self.seed is not None:
-            conditions.append(Photo.seed == self.seed)
-        if self.prompt_of is not None:
+                                           .where(Tag.name_key == bound("search_tag"))))
+        if "search_album" in values:
+            conditions.append(Photo.id.in_(select(AlbumPhoto.photo_id)
+                                           .where(AlbumPhoto.album_id == bound("search_album"))))
+        if "search_seed" in values:
+            conditions.append(Photo.seed == bound("search_seed"))
+        if "search_prompt_of" in values:
             # A link by the photo's id, not its prompt: prompts run to thousands of characters, past what
             # a URL carries. Only the owner's photo names a prompt (the subquery correlates on the owner).
             other = aliased(Photo)
             conditions.append(Photo.prompt == select(other.prompt).where(
-                other.id == self.prompt_of, other.owner_id == Photo.owner_id).scalar_subquery())
-        conditions += _range(Photo.steps, self.steps_min, self.steps_max)
-        conditions += _range(Photo.cfg_scale, self.cfg_min, self.cfg_max)
-        megapixels = Photo.width * Photo.height
-        conditions += _range(megapixels, _pixels(self.mp_min), _pixels(self.mp_max))
+                other.id == bound("search_prompt_of"), other.owner_id == Photo.owner_id).scalar_subquery())
+        for name, expression in (("steps", Photo.steps), ("cfg", Photo.cfg_scale), ("mp", Photo.width * Photo.height)):
+            if f"search_{name}_min" in values:
+                conditions.append(expression >= bound(f"search_{name}_min"))
+            if f"search_{name}_max" in values:
+                conditions.append(expression <= bound(f"search_{name}_max"))
         return query.where(*conditions) if conditions else query.where(true())
+
+
+LIKE_ESCAPE = "/"
+
+
+def _like_escaped(value: str) -> str:
+    """`value` with LIKE's wildcards and the escape character escaped, as SQLAlchemy's autoescape does."""
+    return value.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+
+
+def _contains(column_, pattern):
+    """Case-insensitive "contains" of a parameter already escaped by _like_escaped."""
+    return column_.icontains(pattern, escape=LIKE_ESCAPE)
 
 
 def _walked_id():
@@ -249,10 +306,6 @@ def _walked_id():
     on one photo, is one pass over the library's index (about 13 ms at 100,000): tests/benchmarks/bench_search.py.
     """
     return Photo.id + 0 if _dialect() == "sqlite" else Photo.id
-
-
-def _range(expression, low, high) -> list:
-    return ([expression >= low] if low is not None else []) + ([expression <= high] if high is not None else [])
 
 
 def _pixels(megapixels: float | None) -> float | None:

@@ -103,6 +103,37 @@ def test_an_album_filter_and_another_accounts_album_is_a_404(client, bob, librar
     assert bob.get(f"/search?album={library['album']}").status_code == 404
 
 
+def test_a_statement_built_for_one_search_answers_the_next_with_its_own_values(app, client, bob, library):
+    """A page's statement is built once for each shape of search and runs again with the next one's values
+    (services/photos.py page_statement): the same shapes asked in turn by two accounts, with other words,
+    another camera, other ranges and a cursor each find what they ask for, and never what the last one did."""
+    for _ in range(2):  # the second round runs on statements the first built
+        assert found(client, "q=castle&seed=1234") == [library["castle"]]
+        assert found(bob, "q=castle&seed=1234") == [library["bob"]]
+        assert found(client, "q=dragon&seed=99") == [library["dragon"]]
+        assert found(client, "camera=eos") == [library["canon"]] and found(client, "camera=nikon") == [library["nikon"]]
+        assert found(bob, "camera=eos") == []
+        assert found(client, "steps_min=25&steps_max=40") == [library["castle"]]
+        assert found(client, "steps_min=10&steps_max=25") == [library["dragon"]]
+        assert found(client, "taken_from=2025-06-01") == [library[name] for name in ("dragon", "castle", "nikon")]
+        first = BeautifulSoup(client.get("/search?taken_from=2025-06-01").get_data(as_text=True), "html.parser")
+        older = first.select_one("a[rel=next]")["href"].split("?", 1)[1]
+        assert found(client, older) == [library["canon"]]  # the cursor's page, from the cursor's values
+        assert found(bob, older) == []  # bob's one photo is newer than alice's cursor
+        assert found(client, "tag=holiday") == [library["canon"]] and found(bob, "tag=holiday") == []
+
+
+def test_a_page_statement_refuses_a_value_that_is_not_its_parameter(app, user_id):
+    """The guard of the statements built once: a value in the statement that the page's parameters do not
+    name would be the first page's for every later one, so building such a statement is an error."""
+    from sqlalchemy import select
+
+    with app.app_context():
+        statement = select(Photo.id).where(Photo.owner_id == user_id, Photo.rating >= 3)
+        with pytest.raises(ValueError, match="not its parameters"):
+            photo_service._check_parameters(statement, {"grid_owner": user_id})
+
+
 def test_another_accounts_photos_and_the_trash_are_never_found(app, client, user_id, library):
     assert library["bob"] not in found(client, "q=castle") + found(client, "seed=1234")
     with app.app_context():
