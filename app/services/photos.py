@@ -577,7 +577,7 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
     downwards, values = _keyset_values(options.sort, options.order == "newest", older_than, newer_than, limit)
     values |= grid_parameters(owner_id, options)
     statement = page_statement(owner_id, options, downwards, values)
-    rows = list(db.session.execute(statement, values))
+    rows = db.session.connection().execute(statement, values).all()  # plain rows: no ORM result to set up
     rows, newer, older = _keyset_result(rows, options.sort, options.order == "newest", downwards,
                                         older_than or newer_than, limit)
     # by position (the columns above, in GridPhoto's order): a Row's attributes cost more, 60 times a page

@@ -6,10 +6,15 @@ module's stylesheet(), written by `python -m app.services.tiles > app/static/til
 """
 from __future__ import annotations
 
+import html
 import math
 from functools import lru_cache
 
 from markupsafe import Markup, escape
+
+# A plain string's text for HTML, quotes included (&, <, >, " and '): the C replacements of the standard
+# library's html.escape, half the time of markupsafe's escape, which also makes a Markup object of each.
+quoted = html.escape
 
 STEPS_PER_DOUBLING = 12  # aspect steps of 2 ** (1/12): a tile is within 3 % of its photo's shape
 WIDEST = 24  # 4:1 either way; a wider panorama's tile is cropped to it
@@ -46,31 +51,32 @@ def tiles_html(links, selectable: bool = True, link_class: str | None = None, si
 
     Written here as one string rather than in Jinja: the template's 60 tiles a page, with some twenty
     attribute look-ups, a dozen escapes and a macro call each, were a third of an uncached grid page's
-    CPU (tests/benchmarks/bench_grid.py). Every value from a photo or a URL is escaped as Jinja would.
+    CPU (tests/benchmarks/bench_grid.py). Every value from a photo or a URL is escaped (`quoted`).
     """
     headings = headings or {}
+    link_open = f'\n    <a class="{quoted(link_class)}" ' if link_class else "\n    <a "
     out = []
     for link in links:
         photo = link.photo
-        name = escape(photo.original_name)
+        name = quoted(photo.original_name)
         heading = headings.get(photo.id)
         if heading:
-            out.append(f'<li class="heading"><h2>{escape(heading)}</h2></li>\n  ')
+            out.append(f'<li class="heading"><h2>{quoted(heading)}</h2></li>\n  ')
         classes = getattr(photo, "tile_class", "")
         out.append(f'<li id="photo-{photo.id}" class="{classes}">' if classes else f'<li id="photo-{photo.id}">')
         if selectable:
             out.append(f'\n    <label class="pick"><input type="checkbox" name="ids" value="{photo.id}" '
                        f'form="selection"><span class="visually-hidden">Select {name}</span></label>')
-        out.append(f'\n    <a class="{escape(link_class)}" ' if link_class else "\n    <a ")
-        out.append(f'href="{escape(link.detail_url)}" title="{name}">'
-                   f'\n      <img src="{escape(link.grid_url)}" alt="{escape(getattr(photo, "alt", None) or name)}"'
+        alt = getattr(photo, "alt", None)
+        out.append(f'{link_open}href="{quoted(link.detail_url)}" title="{name}">'
+                   f'\n      <img src="{quoted(link.grid_url)}" alt="{quoted(alt) if alt else name}"'
                    f'\n           width="{size}" height="{size}" loading="lazy" decoding="async">\n    </a>')
         if photo.source == "generated":
             out.append('\n    <span class="generated-mark" title="Generated image">AI</span>')
         if ending is not None:
             out.append(f"\n    {escape(ending(link))}\n  </li>\n  ")
         else:
-            out.append(f'\n    <button type="button" class="heart" data-favourite-url="{escape(link.favourite_url)}"'
+            out.append(f'\n    <button type="button" class="heart" data-favourite-url="{quoted(link.favourite_url)}"'
                        f'\n            aria-pressed="{"true" if photo.favourite else "false"}" '
                        'aria-label="Favourite" hidden>♥</button>\n  </li>\n  ')
     return Markup("".join(out))

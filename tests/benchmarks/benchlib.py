@@ -180,7 +180,8 @@ def gunicorn(instance: Instance, app_spec: str = "benchapp:create()", workers: i
 # The User-Agent of the benchmark's requests and of wrk's: Flask-Login's session protection ties a session
 # to its browser (address and User-Agent), so a cookie signed in as python-requests and sent by wrk as
 # another browser would be marked not fresh on every request, and its cookie signed anew each time (about
-# 3 % of a page's CPU) where a browser keeps the cookie it was given once.
+# 3 % of a page's CPU) where a browser keeps the cookie it was given once. For the same reason login()
+# opens one page after signing in: the session's CSRF token is made there and kept, as a browser keeps it.
 USER_AGENT = "gallery-benchmark"
 
 
@@ -199,6 +200,7 @@ def login(base: str):
                             allow_redirects=False, timeout=30)
     if response.status_code != 302:
         raise RuntimeError(f"login failed: {response.status_code} {response.text[:500]}")
+    session.get(f"{base}/account", timeout=30).raise_for_status()  # the account page: in no cache benchmarked
     return session
 
 
