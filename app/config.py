@@ -205,7 +205,7 @@ def flask_config(settings: dict, instance_path: str) -> dict:
     if settings["CACHE_REDIS_URL"]:
         config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=settings["CACHE_REDIS_URL"])
     else:
-        config.setdefault("CACHE_TYPE", "SimpleCache")
+        config.setdefault("CACHE_TYPE", "app.services.cache.MemoryCache")  # SimpleCache, pruned in batches
     return config
 
 

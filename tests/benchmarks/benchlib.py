@@ -247,9 +247,12 @@ def _duration_ms(text: str) -> float:
 
 
 def run_wrk(url: str, cookie: str | None, connections: int = 16, seconds: int = 20, threads: int = 1,
-            headers: dict | None = None) -> dict:
-    """wrk against `url`: requests/s, p50/p90/p99 in ms, errors (socket errors and non-2xx/3xx)."""
+            headers: dict | None = None, script: Path | None = None) -> dict:
+    """wrk against `url` (with a Lua `script` that makes each request, if given): requests/s, p50/p90/p99
+    in ms, errors (socket errors and non-2xx/3xx)."""
     command = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
     sent = {"User-Agent": USER_AGENT, **({"Cookie": cookie} if cookie else {}), **(headers or {})}
     for name, value in sent.items():
         command += ["-H", f"{name}: {value}"]
@@ -268,7 +271,8 @@ def run_wrk(url: str, cookie: str | None, connections: int = 16, seconds: int = 
 
 
 def wrk_in_turns(urls: dict[str, str], rounds: int, seconds: int, cookie: str | None = None,
-                 connections: int = 16, headers: dict | None = None, anonymous: tuple = ()) -> dict[str, dict]:
+                 connections: int = 16, headers: dict | None = None, anonymous: tuple = (),
+                 script: Path | None = None) -> dict[str, dict]:
     """wrk against each of `urls` (name -> URL) for seconds / rounds, the urls taking turns `rounds` times,
     so drift in the machine's load hits each alike; the ones named in `anonymous` without the cookie. By
     name: the mean requests/s, p50 and p90 of its runs, their worst p99 and all their errors."""
@@ -276,7 +280,7 @@ def wrk_in_turns(urls: dict[str, str], rounds: int, seconds: int, cookie: str | 
     for _ in range(rounds):
         for name, url in urls.items():
             runs[name].append(run_wrk(url, None if name in anonymous else cookie, connections=connections,
-                                      seconds=max(1, seconds // rounds), headers=headers))
+                                      seconds=max(1, seconds // rounds), headers=headers, script=script))
     return {name: {"requests_per_s": sum(r["requests_per_s"] for r in done) / len(done),
                    "p50": sum(r["p50"] for r in done) / len(done), "p90": sum(r["p90"] for r in done) / len(done),
                    "p99": max(r["p99"] for r in done), "errors": sum(r["errors"] for r in done)}

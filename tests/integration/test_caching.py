@@ -173,7 +173,7 @@ def test_an_import_by_another_process_shows_at_once_without_redis(app, user_id, 
     server, importer = (make_app(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATA_DIR"], PAGE_SIZE=1)
                         for _ in range(2))
     try:
-        assert server.config["CACHE_TYPE"] == "SimpleCache"
+        assert server.config["CACHE_TYPE"] == "app.services.cache.MemoryCache"
         browser = log_in(server.test_client(), user_id)
         folder = tmp_path / "to-import"
         folder.mkdir()

@@ -41,7 +41,7 @@ TRANSPARENT_PNG = "formats/png-palette-transparent.png"
 
 def make_app(database_url: str, data_dir: Path, **overrides):
     config = {"SECRET_KEY": SECRET, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
-              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "SimpleCache",
+              "TESTING": True, "WTF_CSRF_ENABLED": False, "CACHE_TYPE": "app.services.cache.MemoryCache",
               "INVOKEAI_URL": None,  # generation tests point it at their fake InvokeAI
               "MAP_TILE_URL": None}  # no test asks the public tile server: the map tests serve tiles on loopback
     config.update(overrides)

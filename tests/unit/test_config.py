@@ -137,7 +137,7 @@ def test_flask_config_fills_in_the_database_and_secret_key(tmp_path):
     assert flask["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'data' / 'gallery.db'}"
     assert flask["SECRET_KEY"] == (tmp_path / "instance" / "secret_key").read_text().strip()
     assert flask["MAX_CONTENT_LENGTH"] == settings["MAX_REQUEST_BYTES"]
-    assert flask["CACHE_TYPE"] == "SimpleCache"
+    assert flask["CACHE_TYPE"] == "app.services.cache.MemoryCache"
 
 
 # --- the README's settings table names every setting -------------------------------------------
