@@ -395,11 +395,13 @@ def decode_cursor(cursor: str, sort: str = "taken") -> tuple[datetime, int]:
     return at, photo_id
 
 
-def photos_of(owner_id: int, source: str | None):
+def photos_of(owner_id: int, source: str | None, first: tuple = ()):
     """SELECT of one owner's library from `source` (None: every source): every query that lists or
     counts photos starts here, so none shows a photo in the trash (services/trash.py lists those).
-    The owner and the source are named parameters (grid_parameters)."""
-    query = select(Photo).where(Photo.owner_id == bindparam("grid_owner", owner_id), Photo.trashed_at.is_(None))
+    The owner and the source are named parameters (grid_parameters); `first`: conditions that come
+    first after the owner's (walked_order says why)."""
+    query = select(Photo).where(Photo.owner_id == bindparam("grid_owner", owner_id), *first,
+                                Photo.trashed_at.is_(None))
     return query.where(Photo.source == bindparam("grid_source", source)) if source else query
 
 
@@ -420,11 +422,11 @@ def grid_parameters(owner_id: int, options: GridOptions) -> dict:
     return values
 
 
-def grid_photos(owner_id: int, options: GridOptions):
+def grid_photos(owner_id: int, options: GridOptions, first: tuple = ()):
     """SELECT of the owner's photos that `options` show (in no order yet), every value a named parameter
-    (grid_parameters), but a share link's photos."""
+    (grid_parameters), but a share link's photos; `first` as photos_of."""
     values = grid_parameters(owner_id, options)
-    query = photos_of(owner_id, options.source)
+    query = photos_of(owner_id, options.source, first)
     if options.favourites:
         query = query.where(Photo.favourite == true())
     if "grid_rating" in values:
@@ -548,7 +550,7 @@ def _tiles_beside(page: GridPage, index: int) -> tuple:
     return (after or (False if page.newer else None)), (before or (False if page.older else None))
 
 
-def walked_order(owner_id: int, options: GridOptions) -> tuple:
+def walked_order(owner_id: int, options: GridOptions, bounds=None) -> tuple:
     """(the sort's date column, the id column, the SELECT of the photos `options` show) that a grid page
     and a photo's neighbours walk in keyset order.
 
@@ -556,17 +558,33 @@ def walked_order(owner_id: int, options: GridOptions) -> tuple:
     photo then found by its id: a page costs the same for an album or tag of 100 photos or 70,000.
     Narrowing the library's date order to it instead scans the library until a page of its photos turns
     up (all of it, for a small one), or reads all of its ids for each walk (a large one: 39 ms CPU for a
-    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py)."""
+    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py).
+
+    `bounds`: a function of (the date column, the id column) to the walk's conditions on them (a keyset
+    cursor's), which come first in the WHERE clause: SQLite walks the index from the first bound of the
+    date it reads there, and a search's taken-to date before a deep page's cursor made the page walk
+    down from that date (46 ms against 1 at 100,000 photos, bench_search.py's fresh searches)."""
     values = grid_parameters(owner_id, options)
-    if options.sort == "taken" and options.album_id is not None:
-        return AlbumPhoto.sorted_at, AlbumPhoto.photo_id, (
-            grid_photos(owner_id, replace(options, album_id=None))
+    column, id_column = walked_columns(options)
+    first = tuple(bounds(column, id_column)) if bounds else ()
+    if column is AlbumPhoto.sorted_at:
+        return column, id_column, (
+            grid_photos(owner_id, replace(options, album_id=None), first)
             .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == _album_parameter(values)))
-    if options.sort == "taken" and options.tag_id is not None:
-        return PhotoTag.sorted_at, PhotoTag.photo_id, (
-            grid_photos(owner_id, replace(options, tag_id=None))
+    if column is PhotoTag.sorted_at:
+        return column, id_column, (
+            grid_photos(owner_id, replace(options, tag_id=None), first)
             .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == _tag_parameter(values)))
-    return SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
+    return column, id_column, grid_photos(owner_id, options, first)
+
+
+def walked_columns(options: GridOptions) -> tuple:
+    """(the date column, the id column) walked_order walks for `options`."""
+    if options.sort == "taken" and options.album_id is not None:
+        return AlbumPhoto.sorted_at, AlbumPhoto.photo_id
+    if options.sort == "taken" and options.tag_id is not None:
+        return PhotoTag.sorted_at, PhotoTag.photo_id
+    return SORTS[options.sort], Photo.id
 
 
 def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newer_than: str | None,
@@ -613,11 +631,12 @@ def page_statement(owner_id: int, options: GridOptions, downwards: bool, values:
 
 
 def _build_page_statement(owner_id: int, options: GridOptions, downwards: bool, values: dict):
-    column, id_column, query = walked_order(owner_id, options)
+    column, id_column, query = walked_order(
+        owner_id, options, lambda column, id_column: _keyset_bounds(column, id_column, downwards, values))
     query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
         func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
-    return _keyset_statement(query, column, id_column, downwards, values)
+    return _keyset_order(query, column, id_column, downwards, values)
 
 
 def _check_parameters(statement, values: dict) -> None:
@@ -642,14 +661,18 @@ def _keyset_values(name: str, newest_first: bool, older_than: str | None, newer_
     return older_than is not None or (newer_than is None and newest_first), values
 
 
-def _keyset_statement(query, column, id_column, downwards: bool, values: dict):
-    """`query` walked from the cursor in `values` (if any: the side `downwards` says) in the keyset order,
-    LIMIT values["page_limit"]."""
+def _keyset_bounds(column, id_column, downwards: bool, values: dict) -> list:
+    """The condition of a walk from the cursor in `values`, if any, on the side `downwards` says."""
+    if "page_at" not in values:
+        return []
     key = tuple_(column, id_column)
-    if "page_at" in values:
-        cursor = tuple_(bindparam("page_at", values["page_at"], type_=DateTime),
-                        bindparam("page_id", values["page_id"], type_=Integer))
-        query = query.where(key < cursor if downwards else key > cursor)
+    cursor = tuple_(bindparam("page_at", values["page_at"], type_=DateTime),
+                    bindparam("page_id", values["page_id"], type_=Integer))
+    return [key < cursor if downwards else key > cursor]
+
+
+def _keyset_order(query, column, id_column, downwards: bool, values: dict):
+    """`query` in the keyset order (down or up the dates), LIMIT values["page_limit"]."""
     query = query.order_by(*((column.desc(), id_column.desc()) if downwards else (column.asc(), id_column.asc())))
     return query.limit(bindparam("page_limit", values["page_limit"], type_=Integer))
 
@@ -684,7 +707,8 @@ def keyset_page(query, column, name: str, newest_first: bool, older_than: str | 
     there are more, then put in the order shown.
     """
     downwards, values = _keyset_values(name, newest_first, older_than, newer_than, limit)
-    rows = list(db.session.execute(_keyset_statement(query, column, id_column, downwards, values)))
+    query = query.where(*_keyset_bounds(column, id_column, downwards, values))
+    rows = list(db.session.execute(_keyset_order(query, column, id_column, downwards, values)))
     return _keyset_result(rows, name, newest_first, downwards, older_than or newer_than, limit, column.key)
 
 
@@ -708,17 +732,20 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     cost more to build than both queries take to run. An album's or a tag's copy of sorted_at (AlbumPhoto,
     PhotoTag: walked_order) is the photo's own value, so `here` is the same point in either order."""
     here = (getattr(photo, SORTS[options.sort].key), photo.id)
-    column, id_column, base = walked_order(photo.owner_id, options)
+    column, id_column = walked_columns(options)
     key = tuple_(column, id_column)
-    base = base.with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
+
+    def base(*bounds):  # the walk within `bounds`, written first (walked_order says why)
+        return walked_order(photo.owner_id, options, lambda *_: bounds)[2].with_only_columns(
+            Photo.id, Photo.sorted_at, Photo.uploaded_at)
     between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
     if options.search is not None and options.search.terms and db.session.get_bind().dialect.name == "sqlite":
         members = _probed_search_members(photo.owner_id, options, base, key, here, between, limit)
     else:
-        members = [("newer", base.where(key > tuple_(*here)).order_by(column.asc(), id_column.asc()).limit(1)),
-                   ("older", base.where(key < tuple_(*here)).order_by(column.desc(), id_column.desc()).limit(1))]
+        members = [("newer", base(key > tuple_(*here)).order_by(column.asc(), id_column.asc()).limit(1)),
+                   ("older", base(key < tuple_(*here)).order_by(column.desc(), id_column.desc()).limit(1))]
         if between is not None:
-            walked = base.with_only_columns(Photo.id).where(*between).limit(limit).subquery()
+            walked = base(*between).with_only_columns(Photo.id).limit(limit).subquery()
             members.append(("place", select(func.count().label("id"), cast(null(), DateTime).label("sorted_at"),
                                             cast(null(), DateTime).label("uploaded_at")).select_from(walked)))
     found = {row.side: row for row in db.session.execute(union_all(
@@ -745,8 +772,10 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
     photos of its range match. A probe costs 50-90 µs, so a rare word pays about two ms for them: figures
     in tests/benchmarks/README.md."""
     column, id_column = key.clauses
-    near = (grid_photos(owner_id, replace(options, search=replace(options.search, terms=())))
-            .with_only_columns(Photo.id, column))
+    without_words = replace(options, search=replace(options.search, terms=()))
+
+    def near(*bounds):  # the order without the words, within `bounds` (written first, as `base` writes them)
+        return grid_photos(owner_id, without_words, bounds).with_only_columns(Photo.id, column)
     matches = search.matching_ids(list(options.search.terms))
 
     def matching(photo_id):
@@ -754,27 +783,27 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
 
     def first(condition, ascending: bool):
         order = (column.asc(), id_column.asc()) if ascending else (column.desc(), id_column.desc())
-        walked = near.where(condition).order_by(*order).limit(PROBED_PHOTOS).subquery()
+        walked = near(condition).order_by(*order).limit(PROBED_PHOTOS).subquery()
         walked_order = [c.asc() if ascending else c.desc() for c in (walked.c[column.key], walked.c.id)]
         probed = select(walked.c.id).where(matching(walked.c.id)).order_by(*walked_order).limit(1)
-        full = base.with_only_columns(Photo.id).where(condition).order_by(*order).limit(1)
+        full = base(condition).with_only_columns(Photo.id).order_by(*order).limit(1)
         found = func.coalesce(probed.scalar_subquery(), full.scalar_subquery().correlate(None))
         return select(Photo.id, Photo.sorted_at, Photo.uploaded_at).where(Photo.id == found)
 
     members = [("newer", first(key > tuple_(*here), True)), ("older", first(key < tuple_(*here), False))]
     if between is not None:
         # Worth walking pages of the range only when at least half of its first PROBED_PHOTOS match.
-        sample = near.with_only_columns(Photo.id).where(*between).limit(PROBED_PHOTOS).subquery()
+        sample = near(*between).with_only_columns(Photo.id).limit(PROBED_PHOTOS).subquery()
         dense = (select(func.count(case((matching(sample.c.id), 1))) * 2 >= func.count())
                  .select_from(sample).scalar_subquery())
         probed = PROBED_PAGES * limit
-        walked = near.with_only_columns(Photo.id).where(*between).limit(probed).subquery()
+        walked = near(*between).with_only_columns(Photo.id).limit(probed).subquery()
         matched = func.count(case((matching(walked.c.id), 1)))
         # Settled by the walk when it saw the whole range, or a page of matches in it (not on the page).
         settled = case((dense, select(case((or_(func.count() < probed, matched >= limit), matched), else_=null()))
                         .select_from(walked).scalar_subquery()), else_=null())
         counted = select(func.count()).select_from(
-            base.with_only_columns(Photo.id).where(*between).limit(limit).subquery()).scalar_subquery()
+            base(*between).with_only_columns(Photo.id).limit(limit).subquery()).scalar_subquery()
         members.append(("place", select(func.coalesce(settled, counted).label("id"),
                                         cast(null(), DateTime).label("sorted_at"),
                                         cast(null(), DateTime).label("uploaded_at"))))
