@@ -78,7 +78,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     from .cli import register_cli
     from .errors import register_error_pages
+    from .links import fixed_url
     from .security import register_security_headers
+    app.add_template_global(fixed_url)
     register_cli(app)
     register_error_pages(app)
     register_security_headers(app)
