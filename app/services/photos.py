@@ -525,7 +525,8 @@ def walked_order(owner_id: int, options: GridOptions) -> tuple:
     photo then found by its id: a page costs the same for an album or tag of 100 photos or 70,000.
     Narrowing the library's date order to it instead scans the library until a page of its photos turns
     up (all of it, for a small one), or reads all of its ids for each walk (a large one: 39 ms CPU for a
-    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py)."""
+    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py). A search's
+    words on PostgreSQL walk their documents' copy of the order likewise (search.walk_documents)."""
     if options.sort == "taken" and options.album_id is not None:
         return AlbumPhoto.sorted_at, AlbumPhoto.photo_id, (
             grid_photos(owner_id, replace(options, album_id=None))
@@ -534,6 +535,8 @@ def walked_order(owner_id: int, options: GridOptions) -> tuple:
         return PhotoTag.sorted_at, PhotoTag.photo_id, (
             grid_photos(owner_id, replace(options, tag_id=None))
             .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == options.tag_id))
+    if search.walks_documents(options):
+        return search.walk_documents(owner_id, grid_photos(owner_id, replace(options, search=None)), options.search)
     return SORTS[options.sort], Photo.id, grid_photos(owner_id, options)
 
 
