@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 from flask import current_app, request
 from sqlalchemy import (
-    DateTime, Integer, bindparam, case, cast, func, literal, null, or_, select, true, tuple_, union_all, update,
+    DateTime, Integer, bindparam, case, cast, func, literal, literal_column, null, or_, select, true, tuple_,
+    union_all, update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -558,7 +559,8 @@ def walked_order(owner_id: int, options: GridOptions, bounds=None) -> tuple:
     photo then found by its id: a page costs the same for an album or tag of 100 photos or 70,000.
     Narrowing the library's date order to it instead scans the library until a page of its photos turns
     up (all of it, for a small one), or reads all of its ids for each walk (a large one: 39 ms CPU for a
-    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py).
+    photo's page against the grid's 13 at 100k photos, tests/benchmarks/bench_photo_page.py). A search's
+    words on PostgreSQL walk their documents' copy of the order likewise (search.walk_documents).
 
     `bounds`: a function of (the date column, the id column) to the walk's conditions on them (a keyset
     cursor's), which come first in the WHERE clause: SQLite walks the index from the first bound of the
@@ -575,6 +577,9 @@ def walked_order(owner_id: int, options: GridOptions, bounds=None) -> tuple:
         return column, id_column, (
             grid_photos(owner_id, replace(options, tag_id=None), first)
             .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == _tag_parameter(values)))
+    if search.walks_documents(options):
+        return search.walk_documents(owner_id, grid_photos(owner_id, replace(options, search=None), first),
+                                     options.search)
     return column, id_column, grid_photos(owner_id, options, first)
 
 
@@ -584,6 +589,8 @@ def walked_columns(options: GridOptions) -> tuple:
         return AlbumPhoto.sorted_at, AlbumPhoto.photo_id
     if options.sort == "taken" and options.tag_id is not None:
         return PhotoTag.sorted_at, PhotoTag.photo_id
+    if search.walks_documents(options):
+        return search.walked_document_columns()
     return SORTS[options.sort], Photo.id
 
 
@@ -603,9 +610,10 @@ def _grid_rows(owner_id: int, options: GridOptions, older_than: str | None, newe
             "newer": newer, "older": older}
 
 
-# Constants a page's statement may hold as unnamed parameters (a substr's bounds, SQLite's OFFSET 0 and
-# its `id + 0`): any other value in it must be a named parameter, or one page's value would be another's.
-STATEMENT_CONSTANTS = frozenset({0, 1, ALT_LENGTH})
+# The constant a page's statement may hold as an unnamed parameter (SQLite's OFFSET 0, which its dialect
+# adds): any other value in it must be a named parameter, or one page's value would be another's. (No id is
+# 0, so no owner's or photo's id can pass for it.)
+STATEMENT_CONSTANTS = frozenset({0})
 _PAGE_STATEMENTS: dict[tuple, object] = {}
 MAX_PAGE_STATEMENTS = 512  # shapes kept in a process; a few dozen are what people use
 
@@ -635,7 +643,8 @@ def _build_page_statement(owner_id: int, options: GridOptions, downwards: bool, 
         owner_id, options, lambda column, id_column: _keyset_bounds(column, id_column, downwards, values))
     query = query.with_only_columns(
         Photo.id, Photo.original_name, Photo.sha256, Photo.favourite, Photo.rating, Photo.source,
-        func.substr(Photo.prompt, 1, ALT_LENGTH).label("prompt"), Photo.width, Photo.height, Photo.colour, column)
+        func.substr(Photo.prompt, literal_column("1"), literal_column(str(ALT_LENGTH))).label("prompt"),
+        Photo.width, Photo.height, Photo.colour, column)
     return _keyset_order(query, column, id_column, downwards, values)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Photo, User
-from app.services import albums
+from app.services import albums, search
 from testapp import GPS_JPEG, JSON, jpeg, upload_as
 
 TILES = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"  # never fetched here: the test client loads no image
@@ -34,9 +34,12 @@ def tile_classes(page: BeautifulSoup) -> dict[int, list[str]]:
 
 
 def set_taken(app, dates: dict[int, datetime]) -> None:
+    """Give photos another date taken, as no write of the app's does: so it refreshes their search
+    documents too, which on PostgreSQL carry a copy of sorted_at (search.walk_documents)."""
     with app.app_context():
         for photo_id, taken in dates.items():
             db.session.execute(update(Photo).where(Photo.id == photo_id).values(taken_at=taken, sorted_at=taken))
+        search.refresh_search_documents(list(dates))
         db.session.execute(update(User).values(library_version=User.library_version + 1))
         db.session.commit()
 

@@ -91,6 +91,8 @@ def test_words_are_found_in_every_field_with_phrases_exclusions_and_prefixes(cli
     ("prompt_of={dragon}", ["dragon"]), ("prompt_of={bob}", []), ("camera=%25", []), ("camera=_", []),
     ("q=mount*&source=generated&steps_min=25", ["castle"]), ("q=canon&gps=1&camera=eos", ["canon"]),
     ("q=canon&gps=0", []), ("favourites=1&q=castle", []),
+    ("q=mount*&taken_from=2025-06-01&taken_to=2025-06-01", ["dragon", "castle"]), ("q=mount*&taken_from=2025-06-02", []),
+    ("q=mount*&taken_to=2025-05-31", []), ("q=castle&sort=added&order=oldest", ["castle"]),
 ])
 def test_each_typed_filter_and_their_combinations(client, library, query, expected):
     query = query.format(**library)
@@ -175,6 +177,35 @@ def test_another_accounts_photos_and_the_trash_are_never_found(app, client, user
     with app.app_context():
         trash.move_to_trash(user_id, [library["castle"]])
     assert found(client, "q=castle") == []
+
+
+def test_the_words_keep_each_photos_place_through_the_trash_a_new_date_taken_and_the_rebuild(app, client, user_id,
+                                                                                            runner):
+    """On PostgreSQL a page of words walks a copy of each photo's owner and sorted_at kept beside its
+    document (search.walk_documents): a copy out of step would show a photo out of its place, or one
+    that is not the owner's. Every write that moves a photo in the order keeps the page right."""
+    from sqlalchemy import text
+    from test_look import set_taken
+    ids = [add_photo(app, user_id, f"harbour-{i}.jpg", i) for i in range(3)]
+    add_photo(app, user_id, "forest.jpg", 5)
+    assert found(client, "q=harbour") == ids[::-1]
+    with app.app_context():
+        trash.move_to_trash(user_id, [ids[1]])
+    assert found(client, "q=harbour") == [ids[2], ids[0]]
+    with app.app_context():
+        trash.restore_from_trash(user_id, [ids[1]])
+    assert found(client, "q=harbour") == ids[::-1]
+    set_taken(app, {ids[0]: T0 + timedelta(hours=9)})  # what a write that changed a date taken must do
+    assert found(client, "q=harbour") == [ids[0], ids[2], ids[1]]
+    assert found(client, "q=harbour&taken_from=2025-06-01&taken_to=2025-06-01") == [ids[0], ids[2], ids[1]]
+    assert runner.invoke(args=["search", "rebuild"]).exit_code == 0
+    assert found(client, "q=harbour&order=oldest") == [ids[1], ids[2], ids[0]]
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            drifted = db.session.scalar(text(
+                "SELECT count(*) FROM photo_search JOIN photos ON photos.id = photo_search.photo_id "
+                "WHERE photo_search.owner_id <> photos.owner_id OR photo_search.sorted_at <> photos.sorted_at"))
+            assert drifted == 0
 
 
 def test_keyset_paging_over_two_pages_keeps_the_search(client, app, user_id):
