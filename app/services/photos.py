@@ -744,7 +744,12 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     column, id_column = walked_columns(options)
     key = tuple_(column, id_column)
 
-    def base(*bounds):  # the walk within `bounds`, written first (walked_order says why)
+    plain = walked_order(photo.owner_id, options)[2].with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
+
+    def base(*bounds):  # the walk within `bounds`
+        if not _dated(options):
+            return plain.where(*bounds)
+        # written first, before the search's dates (walked_order says why): a statement built for each
         return walked_order(photo.owner_id, options, lambda *_: bounds)[2].with_only_columns(
             Photo.id, Photo.sorted_at, Photo.uploaded_at)
     between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
@@ -783,7 +788,11 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
     column, id_column = key.clauses
     without_words = replace(options, search=replace(options.search, terms=()))
 
-    def near(*bounds):  # the order without the words, within `bounds` (written first, as `base` writes them)
+    plain = grid_photos(owner_id, without_words).with_only_columns(Photo.id, column)
+
+    def near(*bounds):  # the order without the words, within `bounds` (written first when dated, as `base`)
+        if not _dated(options):
+            return plain.where(*bounds)
         return grid_photos(owner_id, without_words, bounds).with_only_columns(Photo.id, column)
     matches = search.matching_ids(list(options.search.terms))
 
@@ -817,6 +826,12 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
                                         cast(null(), DateTime).label("sorted_at"),
                                         cast(null(), DateTime).label("uploaded_at"))))
     return members
+
+
+def _dated(options: GridOptions) -> bool:
+    """Whether a search's own dates bound the walk: then a photo's neighbours write their bounds before
+    them, each member built on its own (a third more CPU for the photo's page); else built once."""
+    return options.search is not None and (options.search.taken_from is not None or options.search.taken_to is not None)
 
 
 def _between_cursor_and(key, here: tuple, options: GridOptions, older_than: str | None, newer_than: str | None):
