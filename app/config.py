@@ -190,7 +190,7 @@ def flask_config(settings: dict, instance_path: str) -> dict:
         DATA_DIR=str(data_dir),
         SECRET_KEY=settings["SECRET_KEY"] or instance_secret_key(instance_path),
         SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": False},  # an idle connection is pinged (database._ping_if_idle)
         MAX_CONTENT_LENGTH=settings["MAX_REQUEST_BYTES"],
         CACHE_DEFAULT_TIMEOUT=settings["CACHE_TIMEOUT"],
         CACHE_KEY_PREFIX=settings["CACHE_KEY_PREFIX"],

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app import database as engine_behaviour
 from app.database import run_unit_of_work
 from app.extensions import db
 
@@ -82,3 +83,32 @@ def test_a_real_error_is_not_retried(app):
     with app.app_context(), pytest.raises(DBAPIError, match="no_such_table"):
         run_unit_of_work(work, attempts=3)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_connection_the_server_dropped_is_replaced_after_it_sat_idle(app, database, monkeypatch, idle):
+    """PostgreSQL ends the connection the pool holds (a restart, a firewall): the next request that takes it
+    after it sat idle gets a new one and answers; one taken at once still has the dropped one (the cost of
+    not pinging a connection busy with request after request), which SQLAlchemy then replaces."""
+    if database.backend != "postgresql":
+        pytest.skip("a PostgreSQL connection; SQLite is a file")
+    from sqlalchemy import create_engine
+
+    with app.app_context():
+        old_pid = db.session.scalar(text("SELECT pg_backend_pid()"))
+        db.session.remove()  # back to the pool
+        server = create_engine(app.config["SQLALCHEMY_DATABASE_URI"], isolation_level="AUTOCOMMIT")
+        try:
+            with server.connect() as connection:
+                assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": old_pid})
+        finally:
+            server.dispose()
+        monkeypatch.setattr(engine_behaviour, "PING_AFTER_IDLE_SECONDS", 0.0 if idle else 3600.0)
+        if idle:
+            assert db.session.scalar(text("SELECT pg_backend_pid()")) != old_pid
+        else:
+            with pytest.raises(DBAPIError):
+                db.session.scalar(text("SELECT pg_backend_pid()"))
+            db.session.rollback()
+            assert db.session.scalar(text("SELECT pg_backend_pid()")) != old_pid
+        db.session.remove()
