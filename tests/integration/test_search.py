@@ -125,6 +125,21 @@ def test_a_statement_built_for_one_search_answers_the_next_with_its_own_values(a
         assert found(client, "tag=holiday") == [library["canon"]] and found(bob, "tag=holiday") == []
 
 
+def vm_steps(work) -> tuple[int, object]:
+    """(SQLite's virtual machine steps, in hundreds, that work() took on the session's connection, its result)."""
+    connection = db.session.connection().connection.dbapi_connection
+    counted = [0]
+
+    def count():
+        counted[0] += 1
+    connection.set_progress_handler(count, 100)
+    try:
+        result = work()
+    finally:
+        connection.set_progress_handler(None, 100)
+    return counted[0], result
+
+
 def test_a_deep_page_of_a_search_with_a_taken_to_date_walks_from_its_cursor(app, database, user_id):
     """SQLite walks the date index from the first bound of the date it reads in the WHERE clause: a
     taken-to date written before a deep page's cursor made the page walk down from that date, past every
@@ -147,17 +162,7 @@ def test_a_deep_page_of_a_search_with_a_taken_to_date_walks_from_its_cursor(app,
             if label != "first":
                 rows = photo_service._grid_rows(user_id, options, None, None, 250)
                 cursor = rows["older"]
-            connection = db.session.connection().connection.dbapi_connection
-            counted = [0]
-
-            def count():
-                counted[0] += 1
-            connection.set_progress_handler(count, 100)
-            try:
-                photo_service._grid_rows(owner.id, options, cursor, None, PAGE_SIZE)
-            finally:
-                connection.set_progress_handler(None, 100)
-            steps[label] = counted[0]
+            steps[label], _ = vm_steps(lambda: photo_service._grid_rows(owner.id, options, cursor, None, PAGE_SIZE))
     assert steps["deep, taken to"] <= 1.5 * max(steps["deep"], steps["first"], 1), steps
 
 
@@ -174,17 +179,8 @@ def test_a_photos_neighbours_in_a_search_with_a_taken_to_date_are_found_from_the
         steps, found = {}, {}
         for label, query in (("words", {"q": "castle"}), ("words, taken to", {"q": "castle", "taken_to": "2099-01-01"})):
             options = replace(photo_service.DEFAULT_OPTIONS, search=search.SearchFilters.from_args(query))
-            connection = db.session.connection().connection.dbapi_connection
-            counted = [0]
-
-            def count():
-                counted[0] += 1
-            connection.set_progress_handler(count, 100)
-            try:
-                newer, older = photo_service.neighbours(photo, options)
-            finally:
-                connection.set_progress_handler(None, 100)
-            steps[label], found[label] = counted[0], (newer.id, older.id)
+            steps[label], (newer, older) = vm_steps(lambda: photo_service.neighbours(photo, options))
+            found[label] = (newer.id, older.id)
     assert found["words"] == found["words, taken to"] == (ids[41], ids[39])
     assert steps["words, taken to"] <= 1.5 * max(steps["words"], 1), steps
 
