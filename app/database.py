@@ -29,7 +29,7 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record):
     delete the gallery has answered survives a power cut (NORMAL syncs only at checkpoints, and a power
     cut may take back the last commits while their files stay on disk). It costs one fsync a commit.
     """
-    if type(dbapi_connection).__module__ != "sqlite3":
+    if _driver(dbapi_connection) != "sqlite3":
         _set_postgresql_settings(dbapi_connection)
         return
     cursor = dbapi_connection.cursor()
@@ -38,6 +38,11 @@ def _set_sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _driver(dbapi_connection) -> str:
+    """The DB-API module of a connection: "sqlite3" or "psycopg"."""
+    return type(dbapi_connection).__module__.split(".")[0]
 
 
 def _set_postgresql_settings(dbapi_connection) -> None:
@@ -53,7 +58,7 @@ def _set_postgresql_settings(dbapi_connection) -> None:
     match and sorts them, and PostgreSQL chose it after ten pages of source=generated&steps_min=30&q=mount*
     (16 ms a page where a plan for the words takes 1 ms) and of a deep page of q=castle (the same). Planning
     each time costs 0.05 to 0.3 ms a statement; parsing is still saved by the prepared statement."""
-    if type(dbapi_connection).__module__.split(".")[0] != "psycopg":
+    if _driver(dbapi_connection) != "psycopg":
         return
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET max_parallel_workers_per_gather = 0")
@@ -79,7 +84,7 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
     (tests/benchmarks/bench_search.py); a connection busy with request after request needs none. A
     server that goes away under load fails the statements in flight once; SQLAlchemy then invalidates
     the pool and the next requests connect anew. SQLite is a file: nothing to ping."""
-    if type(dbapi_connection).__module__.split(".")[0] != "psycopg":
+    if _driver(dbapi_connection) != "psycopg":
         return
     checked_in_at = connection_record.info.get("checked_in_at")
     if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:

@@ -433,22 +433,23 @@ def grid_photos(owner_id: int, options: GridOptions, first: tuple = ()):
     if "grid_rating" in values:
         query = query.where(Photo.rating >= bindparam("grid_rating", values["grid_rating"]))
     if "grid_tag" in values:
-        query = query.where(Photo.id.in_(select(PhotoTag.photo_id).where(PhotoTag.tag_id == _tag_parameter(values))))
+        query = query.where(Photo.id.in_(select(PhotoTag.photo_id)
+                                         .where(PhotoTag.tag_id == _tag_parameter(options.tag_id))))
     if "grid_album" in values:
         query = query.where(Photo.id.in_(select(AlbumPhoto.photo_id)
-                                         .where(AlbumPhoto.album_id == _album_parameter(values))))
+                                         .where(AlbumPhoto.album_id == _album_parameter(options.album_id))))
     if options.share_id is not None:
         from . import shares  # imported here: services/shares reads the grid's queries from this module
         query = query.where(Photo.id.in_(shares.shown_photo_ids(options.share_id)))
     return options.search.narrow(query) if options.search is not None else query
 
 
-def _tag_parameter(values: dict):
-    return bindparam("grid_tag", values["grid_tag"])
+def _tag_parameter(tag_id: int):
+    return bindparam("grid_tag", tag_id)
 
 
-def _album_parameter(values: dict):
-    return bindparam("grid_album", values["grid_album"])
+def _album_parameter(album_id: int):
+    return bindparam("grid_album", album_id)
 
 
 def distinct_ids(ids) -> list[int]:
@@ -566,17 +567,17 @@ def walked_order(owner_id: int, options: GridOptions, bounds=None) -> tuple:
     cursor's), which come first in the WHERE clause: SQLite walks the index from the first bound of the
     date it reads there, and a search's taken-to date before a deep page's cursor made the page walk
     down from that date (46 ms against 1 at 100,000 photos, bench_search.py's fresh searches)."""
-    values = grid_parameters(owner_id, options)
     column, id_column = walked_columns(options)
     first = tuple(bounds(column, id_column)) if bounds else ()
     if column is AlbumPhoto.sorted_at:
         return column, id_column, (
             grid_photos(owner_id, replace(options, album_id=None), first)
-            .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id).where(AlbumPhoto.album_id == _album_parameter(values)))
+            .join(AlbumPhoto, AlbumPhoto.photo_id == Photo.id)
+            .where(AlbumPhoto.album_id == _album_parameter(options.album_id)))
     if column is PhotoTag.sorted_at:
         return column, id_column, (
             grid_photos(owner_id, replace(options, tag_id=None), first)
-            .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == _tag_parameter(values)))
+            .join(PhotoTag, PhotoTag.photo_id == Photo.id).where(PhotoTag.tag_id == _tag_parameter(options.tag_id)))
     if search.walks_documents(options):
         return search.walk_documents(owner_id, grid_photos(owner_id, replace(options, search=None), first),
                                      options.search)
@@ -625,16 +626,17 @@ def page_statement(owner_id: int, options: GridOptions, downwards: bool, values:
     cache key each time cost about a third of an uncached search page's SQL time, and more than the
     SQL of a page with one filter (tests/benchmarks/bench_search.py). A share link's page is built each
     time (what it shows depends on the link's kind). ValueError if a value is not one of `values` by now."""
+    if options.share_id is not None:
+        return _build_page_statement(owner_id, options, downwards, values)
     shape = (db.session.get_bind().dialect.name, options.sort, downwards, options.favourites,
              options.search.shape if options.search is not None else None, tuple(sorted(values)))
-    statement = _PAGE_STATEMENTS.get(shape) if options.share_id is None else None
+    statement = _PAGE_STATEMENTS.get(shape)
     if statement is None:
         statement = _build_page_statement(owner_id, options, downwards, values)
-        if options.share_id is None:
-            _check_parameters(statement, values)
-            if len(_PAGE_STATEMENTS) >= MAX_PAGE_STATEMENTS:
-                _PAGE_STATEMENTS.clear()
-            _PAGE_STATEMENTS[shape] = statement
+        _check_parameters(statement, values)
+        if len(_PAGE_STATEMENTS) >= MAX_PAGE_STATEMENTS:
+            _PAGE_STATEMENTS.clear()
+        _PAGE_STATEMENTS[shape] = statement
     return statement
 
 
@@ -697,6 +699,7 @@ def _keyset_result(rows: list, name: str, newest_first: bool, downwards: bool, s
     newest, oldest = (rows[0], rows[-1]) if downwards else (rows[-1], rows[0])
     if downwards != newest_first:
         rows.reverse()
+
     def date_of(row):
         return row[date_key] if isinstance(date_key, int) else getattr(row, date_key)
     return (rows, _cursor(name, date_of(newest), newest.id) if has_newer else None,
@@ -744,14 +747,8 @@ def _neighbours_and_place(photo: Photo, options: GridOptions, older_than: str | 
     column, id_column = walked_columns(options)
     key = tuple_(column, id_column)
 
-    plain = walked_order(photo.owner_id, options)[2].with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at)
-
-    def base(*bounds):  # the walk within `bounds`
-        if not _dated(options):
-            return plain.where(*bounds)
-        # written first, before the search's dates (walked_order says why): a statement built for each
-        return walked_order(photo.owner_id, options, lambda *_: bounds)[2].with_only_columns(
-            Photo.id, Photo.sorted_at, Photo.uploaded_at)
+    base = _within_bounds(options, lambda first: walked_order(photo.owner_id, options, lambda *_: first)[2]
+                          .with_only_columns(Photo.id, Photo.sorted_at, Photo.uploaded_at))
     between = _between_cursor_and(key, here, options, older_than, newer_than) if limit else None
     if options.search is not None and options.search.terms and db.session.get_bind().dialect.name == "sqlite":
         members = _probed_search_members(photo.owner_id, options, base, key, here, between, limit)
@@ -787,13 +784,9 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
     in tests/benchmarks/README.md."""
     column, id_column = key.clauses
     without_words = replace(options, search=replace(options.search, terms=()))
-
-    plain = grid_photos(owner_id, without_words).with_only_columns(Photo.id, column)
-
-    def near(*bounds):  # the order without the words, within `bounds` (written first when dated, as `base`)
-        if not _dated(options):
-            return plain.where(*bounds)
-        return grid_photos(owner_id, without_words, bounds).with_only_columns(Photo.id, column)
+    # the order without the words
+    near = _within_bounds(options, lambda first: grid_photos(owner_id, without_words, first)
+                          .with_only_columns(Photo.id, column))
     matches = search.matching_ids(list(options.search.terms))
 
     def matching(photo_id):
@@ -828,10 +821,15 @@ def _probed_search_members(owner_id: int, options: GridOptions, base, key, here:
     return members
 
 
-def _dated(options: GridOptions) -> bool:
-    """Whether a search's own dates bound the walk: then a photo's neighbours write their bounds before
-    them, each member built on its own (a third more CPU for the photo's page); else built once."""
-    return options.search is not None and (options.search.taken_from is not None or options.search.taken_to is not None)
+def _within_bounds(options: GridOptions, build):
+    """A function of bounds to the walk `build(first)` (a SELECT with the conditions `first` written first)
+    within them, for a photo's neighbours. When a search's own dates bound the walk too, the bounds must
+    come before them (walked_order says why), so each member's walk is built with its own (a third more
+    CPU for the photo's page); else the walk is built once and each member adds its bounds to it."""
+    if options.search is not None and (options.search.taken_from is not None or options.search.taken_to is not None):
+        return lambda *bounds: build(bounds)
+    walk = build(())
+    return lambda *bounds: walk.where(*bounds)
 
 
 def _between_cursor_and(key, here: tuple, options: GridOptions, older_than: str | None, newer_than: str | None):
