@@ -30,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     from flask import Flask
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from . import database  # noqa: F401  (registers the SQLite pragmas on every engine)
+    from . import database  # registers the SQLite pragmas on every engine
     from .extensions import cache, csrf, db, login_manager, migrate
     from .services.imaging import tune_process_for_ingest
 
@@ -57,6 +57,8 @@ def create_app(config: dict | None = None) -> Flask:
     cache.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.before_request(database.read_without_transaction)  # first: before the user's row is read
 
     from .blueprints import (admin, albums, api, auth, compare, generation, maps, photos, search, selection, shares,
                              slideshow, tags, thumbnails, tokens, trash)
@@ -79,9 +81,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from .cli import register_cli
     from .errors import register_error_pages
-    from .links import fixed_url
+    from .links import fixed_url, query_url
     from .security import register_security_headers
     app.add_template_global(fixed_url)
+    app.add_template_global(query_url)
     register_cli(app)
     register_error_pages(app)
     register_security_headers(app)

@@ -66,6 +66,38 @@ def _set_postgresql_settings(dbapi_connection) -> None:
     dbapi_connection.commit()
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def read_without_transaction() -> None:
+    """A GET or HEAD request on PostgreSQL reads in autocommit: its statements run as they come, each in
+    its own snapshot, with no BEGIN before them and no ROLLBACK when the request ends (registered by
+    create_app on PostgreSQL only, before any other before_request function, so the user's row is read
+    this way too). Two round trips of a page's four (BEGIN, the user, the page, ROLLBACK): 4-6 % of a
+    first search's requests/s at 16 connections (tests/benchmarks/bench_search.py). A page reads its
+    rows in one statement, so one snapshot a statement shows it nothing half-written. SQLite sends no
+    BEGIN before a SELECT and needs none of this.
+
+    A view that writes on a GET (a purge, a view counter, a send to InvokeAI) is marked reads_and_writes
+    and keeps its transaction: in autocommit its writes would commit statement by statement.
+    tests/integration/conftest.py fails any test whose GET or HEAD writes on an autocommit connection.
+    """
+    from flask import current_app, request
+
+    if request.method not in READ_METHODS or request.endpoint in (None, "static"):
+        return
+    if getattr(current_app.view_functions.get(request.endpoint), "writes", False):
+        return
+    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def reads_and_writes(view: Callable) -> Callable:
+    """Marks a view that writes when it answers a GET: it keeps its transaction (read_without_transaction).
+    Put it under the route's decorator."""
+    view.writes = True
+    return view
+
+
 PING_AFTER_IDLE_SECONDS = 5.0
 
 

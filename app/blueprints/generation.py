@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from flask_login import current_user
 
 from ..access import own_image_or_404, own_photo_or_404, own_session_or_404
+from ..database import reads_and_writes
 from ..errors import DuplicatePhoto, GalleryError, error_response, wants_json
 from ..extensions import db
 from ..forms import GenerateForm
@@ -125,6 +126,7 @@ def starting_form(photo: Photo) -> GenerateForm:
 
 
 @bp.route("", methods=["GET", "POST"])
+@reads_and_writes
 def new():
     form = g.form = GenerateForm()
     if request.method == "GET" and request.args.get("from_photo", "").isdigit():
@@ -164,6 +166,7 @@ def again(photo_id: int):
 
 
 @bp.get("/sessions")
+@reads_and_writes
 def sessions():
     """The account's sessions, newest first, a page at a time. A page that shows a session saved while
     InvokeAI was away sends it if InvokeAI answers now (then shows the page as it became)."""
@@ -177,6 +180,7 @@ def sessions():
 
 
 @bp.get(f"/sessions/{SESSION_ID}")
+@reads_and_writes
 def session(session_id: int):
     session = own_session_or_404(session_id)
     if session.send_state != "sent":

@@ -9,6 +9,7 @@ from markupsafe import Markup
 from flask_login import current_user
 
 from ..access import own_album_or_404, own_photo_or_404
+from ..database import reads_and_writes
 from ..errors import RejectedFile
 from ..models import MAX_ID, ShareLink
 from ..services import cache, names, selection, shares, thumbnails
@@ -100,6 +101,7 @@ def password_form(token: str, status: int = 200, problem: str | None = None):
 
 
 @bp.get(f"/s/{TOKEN}")
+@reads_and_writes
 def public_page(token: str):
     link = shares.find_open_share(token)
     if link is None:
@@ -147,6 +149,7 @@ def unlock(token: str):
 
 
 @bp.get(f"/s/{TOKEN}/photos/{PHOTO_ID}")
+@reads_and_writes
 def public_photo(token: str, photo_id: int):
     link = shares.find_open_share(token)
     if link is not None and not shares.is_unlocked(link, session.get(shares.UNLOCKED)):

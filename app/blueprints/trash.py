@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user
 
 from ..access import own_photo_or_404
+from ..database import reads_and_writes
 from ..errors import wants_json
 from ..services import trash
 from .photos import PHOTO_ID
@@ -14,6 +15,7 @@ bp = Blueprint("trash", __name__)
 
 
 @bp.get("/trash")
+@reads_and_writes
 def index():
     """The trash, most recently trashed first; what has passed its days is deleted for good first."""
     trash.purge_due(current_user.id)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from flask import has_request_context, request
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.engine import Engine, make_url
 
 from fake_invokeai import closed_port_url, fake_invokeai  # noqa: F401  (fixtures for the generation tests)
 import api_contract
@@ -22,6 +23,23 @@ import testapp
 from testapp import JSON, PASSWORD, PASSWORD_HASH, log_in, make_app, migrate_fresh, multipart_body, sign_in
 from app.extensions import db
 from app.models import GenerationImage, LoginSession, Photo, User
+
+
+READS = ("SELECT", "WITH", "SHOW")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def refuse_writes_in_autocommit(connection, cursor, statement, parameters, context, executemany):
+    """A GET or HEAD request on PostgreSQL reads in autocommit (app/database.read_without_transaction),
+    where a write would commit statement by statement: the `app` fixture fails any test whose such
+    request wrote."""
+    if (has_request_context() and request.method in ("GET", "HEAD")
+            and connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+            and not statement.lstrip().upper().startswith(READS)):
+        WRITES_IN_AUTOCOMMIT.append(f"{request.method} {request.path}: {statement[:200]}")
+
+
+WRITES_IN_AUTOCOMMIT: list[str] = []
 
 
 @dataclass
@@ -62,6 +80,7 @@ def app_config() -> dict:
 def app(database, tmp_path, app_config):
     app = make_app(database.url_for_test(tmp_path), tmp_path / "data", **app_config)
     broken_contract = api_contract.watch(app)
+    WRITES_IN_AUTOCOMMIT.clear()
     yield app
     invokeai = app.extensions.get("invokeai")  # one requests.Session to InvokeAI: close its sockets
     if invokeai is not None:
@@ -74,6 +93,7 @@ def app(database, tmp_path, app_config):
                 connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
     assert not broken_contract, "API answers that break the OpenAPI document:\n" + "\n".join(broken_contract)
+    assert not WRITES_IN_AUTOCOMMIT, "reads that wrote outside a transaction:\n" + "\n".join(WRITES_IN_AUTOCOMMIT)
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""The engine's behaviour: SQLite pragmas, and the bounded retry of a unit of work."""
+"""The engine's behaviour: SQLite pragmas, PostgreSQL's reads without a transaction, the ping of an idle
+connection, and the bounded retry of a unit of work."""
 from __future__ import annotations
 
 import logging
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import database as engine_behaviour
@@ -112,3 +113,35 @@ def test_a_connection_the_server_dropped_is_replaced_after_it_sat_idle(app, data
             db.session.rollback()
             assert db.session.scalar(text("SELECT pg_backend_pid()")) != old_pid
         db.session.remove()
+
+
+def test_postgresql_pages_read_without_a_transaction_and_writes_keep_theirs(app, client, database):
+    """A GET on PostgreSQL runs its statements in autocommit (no BEGIN, no ROLLBACK: database.read_without_
+    transaction); a POST, and a GET whose view writes (the trash's page purges what passed its days), in
+    a transaction, which the album's POST shows by committing both its rows."""
+    if database.backend != "postgresql":
+        pytest.skip("SQLite sends no BEGIN before a SELECT")
+    seen = []
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def note(connection, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split()[0], connection.connection.dbapi_connection.autocommit))
+
+    def autocommit_of(method, path, **kwargs):
+        seen.clear()
+        response = client.open(path, method=method, **kwargs)
+        assert response.status_code < 400, response.status_code
+        return {autocommit for _, autocommit in seen}
+
+    try:
+        assert autocommit_of("GET", "/") == {True}
+        assert autocommit_of("GET", "/search?q=castle&camera=canon") == {True}
+        assert autocommit_of("HEAD", "/albums") == {True}
+        assert autocommit_of("POST", "/albums", data={"name": "Holidays"}) == {False}
+        assert autocommit_of("GET", "/trash") == {False}
+        assert autocommit_of("GET", "/albums") == {True}
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert b"Holidays" in client.get("/albums").data
