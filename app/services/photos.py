@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 from urllib.parse import urlencode
@@ -202,7 +203,7 @@ class GridOptions:
             raise ValueError(error.message) from None
         return cls(sort, order, source, favourites == "1", rating)
 
-    @property
+    @cached_property  # asked for by every link of a page; the options never change (frozen)
     def args(self) -> dict[str, str]:
         """The query arguments that say these options (none for the defaults), in a fixed order: for
         url_for(..., **options.args), and what every link of a grid or a photo page carries on."""
