@@ -78,8 +78,9 @@ def read_without_transaction() -> None:
     rows in one statement, so one snapshot a statement shows it nothing half-written. SQLite sends no
     BEGIN before a SELECT and needs none of this.
 
-    A view that writes on a GET (a purge, a view counter, a send to InvokeAI) is marked reads_and_writes
-    and keeps its transaction: in autocommit its writes would commit statement by statement.
+    A view that writes on a GET (a purge, a view counter, a send to InvokeAI, a missing thumbnail made
+    again) is marked reads_and_writes and keeps its transaction: in autocommit its writes would commit
+    statement by statement.
     tests/integration/conftest.py fails any test whose GET or HEAD writes on an autocommit connection.
     """
     from flask import current_app, request

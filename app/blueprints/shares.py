@@ -168,6 +168,7 @@ def public_photo(token: str, photo_id: int):
 
 
 @bp.get(f"/s/{TOKEN}/thumbnails/{PHOTO_ID}/<size>")
+@reads_and_writes
 def public_thumbnail(token: str, photo_id: int, size: str):
     """The photo's own thumbnail (metadata-free already: processing.encode_thumbnail writes no EXIF),
     revalidated on every use, so a revoked link's thumbnails end with it."""

@@ -5,6 +5,7 @@ from flask import Blueprint, abort
 from flask_login import current_user
 
 from ..access import own_image_or_404, own_photo_or_404
+from ..database import reads_and_writes
 from ..errors import RejectedFile
 from ..models import MAX_ID
 from ..services import photos as photo_service
@@ -17,6 +18,7 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 @bp.get(f"/<int(max={MAX_ID}):photo_id>/<size>")
+@reads_and_writes
 def photo(photo_id: int, size: str):
     if size not in thumbnails.SIZES:
         abort(404, "No such thumbnail size.")

@@ -6,6 +6,7 @@ from flask import abort, current_app
 from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
+from ...database import reads_and_writes
 from ...services import trash
 from . import operation
 from .photos import MAX_PAGE, PhotoSummary
@@ -32,6 +33,7 @@ class TrashList(Schema):
 
 
 @operation("/trash", "GET", "trash", {200: TrashPage, 400: Problem}, query=TrashList)
+@reads_and_writes
 def list_trash(args: dict):
     """The trash, a page at a time
     As the trash page, what has passed its days is deleted for good first."""
