@@ -7,6 +7,7 @@ import time
 from functools import cache
 from typing import Callable, TypeVar
 
+from flask import current_app, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -83,8 +84,6 @@ def read_without_transaction() -> None:
     statement by statement.
     tests/integration/conftest.py fails any test whose GET or HEAD writes on an autocommit connection.
     """
-    from flask import current_app, request
-
     if request.method not in READ_METHODS or request.endpoint in (None, "static"):
         return
     if getattr(current_app.view_functions.get(request.endpoint), "writes", False):
