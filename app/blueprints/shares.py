@@ -75,6 +75,17 @@ def created(link: ShareLink, token: str):
                            row=shares.shares_of_one(link)), 201
 
 
+@bp.post(f"/shares/{SHARE_ID}")
+def edit(share_id: int):
+    """The share list's "Edit…" form: the link's last day, password and what its files carry."""
+    link = shares.find_share(current_user.id, share_id)
+    if link is None:
+        abort(404, "No such share link.")
+    shares.change_share(link, **shares.changes_from(request.form))
+    flash("Saved the link's options.")
+    return redirect(url_for("shares.index", _anchor=f"share-{share_id}"), 303)
+
+
 @bp.post(f"/shares/{SHARE_ID}/revoke")
 def revoke(share_id: int):
     if not shares.revoke_share(current_user.id, share_id) and not shares.owns_share(current_user.id, share_id):

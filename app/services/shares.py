@@ -111,6 +111,17 @@ def options_from(form, today: date | None = None) -> ShareOptions:
 CHOICES = ("allow_originals", "strip_gps", "strip_exif", "strip_generation")  # a link's yes-or-no options
 
 
+def changes_from(form, today: date | None = None) -> dict:
+    """The edit form's fields (the share list's "Edit…") as change_share's arguments: the last day and the
+    checkboxes as the form shows them, the password only when a new one is typed, or "" when
+    remove_password is checked (an empty password field keeps the one the link has). InvalidShare in
+    words for a bad value."""
+    options = options_from(form, today)
+    password = "" if form.get("remove_password") in ("1", "on", "true") else options.password or None
+    return {"expires_at": options.expires_at, "password": password,
+            **{name: getattr(options, name) for name in CHOICES}}
+
+
 def expiry_of(last_day: date | None, today: date | None = None) -> datetime | None:
     """When a link whose last day is `last_day` expires (UTC): the start of the next day; None: never."""
     if last_day is None:

@@ -77,6 +77,15 @@ def test_share_an_album_open_it_without_an_account_then_revoke(page: Page, page_
     expect(page.locator(".share-row")).to_have_count(1)
     expect(page.locator(".share-row .share-facts").first).to_contain_text("2 views")
     screenshot(page, "share-list")
+    # Edit…: a password given later locks the visitor out of the pages already open to them.
+    page.locator(".share-row summary").click()
+    page.locator(".share-row form.share-form input[name=password]").fill("lake secrets")
+    screenshot(page, "share-list-edit")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flashes")).to_contain_text("Saved the link's options")
+    expect(page.locator(".share-row .share-facts").nth(1)).to_contain_text("password")
+    visitor.goto(url)
+    expect(visitor.locator("input[type=password]")).to_be_visible()
     page.get_by_role("button", name="Revoke the link to Album Lake weekend").click()
     expect(page.locator(".flashes")).to_contain_text("Revoked the link")
     assert visitor.goto(url).status == 404

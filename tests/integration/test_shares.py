@@ -259,6 +259,73 @@ def test_the_owner_sees_views_and_last_use_and_revokes_only_her_own(client, bob,
     assert "Photo canon-eos-40d_tiny.jpg" not in bob.get("/shares").get_data(as_text=True)
 
 
+def edit_form(client, share_id: int):
+    """The share list's "Edit…" form of the link, as the owner sees it."""
+    listed = BeautifulSoup(client.get("/shares").get_data(as_text=True), "html.parser")
+    return listed.select_one(f"#share-{share_id} form.share-form")
+
+
+def test_the_owner_edits_a_links_last_day_password_and_what_its_files_carry(client, bob, anonymous, app, photo,
+                                                                           photos_dir):
+    photo_id = photo(photos_dir / GPS_JPEG)
+    link = made_link(client.post(f"/photos/{photo_id}/share", data={"password": "open sesame", "strip_gps": "1"}))
+    with app.app_context():
+        share_id = db.session.scalar(select(ShareLink.id))
+    assert anonymous.post(link, data={"password": "open sesame"}).status_code == 303
+    form = edit_form(client, share_id)
+    assert form.select_one("input[name=strip_gps]").has_attr("checked")
+    assert not form.select_one("input[name=allow_originals]").has_attr("checked")
+    assert form.select_one("input[name=expires_on]")["value"] == ""
+    assert "keep the one it has" in form.get_text() and form.select_one("input[name=remove_password]")
+
+    # A last day, the originals with their GPS; the password left empty stays.
+    last_day = utcnow().date() + timedelta(days=7)
+    saved = client.post(f"/shares/{share_id}", data={"expires_on": last_day.isoformat(), "allow_originals": "1",
+                                                     "password": ""})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith(f"/shares#share-{share_id}")
+    form = edit_form(client, share_id)
+    assert form.select_one("input[name=expires_on]")["value"] == last_day.isoformat()
+    assert not form.select_one("input[name=strip_gps]").has_attr("checked")
+    assert anonymous.get(link).status_code == 200  # the same password: still open to whoever gave it
+    original = anonymous.get(f"{link}/original/{photo_id}")
+    assert original.status_code == 200 and stripping.GPS_IFD in exif_of(original.data)
+
+    # A new password locks out the browsers that gave the old one; removing it opens the link to anyone.
+    assert client.post(f"/shares/{share_id}", data={"password": "new words", "allow_originals": "1"}).status_code == 303
+    assert anonymous.get(f"{link}/original/{photo_id}").status_code == 403
+    assert client.post(f"/shares/{share_id}", data={"remove_password": "1"}).status_code == 303
+    assert app.test_client().get(link).status_code == 200
+    assert app.test_client().get(f"{link}/original/{photo_id}").status_code == 404  # originals unchecked this time
+
+    # Bad input and other people's links change nothing; a revoked link cannot open again.
+    with app.app_context():
+        before = db.session.get(ShareLink, share_id).expires_at
+    past = client.post(f"/shares/{share_id}", data={"expires_on": (utcnow().date() - timedelta(days=1)).isoformat()})
+    assert past.status_code == 400 and "past" in page_text(past)
+    assert bob.post(f"/shares/{share_id}", data={}).status_code == 404
+    with app.app_context():
+        assert db.session.get(ShareLink, share_id).expires_at == before
+    assert client.post(f"/shares/{share_id}/revoke").status_code == 303
+    assert edit_form(client, share_id) is None
+    revoked = client.post(f"/shares/{share_id}", data={})
+    assert revoked.status_code == 409 and "revoked" in page_text(revoked)
+    assert app.test_client().get(link).status_code == 404
+
+
+def test_an_expired_link_given_a_new_last_day_opens_again(client, anonymous, app, photo, photos_dir):
+    photo_id = photo(photos_dir / OTHER_JPEG)
+    link = made_link(client.post(f"/photos/{photo_id}/share"))
+    with app.app_context():
+        share_id = db.session.scalar(select(ShareLink.id))
+        db.session.execute(update(ShareLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    assert anonymous.get(link).status_code == 404
+    assert edit_form(client, share_id) is not None  # an expired link keeps its Edit…
+    today = utcnow().date()
+    assert client.post(f"/shares/{share_id}", data={"expires_on": today.isoformat()}).status_code == 303
+    assert anonymous.get(link).status_code == 200
+
+
 def xmp_source_type(data: bytes) -> str | None:
     with Image.open(io.BytesIO(data)) as image:
         xmp = image.getxmp()
