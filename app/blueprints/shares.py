@@ -8,7 +8,7 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
 from markupsafe import Markup
 from flask_login import current_user
 
-from ..access import own_album_or_404, own_photo_or_404
+from ..access import own_album_or_404, own_photo_or_404, own_share_or_404
 from ..database import reads_and_writes
 from ..errors import RejectedFile
 from ..models import MAX_ID, ShareLink
@@ -78,10 +78,7 @@ def created(link: ShareLink, token: str):
 @bp.post(f"/shares/{SHARE_ID}")
 def edit(share_id: int):
     """The share list's "Edit…" form: the link's last day, password and what its files carry."""
-    link = shares.find_share(current_user.id, share_id)
-    if link is None:
-        abort(404, "No such share link.")
-    shares.change_share(link, **shares.changes_from(request.form))
+    shares.change_share(own_share_or_404(share_id), **shares.changes_from(request.form))
     flash("Saved the link's options.")
     return redirect(url_for("shares.index", _anchor=f"share-{share_id}"), 303)
 
